@@ -1,0 +1,267 @@
+//! Wiring: builds the store, inbox writer, workers, Slack client and HTTP routes from a
+//! [`Config`], binds the listener, and runs until shut down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::inbox::{HandlerRegistry, InboxWriter, Worker, WorkerSettings};
+use crate::ingress::signature::SignatureVerifier;
+use crate::ingress::{self, IngressState};
+use crate::metrics::Metrics;
+use crate::ops::{self, OpsState};
+use crate::slack::{SlackApi, SlackClientSettings, SlackError};
+use crate::store::{self, SharedStore, StoreError};
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source} (set CIRCLET_BIND to a free host:port)")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Slack(#[from] SlackError),
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// What domain handlers get to work with.
+#[derive(Clone)]
+pub struct Services {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub metrics: Metrics,
+    pub clock: SharedClock,
+}
+
+type HandlerFactory = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
+
+pub struct AppBuilder {
+    config: Config,
+    clock: SharedClock,
+    handlers: Option<HandlerFactory>,
+    background_workers: bool,
+    slack_settings: SlackClientSettings,
+    worker_settings: WorkerSettings,
+}
+
+impl AppBuilder {
+    /// Replaces the clock (tests freeze time with it).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Registers the inbox handlers; the default is [`default_handlers`].
+    pub fn handlers(mut self, factory: impl FnOnce(&Services) -> HandlerRegistry + Send + 'static) -> Self {
+        self.handlers = Some(Box::new(factory));
+        self
+    }
+
+    /// Without background workers the inbox only moves when drained through [`App::worker`],
+    /// which makes tests deterministic.
+    pub fn without_background_workers(mut self) -> Self {
+        self.background_workers = false;
+        self
+    }
+
+    pub fn slack_settings(mut self, settings: SlackClientSettings) -> Self {
+        self.slack_settings = settings;
+        self
+    }
+
+    pub fn worker_settings(mut self, settings: WorkerSettings) -> Self {
+        self.worker_settings = settings;
+        self
+    }
+
+    pub async fn build(self) -> Result<App, AppError> {
+        telemetry::install_crypto_provider();
+        let config = self.config;
+        let secret = config.require_signing_secret()?.clone();
+        let store = store::connect(&config.database_url).await?;
+        store.migrate().await?;
+
+        let metrics = Metrics::new();
+        let slack = SlackApi::new(
+            &config.slack_api_url,
+            config.bot_token.as_ref(),
+            self.slack_settings,
+            metrics.clone(),
+            self.clock.clone(),
+        )?;
+        let services = Services {
+            store: store.clone(),
+            slack: slack.clone(),
+            metrics: metrics.clone(),
+            clock: self.clock.clone(),
+        };
+        let registry = Arc::new(match self.handlers {
+            Some(factory) => factory(&services),
+            None => default_handlers(&services),
+        });
+
+        let wake = Arc::new(Notify::new());
+        let (writer, writer_task) = InboxWriter::spawn(store.clone(), wake.clone(), metrics.clone());
+        let worker = Worker::new(
+            store.clone(),
+            registry.clone(),
+            self.clock.clone(),
+            self.worker_settings,
+            metrics.clone(),
+        );
+        let ingress_state = IngressState::new(
+            SignatureVerifier::new(secret, self.clock.clone()),
+            writer,
+            registry,
+            metrics.clone(),
+            self.clock.clone(),
+        );
+        let router = Router::new()
+            .merge(ingress::router(ingress_state))
+            .merge(ops::router(OpsState {
+                store: store.clone(),
+                metrics: metrics.clone(),
+            }))
+            .layer(axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                ops::count_requests,
+            ));
+
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(AppError::Serve)?;
+        Ok(App {
+            listener,
+            local_addr,
+            router,
+            services,
+            worker,
+            workers: if self.background_workers {
+                config.workers
+            } else {
+                0
+            },
+            writer_task,
+            wake,
+            shutdown: CancellationToken::new(),
+        })
+    }
+}
+
+/// The inbox handlers of the domain services. The capture, reporting and digest services
+/// register theirs here as they land.
+pub fn default_handlers(_services: &Services) -> HandlerRegistry {
+    HandlerRegistry::new()
+}
+
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    services: Services,
+    worker: Worker,
+    workers: usize,
+    writer_task: JoinHandle<()>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    pub fn builder(config: Config) -> AppBuilder {
+        let mut worker_settings = config.worker.clone();
+        worker_settings.lease = config.worker.lease;
+        let slack_settings = SlackClientSettings {
+            timeout: config.slack_timeout,
+            ..SlackClientSettings::default()
+        };
+        AppBuilder {
+            config,
+            clock: Arc::new(SystemClock),
+            handlers: None,
+            background_workers: true,
+            slack_settings,
+            worker_settings,
+        }
+    }
+
+    pub async fn build(config: Config) -> Result<App, AppError> {
+        Self::builder(config).build().await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn store(&self) -> SharedStore {
+        self.services.store.clone()
+    }
+
+    /// A worker on this app's inbox, for draining it step by step.
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
+    /// Cancel this to shut down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops accepting, finishes requests in
+    /// flight, commits what the writer holds, lets workers finish or release their rows, and
+    /// closes the database.
+    pub async fn run_until_stopped(self) -> Result<(), AppError> {
+        let App {
+            listener,
+            local_addr,
+            router,
+            services,
+            worker,
+            workers,
+            writer_task,
+            wake,
+            shutdown,
+        } = self;
+        let mut worker_tasks = JoinSet::new();
+        for _ in 0..workers {
+            worker_tasks.spawn(worker.clone().run(wake.clone(), shutdown.clone()));
+        }
+        tracing::info!(address = %local_addr, workers, "listening");
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        // The router, and with it every writer handle, is gone: the writer drains and stops.
+        let _ = writer_task.await;
+        while worker_tasks.join_next().await.is_some() {}
+        services.store.close().await;
+        tracing::info!("stopped");
+        served.map_err(AppError::Serve)
+    }
+}

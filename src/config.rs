@@ -1,0 +1,355 @@
+//! Configuration: environment variables, optionally a TOML file with the same keys (env wins).
+//! Every problem is reported as one line naming the setting and how to set it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::inbox::{Backoff, WorkerSettings};
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://circlet.db";
+pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
+pub const DEFAULT_DIGEST_SCHEDULE: &str = "mon 09:00 UTC";
+
+/// Every key Circlet reads, with a one-line hint for the error message when it is wrong.
+const KEYS: &[(&str, &str)] = &[
+    (
+        "SLACK_SIGNING_SECRET",
+        "the Signing Secret from your Slack app's Basic Information page",
+    ),
+    (
+        "SLACK_BOT_TOKEN",
+        "the Bot User OAuth Token (xoxb-…) from OAuth & Permissions",
+    ),
+    ("SLACK_API_URL", "an http(s) URL such as https://slack.com/api/"),
+    (
+        "DATABASE_URL",
+        "sqlite://PATH (created if missing) or postgres://USER@HOST/DB",
+    ),
+    ("CIRCLET_BIND", "host:port, e.g. 0.0.0.0:3000"),
+    (
+        "CIRCLET_PRODUCT_USERS",
+        "comma-separated Slack user IDs (U…/W…) or one user-group ID (S…)",
+    ),
+    ("CIRCLET_DIGEST_CHANNEL", "a channel ID such as C0123456789"),
+    (
+        "CIRCLET_DIGEST_SCHEDULE",
+        "a weekday and time with an optional time zone, e.g. \"mon 09:00 UTC\"",
+    ),
+    ("CIRCLET_LOG_FORMAT", "json or text"),
+    ("RUST_LOG", "a tracing filter such as info or circlet=debug"),
+    ("CIRCLET_WORKERS", "the number of inbox workers, 1 to 64"),
+    (
+        "CIRCLET_INBOX_LEASE_SECS",
+        "seconds a worker's claim on an inbox row lasts, 1 to 3600",
+    ),
+    (
+        "CIRCLET_INBOX_MAX_ATTEMPTS",
+        "attempts before an inbox row is parked as dead, 1 to 100",
+    ),
+    (
+        "CIRCLET_INBOX_RETENTION_DAYS",
+        "days finished inbox rows are kept, 1 to 365",
+    ),
+    (
+        "CIRCLET_SLACK_TIMEOUT_SECS",
+        "seconds one Slack API call may take, 1 to 120",
+    ),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{key} is not set: set it in the environment or in the --config file ({hint})")]
+    Missing { key: &'static str, hint: &'static str },
+    #[error("{key} is invalid ({value}): expected {hint}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        hint: &'static str,
+    },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("unknown key {key} in config file {path}: known keys are {known}")]
+    UnknownKey {
+        key: String,
+        path: String,
+        known: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A secret that never shows in `Debug`, logs or errors.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Who may run product-team commands, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProductUsers {
+    #[default]
+    AdminsOnly,
+    Users(Vec<String>),
+    UserGroup(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub signing_secret: Option<Secret>,
+    pub bot_token: Option<Secret>,
+    /// Without a trailing slash: methods are called at `{slack_api_url}/{method}`.
+    pub slack_api_url: String,
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub product_users: ProductUsers,
+    pub digest_channel: Option<String>,
+    pub digest_schedule: String,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub workers: usize,
+    pub worker: WorkerSettings,
+    pub slack_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the process environment and, when given, a TOML file.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(file, |key| std::env::var(key).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, for tests.
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file_values = match file {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
+        };
+        let get = |key: &str| {
+            env(key)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| file_values.get(key).cloned())
+                .map(|v| v.trim().to_owned())
+        };
+        let mut worker = WorkerSettings::default();
+        if let Some(secs) = parse_number(&get, "CIRCLET_INBOX_LEASE_SECS", 1, 3600)? {
+            worker.lease = Duration::from_secs(secs);
+        }
+        if let Some(n) = parse_number(&get, "CIRCLET_INBOX_MAX_ATTEMPTS", 1, 100)? {
+            worker.max_attempts = n as u32;
+        }
+        if let Some(days) = parse_number(&get, "CIRCLET_INBOX_RETENTION_DAYS", 1, 365)? {
+            worker.retention = Duration::from_secs(days * 24 * 3600);
+        }
+        worker.backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(600));
+        Ok(Config {
+            signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
+            bot_token: get("SLACK_BOT_TOKEN").map(parse_bot_token).transpose()?,
+            slack_api_url: parse_api_url(get("SLACK_API_URL"))?,
+            database_url: parse_database_url(get("DATABASE_URL"))?,
+            bind: parse_bind(get("CIRCLET_BIND"))?,
+            product_users: parse_product_users(get("CIRCLET_PRODUCT_USERS"))?,
+            digest_channel: get("CIRCLET_DIGEST_CHANNEL"),
+            digest_schedule: get("CIRCLET_DIGEST_SCHEDULE").unwrap_or_else(|| DEFAULT_DIGEST_SCHEDULE.into()),
+            log_format: parse_log_format(get("CIRCLET_LOG_FORMAT"))?,
+            log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
+            workers: parse_number(&get, "CIRCLET_WORKERS", 1, 64)?.unwrap_or(2) as usize,
+            worker,
+            slack_timeout: Duration::from_secs(
+                parse_number(&get, "CIRCLET_SLACK_TIMEOUT_SECS", 1, 120)?.unwrap_or(10),
+            ),
+        })
+    }
+
+    /// The signing secret, which `serve` cannot run without.
+    pub fn require_signing_secret(&self) -> Result<&Secret, ConfigError> {
+        self.signing_secret.as_ref().ok_or(ConfigError::Missing {
+            key: "SLACK_SIGNING_SECRET",
+            hint: hint("SLACK_SIGNING_SECRET"),
+        })
+    }
+}
+
+fn hint(key: &str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, h)| *h)
+        .unwrap_or("see the README")
+}
+
+fn key_name(key: &str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map(|(k, _)| *k)
+        .unwrap_or("setting")
+}
+
+fn invalid(key: &str, value: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key_name(key),
+        value: format!("{value:?}"),
+        hint: hint(key),
+    }
+}
+
+/// Keys in the file may be written as the environment variable (`DATABASE_URL`) or in lower
+/// case (`database_url`); values may be strings, numbers or booleans.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::File {
+        path: shown.clone(),
+        reason: err.to_string(),
+    })?;
+    let table: toml::Table = text.parse().map_err(|err: toml::de::Error| ConfigError::File {
+        path: shown.clone(),
+        reason: err.message().to_owned(),
+    })?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let upper = key.to_ascii_uppercase();
+        if !KEYS.iter().any(|(k, _)| *k == upper) {
+            return Err(ConfigError::UnknownKey {
+                key,
+                path: shown,
+                known: KEYS
+                    .iter()
+                    .map(|(k, _)| k.to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            other => {
+                return Err(ConfigError::File {
+                    path: shown,
+                    reason: format!("{key} must be a string or number, not {}", other.type_str()),
+                });
+            }
+        };
+        values.insert(upper, text);
+    }
+    Ok(values)
+}
+
+fn parse_number(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, ConfigError> {
+    get(key)
+        .map(|raw| match raw.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(invalid(key, &raw)),
+        })
+        .transpose()
+}
+
+fn parse_bot_token(raw: String) -> Result<Secret, ConfigError> {
+    if raw.starts_with("xoxb-") || raw.starts_with("xoxe.xoxb-") {
+        Ok(Secret::new(raw))
+    } else {
+        // Never echo a token-like value back.
+        Err(ConfigError::Invalid {
+            key: "SLACK_BOT_TOKEN",
+            value: "a value not starting with xoxb-".into(),
+            hint: hint("SLACK_BOT_TOKEN"),
+        })
+    }
+}
+
+fn parse_api_url(raw: Option<String>) -> Result<String, ConfigError> {
+    let raw = raw.unwrap_or_else(|| DEFAULT_SLACK_API_URL.into());
+    let parsed = reqwest::Url::parse(&raw).map_err(|_| invalid("SLACK_API_URL", &raw))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid("SLACK_API_URL", &raw));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn parse_database_url(raw: Option<String>) -> Result<String, ConfigError> {
+    let raw = raw.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+    let ok = ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|prefix| raw.starts_with(prefix));
+    if ok {
+        Ok(raw)
+    } else {
+        // The URL may hold a password: show only its scheme.
+        let scheme = raw.split(':').next().unwrap_or_default();
+        Err(ConfigError::Invalid {
+            key: "DATABASE_URL",
+            value: format!("scheme {scheme:?}"),
+            hint: hint("DATABASE_URL"),
+        })
+    }
+}
+
+fn parse_bind(raw: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let raw = raw.unwrap_or_else(|| DEFAULT_BIND.into());
+    raw.parse().map_err(|_| invalid("CIRCLET_BIND", &raw))
+}
+
+fn parse_product_users(raw: Option<String>) -> Result<ProductUsers, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(ProductUsers::AdminsOnly);
+    };
+    let ids: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let is_id = |s: &str, first: &[char]| {
+        s.len() >= 2
+            && s.starts_with(first)
+            && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    match ids.as_slice() {
+        [] => Ok(ProductUsers::AdminsOnly),
+        [group] if is_id(group, &['S']) => Ok(ProductUsers::UserGroup(group.clone())),
+        users if users.iter().all(|u| is_id(u, &['U', 'W'])) => Ok(ProductUsers::Users(ids)),
+        _ => Err(invalid("CIRCLET_PRODUCT_USERS", &raw)),
+    }
+}
+
+fn parse_log_format(raw: Option<String>) -> Result<LogFormat, ConfigError> {
+    match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(_) => Err(invalid("CIRCLET_LOG_FORMAT", raw.as_deref().unwrap_or_default())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

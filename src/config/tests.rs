@@ -1,0 +1,133 @@
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |key| map.get(key).cloned()
+}
+
+#[test]
+fn defaults_follow_the_contract() {
+    let config = Config::from_sources(None, env(&[])).expect("defaults are valid");
+    assert_eq!(config.slack_api_url, "https://slack.com/api");
+    assert_eq!(config.database_url, "sqlite://circlet.db");
+    assert_eq!(config.bind.to_string(), "0.0.0.0:3000");
+    assert_eq!(config.digest_schedule, "mon 09:00 UTC");
+    assert_eq!(config.log_format, LogFormat::Text);
+    assert_eq!(config.product_users, ProductUsers::AdminsOnly);
+    assert!(config.signing_secret.is_none());
+}
+
+#[test]
+fn serve_names_the_missing_signing_secret_and_how_to_set_it() {
+    let config = Config::from_sources(None, env(&[])).unwrap();
+    let message = config.require_signing_secret().unwrap_err().to_string();
+    assert!(
+        message.starts_with("SLACK_SIGNING_SECRET is not set"),
+        "{message}"
+    );
+    assert!(message.contains("Signing Secret"), "{message}");
+    assert!(!message.contains('\n'));
+}
+
+#[test]
+fn invalid_values_name_the_setting_and_the_expected_form() {
+    let cases = [
+        ("CIRCLET_BIND", "localhost", "host:port"),
+        ("DATABASE_URL", "mysql://x", "sqlite://"),
+        ("SLACK_API_URL", "not a url", "http(s) URL"),
+        ("CIRCLET_LOG_FORMAT", "xml", "json or text"),
+        ("CIRCLET_PRODUCT_USERS", "alice,bob", "user IDs"),
+        ("CIRCLET_WORKERS", "0", "1 to 64"),
+        ("CIRCLET_INBOX_LEASE_SECS", "soon", "seconds"),
+    ];
+    for (key, value, expected) in cases {
+        let err = Config::from_sources(None, env(&[(key, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(&format!("{key} is invalid")), "{key}: {err}");
+        assert!(err.contains(expected), "{key}: {err}");
+    }
+}
+
+#[test]
+fn a_malformed_bot_token_is_refused_without_echoing_it() {
+    let err = Config::from_sources(None, env(&[("SLACK_BOT_TOKEN", "xoxp-user-secret-123")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("SLACK_BOT_TOKEN is invalid"), "{err}");
+    assert!(!err.contains("secret-123"), "{err}");
+}
+
+#[test]
+fn a_database_password_is_never_echoed() {
+    let err = Config::from_sources(None, env(&[("DATABASE_URL", "mysql://u:hunter2@db/x")]))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn the_file_sets_keys_and_the_environment_wins() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "database_url = \"sqlite:///tmp/from-file.db\"\nCIRCLET_BIND = \"127.0.0.1:4000\"\ncirclet_workers = 3"
+    )
+    .unwrap();
+    let config = Config::from_sources(Some(file.path()), env(&[("CIRCLET_BIND", "127.0.0.1:5000")])).unwrap();
+    assert_eq!(config.database_url, "sqlite:///tmp/from-file.db");
+    assert_eq!(config.bind.to_string(), "127.0.0.1:5000");
+    assert_eq!(config.workers, 3);
+}
+
+#[test]
+fn an_unknown_key_in_the_file_is_named() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "databse_url = \"sqlite://x.db\"").unwrap();
+    let err = Config::from_sources(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("unknown key databse_url"), "{err}");
+    assert!(err.contains("database_url"), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_reported_with_its_path() {
+    let err = Config::from_sources(Some(Path::new("/nonexistent/circlet.toml")), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/circlet.toml"), "{err}");
+}
+
+#[test]
+fn product_users_accept_user_ids_or_one_group() {
+    let users = Config::from_sources(None, env(&[("CIRCLET_PRODUCT_USERS", "U1ABC, W2DEF")])).unwrap();
+    assert_eq!(
+        users.product_users,
+        ProductUsers::Users(vec!["U1ABC".into(), "W2DEF".into()])
+    );
+    let group = Config::from_sources(None, env(&[("CIRCLET_PRODUCT_USERS", "S0PRODUCT")])).unwrap();
+    assert_eq!(group.product_users, ProductUsers::UserGroup("S0PRODUCT".into()));
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let config = Config::from_sources(
+        None,
+        env(&[
+            ("SLACK_SIGNING_SECRET", "s3cr3t-signing"),
+            ("SLACK_BOT_TOKEN", "xoxb-very-secret"),
+        ]),
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cr3t-signing"), "{shown}");
+    assert!(!shown.contains("xoxb-very-secret"), "{shown}");
+    assert!(shown.contains("[redacted]"));
+}

@@ -1,0 +1,240 @@
+//! Inbox workers: claim a batch of due rows in one short statement, run their handlers with no
+//! transaction open (handlers call Slack), then record every outcome in one transaction.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, StreamExt, stream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Backoff, HandlerError, HandlerRegistry, InboxRow, Job};
+use crate::clock::SharedClock;
+use crate::metrics::Metrics;
+use crate::store::{Settlement, SharedStore, StoreResult};
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Rows claimed at once.
+    pub batch_size: u32,
+    /// Handlers running at once within a batch.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the row (its worker died).
+    pub lease: Duration,
+    /// Attempts before a row is parked as dead.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    /// How often an idle worker looks for due rows it was not woken for (retries, other replicas).
+    pub idle_poll: Duration,
+    /// How long after shutdown starts a batch in progress may keep running before its
+    /// unfinished rows are released.
+    pub shutdown_grace: Duration,
+    /// How long finished rows are kept.
+    pub retention: Duration,
+    pub prune_every: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            concurrency: 16,
+            lease: Duration::from_secs(120),
+            max_attempts: 8,
+            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(600)),
+            idle_poll: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(10),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What one step of a worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainStep {
+    /// Rows were claimed and settled (or released).
+    Worked(usize),
+    /// Nothing was due.
+    Empty,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    store: SharedStore,
+    registry: Arc<HandlerRegistry>,
+    clock: SharedClock,
+    settings: WorkerSettings,
+    metrics: Metrics,
+}
+
+impl Worker {
+    pub fn new(
+        store: SharedStore,
+        registry: Arc<HandlerRegistry>,
+        clock: SharedClock,
+        settings: WorkerSettings,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            clock,
+            settings,
+            metrics,
+        }
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// Claims one batch and runs it to completion. Tests and the demo drain the inbox with
+    /// this, deterministically.
+    pub async fn try_run_next(&self) -> StoreResult<DrainStep> {
+        self.run_batch(&CancellationToken::new()).await
+    }
+
+    /// Runs batches until nothing is due; returns how many rows were handled.
+    pub async fn drain(&self) -> StoreResult<usize> {
+        let mut total = 0;
+        while let DrainStep::Worked(n) = self.try_run_next().await? {
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// The worker loop: runs until `shutdown`, waking on `wake` (new rows stored) or every
+    /// `idle_poll`. A store error is logged and retried after a pause, never fatal.
+    pub async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let mut last_prune: Option<Instant> = None;
+        while !shutdown.is_cancelled() {
+            let mut woken = pin!(wake.notified());
+            woken.as_mut().enable();
+            if last_prune.is_none_or(|at| at.elapsed() >= self.settings.prune_every) {
+                last_prune = Some(Instant::now());
+                self.prune().await;
+            }
+            match self.run_batch(&shutdown).await {
+                Ok(DrainStep::Worked(_)) => continue,
+                Ok(DrainStep::Empty) => {}
+                Err(err) => tracing::warn!(error = %err, "inbox worker could not reach the database"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = woken => {}
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        let before = self.clock.now_millis() - self.settings.retention.as_millis() as i64;
+        match self.store.prune_inbox(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "pruned finished inbox rows"),
+            Err(err) => tracing::warn!(error = %err, "pruning the inbox failed"),
+        }
+    }
+
+    async fn run_batch(&self, shutdown: &CancellationToken) -> StoreResult<DrainStep> {
+        let now = self.clock.now_millis();
+        let claim = self
+            .store
+            .claim_inbox(now, self.settings.lease, self.settings.batch_size)
+            .await?;
+        if claim.rows.is_empty() {
+            return Ok(DrainStep::Empty);
+        }
+        let claimed = claim.rows.len();
+        let mut unfinished: HashSet<i64> = claim.rows.iter().map(|row| row.id).collect();
+        let mut settlements = Vec::with_capacity(claimed);
+
+        let mut results = stream::iter(claim.rows)
+            .map(|row| async move {
+                let id = row.id;
+                (id, self.run_one(row).await)
+            })
+            .buffer_unordered(self.settings.concurrency);
+        let grace = self.settings.shutdown_grace;
+        let mut grace_over = pin!(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        });
+        loop {
+            tokio::select! {
+                next = results.next() => match next {
+                    Some((id, settlement)) => {
+                        unfinished.remove(&id);
+                        settlements.push(settlement);
+                    }
+                    None => break,
+                },
+                _ = &mut grace_over => {
+                    tracing::warn!(rows = unfinished.len(), "shutdown grace over; releasing unfinished inbox rows");
+                    break;
+                }
+            }
+        }
+        drop(results);
+
+        let now = self.clock.now_millis();
+        self.store.settle_inbox(&claim.token, &settlements, now).await?;
+        if !unfinished.is_empty() {
+            let ids: Vec<i64> = unfinished.into_iter().collect();
+            self.store.release_inbox(&claim.token, &ids, now).await?;
+        }
+        Ok(DrainStep::Worked(claimed))
+    }
+
+    async fn run_one(&self, row: InboxRow) -> Settlement {
+        let id = row.id;
+        let Some(handler) = self.registry.get(row.kind, &row.event_type).cloned() else {
+            tracing::debug!(kind = %row.kind, event_type = %row.event_type, event_id = %row.event_id, "no handler; nothing to do");
+            self.metrics.count_inbox_processed(&row.event_type, "skipped");
+            return Settlement::Done { id };
+        };
+        let started = Instant::now();
+        let job = Job { row };
+        let outcome = AssertUnwindSafe(handler.handle(&job)).catch_unwind().await;
+        self.metrics
+            .observe_processing(&job.row.event_type, started.elapsed());
+        let row = job.row;
+        let error = match outcome {
+            Ok(Ok(())) => {
+                self.metrics.count_inbox_processed(&row.event_type, "done");
+                return Settlement::Done { id };
+            }
+            Ok(Err(err)) => err,
+            Err(_) => HandlerError::permanent("handler panicked"),
+        };
+        match error {
+            HandlerError::Transient { message, retry_after } if row.attempts < self.settings.max_attempts => {
+                let delay = retry_after
+                    .unwrap_or_default()
+                    .max(self.settings.backoff.delay(row.attempts));
+                tracing::info!(
+                    event_id = %row.event_id, event_type = %row.event_type, attempt = row.attempts,
+                    retry_in_ms = delay.as_millis() as u64, error = %message, "inbox job failed; will retry"
+                );
+                self.metrics.count_inbox_processed(&row.event_type, "retry");
+                Settlement::Retry {
+                    id,
+                    run_after: self.clock.now_millis() + delay.as_millis() as i64,
+                    error: message,
+                }
+            }
+            HandlerError::Transient { message, .. } | HandlerError::Permanent(message) => {
+                tracing::error!(
+                    event_id = %row.event_id, event_type = %row.event_type, attempts = row.attempts,
+                    error = %message, "inbox job is dead; `circlet inbox retry {id}` re-queues it"
+                );
+                self.metrics.count_inbox_processed(&row.event_type, "dead");
+                Settlement::Dead { id, error: message }
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `POST /slack/events`: the Events API. Verify, store in the inbox, then answer 200.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::IngressState;
+use super::body::read_capped;
+use super::error::IngressError;
+use crate::inbox::{InboxKind, NewInboxItem};
+
+/// Inner event types Circlet subscribes to (the `bot_events` of manifest.yaml). Others are
+/// acknowledged and ignored, so a subscription added in Slack before the code is harmless.
+pub const SUBSCRIBED_EVENTS: &[&str] = &[
+    "app_home_opened",
+    "app_uninstalled",
+    "channel_archive",
+    "channel_unarchive",
+    "member_joined_channel",
+    "member_left_channel",
+    "message",
+    "reaction_added",
+    "reaction_removed",
+    "tokens_revoked",
+];
+
+/// Only the fields routing needs. Everything else is stored verbatim and parsed by the
+/// worker, which keeps the acknowledgement path cheap.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    challenge: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    team_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event: Option<InnerEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct InnerEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
+
+pub async fn receive(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngressError> {
+    let body = read_capped(&headers, body).await?;
+    let request = state.verify(headers, body)?;
+    request.require_content_type("application/json")?;
+    let envelope: Envelope = serde_json::from_slice(&request.body)
+        .map_err(|_| IngressError::malformed("body is not a JSON event envelope"))?;
+
+    match envelope.kind.as_ref() {
+        "url_verification" => {
+            let challenge = envelope
+                .challenge
+                .ok_or_else(|| IngressError::malformed("url_verification without a challenge"))?;
+            Ok(Json(serde_json::json!({ "challenge": challenge })).into_response())
+        }
+        "event_callback" => {
+            let event_id = envelope
+                .event_id
+                .ok_or_else(|| IngressError::malformed("event_callback without event_id"))?;
+            let team_id = envelope
+                .team_id
+                .ok_or_else(|| IngressError::malformed("event_callback without team_id"))?;
+            let event = envelope
+                .event
+                .ok_or_else(|| IngressError::malformed("event_callback without an event"))?;
+            if !SUBSCRIBED_EVENTS.contains(&event.kind.as_ref()) {
+                tracing::debug!(event_type = %event.kind, %event_id, "ignoring an event type Circlet does not handle");
+                return Ok(StatusCode::OK.into_response());
+            }
+            let (team_id, event_id, event_type) = (
+                team_id.into_owned(),
+                event_id.into_owned(),
+                event.kind.into_owned(),
+            );
+            let retry_num = request.retry_num();
+            let payload = String::from_utf8(request.body.into())
+                .map_err(|_| IngressError::malformed("body is not UTF-8"))?;
+            let item = NewInboxItem {
+                team_id,
+                event_id,
+                kind: InboxKind::Event,
+                event_type,
+                payload,
+                received_at: state.clock.now_millis(),
+            };
+            state.store_item(item, retry_num).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        "app_rate_limited" => {
+            tracing::warn!(
+                "Slack is rate limiting event deliveries to this app (app_rate_limited); some events were not delivered"
+            );
+            Ok(StatusCode::OK.into_response())
+        }
+        other => {
+            tracing::debug!(envelope_type = other, "ignoring an unknown envelope type");
+            Ok(StatusCode::OK.into_response())
+        }
+    }
+}

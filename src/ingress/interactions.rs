@@ -1,0 +1,92 @@
+//! `POST /slack/interactions`: Block Kit interactivity. The `payload` form field is stored in the
+//! inbox and acknowledged with an empty 200 (which also closes a submitted modal).
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::IngressState;
+use super::body::read_capped;
+use super::error::IngressError;
+use crate::inbox::{InboxKind, NewInboxItem};
+
+/// Interaction types Circlet acts on.
+pub const HANDLED_INTERACTIONS: &[&str] = &[
+    "block_actions",
+    "message_action",
+    "shortcut",
+    "view_closed",
+    "view_submission",
+];
+
+#[derive(Deserialize)]
+struct InteractionForm<'a> {
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "type")]
+    kind: String,
+    team: Option<Id>,
+    user: Option<User>,
+    trigger_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct User {
+    team_id: Option<String>,
+}
+
+pub async fn receive(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngressError> {
+    let body = read_capped(&headers, body).await?;
+    let request = state.verify(headers, body)?;
+    request.require_content_type("application/x-www-form-urlencoded")?;
+    let form: InteractionForm = serde_urlencoded::from_bytes(&request.body)
+        .map_err(|_| IngressError::malformed("body has no payload field"))?;
+    let head: Head = serde_json::from_str(&form.payload)
+        .map_err(|_| IngressError::malformed("payload is not an interaction"))?;
+
+    if head.kind == "block_suggestion" {
+        // Circlet has no external selects; an empty list keeps Slack's UI from erroring.
+        return Ok(Json(serde_json::json!({ "options": [] })).into_response());
+    }
+    if !HANDLED_INTERACTIONS.contains(&head.kind.as_str()) {
+        tracing::debug!(interaction_type = %head.kind, "ignoring an interaction type Circlet does not handle");
+        return Ok(StatusCode::OK.into_response());
+    }
+    // Org-wide installs send `team: null` on some view payloads; the user's team is then the key.
+    let team_id = head
+        .team
+        .map(|team| team.id)
+        .or_else(|| head.user.and_then(|user| user.team_id))
+        .ok_or_else(|| IngressError::malformed("interaction without a team"))?;
+    let key = head
+        .trigger_id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let item = NewInboxItem {
+        team_id,
+        event_id: format!("interaction:{key}"),
+        kind: InboxKind::Interaction,
+        event_type: head.kind,
+        payload: form.payload.into_owned(),
+        received_at: state.clock.now_millis(),
+    };
+    state.store_item(item, None).await?;
+    Ok(StatusCode::OK.into_response())
+}

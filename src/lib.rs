@@ -1,0 +1,25 @@
+//! Circlet: a Slack app that turns a brand's customer-feedback circles into tagged product
+//! insights.
+//!
+//! Layout follows the request's path: [`ingress`] verifies, persists and acknowledges Slack's
+//! requests; the [`inbox`] queues that work durably and its workers hand it to [`domain`]
+//! services; [`store`] holds all SQL for SQLite and PostgreSQL; [`slack`] makes every outbound
+//! Web API call. [`app`] wires them together; `main.rs` is only the command line.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod fake_slack;
+pub mod inbox;
+pub mod ingress;
+pub mod metrics;
+pub mod ops;
+pub mod slack;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{App, AppBuilder, AppError, Services};
+pub use config::Config;

@@ -1,0 +1,214 @@
+//! Prometheus metrics. One registry per app instance (no globals), so tests stay isolated.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::inbox::{InboxCounts, InboxState};
+
+type Label = Cow<'static, str>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: Label,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    event_type: String,
+    outcome: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventType {
+    event_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlackCall {
+    method: Label,
+    result: String,
+}
+
+struct Inner {
+    registry: Registry,
+    http_requests: Family<RouteStatus, Counter>,
+    signature_failures: Family<Reason, Counter>,
+    inbox_writes: Family<Reason, Counter>,
+    inbox_depth: Family<State, Gauge>,
+    inbox_processed: Family<Outcome, Counter>,
+    processing_seconds: Family<EventType, Histogram>,
+    ingest_batch_rows: Histogram,
+    slack_calls: Family<SlackCall, Counter>,
+}
+
+/// Handle to the app's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("circlet");
+        let http_requests = Family::<RouteStatus, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        let signature_failures = Family::<Reason, Counter>::default();
+        registry.register(
+            "signature_failures",
+            "Slack requests refused by signature verification",
+            signature_failures.clone(),
+        );
+        let inbox_writes = Family::<Reason, Counter>::default();
+        registry.register(
+            "inbox_writes",
+            "Inbox writes by result (stored, duplicate, error)",
+            inbox_writes.clone(),
+        );
+        let inbox_depth = Family::<State, Gauge>::default();
+        registry.register("inbox_depth", "Inbox rows by state", inbox_depth.clone());
+        let inbox_processed = Family::<Outcome, Counter>::default();
+        registry.register(
+            "inbox_processed",
+            "Inbox jobs by type and outcome (done, retry, dead, skipped)",
+            inbox_processed.clone(),
+        );
+        let processing_seconds = Family::<EventType, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "inbox_processing_seconds",
+            "Time a handler took per inbox job",
+            processing_seconds.clone(),
+        );
+        let ingest_batch_rows = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "ingest_batch_rows",
+            "Rows per group commit of the inbox writer",
+            ingest_batch_rows.clone(),
+        );
+        let slack_calls = Family::<SlackCall, Counter>::default();
+        registry.register(
+            "slack_api_calls",
+            "Slack Web API calls by method and result (ok, an error code, rate_limited, http_5xx, timeout, connection)",
+            slack_calls.clone(),
+        );
+        Self(Arc::new(Inner {
+            registry,
+            http_requests,
+            signature_failures,
+            inbox_writes,
+            inbox_depth,
+            inbox_processed,
+            processing_seconds,
+            ingest_batch_rows,
+            slack_calls,
+        }))
+    }
+
+    pub fn count_request(&self, route: &'static str, status: u16) {
+        self.0
+            .http_requests
+            .get_or_create(&RouteStatus {
+                route: Cow::Borrowed(route),
+                status,
+            })
+            .inc();
+    }
+
+    pub fn count_signature_failure(&self, reason: &'static str) {
+        self.0
+            .signature_failures
+            .get_or_create(&Reason {
+                reason: Cow::Borrowed(reason),
+            })
+            .inc();
+    }
+
+    pub fn count_inbox_write(&self, result: &'static str) {
+        self.0
+            .inbox_writes
+            .get_or_create(&Reason {
+                reason: Cow::Borrowed(result),
+            })
+            .inc();
+    }
+
+    pub fn set_inbox_depth(&self, counts: &InboxCounts) {
+        for state in InboxState::ALL {
+            self.0
+                .inbox_depth
+                .get_or_create(&State {
+                    state: Cow::Borrowed(state.as_str()),
+                })
+                .set(counts.get(state) as i64);
+        }
+    }
+
+    pub fn count_inbox_processed(&self, event_type: &str, outcome: &'static str) {
+        self.0
+            .inbox_processed
+            .get_or_create(&Outcome {
+                event_type: event_type.to_owned(),
+                outcome: Cow::Borrowed(outcome),
+            })
+            .inc();
+    }
+
+    pub fn observe_processing(&self, event_type: &str, took: Duration) {
+        self.0
+            .processing_seconds
+            .get_or_create(&EventType {
+                event_type: event_type.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn observe_ingest_batch(&self, rows: usize) {
+        self.0.ingest_batch_rows.observe(rows as f64);
+    }
+
+    pub fn count_slack_call(&self, method: &'static str, result: &str) {
+        self.0
+            .slack_calls
+            .get_or_create(&SlackCall {
+                method: Cow::Borrowed(method),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.0.registry);
+        out
+    }
+}

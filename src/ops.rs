@@ -1,0 +1,77 @@
+//! Operational endpoints: liveness, readiness, metrics; and the request-counting middleware.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::ingress::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
+use crate::metrics::Metrics;
+use crate::store::SharedStore;
+
+/// A probe must answer quickly even when the database hangs.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct OpsState {
+    pub store: SharedStore,
+    pub metrics: Metrics,
+}
+
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<OpsState>) -> Response {
+    match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => axum::Json(serde_json::json!({ "status": "ready", "database": "ok" })).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<OpsState>) -> Response {
+    // Depth is read at scrape time; a scrape during an outage still answers, without it.
+    if let Ok(Ok(counts)) = tokio::time::timeout(PROBE_TIMEOUT, state.store.inbox_counts()).await {
+        state.metrics.set_inbox_depth(&counts);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts every request by route and status for `/metrics`.
+pub async fn count_requests(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let route = route_label(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let response = next.run(request).await;
+    metrics.count_request(route, response.status().as_u16());
+    response
+}
+
+fn route_label(path: Option<&str>) -> &'static str {
+    match path {
+        Some(EVENTS_PATH) => EVENTS_PATH,
+        Some(INTERACTIONS_PATH) => INTERACTIONS_PATH,
+        Some(COMMANDS_PATH) => COMMANDS_PATH,
+        Some("/healthz") => "/healthz",
+        Some("/readyz") => "/readyz",
+        Some("/metrics") => "/metrics",
+        _ => "other",
+    }
+}

@@ -1,0 +1,218 @@
+//! Storage: one interface, a SQLite and a PostgreSQL implementation, chosen by `DATABASE_URL`.
+//!
+//! All SQL lives below this module; callers speak in inbox rows and outcomes.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::clock::Millis;
+use crate::inbox::{InboxCounts, InboxKind, InboxRow, InboxState, NewInboxItem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DATABASE_URL must start with sqlite:// or postgres:// (got {scheme:?})")]
+    UnsupportedUrl { scheme: String },
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Query(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+            sqlx::Error::Database(ref db) if is_unavailable_code(db.code().as_deref()) => {
+                StoreError::Unavailable(err)
+            }
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+/// Whether a database error means "the store is not usable right now" (reported as 503 so
+/// Slack retries) rather than "this statement is wrong".
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    match code.parse::<u32>() {
+        // SQLite result codes; the primary code is the low byte of an extended one.
+        // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+        Ok(sqlite_code) => matches!(sqlite_code & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+        // PostgreSQL SQLSTATE: connection exceptions, operator intervention (shutdown),
+        // insufficient resources, and a dropped database.
+        Err(_) => {
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "3D000"
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A batch of rows claimed by one worker; only the holder of `token` may settle them.
+#[derive(Debug)]
+pub struct Claim {
+    pub token: String,
+    pub rows: Vec<InboxRow>,
+}
+
+/// What happened to one claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Done {
+        id: i64,
+    },
+    Retry {
+        id: i64,
+        run_after: Millis,
+        error: String,
+    },
+    Dead {
+        id: i64,
+        error: String,
+    },
+}
+
+/// Which dead rows to put back in the queue.
+#[derive(Debug, Clone, Copy)]
+pub enum Requeue {
+    One(i64),
+    AllDead,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations for this backend.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores new rows in one transaction, ignoring any whose `event_id` is already stored.
+    /// Returns, per item, whether this call stored it (false: a duplicate).
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<Vec<bool>>;
+
+    /// Atomically claims up to `limit` due rows for `lease`; a claim that lapses (its worker
+    /// died) makes the row due again.
+    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim>;
+
+    /// Records outcomes of claimed rows in one transaction; rows whose claim was lost are skipped.
+    async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()>;
+
+    /// Gives claimed but unstarted rows back, e.g. on shutdown.
+    async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()>;
+
+    /// Deletes finished rows older than `finished_before`; returns how many.
+    async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64>;
+
+    async fn inbox_counts(&self) -> StoreResult<InboxCounts>;
+
+    /// Newest first; `state` filters when given.
+    async fn list_inbox(&self, state: Option<InboxState>, limit: u32) -> StoreResult<Vec<InboxRow>>;
+
+    async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>>;
+
+    /// Puts dead rows back to pending with a fresh attempt budget; returns how many.
+    async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64>;
+
+    async fn close(&self);
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store named by `database_url` (creating a SQLite file if missing).
+pub async fn connect(database_url: &str) -> StoreResult<SharedStore> {
+    let scheme = database_url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(database_url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(database_url).await?)),
+        other => Err(StoreError::UnsupportedUrl {
+            scheme: other.to_owned(),
+        }),
+    }
+}
+
+pub(crate) fn new_claim_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Maps each item to whether it was newly stored, given the event ids the insert returned.
+/// Within one batch only the first of several equal ids counts as new.
+pub(crate) fn mark_inserted(items: &[NewInboxItem], mut inserted: Vec<String>) -> Vec<bool> {
+    inserted.sort_unstable();
+    items
+        .iter()
+        .map(|item| match inserted.binary_search(&item.event_id) {
+            Ok(pos) => {
+                inserted.remove(pos);
+                true
+            }
+            Err(_) => false,
+        })
+        .collect()
+}
+
+pub(crate) fn row_from_parts(
+    parts: (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i32,
+        String,
+        Option<String>,
+    ),
+) -> StoreResult<InboxRow> {
+    let (id, team_id, event_id, kind, event_type, payload, received_at, attempts, state, last_error) = parts;
+    Ok(InboxRow {
+        id,
+        team_id,
+        event_id,
+        kind: kind
+            .parse::<InboxKind>()
+            .map_err(|_| StoreError::Corrupt(format!("inbox {id}: unknown kind {kind:?}")))?,
+        event_type,
+        payload,
+        received_at,
+        attempts: attempts.max(0) as u32,
+        state: state
+            .parse::<InboxState>()
+            .map_err(|_| StoreError::Corrupt(format!("inbox {id}: unknown state {state:?}")))?,
+        last_error,
+    })
+}
+
+pub(crate) const ROW_COLUMNS: &str =
+    "id, team_id, event_id, kind, event_type, payload, received_at, attempts, state, last_error";

@@ -1,0 +1,246 @@
+//! PostgreSQL backend: for deployments that run several replicas against one database.
+//! Workers claim with `FOR UPDATE SKIP LOCKED`, so replicas never take the same row.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::sqlite::counts_from;
+use super::{
+    Backend, Claim, ROW_COLUMNS, Requeue, Settlement, Store, StoreResult, mark_inserted, new_claim_token,
+    row_from_parts,
+};
+use crate::clock::Millis;
+use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+type RowParts = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i32,
+    String,
+    Option<String>,
+);
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<Vec<bool>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: fn(&NewInboxItem) -> &str| items.iter().map(f).collect::<Vec<_>>();
+        let received: Vec<i64> = items.iter().map(|item| item.received_at).collect();
+        // One statement per batch whatever its size: a round trip per event is the trap here.
+        let inserted: Vec<(String,)> = sqlx::query_as(
+            "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
+             SELECT t, e, k, y, p, r, r FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+                 AS batch(t, e, k, y, p, r) \
+             ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        )
+        .bind(column(|item| &item.team_id))
+        .bind(column(|item| &item.event_id))
+        .bind(column(|item| item.kind.as_str()))
+        .bind(column(|item| &item.event_type))
+        .bind(column(|item| &item.payload))
+        .bind(received)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(mark_inserted(
+            items,
+            inserted.into_iter().map(|(id,)| id).collect(),
+        ))
+    }
+
+    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
+        let token = new_claim_token();
+        let lease_end = now + lease.as_millis() as i64;
+        let sql = format!(
+            "UPDATE inbox SET state = 'running', attempts = attempts + 1, run_after = $1, claim_token = $2 \
+             WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= $3 \
+                          ORDER BY run_after LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING {ROW_COLUMNS}"
+        );
+        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(lease_end)
+            .bind(&token)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rows = rows
+            .into_iter()
+            .map(row_from_parts)
+            .collect::<StoreResult<Vec<_>>>()?;
+        rows.sort_by_key(|row| row.id);
+        Ok(Claim { token, rows })
+    }
+
+    async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        let mut done = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for settlement in settlements {
+            match settlement {
+                Settlement::Done { id } => done.push(*id),
+                Settlement::Retry { id, run_after, error } => {
+                    sqlx::query(
+                        "UPDATE inbox SET state = 'pending', run_after = $1, claim_token = NULL, last_error = $2 \
+                         WHERE id = $3 AND claim_token = $4",
+                    )
+                    .bind(run_after)
+                    .bind(error)
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Settlement::Dead { id, error } => {
+                    sqlx::query(
+                        "UPDATE inbox SET state = 'dead', finished_at = $1, claim_token = NULL, last_error = $2 \
+                         WHERE id = $3 AND claim_token = $4",
+                    )
+                    .bind(now)
+                    .bind(error)
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        if !done.is_empty() {
+            sqlx::query(
+                "UPDATE inbox SET state = 'done', finished_at = $1, claim_token = NULL, last_error = NULL \
+                 WHERE id = ANY($2) AND claim_token = $3",
+            )
+            .bind(now)
+            .bind(&done)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE inbox SET state = 'pending', run_after = $1, claim_token = NULL, attempts = GREATEST(attempts - 1, 0) \
+             WHERE id = ANY($2) AND claim_token = $3",
+        )
+        .bind(now)
+        .bind(ids)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM inbox WHERE id IN \
+                 (SELECT id FROM inbox WHERE state = 'done' AND finished_at < $1 LIMIT 5000)",
+            )
+            .bind(finished_before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn inbox_counts(&self) -> StoreResult<InboxCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM inbox GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(counts_from(rows))
+    }
+
+    async fn list_inbox(&self, state: Option<InboxState>, limit: u32) -> StoreResult<Vec<InboxRow>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM inbox WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
+        );
+        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(state.map(InboxState::as_str))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(row_from_parts).collect()
+    }
+
+    async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM inbox WHERE event_id = $1");
+        let row: Option<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(row_from_parts).transpose()
+    }
+
+    async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64> {
+        let id = match which {
+            Requeue::One(id) => Some(id),
+            Requeue::AllDead => None,
+        };
+        let done = sqlx::query(
+            "UPDATE inbox SET state = 'pending', attempts = 0, run_after = $1, finished_at = NULL \
+             WHERE state = 'dead' AND ($2::bigint IS NULL OR id = $2)",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

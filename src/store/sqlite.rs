@@ -1,0 +1,271 @@
+//! SQLite backend: the embedded default. WAL with `synchronous=FULL`, so an acknowledged event
+//! survives a power cut; the inbox writer's group commit keeps that cheap.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{
+    Backend, Claim, ROW_COLUMNS, Requeue, Settlement, Store, StoreResult, mark_inserted, new_claim_token,
+    row_from_parts,
+};
+use crate::clock::Millis;
+use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
+
+/// Rows per INSERT statement: few enough to stay under SQLite's bound-parameter limit, and a
+/// small set of statement shapes for the prepared-statement cache.
+const INSERT_CHUNK: usize = 32;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+type RowParts = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i32,
+    String,
+    Option<String>,
+);
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<Vec<bool>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inserted = Vec::with_capacity(items.len());
+        let mut tx = self.pool.begin().await?;
+        for chunk in items.chunks(INSERT_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) ",
+            );
+            query.push_values(chunk, |mut row, item| {
+                row.push_bind(item.team_id.as_str())
+                    .push_bind(item.event_id.as_str())
+                    .push_bind(item.kind.as_str())
+                    .push_bind(item.event_type.as_str())
+                    .push_bind(item.payload.as_str())
+                    .push_bind(item.received_at)
+                    .push_bind(item.received_at);
+            });
+            query.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+            let rows = query.build().fetch_all(&mut *tx).await?;
+            for row in rows {
+                inserted.push(row.try_get::<String, _>(0)?);
+            }
+        }
+        tx.commit().await?;
+        Ok(mark_inserted(items, inserted))
+    }
+
+    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
+        let token = new_claim_token();
+        let lease_end = now + lease.as_millis() as i64;
+        // One statement, so the claim is atomic: SQLite runs it under the write lock.
+        let sql = format!(
+            "UPDATE inbox SET state = 'running', attempts = attempts + 1, run_after = ?1, claim_token = ?2 \
+             WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= ?3 \
+                          ORDER BY run_after LIMIT ?4) \
+             RETURNING {ROW_COLUMNS}"
+        );
+        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(lease_end)
+            .bind(&token)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rows = rows
+            .into_iter()
+            .map(row_from_parts)
+            .collect::<StoreResult<Vec<_>>>()?;
+        rows.sort_by_key(|row| row.id);
+        Ok(Claim { token, rows })
+    }
+
+    async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for settlement in settlements {
+            match settlement {
+                Settlement::Done { id } => {
+                    sqlx::query(
+                        "UPDATE inbox SET state = 'done', finished_at = ?1, claim_token = NULL, last_error = NULL \
+                         WHERE id = ?2 AND claim_token = ?3",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Settlement::Retry { id, run_after, error } => {
+                    sqlx::query(
+                        "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, last_error = ?2 \
+                         WHERE id = ?3 AND claim_token = ?4",
+                    )
+                    .bind(run_after)
+                    .bind(error)
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Settlement::Dead { id, error } => {
+                    sqlx::query(
+                        "UPDATE inbox SET state = 'dead', finished_at = ?1, claim_token = NULL, last_error = ?2 \
+                         WHERE id = ?3 AND claim_token = ?4",
+                    )
+                    .bind(now)
+                    .bind(error)
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, attempts = MAX(attempts - 1, 0) \
+                 WHERE id = ?2 AND claim_token = ?3",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64> {
+        let mut total = 0;
+        // In slices, so a large backlog never holds the write lock for long.
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM inbox WHERE id IN \
+                 (SELECT id FROM inbox WHERE state = 'done' AND finished_at < ?1 LIMIT 5000)",
+            )
+            .bind(finished_before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn inbox_counts(&self) -> StoreResult<InboxCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM inbox GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(counts_from(rows))
+    }
+
+    async fn list_inbox(&self, state: Option<InboxState>, limit: u32) -> StoreResult<Vec<InboxRow>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM inbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
+        );
+        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(state.map(InboxState::as_str))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(row_from_parts).collect()
+    }
+
+    async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM inbox WHERE event_id = ?1");
+        let row: Option<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(row_from_parts).transpose()
+    }
+
+    async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64> {
+        let id = match which {
+            Requeue::One(id) => Some(id),
+            Requeue::AllDead => None,
+        };
+        let done = sqlx::query(
+            "UPDATE inbox SET state = 'pending', attempts = 0, run_after = ?1, finished_at = NULL \
+             WHERE state = 'dead' AND (?2 IS NULL OR id = ?2)",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(super) fn counts_from(rows: Vec<(String, i64)>) -> InboxCounts {
+    let mut counts = InboxCounts::default();
+    for (state, n) in rows {
+        if let Ok(state) = state.parse::<InboxState>() {
+            counts.set(state, n.max(0) as u64);
+        }
+    }
+    counts
+}
