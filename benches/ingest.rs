@@ -1,1 +1,395 @@
-fn main() {}
+//! Ingest benchmark: durable ingest against a verify-only baseline, acknowledgement latency at a
+//! fixed open-loop rate, and how fast workers drain a burst.
+//!
+//!     cargo bench --bench ingest                 # SQLite and PostgreSQL (if reachable)
+//!     cargo bench --bench ingest -- --quick      # fewer events, for a smoke run
+//!
+//! Every server runs in this process on 127.0.0.1, as does the load generator, which sends
+//! pre-signed unique `reaction_added` events (~650 bytes) over HTTP/1.1 keep-alive connections.
+//! The machine is noisy: each figure is the median of several rounds, and the ratio is taken
+//! within one round.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use bytes::Bytes;
+use circlet::app::App;
+use circlet::clock::{Clock, SystemClock};
+use circlet::config::{Config, Secret};
+use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job};
+use circlet::ingress::body::read_capped;
+use circlet::ingress::signature::{SignatureVerifier, sign};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use sqlx::Connection;
+use tokio::net::TcpStream;
+
+const SECRET: &str = "bench-signing-secret";
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+struct Options {
+    events: usize,
+    connections: usize,
+    rounds: usize,
+    open_loop_secs: u64,
+    burst: usize,
+}
+
+fn options() -> Options {
+    let quick = std::env::args().any(|a| a == "--quick");
+    if quick {
+        Options {
+            events: 5_000,
+            connections: 32,
+            rounds: 1,
+            open_loop_secs: 3,
+            burst: 5_000,
+        }
+    } else {
+        Options {
+            events: 40_000,
+            connections: 32,
+            rounds: 3,
+            open_loop_secs: 10,
+            burst: 20_000,
+        }
+    }
+}
+
+/// Pre-signed request bodies with their signature headers.
+struct Signed {
+    body: Bytes,
+    timestamp: String,
+    signature: String,
+}
+
+fn presign(prefix: &str, n: usize) -> Vec<Signed> {
+    let secret = Secret::new(SECRET);
+    let now = SystemClock.now_secs();
+    (0..n)
+        .map(|i| {
+            let body = serde_json::json!({
+                "token": "verification_token", "team_id": "T0BENCH", "enterprise_id": "E111", "api_app_id": "A111",
+                "event": {"type": "reaction_added", "user": "U0BENCHUSER", "reaction": "bulb", "item_user": "U0AUTHOR",
+                          "item": {"type": "message", "channel": "C0BENCHCIRCLE", "ts": format!("1763900000.{i:06}")},
+                          "event_ts": "1763900100.000800"},
+                "type": "event_callback", "event_id": format!("Ev{prefix}{i:09}"), "event_time": 1_763_900_100,
+                "authed_users": ["U0BENCHBOT"],
+                "authorizations": [{"enterprise_id": null, "team_id": "T0BENCH", "user_id": "U0BENCHBOT", "is_bot": true, "is_enterprise_install": false}],
+                "is_ext_shared_channel": false, "event_context": "4-eyJldCI6InJlYWN0aW9uX2FkZGVkIiwidGlkIjoiVDBCRU5DSCJ9"
+            })
+            .to_string();
+            let signature = sign(&secret, now, body.as_bytes());
+            Signed { body: Bytes::from(body), timestamp: now.to_string(), signature }
+        })
+        .collect()
+}
+
+/// A client connection that sends one request at a time.
+struct Connection1 {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection1 {
+    async fn open(addr: SocketAddr) -> Connection1 {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        Connection1 { sender }
+    }
+
+    async fn send(&mut self, signed: &Signed) -> u16 {
+        let request = hyper::Request::post("/slack/events")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", &signed.timestamp)
+            .header("x-slack-signature", &signed.signature)
+            .body(Full::new(signed.body.clone()))
+            .expect("request");
+        self.sender.ready().await.expect("ready");
+        let response = self.sender.send_request(request).await.expect("response");
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        status
+    }
+}
+
+struct Run {
+    events_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Closed loop: every connection sends its share back to back.
+async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections: usize) -> Run {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|lane| {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let mut connection = Connection1::open(addr).await;
+                let mut latencies = Vec::with_capacity(events.len() / connections + 1);
+                for signed in events.iter().skip(lane).step_by(connections) {
+                    let sent = Instant::now();
+                    let status = connection.send(signed).await;
+                    assert_eq!(status, 200, "bench request refused");
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(events.len());
+    for task in tasks {
+        latencies.extend(task.await.expect("lane"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    Run {
+        events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+/// Open loop: requests start on a fixed schedule whatever the server does; latency counts from
+/// the scheduled start, so a stall shows up instead of hiding (no coordinated omission).
+async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: u64) -> Run {
+    let lanes = 16usize;
+    let total = (rate * secs) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now() + Duration::from_millis(100);
+    let tasks: Vec<_> = (0..lanes)
+        .map(|lane| {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let mut connection = Connection1::open(addr).await;
+                let mut latencies = Vec::new();
+                for i in (lane..total).step_by(lanes) {
+                    let scheduled = started + interval * i as u32;
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    let status = connection.send(&events[i % events.len()]).await;
+                    assert_eq!(status, 200);
+                    latencies.push(scheduled.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("lane"));
+    }
+    latencies.sort_unstable();
+    Run {
+        events_per_sec: latencies.len() as f64 / secs as f64,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+/// The baseline: read the body under the same cap, verify the HMAC, answer 200. No parsing, no
+/// storage.
+async fn start_verify_only() -> SocketAddr {
+    let verifier = Arc::new(SignatureVerifier::new(Secret::new(SECRET), Arc::new(SystemClock)));
+    async fn verify_only(
+        State(verifier): State<Arc<SignatureVerifier>>,
+        headers: HeaderMap,
+        body: Body,
+    ) -> StatusCode {
+        match read_capped(&headers, body).await {
+            Ok(bytes) if verifier.verify(&headers, &bytes).is_ok() => StatusCode::OK,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+    let router = Router::new()
+        .route("/slack/events", post(verify_only))
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+struct NoOp;
+
+#[async_trait]
+impl InboxHandler for NoOp {
+    async fn handle(&self, _job: &Job) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+async fn start_circlet(database_url: &str) -> (App, SocketAddr) {
+    let url = database_url.to_owned();
+    let config = Config::from_sources(None, |key| match key {
+        "SLACK_SIGNING_SECRET" => Some(SECRET.into()),
+        "DATABASE_URL" => Some(url.clone()),
+        "CIRCLET_BIND" => Some("127.0.0.1:0".into()),
+        "SLACK_API_URL" => Some("http://127.0.0.1:9/api".into()),
+        _ => None,
+    })
+    .expect("config");
+    let app = App::builder(config)
+        .without_background_workers()
+        .handlers(|_| HandlerRegistry::new().with(InboxKind::Event, "reaction_added", Arc::new(NoOp)))
+        .build()
+        .await
+        .expect("app");
+    let addr = app.local_addr();
+    (app, addr)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn bench_backend(name: &str, database_url: &str, options: &Options, baseline: SocketAddr) {
+    println!("\n## {name}\n");
+    let (app, addr) = start_circlet(database_url).await;
+    let store = app.store();
+    let worker = app.worker();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+
+    // Warm both servers (connections, statement caches, page cache).
+    closed_loop(baseline, Arc::new(presign("warmb", 2_000)), options.connections).await;
+    closed_loop(addr, Arc::new(presign("warmc", 2_000)), options.connections).await;
+
+    let mut ratios = Vec::new();
+    let mut durable_rates = Vec::new();
+    let mut baseline_rates = Vec::new();
+    println!("| round | verify-only ev/s | p50 / p99 | durable ev/s | p50 / p99 | ratio |");
+    println!("|---|---|---|---|---|---|");
+    for round in 0..options.rounds {
+        let base = closed_loop(
+            baseline,
+            Arc::new(presign(&format!("b{round}"), options.events)),
+            options.connections,
+        )
+        .await;
+        let durable = closed_loop(
+            addr,
+            Arc::new(presign(&format!("d{round}"), options.events)),
+            options.connections,
+        )
+        .await;
+        let ratio = durable.events_per_sec / base.events_per_sec;
+        println!(
+            "| {} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} |",
+            round + 1,
+            base.events_per_sec,
+            ms(base.p50),
+            ms(base.p99),
+            durable.events_per_sec,
+            ms(durable.p50),
+            ms(durable.p99),
+            ratio
+        );
+        ratios.push(ratio);
+        durable_rates.push(durable.events_per_sec);
+        baseline_rates.push(base.events_per_sec);
+    }
+    println!(
+        "\nmedian: verify-only {:.0} ev/s, durable {:.0} ev/s, ratio {:.2} ({} connections, {} events per round)",
+        median(baseline_rates),
+        median(durable_rates),
+        median(ratios),
+        options.connections,
+        options.events
+    );
+
+    let open = open_loop(addr, Arc::new(presign("open", 1000)), 500, options.open_loop_secs).await;
+    println!(
+        "open loop 500 ev/s for {} s: p50 {}, p99 {} (acknowledgement latency, durable)",
+        options.open_loop_secs,
+        ms(open.p50),
+        ms(open.p99)
+    );
+
+    // Drain: clear what the load left, queue a fresh burst, then time two workers (serve's
+    // default) finishing it.
+    worker.drain().await.expect("drain");
+    closed_loop(
+        addr,
+        Arc::new(presign("burst", options.burst)),
+        options.connections,
+    )
+    .await;
+    let pending = store.inbox_counts().await.expect("counts").pending;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(worker.drain(), worker.drain());
+    let drained = a.expect("drain") + b.expect("drain");
+    let elapsed = started.elapsed();
+    println!(
+        "inbox drain: {drained} of {pending} queued events in {:.2} s = {:.0} events/s (2 workers, no-op handler)",
+        elapsed.as_secs_f64(),
+        drained as f64 / elapsed.as_secs_f64()
+    );
+    shutdown.cancel();
+    let _ = server.await;
+}
+
+async fn fresh_postgres() -> Option<(String, String)> {
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await.ok()?;
+    let name = format!("circlet_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .ok()?;
+    Some((name.clone(), format!("postgres://postgres@127.0.0.1:5432/{name}")))
+}
+
+async fn drop_postgres(name: &str) {
+    if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+fn main() {
+    circlet::telemetry::install_crypto_provider();
+    let options = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let baseline = start_verify_only().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        bench_backend("SQLite (WAL, synchronous=FULL)", &sqlite, &options, baseline).await;
+        match fresh_postgres().await {
+            Some((name, url)) => {
+                bench_backend("PostgreSQL", &url, &options, baseline).await;
+                drop_postgres(&name).await;
+            }
+            None => println!("\nPostgreSQL not reachable at {POSTGRES_ADMIN_URL}; skipped"),
+        }
+    });
+}

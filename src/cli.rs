@@ -1,1 +1,180 @@
-//! placeholder
+//! The `circlet` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{App, AppError};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::inbox::{InboxRow, InboxState};
+use crate::store::{self, Requeue};
+use crate::{demo, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "circlet",
+    version,
+    about = "Turns a brand's Slack customer-feedback circles into tagged product insights.",
+    after_help = "Settings come from the environment (see README); --config FILE may set the same keys, env wins."
+)]
+pub struct Cli {
+    /// TOML file with the same keys as the environment variables (the environment wins).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP app with its inbox workers (needs SLACK_SIGNING_SECRET).
+    Serve,
+    /// Apply database migrations to DATABASE_URL and exit.
+    Migrate,
+    /// Run the whole app against a built-in fake Slack, replay a scripted circle through the
+    /// real signed endpoints, and print what was stored. Needs no Slack workspace or settings.
+    Demo,
+    /// Inspect and re-queue inbox work.
+    Inbox {
+        #[command(subcommand)]
+        command: InboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// List inbox rows, newest first.
+    List {
+        /// Only rows parked as dead after their last attempt.
+        #[arg(long)]
+        dead: bool,
+        /// How many rows to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
+    /// Put dead rows back in the queue with a fresh attempt budget.
+    Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RetryArgs {
+    /// The id of one dead row (see `circlet inbox list --dead`).
+    pub id: Option<i64>,
+    /// Every dead row.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), AppError> {
+    if let Command::Demo = cli.command {
+        telemetry::init(
+            Default::default(),
+            &std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        return demo::run().await;
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    telemetry::init(config.log_format, &config.log_filter);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            store.close().await;
+            println!("migrations applied ({:?} backend)", store.backend());
+            Ok(())
+        }
+        Command::Inbox { command } => inbox(config, command).await,
+        Command::Demo => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), AppError> {
+    let app = App::build(config).await?;
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    app.run_until_stopped().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn inbox(config: Config, command: InboxCommand) -> Result<(), AppError> {
+    let store = store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    match command {
+        InboxCommand::List { dead, limit } => {
+            let rows = store.list_inbox(dead.then_some(InboxState::Dead), limit).await?;
+            print!("{}", render_rows(&rows));
+        }
+        InboxCommand::Retry(RetryArgs { id, all }) => {
+            let which = match (id, all) {
+                (Some(id), _) => Requeue::One(id),
+                (None, _) => Requeue::AllDead,
+            };
+            let requeued = store.requeue_dead(which, SystemClock.now_millis()).await?;
+            match (which, requeued) {
+                (Requeue::One(id), 0) => println!("inbox row {id} is not dead; nothing re-queued"),
+                (_, n) => {
+                    println!("re-queued {n} dead inbox row(s); a running `circlet serve` picks them up")
+                }
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// A plain-text table of inbox rows.
+pub fn render_rows(rows: &[InboxRow]) -> String {
+    if rows.is_empty() {
+        return "no inbox rows\n".to_owned();
+    }
+    let mut out = format!(
+        "{:>6}  {:<8} {:>8}  {:<11} {:<22} {:<36} {:<20} {}\n",
+        "ID", "STATE", "ATTEMPTS", "KIND", "TYPE", "EVENT ID", "RECEIVED (UTC)", "LAST ERROR"
+    );
+    for row in rows {
+        let received = chrono::DateTime::from_timestamp_millis(row.received_at)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>6}  {:<8} {:>8}  {:<11} {:<22} {:<36} {:<20} {}\n",
+            row.id,
+            row.state,
+            row.attempts,
+            row.kind,
+            row.event_type,
+            row.event_id,
+            received,
+            row.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}

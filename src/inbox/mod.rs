@@ -48,7 +48,7 @@ impl FromStr for InboxKind {
 
 impl fmt::Display for InboxKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -88,7 +88,7 @@ impl FromStr for InboxState {
 
 impl fmt::Display for InboxState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

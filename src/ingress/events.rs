@@ -41,6 +41,9 @@ struct Envelope<'a> {
     event_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     team_id: Option<Cow<'a, str>>,
+    /// Org-wide installs key their data by enterprise; their envelopes may have no team_id.
+    #[serde(borrow, default)]
+    enterprise_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     event: Option<InnerEvent<'a>>,
 }
@@ -75,7 +78,8 @@ pub async fn receive(
                 .ok_or_else(|| IngressError::malformed("event_callback without event_id"))?;
             let team_id = envelope
                 .team_id
-                .ok_or_else(|| IngressError::malformed("event_callback without team_id"))?;
+                .or(envelope.enterprise_id)
+                .ok_or_else(|| IngressError::malformed("event_callback without team_id or enterprise_id"))?;
             let event = envelope
                 .event
                 .ok_or_else(|| IngressError::malformed("event_callback without an event"))?;

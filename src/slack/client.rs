@@ -102,17 +102,22 @@ impl SlackApi {
         })))
     }
 
-    /// Calls a Web API method with the bot token, retrying what is worth retrying.
-    /// `method` names the call in logs and metrics.
-    pub async fn call<T>(
-        &self,
-        method: &'static str,
-        op: impl AsyncFn(&Session<'_>) -> ClientResult<T>,
-    ) -> Result<T, SlackError> {
+    /// Calls a Web API method with the bot token, retrying what is worth retrying. `op` gets a
+    /// fresh session per attempt; `method` names the call in logs and metrics:
+    ///
+    /// ```text
+    /// let request = &request;
+    /// slack.call("chat.postMessage", |s| async move { s.chat_post_message(request).await }).await?;
+    /// ```
+    pub async fn call<'a, T, F, Fut>(&'a self, method: &'static str, op: F) -> Result<T, SlackError>
+    where
+        F: Fn(Session<'a>) -> Fut,
+        Fut: Future<Output = ClientResult<T>> + 'a,
+    {
         let token = self.token()?;
-        self.retrying(method, async || {
-            let session = self.0.client.open_session(token);
-            op(&session).await.map_err(|err| classify(method, err))
+        self.retrying(method, || {
+            let attempt = op(self.0.client.open_session(token));
+            async move { attempt.await.map_err(|err| classify(method, err)) }
         })
         .await
     }
@@ -170,7 +175,7 @@ impl SlackApi {
     /// absolute and not under the API base URL.
     pub async fn respond(&self, response_url: &str, message: &serde_json::Value) -> Result<(), SlackError> {
         const METHOD: &str = "response_url";
-        self.retrying(METHOD, async || {
+        self.retrying(METHOD, || async {
             let response = self
                 .0
                 .http
@@ -269,11 +274,14 @@ impl SlackApi {
         }))
     }
 
-    async fn retrying<T>(
+    async fn retrying<T, Fut>(
         &self,
         method: &'static str,
-        op: impl AsyncFn() -> Result<T, SlackError>,
-    ) -> Result<T, SlackError> {
+        mut op: impl FnMut() -> Fut,
+    ) -> Result<T, SlackError>
+    where
+        Fut: Future<Output = Result<T, SlackError>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;

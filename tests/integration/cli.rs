@@ -1,0 +1,204 @@
+//! The `circlet` binary as a newcomer meets it: help, clear start-up errors, migrate, inbox
+//! tools and the demo.
+
+use std::process::{Command, Output};
+
+use circlet::inbox::{InboxKind, InboxState, NewInboxItem};
+use circlet::store::Settlement;
+
+use crate::helpers::TestDb;
+
+fn circlet(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_circlet"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run circlet")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["demo", "--help"],
+        vec!["inbox", "--help"],
+        vec!["inbox", "list", "--help"],
+        vec!["inbox", "retry", "--help"],
+    ] {
+        let output = circlet(&args, &[]);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(stdout(&output).contains("Usage: circlet"), "{args:?}");
+    }
+}
+
+#[test]
+fn serve_without_a_signing_secret_names_it_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let output = circlet(&["serve"], &[("DATABASE_URL", &db)]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("circlet: SLACK_SIGNING_SECRET is not set"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_naming_it() {
+    let output = circlet(
+        &["serve"],
+        &[("SLACK_SIGNING_SECRET", "s"), ("CIRCLET_BIND", "everywhere")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("circlet: CIRCLET_BIND is invalid (\"everywhere\"): expected host:port"),
+        "{err}"
+    );
+
+    let output = circlet(&["--config", "/nonexistent.toml", "migrate"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("/nonexistent.toml"));
+}
+
+#[test]
+fn a_busy_port_is_reported_with_the_setting_to_change() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let output = circlet(
+        &["serve"],
+        &[
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("CIRCLET_BIND", &addr),
+            ("DATABASE_URL", &db),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("CIRCLET_BIND"),
+        "{err}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_reads_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.db");
+    let config = dir.path().join("circlet.toml");
+    std::fs::write(
+        &config,
+        format!("database_url = \"sqlite://{}\"\n", path.display()),
+    )
+    .unwrap();
+    let output = circlet(&["--config", config.to_str().unwrap(), "migrate"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(path.exists());
+    assert!(stdout(&output).contains("migrations applied"));
+}
+
+#[tokio::test]
+async fn inbox_list_and_retry_show_and_requeue_dead_rows() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let item = NewInboxItem {
+        team_id: "T1".into(),
+        event_id: "EvCliDead".into(),
+        kind: InboxKind::Event,
+        event_type: "reaction_added".into(),
+        payload: "{}".into(),
+        received_at: 1_763_900_000_000,
+    };
+    store.insert_inbox(&[item]).await.unwrap();
+    let claim = store
+        .claim_inbox(1_763_900_000_001, std::time::Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    let id = claim.rows[0].id;
+    let dead = Settlement::Dead {
+        id,
+        error: "Slack chat.postMessage failed: not_in_channel".into(),
+    };
+    store
+        .settle_inbox(&claim.token, &[dead], 1_763_900_000_002)
+        .await
+        .unwrap();
+    store.close().await;
+    let env = [("DATABASE_URL", db.url.as_str())];
+
+    let listed = circlet(&["inbox", "list", "--dead"], &env);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(
+        text.contains("EvCliDead") && text.contains("not_in_channel") && text.contains("dead"),
+        "{text}"
+    );
+
+    let missing = circlet(&["inbox", "retry"], &env);
+    assert_eq!(missing.status.code(), Some(2), "retry needs an ID or --all");
+
+    let retried = circlet(&["inbox", "retry", &id.to_string()], &env);
+    assert!(stdout(&retried).contains("re-queued 1"), "{}", stdout(&retried));
+    let none = circlet(&["inbox", "retry", "--all"], &env);
+    assert!(stdout(&none).contains("re-queued 0"));
+
+    let store = db.store().await;
+    assert_eq!(
+        store
+            .find_inbox_by_event_id("EvCliDead")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        InboxState::Pending
+    );
+    assert_eq!(
+        stdout(&circlet(&["inbox", "list", "--dead"], &env)),
+        "no inbox rows\n"
+    );
+}
+
+#[test]
+fn demo_runs_with_no_configuration_and_shows_what_was_stored() {
+    let output = circlet(&["demo"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "url_verification",
+        "demo-challenge-3eZbrw",
+        "-> 401",
+        "Ev0DEMO04",
+        "interaction:demo.trigger.2",
+        "7 stored, 7 processed",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert_eq!(
+        text.matches("Ev0DEMO04").count(),
+        1,
+        "the retried delivery is stored once"
+    );
+    assert!(
+        !text.contains("Ev0DEMO07"),
+        "the unknown event type is not stored"
+    );
+}

@@ -1,0 +1,173 @@
+//! `TestApp`: Circlet on a random loopback port with a fresh database and a fake Slack.
+
+use std::time::Duration;
+
+use circlet::app::{App, Services};
+use circlet::clock::SharedClock;
+use circlet::config::{Config, Secret};
+use circlet::demo::SignedSender;
+use circlet::fake_slack::FakeSlack;
+use circlet::inbox::{HandlerRegistry, Worker, WorkerSettings};
+use circlet::slack::SlackClientSettings;
+use circlet::store::SharedStore;
+use tokio_util::sync::CancellationToken;
+
+use super::db::TestDb;
+
+pub const SECRET: &str = "test-signing-secret";
+
+pub struct TestApp {
+    pub base_url: String,
+    pub sender: SignedSender,
+    pub store: SharedStore,
+    pub fake: FakeSlack,
+    pub worker: Worker,
+    pub services: Services,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+type Handlers = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
+
+pub struct TestAppBuilder {
+    db: TestDb,
+    clock: Option<SharedClock>,
+    handlers: Option<Handlers>,
+    background_workers: bool,
+    worker_settings: WorkerSettings,
+    slack_settings: SlackClientSettings,
+    env: Vec<(String, String)>,
+}
+
+impl TestAppBuilder {
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn handlers(mut self, factory: impl FnOnce(&Services) -> HandlerRegistry + Send + 'static) -> Self {
+        self.handlers = Some(Box::new(factory));
+        self
+    }
+
+    pub fn background_workers(mut self) -> Self {
+        self.background_workers = true;
+        self
+    }
+
+    pub fn worker_settings(mut self, settings: WorkerSettings) -> Self {
+        self.worker_settings = settings;
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let fake = FakeSlack::start().await.expect("fake Slack");
+        let mut env = vec![
+            ("SLACK_SIGNING_SECRET".to_owned(), SECRET.to_owned()),
+            ("SLACK_BOT_TOKEN".to_owned(), "xoxb-test-token".to_owned()),
+            ("SLACK_API_URL".to_owned(), fake.api_url()),
+            ("DATABASE_URL".to_owned(), self.db.url.clone()),
+            ("CIRCLET_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ];
+        env.extend(self.env);
+        let config = Config::from_sources(None, |key| {
+            env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
+        .expect("test config");
+        let mut builder = App::builder(config)
+            .worker_settings(self.worker_settings)
+            .slack_settings(self.slack_settings);
+        if let Some(clock) = self.clock {
+            builder = builder.clock(clock);
+        }
+        if let Some(handlers) = self.handlers {
+            builder = builder.handlers(handlers);
+        }
+        if !self.background_workers {
+            builder = builder.without_background_workers();
+        }
+        let app = builder.build().await.expect("app builds");
+        let base_url = format!("http://{}", app.local_addr());
+        let store = app.store();
+        let worker = app.worker();
+        let services = app.services().clone();
+        let shutdown = app.shutdown_token();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            sender: SignedSender::new(base_url.clone(), Secret::new(SECRET)),
+            base_url,
+            store,
+            fake,
+            worker,
+            services,
+            db: self.db,
+            http: reqwest::Client::new(),
+            shutdown,
+        }
+    }
+}
+
+impl TestApp {
+    /// Fast settings for tests: tiny backoff, short lease.
+    pub fn quick_worker_settings() -> WorkerSettings {
+        WorkerSettings {
+            backoff: circlet::inbox::Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
+            idle_poll: Duration::from_millis(20),
+            shutdown_grace: Duration::from_millis(500),
+            ..WorkerSettings::default()
+        }
+    }
+
+    pub fn quick_slack_settings() -> SlackClientSettings {
+        SlackClientSettings {
+            timeout: Duration::from_millis(500),
+            max_attempts: 3,
+            backoff: circlet::inbox::Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
+            max_retry_after: Duration::from_secs(5),
+        }
+    }
+
+    pub fn builder(db: TestDb) -> TestAppBuilder {
+        TestAppBuilder {
+            db,
+            clock: None,
+            handlers: None,
+            background_workers: false,
+            worker_settings: Self::quick_worker_settings(),
+            slack_settings: Self::quick_slack_settings(),
+            env: Vec::new(),
+        }
+    }
+
+    /// An app with no background workers on `db`.
+    pub async fn spawn(db: TestDb) -> TestApp {
+        Self::builder(db).start().await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.1
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

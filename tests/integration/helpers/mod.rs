@@ -1,0 +1,8 @@
+//! Shared test fixtures.
+
+pub mod app;
+pub mod db;
+pub mod samples;
+
+pub use app::{SECRET, TestApp};
+pub use db::{Backend, TestDb};

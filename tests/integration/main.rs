@@ -1,0 +1,12 @@
+//! Circlet's integration tests: real HTTP, real SQLite files and PostgreSQL databases, and a
+//! fake Slack Web API on loopback. One binary, so it links once.
+
+mod helpers;
+
+mod cli;
+mod crash;
+mod ingress;
+mod manifest;
+mod slack_client;
+mod store_suite;
+mod worker;

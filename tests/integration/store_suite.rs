@@ -1,0 +1,212 @@
+//! The store contract, run against SQLite and PostgreSQL alike.
+
+use std::time::Duration;
+
+use circlet::inbox::{InboxKind, InboxState, NewInboxItem};
+use circlet::store::{Requeue, Settlement};
+
+use crate::on_both_backends;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn item(event_id: &str, received_at: i64) -> NewInboxItem {
+    NewInboxItem {
+        team_id: "T0STORE".into(),
+        event_id: event_id.into(),
+        kind: InboxKind::Event,
+        event_type: "reaction_added".into(),
+        payload: format!(r#"{{"event_id":"{event_id}","text":"naïve 'quotes' \"and\" emoji 🎉"}}"#),
+        received_at,
+    }
+}
+
+fn items(prefix: &str, n: usize, received_at: i64) -> Vec<NewInboxItem> {
+    (0..n)
+        .map(|i| item(&format!("{prefix}{i:04}"), received_at))
+        .collect()
+}
+
+on_both_backends! {
+    async fn insert_stores_rows_verbatim_and_reports_duplicates(db: TestDb) {
+        let store = db.store().await;
+        let first = vec![item("Ev1", 1_000), item("Ev2", 1_000), item("Ev1", 1_000)];
+        assert_eq!(store.insert_inbox(&first).await.unwrap(), vec![true, true, false]);
+        assert_eq!(store.insert_inbox(&[item("Ev2", 2_000), item("Ev3", 2_000)]).await.unwrap(), vec![false, true]);
+        let row = store.find_inbox_by_event_id("Ev1").await.unwrap().unwrap();
+        assert_eq!(row.payload, item("Ev1", 0).payload);
+        assert_eq!((row.team_id.as_str(), row.kind, row.event_type.as_str()), ("T0STORE", InboxKind::Event, "reaction_added"));
+        assert_eq!((row.received_at, row.attempts, row.state), (1_000, 0, InboxState::Pending));
+        assert!(store.find_inbox_by_event_id("Ev9").await.unwrap().is_none());
+        assert_eq!(store.inbox_counts().await.unwrap().pending, 3);
+    }
+}
+
+on_both_backends! {
+    async fn large_batches_are_stored_in_one_call(db: TestDb) {
+        let store = db.store().await;
+        let batch = items("EvBig", 1_000, 5);
+        let stored = store.insert_inbox(&batch).await.unwrap();
+        assert_eq!(stored.iter().filter(|s| **s).count(), 1_000);
+        assert_eq!(store.inbox_counts().await.unwrap().pending, 1_000);
+    }
+}
+
+on_both_backends! {
+    async fn claims_take_due_rows_once_and_count_attempts(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&items("Ev", 5, 1_000)).await.unwrap();
+        store.insert_inbox(&[item("EvLater", 9_000)]).await.unwrap();
+
+        let first = store.claim_inbox(5_000, LEASE, 3).await.unwrap();
+        assert_eq!(first.rows.len(), 3);
+        assert!(first.rows.iter().all(|r| r.attempts == 1 && r.state == InboxState::Running));
+        let second = store.claim_inbox(5_000, LEASE, 10).await.unwrap();
+        assert_eq!(second.rows.len(), 2, "only the unclaimed due rows; EvLater is not due");
+        assert_ne!(first.token, second.token);
+        let mut ids: Vec<i64> = first.rows.iter().chain(&second.rows).map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 5);
+        assert!(store.claim_inbox(5_000, LEASE, 10).await.unwrap().rows.is_empty());
+        assert_eq!(store.inbox_counts().await.unwrap().running, 5);
+    }
+}
+
+on_both_backends! {
+    async fn concurrent_claimers_never_share_a_row(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&items("EvC", 400, 1)).await.unwrap();
+        let claimers = (0..8).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let claim = store.claim_inbox(10, LEASE, 7).await.unwrap();
+                    if claim.rows.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claim.rows.into_iter().map(|r| r.id));
+                }
+            })
+        });
+        let mut all: Vec<i64> = Vec::new();
+        for claimer in claimers {
+            all.extend(claimer.await.unwrap());
+        }
+        let total = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!((total, all.len()), (400, 400));
+    }
+}
+
+on_both_backends! {
+    async fn a_lapsed_claim_makes_the_row_due_again_and_the_old_claim_cannot_settle_it(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&[item("EvLease", 0)]).await.unwrap();
+        let dead_worker = store.claim_inbox(1_000, Duration::from_secs(10), 10).await.unwrap();
+        assert!(store.claim_inbox(5_000, LEASE, 10).await.unwrap().rows.is_empty(), "claim still held");
+        let rescuer = store.claim_inbox(11_001, LEASE, 10).await.unwrap();
+        assert_eq!(rescuer.rows.len(), 1);
+        assert_eq!(rescuer.rows[0].attempts, 2);
+
+        let id = rescuer.rows[0].id;
+        store.settle_inbox(&dead_worker.token, &[Settlement::Dead { id, error: "stale".into() }], 12_000).await.unwrap();
+        assert_eq!(store.find_inbox_by_event_id("EvLease").await.unwrap().unwrap().state, InboxState::Running);
+        store.settle_inbox(&rescuer.token, &[Settlement::Done { id }], 12_000).await.unwrap();
+        assert_eq!(store.find_inbox_by_event_id("EvLease").await.unwrap().unwrap().state, InboxState::Done);
+    }
+}
+
+on_both_backends! {
+    async fn settlements_finish_reschedule_or_bury_rows(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&[item("EvDone", 0), item("EvRetry", 0), item("EvDead", 0)]).await.unwrap();
+        let claim = store.claim_inbox(100, LEASE, 10).await.unwrap();
+        let id = |event: &str| claim.rows.iter().find(|r| r.event_id == event).unwrap().id;
+        store
+            .settle_inbox(
+                &claim.token,
+                &[
+                    Settlement::Done { id: id("EvDone") },
+                    Settlement::Retry { id: id("EvRetry"), run_after: 5_000, error: "slack 500".into() },
+                    Settlement::Dead { id: id("EvDead"), error: "malformed".into() },
+                ],
+                200,
+            )
+            .await
+            .unwrap();
+        let retry = store.find_inbox_by_event_id("EvRetry").await.unwrap().unwrap();
+        assert_eq!((retry.state, retry.last_error.as_deref()), (InboxState::Pending, Some("slack 500")));
+        assert!(store.claim_inbox(4_999, LEASE, 10).await.unwrap().rows.is_empty(), "not due before run_after");
+        assert_eq!(store.claim_inbox(5_000, LEASE, 10).await.unwrap().rows.len(), 1);
+        let dead = store.find_inbox_by_event_id("EvDead").await.unwrap().unwrap();
+        assert_eq!((dead.state, dead.last_error.as_deref()), (InboxState::Dead, Some("malformed")));
+        let counts = store.inbox_counts().await.unwrap();
+        assert_eq!((counts.done, counts.dead, counts.running), (1, 1, 1));
+    }
+}
+
+on_both_backends! {
+    async fn released_rows_return_to_the_queue_without_spending_an_attempt(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&items("EvRel", 3, 0)).await.unwrap();
+        let claim = store.claim_inbox(100, LEASE, 10).await.unwrap();
+        let ids: Vec<i64> = claim.rows.iter().map(|r| r.id).collect();
+        store.release_inbox(&claim.token, &ids, 150).await.unwrap();
+        let again = store.claim_inbox(150, LEASE, 10).await.unwrap();
+        assert_eq!(again.rows.len(), 3);
+        assert!(again.rows.iter().all(|r| r.attempts == 1));
+    }
+}
+
+on_both_backends! {
+    async fn prune_deletes_only_finished_rows_past_retention(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&[item("EvOld", 0), item("EvNew", 0), item("EvDeadOld", 0), item("EvOpen", 0)]).await.unwrap();
+        let claim = store.claim_inbox(10, LEASE, 3).await.unwrap();
+        let id = |event: &str| claim.rows.iter().find(|r| r.event_id == event).map(|r| r.id);
+        let (old, dead) = (id("EvOld").unwrap(), id("EvDeadOld").unwrap());
+        store.settle_inbox(&claim.token, &[Settlement::Done { id: old }, Settlement::Dead { id: dead, error: "x".into() }], 1_000).await.unwrap();
+        let new = id("EvNew").unwrap();
+        store.settle_inbox(&claim.token, &[Settlement::Done { id: new }], 9_000).await.unwrap();
+
+        assert_eq!(store.prune_inbox(5_000).await.unwrap(), 1);
+        assert!(store.find_inbox_by_event_id("EvOld").await.unwrap().is_none());
+        for kept in ["EvNew", "EvDeadOld", "EvOpen"] {
+            assert!(store.find_inbox_by_event_id(kept).await.unwrap().is_some(), "{kept} kept");
+        }
+    }
+}
+
+on_both_backends! {
+    async fn dead_rows_are_listed_and_requeued_one_or_all(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&items("EvD", 3, 0)).await.unwrap();
+        let claim = store.claim_inbox(10, LEASE, 10).await.unwrap();
+        let dead: Vec<Settlement> = claim.rows.iter().map(|r| Settlement::Dead { id: r.id, error: "boom".into() }).collect();
+        store.settle_inbox(&claim.token, &dead, 20).await.unwrap();
+
+        let listed = store.list_inbox(Some(InboxState::Dead), 10).await.unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(listed.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        assert_eq!(store.list_inbox(Some(InboxState::Pending), 10).await.unwrap().len(), 0);
+
+        assert_eq!(store.requeue_dead(Requeue::One(listed[0].id), 30).await.unwrap(), 1);
+        assert_eq!(store.requeue_dead(Requeue::One(listed[0].id), 30).await.unwrap(), 0, "no longer dead");
+        assert_eq!(store.requeue_dead(Requeue::AllDead, 30).await.unwrap(), 2);
+        let claim = store.claim_inbox(30, LEASE, 10).await.unwrap();
+        assert_eq!(claim.rows.len(), 3);
+        assert!(claim.rows.iter().all(|r| r.attempts == 1), "a fresh attempt budget");
+    }
+}
+
+on_both_backends! {
+    async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
+        let store = db.store().await;
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+        let again = db.store().await;
+        again.ping().await.unwrap();
+    }
+}

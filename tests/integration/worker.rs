@@ -1,0 +1,283 @@
+//! Inbox workers: dispatch by type, retries with backoff, dead rows, panics, lapsed claims,
+//! pruning and graceful shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use circlet::clock::{Clock, ManualClock};
+use circlet::inbox::{
+    DrainStep, HandlerError, HandlerRegistry, InboxHandler, InboxKind, InboxState, Job, Worker,
+};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{TestApp, TestDb};
+use crate::on_both_backends;
+
+/// What the scripted handler does on each call.
+#[derive(Clone, Copy)]
+enum Script {
+    Succeed,
+    FailTransient,
+    FailPermanent,
+    Panic,
+    Hang,
+}
+
+struct Scripted {
+    script: Script,
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl InboxHandler for Scripted {
+    async fn handle(&self, _job: &Job) -> Result<(), HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.script {
+            Script::Succeed => Ok(()),
+            Script::FailTransient => Err(HandlerError::transient("Slack answered 500")),
+            Script::FailPermanent => Err(HandlerError::permanent("payload cannot be read")),
+            Script::Panic => panic!("handler bug"),
+            Script::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn app_with(
+    db: TestDb,
+    script: Script,
+    clock: Option<Arc<ManualClock>>,
+) -> (TestApp, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handler_calls = calls.clone();
+    let mut builder = TestApp::builder(db).handlers(move |_| {
+        HandlerRegistry::new().with(
+            InboxKind::Event,
+            "reaction_added",
+            Arc::new(Scripted {
+                script,
+                calls: handler_calls,
+            }),
+        )
+    });
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    (builder.start().await, calls)
+}
+
+fn event(event_id: &str, event_type: &str) -> serde_json::Value {
+    json!({
+        "token": "x", "team_id": "T0W", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
+        "event_time": 1, "event": {"type": event_type, "user": "U1", "channel": "C1", "ts": "1.000001",
+        "reaction": "bulb", "item": {"type": "message", "channel": "C1", "ts": "1.000001"}},
+    })
+}
+
+on_both_backends! {
+    async fn rows_are_dispatched_by_type_and_finished(db: TestDb) {
+        let (app, calls) = app_with(db, Script::Succeed, None).await;
+        for n in 0..5 {
+            app.sender.event(&event(&format!("EvOk{n}"), "reaction_added")).await.unwrap();
+        }
+        app.sender.event(&event("EvNoHandler", "member_left_channel")).await.unwrap();
+        assert_eq!(app.worker.drain().await.unwrap(), 6);
+        assert_eq!(calls.load(Ordering::SeqCst), 5, "only reaction_added has a handler");
+        let counts = app.store.inbox_counts().await.unwrap();
+        assert_eq!((counts.done, counts.unfinished()), (6, 0));
+        assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Empty);
+        let metrics = app.metrics().await;
+        assert!(metrics.contains("circlet_inbox_processed_total{event_type=\"reaction_added\",outcome=\"done\"} 5"), "{metrics}");
+        assert!(metrics.contains("circlet_inbox_processed_total{event_type=\"member_left_channel\",outcome=\"skipped\"} 1"));
+        assert!(metrics.contains("circlet_inbox_processing_seconds_count{event_type=\"reaction_added\"} 5"));
+    }
+}
+
+on_both_backends! {
+    async fn transient_failures_back_off_then_park_the_row_as_dead(db: TestDb) {
+        let clock = ManualClock::at_secs(1_763_900_000);
+        let (app, calls) = app_with(db, Script::FailTransient, Some(clock.clone())).await;
+        // The app's clock is frozen, so sign with it too.
+        let body = event("EvFlaky", "reaction_added").to_string().into_bytes();
+        let headers = app.sender.signed_headers(clock.now_secs(), &body);
+        let answer = app.sender.post_with("/slack/events", circlet::demo::JSON, body, headers, &[]).await.unwrap();
+        assert_eq!(answer.status, 200);
+
+        let max = app.worker.settings().max_attempts;
+        for attempt in 1..max {
+            assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
+            let row = app.store.find_inbox_by_event_id("EvFlaky").await.unwrap().unwrap();
+            assert_eq!((row.state, row.attempts), (InboxState::Pending, attempt));
+            assert_eq!(row.last_error.as_deref(), Some("Slack answered 500"));
+            assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Empty, "backing off");
+            clock.advance_millis(60_000);
+        }
+        assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
+        let row = app.store.find_inbox_by_event_id("EvFlaky").await.unwrap().unwrap();
+        assert_eq!((row.state, row.attempts), (InboxState::Dead, max));
+        assert_eq!(calls.load(Ordering::SeqCst), max as usize);
+        let metrics = app.metrics().await;
+        assert!(metrics.contains("circlet_inbox_depth{state=\"dead\"} 1"), "{metrics}");
+        assert!(metrics.contains("outcome=\"dead\"} 1"));
+
+        // An operator re-queues it (`circlet inbox retry`); it runs again.
+        app.store.requeue_dead(circlet::store::Requeue::AllDead, clock.now_millis()).await.unwrap();
+        assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
+        assert_eq!(calls.load(Ordering::SeqCst), max as usize + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_permanent_failure_or_a_panic_parks_the_row_at_once_and_the_worker_goes_on() {
+    for script in [Script::FailPermanent, Script::Panic] {
+        let (app, calls) = app_with(TestDb::sqlite(), script, None).await;
+        app.sender.event(&event("EvBad", "reaction_added")).await.unwrap();
+        app.sender
+            .event(&event("EvBad2", "reaction_added"))
+            .await
+            .unwrap();
+        assert_eq!(app.worker.drain().await.unwrap(), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let row = app.store.find_inbox_by_event_id("EvBad").await.unwrap().unwrap();
+        assert_eq!((row.state, row.attempts), (InboxState::Dead, 1));
+    }
+}
+
+#[tokio::test]
+async fn rows_of_a_worker_that_died_are_taken_over_when_its_claim_lapses() {
+    let clock = ManualClock::at_secs(1_763_900_000);
+    let (app, calls) = app_with(TestDb::sqlite(), Script::Succeed, Some(clock.clone())).await;
+    let body = event("EvOrphan", "reaction_added").to_string().into_bytes();
+    let headers = app.sender.signed_headers(clock.now_secs(), &body);
+    app.sender
+        .post_with("/slack/events", circlet::demo::JSON, body, headers, &[])
+        .await
+        .unwrap();
+    // A worker claims the row and dies without settling it.
+    let lease = app.worker.settings().lease;
+    let orphaned = app
+        .store
+        .claim_inbox(clock.now_millis(), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(orphaned.rows.len(), 1);
+    assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Empty);
+    clock.advance_millis(lease.as_millis() as i64 + 1);
+    assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let row = app
+        .store
+        .find_inbox_by_event_id("EvOrphan")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.state, row.attempts), (InboxState::Done, 2));
+}
+
+#[tokio::test]
+async fn shutdown_releases_rows_a_hung_handler_still_holds() {
+    let (app, calls) = app_with(TestDb::sqlite(), Script::Hang, None).await;
+    for n in 0..3 {
+        app.sender
+            .event(&event(&format!("EvHang{n}"), "reaction_added"))
+            .await
+            .unwrap();
+    }
+    let shutdown = CancellationToken::new();
+    let worker: Worker = app.worker.clone();
+    let running = tokio::spawn(worker.run(Arc::new(Notify::new()), shutdown.clone()));
+    while calls.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.store.inbox_counts().await.unwrap().running, 3);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("worker stops after its grace")
+        .unwrap();
+    let rows = app.store.list_inbox(None, 10).await.unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.state == InboxState::Pending && r.attempts == 0),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn background_workers_pick_up_new_rows_without_being_asked() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handler_calls = calls.clone();
+    let app = TestApp::builder(TestDb::sqlite())
+        .background_workers()
+        .handlers(move |_| {
+            HandlerRegistry::new().with(
+                InboxKind::Event,
+                "reaction_added",
+                Arc::new(Scripted {
+                    script: Script::Succeed,
+                    calls: handler_calls,
+                }),
+            )
+        })
+        .start()
+        .await;
+    for n in 0..20 {
+        app.sender
+            .event(&event(&format!("EvBg{n}"), "reaction_added"))
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.store.inbox_counts().await.unwrap().done < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background workers did not drain the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 20);
+}
+
+#[tokio::test]
+async fn finished_rows_are_pruned_after_the_retention_period() {
+    let clock = ManualClock::at_secs(1_763_900_000);
+    let settings = circlet::inbox::WorkerSettings {
+        retention: Duration::from_secs(3600),
+        prune_every: Duration::from_millis(1),
+        ..TestApp::quick_worker_settings()
+    };
+    let app = TestApp::builder(TestDb::sqlite())
+        .clock(clock.clone())
+        .worker_settings(settings)
+        .start()
+        .await;
+    let body = event("EvPrune", "member_left_channel").to_string().into_bytes();
+    let headers = app.sender.signed_headers(clock.now_secs(), &body);
+    app.sender
+        .post_with("/slack/events", circlet::demo::JSON, body, headers, &[])
+        .await
+        .unwrap();
+    app.worker.drain().await.unwrap();
+    clock.advance_millis(3_600_001);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.worker.clone().run(Arc::new(Notify::new()), shutdown.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app
+        .store
+        .find_inbox_by_event_id("EvPrune")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(std::time::Instant::now() < deadline, "not pruned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}
