@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench ingest                 # SQLite and PostgreSQL (if reachable)
 //!     cargo bench --bench ingest -- --quick      # fewer events, for a smoke run
+//!     cargo bench --bench ingest -- --only sqlite   # or postgres
 //!
 //! Every server runs in this process on 127.0.0.1, as does the load generator, which sends
 //! pre-signed unique `reaction_added` events (~650 bytes) over HTTP/1.1 keep-alive connections.
@@ -35,6 +36,7 @@ const SECRET: &str = "bench-signing-secret";
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 struct Options {
+    only: Option<String>,
     events: usize,
     connections: usize,
     rounds: usize,
@@ -43,23 +45,12 @@ struct Options {
 }
 
 fn options() -> Options {
-    let quick = std::env::args().any(|a| a == "--quick");
-    if quick {
-        Options {
-            events: 5_000,
-            connections: 32,
-            rounds: 1,
-            open_loop_secs: 3,
-            burst: 5_000,
-        }
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    if args.iter().any(|a| a == "--quick") {
+        Options { only, events: 5_000, connections: 32, rounds: 1, open_loop_secs: 3, burst: 5_000 }
     } else {
-        Options {
-            events: 40_000,
-            connections: 32,
-            rounds: 3,
-            open_loop_secs: 10,
-            burst: 20_000,
-        }
+        Options { only, events: 40_000, connections: 32, rounds: 3, open_loop_secs: 10, burst: 20_000 }
     }
 }
 
@@ -355,18 +346,23 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
 async fn fresh_postgres() -> Option<(String, String)> {
     let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await.ok()?;
     let name = format!("circlet_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .ok()?;
-    Some((name.clone(), format!("postgres://postgres@127.0.0.1:5432/{name}")))
+    let url = match std::env::var("CIRCLET_BENCH_PG_SOCKET") {
+        Ok(dir) => format!("postgres://postgres@localhost/{name}?host={dir}"),
+        Err(_) => format!(
+            "postgres://postgres@127.0.0.1:5432/{name}{}",
+            std::env::var("CIRCLET_BENCH_PG_PARAMS").unwrap_or_default()
+        ),
+    };
+    Some((name, url))
 }
 
 async fn drop_postgres(name: &str) {
     if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await;
     }
@@ -383,7 +379,12 @@ fn main() {
         let baseline = start_verify_only().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        bench_backend("SQLite (WAL, synchronous=FULL)", &sqlite, &options, baseline).await;
+        if options.only.as_deref() != Some("postgres") {
+            bench_backend("SQLite (WAL, synchronous=FULL)", &sqlite, &options, baseline).await;
+        }
+        if options.only.as_deref() == Some("sqlite") {
+            return;
+        }
         match fresh_postgres().await {
             Some((name, url)) => {
                 bench_backend("PostgreSQL", &url, &options, baseline).await;

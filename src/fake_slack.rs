@@ -180,6 +180,11 @@ impl FakeSlack {
         self.shared.lock().faults.push(slot);
     }
 
+    /// Removes every injected fault that has not fired yet: Slack has recovered.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
     /// The messages posted or seeded in `channel`, in insertion order (including thread replies).
     pub fn messages(&self, channel: &str) -> Vec<Value> {
         self.shared.lock().channel_messages(channel).to_vec()

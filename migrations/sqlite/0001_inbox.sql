@@ -20,4 +20,3 @@ CREATE TABLE inbox (
 -- Only unfinished rows are indexed, so claiming stays cheap however many finished rows remain.
 CREATE INDEX inbox_due ON inbox (run_after) WHERE state IN ('pending', 'running');
 CREATE INDEX inbox_finished ON inbox (finished_at) WHERE state = 'done';
-CREATE INDEX inbox_team ON inbox (team_id, received_at);

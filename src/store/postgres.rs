@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{PgPool};
 
 use super::sqlite::counts_from;
 use super::{
@@ -100,7 +100,7 @@ impl Store for PostgresStore {
                           ORDER BY run_after LIMIT $4 FOR UPDATE SKIP LOCKED) \
              RETURNING {ROW_COLUMNS}"
         );
-        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<RowParts> = sqlx::query_as(&sql)
             .bind(lease_end)
             .bind(&token)
             .bind(now)
@@ -207,7 +207,7 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM inbox WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
         );
-        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<RowParts> = sqlx::query_as(&sql)
             .bind(state.map(InboxState::as_str))
             .bind(limit as i64)
             .fetch_all(&self.pool)
@@ -217,7 +217,7 @@ impl Store for PostgresStore {
 
     async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>> {
         let sql = format!("SELECT {ROW_COLUMNS} FROM inbox WHERE event_id = $1");
-        let row: Option<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+        let row: Option<RowParts> = sqlx::query_as(&sql)
             .bind(event_id)
             .fetch_optional(&self.pool)
             .await?;

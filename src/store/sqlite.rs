@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
     Backend, Claim, ROW_COLUMNS, Requeue, Settlement, Store, StoreResult, mark_inserted, new_claim_token,
@@ -15,9 +15,9 @@ use super::{
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
 
-/// Rows per INSERT statement: few enough to stay under SQLite's bound-parameter limit, and a
-/// small set of statement shapes for the prepared-statement cache.
-const INSERT_CHUNK: usize = 32;
+/// Rows per INSERT statement (7 parameters each, far under SQLite's limit). A batch up to this
+/// size is one statement in autocommit: one round trip to the connection's thread, one fsync.
+const INSERT_CHUNK: usize = 128;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -33,6 +33,9 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file needs no liveness ping before each use; it would cost a round trip
+            // to the connection's thread on every ingest batch.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
@@ -78,27 +81,16 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut inserted = Vec::with_capacity(items.len());
-        let mut tx = self.pool.begin().await?;
-        for chunk in items.chunks(INSERT_CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) ",
-            );
-            query.push_values(chunk, |mut row, item| {
-                row.push_bind(item.team_id.as_str())
-                    .push_bind(item.event_id.as_str())
-                    .push_bind(item.kind.as_str())
-                    .push_bind(item.event_type.as_str())
-                    .push_bind(item.payload.as_str())
-                    .push_bind(item.received_at)
-                    .push_bind(item.received_at);
-            });
-            query.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-            let rows = query.build().fetch_all(&mut *tx).await?;
-            for row in rows {
-                inserted.push(row.try_get::<String, _>(0)?);
+        if items.len() <= INSERT_CHUNK {
+            let mut connection = self.pool.acquire().await?;
+            insert_chunk(&mut connection, items, &mut inserted).await?;
+        } else {
+            let mut tx = self.pool.begin().await?;
+            for chunk in items.chunks(INSERT_CHUNK) {
+                insert_chunk(&mut tx, chunk, &mut inserted).await?;
             }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(mark_inserted(items, inserted))
     }
 
@@ -112,7 +104,7 @@ impl Store for SqliteStore {
                           ORDER BY run_after LIMIT ?4) \
              RETURNING {ROW_COLUMNS}"
         );
-        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<RowParts> = sqlx::query_as(&sql)
             .bind(lease_end)
             .bind(&token)
             .bind(now)
@@ -222,7 +214,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM inbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
         );
-        let rows: Vec<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<RowParts> = sqlx::query_as(&sql)
             .bind(state.map(InboxState::as_str))
             .bind(limit as i64)
             .fetch_all(&self.pool)
@@ -232,7 +224,7 @@ impl Store for SqliteStore {
 
     async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>> {
         let sql = format!("SELECT {ROW_COLUMNS} FROM inbox WHERE event_id = ?1");
-        let row: Option<RowParts> = sqlx::query_as(AssertSqlSafe(sql))
+        let row: Option<RowParts> = sqlx::query_as(&sql)
             .bind(event_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -258,6 +250,31 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// One multi-row INSERT; appends the event ids it stored (duplicates are skipped).
+async fn insert_chunk(
+    connection: &mut SqliteConnection,
+    chunk: &[NewInboxItem],
+    inserted: &mut Vec<String>,
+) -> StoreResult<()> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) ",
+    );
+    query.push_values(chunk, |mut row, item| {
+        row.push_bind(item.team_id.as_str())
+            .push_bind(item.event_id.as_str())
+            .push_bind(item.kind.as_str())
+            .push_bind(item.event_type.as_str())
+            .push_bind(item.payload.as_str())
+            .push_bind(item.received_at)
+            .push_bind(item.received_at);
+    });
+    query.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+    for row in query.build().fetch_all(&mut *connection).await? {
+        inserted.push(row.try_get::<String, _>(0)?);
+    }
+    Ok(())
 }
 
 pub(super) fn counts_from(rows: Vec<(String, i64)>) -> InboxCounts {

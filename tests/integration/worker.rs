@@ -281,3 +281,58 @@ async fn finished_rows_are_pruned_after_the_retention_period() {
     shutdown.cancel();
     running.await.unwrap();
 }
+
+/// Posts into a channel through the Slack client, as a capture or status handler would.
+struct PostsToSlack {
+    slack: circlet::slack::SlackApi,
+}
+
+#[async_trait]
+impl InboxHandler for PostsToSlack {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let request = slack_morphism::prelude::SlackApiChatPostMessageRequest::new(
+            "C0CIRCLE".into(),
+            slack_morphism::prelude::SlackMessageContent::new().with_text("thanks!".into()),
+        );
+        self.slack.post_message_once(&job.row.event_id, request, job.is_retry()).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_slack_outage_is_retried_then_parked_dead_and_a_recovery_posts_exactly_once() {
+    let clock = ManualClock::at_secs(chrono::Utc::now().timestamp());
+    let app = TestApp::builder(TestDb::sqlite())
+        .clock(clock.clone())
+        .handlers(|services| {
+            HandlerRegistry::new().with(
+                InboxKind::Event,
+                "reaction_added",
+                Arc::new(PostsToSlack { slack: services.slack.clone() }),
+            )
+        })
+        .start()
+        .await;
+    let body = event("EvOutage", "reaction_added").to_string().into_bytes();
+    let headers = app.sender.signed_headers(clock.now_secs(), &body);
+    app.sender.post_with("/slack/events", circlet::demo::JSON, body, headers, &[]).await.unwrap();
+
+    // Slack is down: every attempt of every job fails, the worker keeps going.
+    app.fake.inject("*", circlet::fake_slack::Fault::ServerError, 10_000);
+    let max = app.worker.settings().max_attempts;
+    for _ in 0..max {
+        assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
+        clock.advance_millis(60 * 60 * 1000);
+    }
+    let row = app.store.find_inbox_by_event_id("EvOutage").await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (InboxState::Dead, max));
+    assert!(row.last_error.unwrap().contains("Slack unavailable"), "the error names the cause");
+    assert!(app.fake.messages("C0CIRCLE").is_empty());
+
+    // Slack recovers; the operator re-queues the dead row and it posts exactly once.
+    app.fake.clear_faults();
+    assert_eq!(app.store.requeue_dead(circlet::store::Requeue::AllDead, clock.now_millis()).await.unwrap(), 1);
+    assert_eq!(app.worker.drain().await.unwrap(), 1);
+    assert_eq!(app.store.find_inbox_by_event_id("EvOutage").await.unwrap().unwrap().state, InboxState::Done);
+    assert_eq!(app.fake.messages("C0CIRCLE").len(), 1);
+}
