@@ -46,11 +46,35 @@ struct Options {
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let connections = args
+        .iter()
+        .position(|a| a == "--connections")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(32);
     if args.iter().any(|a| a == "--quick") {
-        Options { only, events: 5_000, connections: 32, rounds: 1, open_loop_secs: 3, burst: 5_000 }
+        Options {
+            only,
+            events: 5_000,
+            connections,
+            rounds: 1,
+            open_loop_secs: 3,
+            burst: 5_000,
+        }
     } else {
-        Options { only, events: 40_000, connections: 32, rounds: 3, open_loop_secs: 10, burst: 20_000 }
+        Options {
+            only,
+            events: 40_000,
+            connections,
+            rounds: 3,
+            open_loop_secs: 10,
+            burst: 20_000,
+        }
     }
 }
 
@@ -257,10 +281,38 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The store alone: how long one group commit of `rows` events takes, without HTTP.
+async fn store_commit_latency(store: &circlet::store::SharedStore, rows: usize) -> Duration {
+    let mut took = Vec::new();
+    for round in 0..200 {
+        let items: Vec<_> = (0..rows)
+            .map(|i| circlet::inbox::NewInboxItem {
+                team_id: "T0BENCH".into(),
+                event_id: format!("EvStore{rows}x{round}x{i}"),
+                kind: InboxKind::Event,
+                event_type: "reaction_added".into(),
+                payload: String::from_utf8_lossy(&presign("x", 1)[0].body).into_owned(),
+                received_at: 1,
+            })
+            .collect();
+        let started = Instant::now();
+        store.insert_inbox(&items).await.expect("insert");
+        took.push(started.elapsed());
+    }
+    took.sort_unstable();
+    percentile(&took, 0.5)
+}
+
 async fn bench_backend(name: &str, database_url: &str, options: &Options, baseline: SocketAddr) {
     println!("\n## {name}\n");
     let (app, addr) = start_circlet(database_url).await;
     let store = app.store();
+    for rows in [1, 32, 128] {
+        println!(
+            "store alone: commit of {rows} rows p50 {}",
+            ms(store_commit_latency(&store, rows).await)
+        );
+    }
     let worker = app.worker();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
@@ -363,8 +415,8 @@ async fn fresh_postgres() -> Option<(String, String)> {
 async fn drop_postgres(name: &str) {
     if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
+            .execute(&mut admin)
+            .await;
     }
 }
 

@@ -151,13 +151,15 @@ impl Metrics {
             .inc();
     }
 
-    pub fn count_inbox_write(&self, result: &'static str) {
-        self.0
-            .inbox_writes
-            .get_or_create(&Reason {
-                reason: Cow::Borrowed(result),
-            })
-            .inc();
+    pub fn count_inbox_writes(&self, result: &'static str, rows: u64) {
+        if rows > 0 {
+            self.0
+                .inbox_writes
+                .get_or_create(&Reason {
+                    reason: Cow::Borrowed(result),
+                })
+                .inc_by(rows);
+        }
     }
 
     pub fn set_inbox_depth(&self, counts: &InboxCounts) {

@@ -36,7 +36,7 @@ impl WriteError {
 
 struct Request {
     item: NewInboxItem,
-    reply: oneshot::Sender<Result<bool, WriteError>>,
+    reply: oneshot::Sender<Result<(), WriteError>>,
 }
 
 /// Handle for request handlers; cheap to clone.
@@ -54,8 +54,8 @@ impl InboxWriter {
         (Self { requests }, task)
     }
 
-    /// Stores `item` durably. Ok(true): stored now; Ok(false): it was already stored.
-    pub async fn write(&self, item: NewInboxItem) -> Result<bool, WriteError> {
+    /// Returns once `item` is durably stored, now or by an earlier delivery of the same event.
+    pub async fn write(&self, item: NewInboxItem) -> Result<(), WriteError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request { item, reply })
@@ -68,7 +68,7 @@ impl InboxWriter {
 async fn write_batches(
     store: SharedStore,
     mut receiver: mpsc::Receiver<Request>,
-    stored: Arc<Notify>,
+    stored_signal: Arc<Notify>,
     metrics: Metrics,
 ) {
     let mut requests = Vec::with_capacity(MAX_BATCH);
@@ -81,22 +81,22 @@ async fn write_batches(
         }
         metrics.observe_ingest_batch(items.len());
         match store.insert_inbox(&items).await {
-            Ok(stored_now) => {
-                let mut any_new = false;
-                for (reply, is_new) in replies.drain(..).zip(stored_now) {
-                    any_new |= is_new;
-                    metrics.count_inbox_write(if is_new { "stored" } else { "duplicate" });
-                    let _ = reply.send(Ok(is_new));
+            Ok(stored) => {
+                let duplicates = items.len() as u64 - stored.min(items.len() as u64);
+                metrics.count_inbox_writes("stored", stored);
+                metrics.count_inbox_writes("duplicate", duplicates);
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Ok(()));
                 }
-                if any_new {
-                    stored.notify_waiters();
+                if stored > 0 {
+                    stored_signal.notify_waiters();
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, rows = items.len(), "inbox write failed; Slack will retry");
                 let err = WriteError::Store(Arc::new(err));
+                metrics.count_inbox_writes("error", items.len() as u64);
                 for reply in replies.drain(..) {
-                    metrics.count_inbox_write("error");
                     let _ = reply.send(Err(err.clone()));
                 }
             }

@@ -9,6 +9,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use super::IngressState;
 use super::error::IngressError;
 
+/// Interactivity and slash commands arrive as forms; events as JSON.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// Slack's payloads are far smaller; anything larger is refused while reading.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -60,6 +63,20 @@ pub async fn read_capped(headers: &HeaderMap, body: Body) -> Result<Bytes, Ingre
 }
 
 impl IngressState {
+    /// Reads the body under the cap, verifies its signature, then checks its content type:
+    /// everything a Slack request must pass before any parsing.
+    pub async fn read_verified(
+        &self,
+        headers: HeaderMap,
+        body: Body,
+        content_type: &'static str,
+    ) -> Result<VerifiedBody, IngressError> {
+        let body = read_capped(&headers, body).await?;
+        let request = self.verify(headers, body)?;
+        request.require_content_type(content_type)?;
+        Ok(request)
+    }
+
     /// Verifies an already read body, counting failures for the metrics page.
     pub fn verify(&self, headers: HeaderMap, body: Bytes) -> Result<VerifiedBody, IngressError> {
         if let Err(err) = self.verifier.verify(&headers, &body) {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use slack_morphism::prelude::{SlackCommandEventResponse, SlackMessageContent, SlackMessageResponseType};
 
 use super::IngressState;
-use super::body::read_capped;
+use super::body::{FORM_CONTENT_TYPE, read_capped};
 use super::error::IngressError;
 use crate::domain::feedback_command;
 use crate::inbox::{InboxKind, NewInboxItem};
@@ -37,7 +37,7 @@ pub async fn receive(
         return Ok(StatusCode::OK.into_response());
     }
     let request = state.verify(headers, body)?;
-    request.require_content_type("application/x-www-form-urlencoded")?;
+    request.require_content_type(FORM_CONTENT_TYPE)?;
     let form: CommandForm = serde_urlencoded::from_bytes(&request.body)
         .map_err(|_| IngressError::malformed("body is not a slash command form"))?;
     let (Some(team_id), Some(command)) = (form.team_id, form.command) else {

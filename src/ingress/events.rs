@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::IngressState;
-use super::body::read_capped;
 use super::error::IngressError;
 use crate::inbox::{InboxKind, NewInboxItem};
 
@@ -59,9 +58,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    let body = read_capped(&headers, body).await?;
-    let request = state.verify(headers, body)?;
-    request.require_content_type("application/json")?;
+    let request = state.read_verified(headers, body, "application/json").await?;
     let envelope: Envelope = serde_json::from_slice(&request.body)
         .map_err(|_| IngressError::malformed("body is not a JSON event envelope"))?;
 

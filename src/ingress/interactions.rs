@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::IngressState;
-use super::body::read_capped;
+use super::body::FORM_CONTENT_TYPE;
 use super::error::IngressError;
 use crate::inbox::{InboxKind, NewInboxItem};
 
@@ -54,9 +54,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    let body = read_capped(&headers, body).await?;
-    let request = state.verify(headers, body)?;
-    request.require_content_type("application/x-www-form-urlencoded")?;
+    let request = state.read_verified(headers, body, FORM_CONTENT_TYPE).await?;
     let form: InteractionForm = serde_urlencoded::from_bytes(&request.body)
         .map_err(|_| IngressError::malformed("body has no payload field"))?;
     let head: Head = serde_json::from_str(&form.payload)

@@ -56,9 +56,10 @@ impl IngressState {
     async fn store_item(&self, item: NewInboxItem, retry_num: Option<u32>) -> Result<(), IngressError> {
         let event_id = item.event_id.clone();
         match self.writer.write(item).await {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                tracing::debug!(%event_id, ?retry_num, "duplicate delivery; already stored");
+            Ok(()) => {
+                if retry_num.is_some() {
+                    tracing::debug!(%event_id, ?retry_num, "Slack redelivery acknowledged; stored once");
+                }
                 Ok(())
             }
             Err(err) => {

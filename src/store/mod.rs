@@ -107,6 +107,16 @@ pub enum Requeue {
     AllDead,
 }
 
+impl Requeue {
+    /// The one row meant, or None for all dead rows.
+    pub(crate) fn id(self) -> Option<i64> {
+        match self {
+            Requeue::One(id) => Some(id),
+            Requeue::AllDead => None,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -117,9 +127,9 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Stores new rows in one transaction, ignoring any whose `event_id` is already stored.
-    /// Returns, per item, whether this call stored it (false: a duplicate).
-    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<Vec<bool>>;
+    /// Stores new rows in one transaction, ignoring any whose `event_id` is already stored
+    /// (Slack's retries). Returns how many rows this call stored.
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64>;
 
     /// Atomically claims up to `limit` due rows for `lease`; a claim that lapses (its worker
     /// died) makes the row due again.
@@ -165,36 +175,21 @@ pub(crate) fn new_claim_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Maps each item to whether it was newly stored, given the event ids the insert returned.
-/// Within one batch only the first of several equal ids counts as new.
-pub(crate) fn mark_inserted(items: &[NewInboxItem], mut inserted: Vec<String>) -> Vec<bool> {
-    inserted.sort_unstable();
-    items
-        .iter()
-        .map(|item| match inserted.binary_search(&item.event_id) {
-            Ok(pos) => {
-                inserted.remove(pos);
-                true
-            }
-            Err(_) => false,
-        })
-        .collect()
-}
+/// An inbox row as both backends read it, in [`ROW_COLUMNS`] order.
+pub(crate) type RowParts = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i32,
+    String,
+    Option<String>,
+);
 
-pub(crate) fn row_from_parts(
-    parts: (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i32,
-        String,
-        Option<String>,
-    ),
-) -> StoreResult<InboxRow> {
+pub(crate) fn row_from_parts(parts: RowParts) -> StoreResult<InboxRow> {
     let (id, team_id, event_id, kind, event_type, payload, received_at, attempts, state, last_error) = parts;
     Ok(InboxRow {
         id,

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool};
 
 use super::sqlite::counts_from;
 use super::{
-    Backend, Claim, ROW_COLUMNS, Requeue, Settlement, Store, StoreResult, mark_inserted, new_claim_token,
+    Backend, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, new_claim_token,
     row_from_parts,
 };
 use crate::clock::Millis;
@@ -35,19 +35,6 @@ impl PostgresStore {
     }
 }
 
-type RowParts = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i32,
-    String,
-    Option<String>,
-);
-
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
@@ -64,18 +51,18 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<Vec<bool>> {
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
         if items.is_empty() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let column = |f: fn(&NewInboxItem) -> &str| items.iter().map(f).collect::<Vec<_>>();
         let received: Vec<i64> = items.iter().map(|item| item.received_at).collect();
         // One statement per batch whatever its size: a round trip per event is the trap here.
-        let inserted: Vec<(String,)> = sqlx::query_as(
+        let stored = sqlx::query(
             "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
              SELECT t, e, k, y, p, r, r FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
                  AS batch(t, e, k, y, p, r) \
-             ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+             ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(column(|item| &item.team_id))
         .bind(column(|item| &item.event_id))
@@ -83,12 +70,10 @@ impl Store for PostgresStore {
         .bind(column(|item| &item.event_type))
         .bind(column(|item| &item.payload))
         .bind(received)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(mark_inserted(
-            items,
-            inserted.into_iter().map(|(id,)| id).collect(),
-        ))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(stored)
     }
 
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
@@ -225,16 +210,12 @@ impl Store for PostgresStore {
     }
 
     async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64> {
-        let id = match which {
-            Requeue::One(id) => Some(id),
-            Requeue::AllDead => None,
-        };
         let done = sqlx::query(
             "UPDATE inbox SET state = 'pending', attempts = 0, run_after = $1, finished_at = NULL \
              WHERE state = 'dead' AND ($2::bigint IS NULL OR id = $2)",
         )
         .bind(now)
-        .bind(id)
+        .bind(which.id())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

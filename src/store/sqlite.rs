@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
-    Backend, Claim, ROW_COLUMNS, Requeue, Settlement, Store, StoreResult, mark_inserted, new_claim_token,
+    Backend, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, new_claim_token,
     row_from_parts,
 };
 use crate::clock::Millis;
@@ -47,19 +47,6 @@ impl SqliteStore {
     }
 }
 
-type RowParts = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i32,
-    String,
-    Option<String>,
-);
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -76,22 +63,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<Vec<bool>> {
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
         if items.is_empty() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
-        let mut inserted = Vec::with_capacity(items.len());
         if items.len() <= INSERT_CHUNK {
             let mut connection = self.pool.acquire().await?;
-            insert_chunk(&mut connection, items, &mut inserted).await?;
-        } else {
-            let mut tx = self.pool.begin().await?;
-            for chunk in items.chunks(INSERT_CHUNK) {
-                insert_chunk(&mut tx, chunk, &mut inserted).await?;
-            }
-            tx.commit().await?;
+            return insert_chunk(&mut connection, items).await;
         }
-        Ok(mark_inserted(items, inserted))
+        let mut stored = 0;
+        let mut tx = self.pool.begin().await?;
+        for chunk in items.chunks(INSERT_CHUNK) {
+            stored += insert_chunk(&mut tx, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
@@ -232,16 +218,12 @@ impl Store for SqliteStore {
     }
 
     async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64> {
-        let id = match which {
-            Requeue::One(id) => Some(id),
-            Requeue::AllDead => None,
-        };
         let done = sqlx::query(
             "UPDATE inbox SET state = 'pending', attempts = 0, run_after = ?1, finished_at = NULL \
              WHERE state = 'dead' AND (?2 IS NULL OR id = ?2)",
         )
         .bind(now)
-        .bind(id)
+        .bind(which.id())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -252,12 +234,10 @@ impl Store for SqliteStore {
     }
 }
 
-/// One multi-row INSERT; appends the event ids it stored (duplicates are skipped).
-async fn insert_chunk(
-    connection: &mut SqliteConnection,
-    chunk: &[NewInboxItem],
-    inserted: &mut Vec<String>,
-) -> StoreResult<()> {
+/// One multi-row INSERT; returns how many rows it stored (duplicates are skipped). No
+/// RETURNING: sqlx hands each returned row across threads one by one, which costs more than
+/// the insert itself.
+async fn insert_chunk(connection: &mut SqliteConnection, chunk: &[NewInboxItem]) -> StoreResult<u64> {
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) ",
     );
@@ -270,11 +250,8 @@ async fn insert_chunk(
             .push_bind(item.received_at)
             .push_bind(item.received_at);
     });
-    query.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-    for row in query.build().fetch_all(&mut *connection).await? {
-        inserted.push(row.try_get::<String, _>(0)?);
-    }
-    Ok(())
+    query.push(" ON CONFLICT (event_id) DO NOTHING");
+    Ok(query.build().execute(&mut *connection).await?.rows_affected())
 }
 
 pub(super) fn counts_from(rows: Vec<(String, i64)>) -> InboxCounts {

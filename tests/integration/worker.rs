@@ -294,7 +294,9 @@ impl InboxHandler for PostsToSlack {
             "C0CIRCLE".into(),
             slack_morphism::prelude::SlackMessageContent::new().with_text("thanks!".into()),
         );
-        self.slack.post_message_once(&job.row.event_id, request, job.is_retry()).await?;
+        self.slack
+            .post_message_once(&job.row.event_id, request, job.is_retry())
+            .await?;
         Ok(())
     }
 }
@@ -308,31 +310,59 @@ async fn a_slack_outage_is_retried_then_parked_dead_and_a_recovery_posts_exactly
             HandlerRegistry::new().with(
                 InboxKind::Event,
                 "reaction_added",
-                Arc::new(PostsToSlack { slack: services.slack.clone() }),
+                Arc::new(PostsToSlack {
+                    slack: services.slack.clone(),
+                }),
             )
         })
         .start()
         .await;
     let body = event("EvOutage", "reaction_added").to_string().into_bytes();
     let headers = app.sender.signed_headers(clock.now_secs(), &body);
-    app.sender.post_with("/slack/events", circlet::demo::JSON, body, headers, &[]).await.unwrap();
+    app.sender
+        .post_with("/slack/events", circlet::demo::JSON, body, headers, &[])
+        .await
+        .unwrap();
 
     // Slack is down: every attempt of every job fails, the worker keeps going.
-    app.fake.inject("*", circlet::fake_slack::Fault::ServerError, 10_000);
+    app.fake
+        .inject("*", circlet::fake_slack::Fault::ServerError, 10_000);
     let max = app.worker.settings().max_attempts;
     for _ in 0..max {
         assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
         clock.advance_millis(60 * 60 * 1000);
     }
-    let row = app.store.find_inbox_by_event_id("EvOutage").await.unwrap().unwrap();
+    let row = app
+        .store
+        .find_inbox_by_event_id("EvOutage")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((row.state, row.attempts), (InboxState::Dead, max));
-    assert!(row.last_error.unwrap().contains("Slack unavailable"), "the error names the cause");
+    assert!(
+        row.last_error.unwrap().contains("Slack unavailable"),
+        "the error names the cause"
+    );
     assert!(app.fake.messages("C0CIRCLE").is_empty());
 
     // Slack recovers; the operator re-queues the dead row and it posts exactly once.
     app.fake.clear_faults();
-    assert_eq!(app.store.requeue_dead(circlet::store::Requeue::AllDead, clock.now_millis()).await.unwrap(), 1);
+    assert_eq!(
+        app.store
+            .requeue_dead(circlet::store::Requeue::AllDead, clock.now_millis())
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(app.worker.drain().await.unwrap(), 1);
-    assert_eq!(app.store.find_inbox_by_event_id("EvOutage").await.unwrap().unwrap().state, InboxState::Done);
+    assert_eq!(
+        app.store
+            .find_inbox_by_event_id("EvOutage")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        InboxState::Done
+    );
     assert_eq!(app.fake.messages("C0CIRCLE").len(), 1);
 }

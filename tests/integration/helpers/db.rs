@@ -76,8 +76,8 @@ impl TestDb {
 async fn drop_database(name: &str) {
     if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
+            .execute(&mut admin)
+            .await;
     }
 }
 
