@@ -272,6 +272,19 @@ async fn start_circlet(database_url: &str) -> (App, SocketAddr) {
     (app, addr)
 }
 
+/// Mean of the writer's batch-size histogram, from the metrics text.
+fn mean_batch(metrics: &str) -> f64 {
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    value("circlet_ingest_batch_rows_sum") / value("circlet_ingest_batch_rows_count").max(1.0)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
@@ -306,6 +319,7 @@ async fn store_commit_latency(store: &circlet::store::SharedStore, rows: usize) 
 async fn bench_backend(name: &str, database_url: &str, options: &Options, baseline: SocketAddr) {
     println!("\n## {name}\n");
     let (app, addr) = start_circlet(database_url).await;
+    let metrics = app.services().metrics.clone();
     let store = app.store();
     for rows in [1, 32, 128] {
         println!(
@@ -363,6 +377,8 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         options.connections,
         options.events
     );
+
+    println!("mean rows per group commit: {:.1}", mean_batch(&metrics.render()));
 
     let open = open_loop(addr, Arc::new(presign("open", 1000)), 500, options.open_loop_secs).await;
     println!(
@@ -429,7 +445,11 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let baseline = start_verify_only().await;
-        let dir = tempfile::tempdir().expect("temp dir");
+        // CIRCLET_BENCH_SQLITE_DIR=/dev/shm separates the cost of the disk from the rest.
+        let dir = match std::env::var("CIRCLET_BENCH_SQLITE_DIR") {
+            Ok(parent) => tempfile::tempdir_in(parent).expect("temp dir"),
+            Err(_) => tempfile::tempdir().expect("temp dir"),
+        };
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
         if options.only.as_deref() != Some("postgres") {
             bench_backend("SQLite (WAL, synchronous=FULL)", &sqlite, &options, baseline).await;
