@@ -287,7 +287,7 @@ fn mean_batch(metrics: &str) -> f64 {
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn ms(d: Duration) -> String {
@@ -341,6 +341,16 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     println!("| round | verify-only ev/s | p50 / p99 | durable ev/s | p50 / p99 | ratio |");
     println!("|---|---|---|---|---|---|");
     for round in 0..options.rounds {
+        if std::env::var("CIRCLET_BENCH_PROFILE").is_ok() {
+            // For a profiler: only the durable path, long enough to sample.
+            closed_loop(
+                addr,
+                Arc::new(presign(&format!("p{round}"), options.events * 4)),
+                options.connections,
+            )
+            .await;
+            continue;
+        }
         let base = closed_loop(
             baseline,
             Arc::new(presign(&format!("b{round}"), options.events)),

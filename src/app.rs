@@ -187,8 +187,7 @@ pub struct App {
 
 impl App {
     pub fn builder(config: Config) -> AppBuilder {
-        let mut worker_settings = config.worker.clone();
-        worker_settings.lease = config.worker.lease;
+        let worker_settings = config.worker.clone();
         let slack_settings = SlackClientSettings {
             timeout: config.slack_timeout,
             ..SlackClientSettings::default()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::inbox::{Backoff, WorkerSettings};
+use crate::inbox::WorkerSettings;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://circlet.db";
@@ -167,7 +167,6 @@ impl Config {
         if let Some(days) = parse_number(&get, "CIRCLET_INBOX_RETENTION_DAYS", 1, 365)? {
             worker.retention = Duration::from_secs(days * 24 * 3600);
         }
-        worker.backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(600));
         Ok(Config {
             signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
             bot_token: get("SLACK_BOT_TOKEN").map(parse_bot_token).transpose()?,

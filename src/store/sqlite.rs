@@ -19,8 +19,12 @@ use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
 /// size is one statement in autocommit: one round trip to the connection's thread, one fsync.
 const INSERT_CHUNK: usize = 128;
 
+/// One write connection and a pool of readers: SQLite takes one writer at a time, so writes
+/// queue in the pool (cheap) instead of in SQLite's busy handler (sleeps of milliseconds), and
+/// the writer's page cache stays warm because no other connection writes behind its back.
 pub struct SqliteStore {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    readers: SqlitePool,
 }
 
 impl SqliteStore {
@@ -30,20 +34,20 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            // A local file needs no liveness ping before each use; it would cost a round trip
-            // to the connection's thread on every ingest batch.
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+            .foreign_keys(true)
+            // 16 MiB of page cache (negative means KiB), so the inbox indexes stay in memory.
+            .pragma("cache_size", "-16384");
+        let pool = |connections| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                // A local file needs no liveness ping before each use; it would cost a round
+                // trip to the connection's thread on every ingest batch.
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(10))
+        };
+        let writer = pool(1).connect_with(options.clone()).await?;
+        let readers = pool(4).connect_with(options).await?;
+        Ok(Self { writer, readers })
     }
 }
 
@@ -54,12 +58,12 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
         Ok(())
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
@@ -68,11 +72,11 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         if items.len() <= INSERT_CHUNK {
-            let mut connection = self.pool.acquire().await?;
+            let mut connection = self.writer.acquire().await?;
             return insert_chunk(&mut connection, items).await;
         }
         let mut stored = 0;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in items.chunks(INSERT_CHUNK) {
             stored += insert_chunk(&mut tx, chunk).await?;
         }
@@ -95,7 +99,7 @@ impl Store for SqliteStore {
             .bind(&token)
             .bind(now)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await?;
         let mut rows = rows
             .into_iter()
@@ -109,7 +113,7 @@ impl Store for SqliteStore {
         if settlements.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for settlement in settlements {
             match settlement {
                 Settlement::Done { id } => {
@@ -154,7 +158,7 @@ impl Store for SqliteStore {
     }
 
     async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for id in ids {
             sqlx::query(
                 "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, attempts = MAX(attempts - 1, 0) \
@@ -179,7 +183,7 @@ impl Store for SqliteStore {
                  (SELECT id FROM inbox WHERE state = 'done' AND finished_at < ?1 LIMIT 5000)",
             )
             .bind(finished_before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
             total += deleted;
@@ -191,7 +195,7 @@ impl Store for SqliteStore {
 
     async fn inbox_counts(&self) -> StoreResult<InboxCounts> {
         let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM inbox GROUP BY state")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?;
         Ok(counts_from(rows))
     }
@@ -203,7 +207,7 @@ impl Store for SqliteStore {
         let rows: Vec<RowParts> = sqlx::query_as(&sql)
             .bind(state.map(InboxState::as_str))
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?;
         rows.into_iter().map(row_from_parts).collect()
     }
@@ -212,7 +216,7 @@ impl Store for SqliteStore {
         let sql = format!("SELECT {ROW_COLUMNS} FROM inbox WHERE event_id = ?1");
         let row: Option<RowParts> = sqlx::query_as(&sql)
             .bind(event_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?;
         row.map(row_from_parts).transpose()
     }
@@ -224,13 +228,14 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(which.id())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.writer.close().await;
+        self.readers.close().await;
     }
 }
 
