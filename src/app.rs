@@ -167,6 +167,22 @@ impl AppBuilder {
     }
 }
 
+/// Runs the store's upkeep every second until shutdown; a failure is logged and retried.
+async fn maintain_store(store: SharedStore, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                if let Err(err) = store.maintain().await {
+                    tracing::warn!(error = %err, "store maintenance failed; will retry");
+                }
+            }
+        }
+    }
+}
+
 /// The inbox handlers of the domain services. The capture, reporting and digest services
 /// register theirs here as they land.
 pub fn default_handlers(_services: &Services) -> HandlerRegistry {
@@ -251,6 +267,7 @@ impl App {
         for _ in 0..workers {
             worker_tasks.spawn(worker.clone().run(wake.clone(), shutdown.clone()));
         }
+        worker_tasks.spawn(maintain_store(services.store.clone(), shutdown.clone()));
         tracing::info!(address = %local_addr, workers, "listening");
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

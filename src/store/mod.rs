@@ -154,6 +154,12 @@ pub trait Store: Send + Sync + 'static {
     /// Puts dead rows back to pending with a fresh attempt budget; returns how many.
     async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64>;
 
+    /// Periodic upkeep off the request path (SQLite: checkpoint the WAL into the database file,
+    /// which would otherwise stall whichever commit crosses the auto-checkpoint threshold).
+    async fn maintain(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn close(&self);
 }
 
