@@ -84,7 +84,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             let store = store::connect(&config.database_url).await?;
             store.migrate().await?;
             store.close().await;
-            println!("migrations applied ({:?} backend)", store.backend());
+            println!("migrations applied to {}", config.database_url_redacted());
             Ok(())
         }
         Command::Inbox { command } => inbox(config, command).await,
@@ -93,7 +93,13 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
 }
 
 async fn serve(config: Config) -> Result<(), AppError> {
+    let (database, slack_api, bot_token) = (
+        config.database_url_redacted(),
+        config.slack_api_url.clone(),
+        config.bot_token.is_some(),
+    );
     let app = App::build(config).await?;
+    tracing::info!(%database, %slack_api, bot_token, "database migrated; starting");
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

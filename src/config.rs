@@ -186,6 +186,17 @@ impl Config {
         })
     }
 
+    /// `DATABASE_URL` fit for logs and terminals: any password replaced with `***`.
+    pub fn database_url_redacted(&self) -> String {
+        match reqwest::Url::parse(&self.database_url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+
     /// The signing secret, which `serve` cannot run without.
     pub fn require_signing_secret(&self) -> Result<&Secret, ConfigError> {
         self.signing_secret.as_ref().ok_or(ConfigError::Missing {

@@ -131,3 +131,18 @@ fn debug_output_redacts_secrets() {
     assert!(!shown.contains("xoxb-very-secret"), "{shown}");
     assert!(shown.contains("[redacted]"));
 }
+
+#[test]
+fn the_database_url_shown_to_people_hides_the_password() {
+    let pg = Config::from_sources(
+        None,
+        env(&[("DATABASE_URL", "postgres://circlet:hunter2@db:5432/circlet")]),
+    )
+    .unwrap();
+    assert_eq!(
+        pg.database_url_redacted(),
+        "postgres://circlet:***@db:5432/circlet"
+    );
+    let sqlite = Config::from_sources(None, env(&[])).unwrap();
+    assert_eq!(sqlite.database_url_redacted(), "sqlite://circlet.db");
+}

@@ -27,9 +27,16 @@ pub fn help_text(available: &[&str]) -> String {
     lines.join("\n")
 }
 
-/// The reply to a subcommand nobody handles.
+/// The reply to a subcommand nobody handles: one of the product's subcommands that this
+/// installation does not offer yet, or something unknown.
 pub fn unknown_text(asked: &str, available: &[&str]) -> String {
-    format!("I don't know `{asked}`.\n\n{}", help_text(available))
+    match usage(asked) {
+        Some(usage) => format!(
+            "`{usage}` is not available on this Circlet yet.\n\n{}",
+            help_text(available)
+        ),
+        None => format!("I don't know `{asked}`.\n\n{}", help_text(available)),
+    }
 }
 
 /// Usage lines for the subcommands of the product contract.
@@ -70,6 +77,15 @@ mod tests {
     fn unknown_input_names_what_was_asked_and_shows_help() {
         let text = unknown_text("frobnicate", &[]);
         assert!(text.starts_with("I don't know `frobnicate`."));
+        assert!(text.contains("/feedback help"));
+    }
+
+    #[test]
+    fn a_product_subcommand_without_a_handler_says_it_is_not_available_yet() {
+        let text = unknown_text("report", &[]);
+        assert!(text.starts_with(
+            "`/feedback report [7d|30d|90d|since YYYY-MM-DD] [#channel] [tag:NAME]` is not available"
+        ));
         assert!(text.contains("/feedback help"));
     }
 }
