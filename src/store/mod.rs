@@ -100,6 +100,26 @@ pub enum Settlement {
     },
 }
 
+/// A channel's circle state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Circle {
+    pub team_id: String,
+    pub channel_id: String,
+    pub active: bool,
+    pub changed_by: Option<String>,
+    pub updated_at: Millis,
+}
+
+/// A circle being turned on or off, and by whom (a user, or None for Slack's own events).
+#[derive(Debug, Clone, Copy)]
+pub struct CircleChange<'a> {
+    pub team_id: &'a str,
+    pub channel_id: &'a str,
+    pub active: bool,
+    pub changed_by: Option<&'a str>,
+    pub at: Millis,
+}
+
 /// Which dead rows to put back in the queue.
 #[derive(Debug, Clone, Copy)]
 pub enum Requeue {
@@ -153,6 +173,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Puts dead rows back to pending with a fresh attempt budget; returns how many.
     async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64>;
+
+    /// Makes a channel a circle (`active`) or stops capture there. Returns whether anything
+    /// changed, so callers can tell "added" from "already a circle".
+    async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool>;
+
+    /// The workspace's circles, active ones first, then by channel.
+    async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>>;
+
+    /// Whether the channel is an active circle.
+    async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool>;
 
     /// Periodic upkeep off the request path (SQLite: checkpoint the WAL into the database file,
     /// which would otherwise stall whichever commit crosses the auto-checkpoint threshold).

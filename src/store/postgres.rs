@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::sqlite::counts_from;
 use super::{
-    Backend, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, new_claim_token,
-    row_from_parts,
+    Backend, Circle, CircleChange, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult,
+    new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -219,6 +219,54 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool> {
+        // Only a real change touches the row, so "already a circle" is visible to the caller.
+        let changed = sqlx::query(
+            "INSERT INTO circles (team_id, channel_id, active, changed_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (team_id, channel_id) DO UPDATE SET active = excluded.active, changed_by = excluded.changed_by, \
+             updated_at = excluded.updated_at WHERE circles.active <> excluded.active",
+        )
+        .bind(change.team_id)
+        .bind(change.channel_id)
+        .bind(change.active)
+        .bind(change.changed_by)
+        .bind(change.at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
+        let rows: Vec<(String, String, bool, Option<String>, i64)> = sqlx::query_as(
+            "SELECT team_id, channel_id, active, changed_by, updated_at FROM circles WHERE team_id = $1 \
+             ORDER BY active DESC, channel_id",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(team_id, channel_id, active, changed_by, updated_at)| Circle {
+                team_id,
+                channel_id,
+                active,
+                changed_by,
+                updated_at,
+            })
+            .collect())
+    }
+
+    async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
+        let found: Option<(bool,)> =
+            sqlx::query_as("SELECT active FROM circles WHERE team_id = $1 AND channel_id = $2")
+                .bind(team_id)
+                .bind(channel_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some_and(|(active,)| active))
     }
 
     async fn close(&self) {
