@@ -12,7 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::inbox::{HandlerRegistry, InboxWriter, Worker, WorkerSettings};
+use crate::domain::access::ProductAccess;
+use crate::domain::bot::BotIdentity;
+use crate::domain::circles::{CircleCommand, MembershipHandler};
+use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
 use crate::metrics::Metrics;
@@ -46,6 +49,8 @@ pub struct Services {
     pub slack: SlackApi,
     pub metrics: Metrics,
     pub clock: SharedClock,
+    pub bot: Arc<BotIdentity>,
+    pub access: Arc<ProductAccess>,
 }
 
 type HandlerFactory = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
@@ -109,6 +114,8 @@ impl AppBuilder {
             slack: slack.clone(),
             metrics: metrics.clone(),
             clock: self.clock.clone(),
+            bot: Arc::new(BotIdentity::new(slack.clone())),
+            access: Arc::new(ProductAccess::new(config.product_users.clone(), slack.clone())),
         };
         let registry = Arc::new(match self.handlers {
             Some(factory) => factory(&services),
@@ -185,8 +192,24 @@ async fn maintain_store(store: SharedStore, shutdown: CancellationToken) {
 
 /// The inbox handlers of the domain services. The capture, reporting and digest services
 /// register theirs here as they land.
-pub fn default_handlers(_services: &Services) -> HandlerRegistry {
-    HandlerRegistry::new()
+pub fn default_handlers(services: &Services) -> HandlerRegistry {
+    let membership = Arc::new(MembershipHandler {
+        store: services.store.clone(),
+        bot: services.bot.clone(),
+        clock: services.clock.clone(),
+    });
+    let circle_command = Arc::new(CircleCommand {
+        store: services.store.clone(),
+        slack: services.slack.clone(),
+        access: services.access.clone(),
+        clock: services.clock.clone(),
+    });
+    let mut registry = HandlerRegistry::new();
+    for event in ["member_joined_channel", "member_left_channel", "channel_archive"] {
+        registry.register(InboxKind::Event, event, membership.clone());
+    }
+    registry.register(InboxKind::Command, "circle", circle_command);
+    registry
 }
 
 pub struct App {

@@ -78,6 +78,7 @@ struct Slack {
     messages: HashMap<String, Vec<Value>>,
     reactions: HashSet<(String, String, String)>,
     users: HashMap<String, Value>,
+    usergroups: HashMap<String, Vec<String>>,
     uploads: HashMap<String, Vec<u8>>,
     ts_counter: u64,
     first_ts_secs: u64,
@@ -201,6 +202,12 @@ impl FakeSlack {
         }
         message.entry("type").or_insert_with(|| "message".into());
         slack.store(channel, Value::Object(message));
+    }
+
+    /// `usergroups.users.list` answers with these members for `group`.
+    pub fn set_usergroup(&self, group: &str, users: &[&str]) {
+        let users = users.iter().map(|u| (*u).to_owned()).collect();
+        self.shared.lock().usergroups.insert(group.to_owned(), users);
     }
 
     /// Makes `users.info` answer with `user` for its `"id"` (a user without an id is ignored).
@@ -381,7 +388,7 @@ fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) ->
         "conversations.info" => conversation_info(params),
         "reactions.add" => slack.add_reaction(params),
         "users.info" => slack.user_info(params),
-        "usergroups.users.list" => Ok(json!({"users": []})),
+        "usergroups.users.list" => slack.usergroup_users(params),
         "views.open" | "views.update" | "views.push" | "views.publish" => slack.view(method, params),
         "files.getUploadURLExternal" => slack.upload_url(base_url, params),
         "files.completeUploadExternal" => complete_upload(params),
@@ -532,6 +539,12 @@ impl Slack {
         } else {
             Err("already_reacted")
         }
+    }
+
+    fn usergroup_users(&self, params: &Params) -> Answer {
+        let group = required(params, "usergroup").ok_or("no_such_subteam")?;
+        let users = self.usergroups.get(&group).ok_or("no_such_subteam")?;
+        Ok(json!({"users": users}))
     }
 
     fn user_info(&self, params: &Params) -> Answer {

@@ -68,6 +68,14 @@ pub async fn run() -> Result<(), AppError> {
     println!(
         "The retried delivery was stored once; the unknown event and the forged request were not stored."
     );
+    let circles: Vec<String> = store
+        .circles("T0CIRCLE")
+        .await?
+        .into_iter()
+        .filter(|circle| circle.active)
+        .map(|circle| circle.channel_id)
+        .collect();
+    println!("Circles (the bot was invited): {}", circles.join(", "));
 
     shutdown.cancel();
     server

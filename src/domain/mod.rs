@@ -1,3 +1,7 @@
 //! Domain services. They know Slack's data but not HTTP.
 
+pub mod access;
+pub mod bot;
+pub mod circles;
 pub mod feedback_command;
+pub mod slash;

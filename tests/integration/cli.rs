@@ -189,6 +189,7 @@ fn demo_runs_with_no_configuration_and_shows_what_was_stored() {
         "Ev0DEMO04",
         "interaction:demo.trigger.2",
         "7 stored, 7 processed",
+        "Circles (the bot was invited): C0BEAUTY",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod circles;
 mod cli;
 mod crash;
 mod ingress;

@@ -1,0 +1,142 @@
+//! Circles: the channels Circlet captures feedback in. A channel becomes one when the bot is
+//! invited (or by `/feedback circle add`), and stops when the bot leaves, the channel is
+//! archived, or `/feedback circle remove` is run. Data always stays.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use slack_morphism::prelude::{SlackEventCallbackBody, SlackPushEvent};
+
+use super::access::ProductAccess;
+use super::bot::BotIdentity;
+use super::slash::{SlashCommand, channel_id};
+use crate::clock::SharedClock;
+use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::slack::SlackApi;
+use crate::store::{CircleChange, SharedStore};
+
+pub const CIRCLE_USAGE: &str = "/feedback circle add #channel | remove #channel | list";
+
+/// Keeps circles in step with the bot's channel membership.
+pub struct MembershipHandler {
+    pub store: SharedStore,
+    pub bot: Arc<BotIdentity>,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for MembershipHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let event: SlackPushEvent = serde_json::from_str(&job.row.payload)
+            .map_err(|err| HandlerError::permanent(format!("unreadable event: {err}")))?;
+        let SlackPushEvent::EventCallback(callback) = event else {
+            return Ok(());
+        };
+        let (channel, active, by) = match callback.event {
+            SlackEventCallbackBody::MemberJoinedChannel(joined) if self.bot.is_bot(&joined.user).await? => {
+                (joined.channel, true, joined.inviter.map(|u| u.to_string()))
+            }
+            SlackEventCallbackBody::MemberLeftChannel(left) if self.bot.is_bot(&left.user).await? => {
+                (left.channel, false, None)
+            }
+            SlackEventCallbackBody::ChannelArchive(archived) => {
+                (archived.channel, false, Some(archived.user.to_string()))
+            }
+            _ => return Ok(()),
+        };
+        let channel = channel.to_string();
+        let change = CircleChange {
+            team_id: &job.row.team_id,
+            channel_id: &channel,
+            active,
+            changed_by: by.as_deref(),
+            at: self.clock.now_millis(),
+        };
+        let changed = self.store.set_circle(&change).await.map_err(store_error)?;
+        if changed {
+            tracing::info!(team_id = %job.row.team_id, %channel, active, "circle changed");
+        }
+        Ok(())
+    }
+}
+
+/// `/feedback circle add|remove|list`, for product users and admins.
+pub struct CircleCommand {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub access: Arc<ProductAccess>,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for CircleCommand {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let command = SlashCommand::from_job(job)?;
+        let answer = if self.access.is_product_user(&command.user_id).await? {
+            self.run(&command).await?
+        } else {
+            "Sorry, only the product team and workspace admins can manage circles.".to_owned()
+        };
+        command.reply(&self.slack, &answer).await
+    }
+}
+
+impl CircleCommand {
+    async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
+        let args = command.args();
+        let team = command.team_id.as_str();
+        match args.as_slice() {
+            ["list"] | [] => self.list(team).await,
+            [action @ ("add" | "remove"), channel] => {
+                let Some(channel) = channel_id(channel) else {
+                    return Ok(format!(
+                        "I can't tell which channel `{channel}` is: mention it so Slack links it, e.g. `{CIRCLE_USAGE}`."
+                    ));
+                };
+                let active = *action == "add";
+                let change = CircleChange {
+                    team_id: team,
+                    channel_id: channel,
+                    active,
+                    changed_by: Some(&command.user_id),
+                    at: self.clock.now_millis(),
+                };
+                let changed = self.store.set_circle(&change).await.map_err(store_error)?;
+                Ok(match (active, changed) {
+                    (true, true) => format!(
+                        "<#{channel}> is now a circle: reactions and the *Capture feedback* shortcut there become insights. \
+                         Invite @circlet to the channel if it is not a member yet."
+                    ),
+                    (true, false) => format!("<#{channel}> is already a circle."),
+                    (false, true) => {
+                        format!(
+                            "Circlet no longer captures feedback in <#{channel}>. What it captured stays."
+                        )
+                    }
+                    (false, false) => format!("<#{channel}> is not a circle."),
+                })
+            }
+            _ => Ok(format!("Usage: `{CIRCLE_USAGE}`")),
+        }
+    }
+
+    async fn list(&self, team: &str) -> Result<String, HandlerError> {
+        let circles = self.store.circles(team).await.map_err(store_error)?;
+        let active: Vec<String> = circles
+            .iter()
+            .filter(|c| c.active)
+            .map(|c| format!("• <#{}>", c.channel_id))
+            .collect();
+        if active.is_empty() {
+            return Ok(
+                "No circles yet. Invite @circlet to a customer channel, or run `/feedback circle add #channel`."
+                    .to_owned(),
+            );
+        }
+        Ok(format!("*Circles* ({})\n{}", active.len(), active.join("\n")))
+    }
+}
+
+fn store_error(err: crate::store::StoreError) -> HandlerError {
+    HandlerError::transient(err.to_string())
+}

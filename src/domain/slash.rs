@@ -1,0 +1,68 @@
+//! A stored `/feedback` invocation, and answering it through its `response_url`.
+
+use serde::Deserialize;
+
+use crate::inbox::{HandlerError, Job};
+use crate::slack::SlackApi;
+
+#[derive(Debug, Deserialize)]
+pub struct SlashCommand {
+    pub team_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub text: String,
+    pub response_url: String,
+}
+
+impl SlashCommand {
+    /// The form Slack sent, as stored in the inbox.
+    pub fn from_job(job: &Job) -> Result<Self, HandlerError> {
+        serde_urlencoded::from_str(&job.row.payload)
+            .map_err(|err| HandlerError::permanent(format!("stored slash command is unreadable: {err}")))
+    }
+
+    /// The words after the subcommand.
+    pub fn args(&self) -> Vec<&str> {
+        self.text.split_whitespace().skip(1).collect()
+    }
+
+    /// Answers the requester only, replacing the "Working on it…" acknowledgement, so a retry
+    /// after a timeout shows the answer once.
+    pub async fn reply(&self, slack: &SlackApi, text: &str) -> Result<(), HandlerError> {
+        let message = serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": true,
+            "text": text,
+        });
+        slack.respond(&self.response_url, &message).await?;
+        Ok(())
+    }
+}
+
+/// A channel as the command text gives it: Slack's escaped mention `<#C123|name>` (or `<#C123>`),
+/// or a bare channel id.
+pub fn channel_id(word: &str) -> Option<&str> {
+    let id = match word.strip_prefix("<#").and_then(|rest| rest.strip_suffix('>')) {
+        Some(mention) => mention.split('|').next().unwrap_or_default(),
+        None => word,
+    };
+    let looks_like_id = id.len() >= 2
+        && matches!(id.as_bytes()[0], b'C' | b'G')
+        && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    looks_like_id.then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_are_read_from_escaped_mentions_or_ids() {
+        assert_eq!(channel_id("<#C0BEAUTY|beauty-insiders>"), Some("C0BEAUTY"));
+        assert_eq!(channel_id("<#G0PRIVATE>"), Some("G0PRIVATE"));
+        assert_eq!(channel_id("C0BEAUTY"), Some("C0BEAUTY"));
+        assert_eq!(channel_id("#beauty-insiders"), None);
+        assert_eq!(channel_id("<@U0MAYA>"), None);
+        assert_eq!(channel_id("beauty"), None);
+    }
+}
