@@ -211,6 +211,19 @@ pub(crate) fn new_claim_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// A circle as both backends read it: team, channel, active, changed_by, updated_at.
+pub(crate) type CircleRow = (String, String, bool, Option<String>, i64);
+
+pub(crate) fn circle_from_row((team_id, channel_id, active, changed_by, updated_at): CircleRow) -> Circle {
+    Circle {
+        team_id,
+        channel_id,
+        active,
+        changed_by,
+        updated_at,
+    }
+}
+
 /// An inbox row as both backends read it, in [`ROW_COLUMNS`] order.
 pub(crate) type RowParts = (
     i64,

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
-    Backend, Circle, CircleChange, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult,
-    new_claim_token, row_from_parts,
+    Backend, Circle, CircleChange, CircleRow, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store,
+    StoreResult, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -256,23 +256,14 @@ impl Store for SqliteStore {
     }
 
     async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
-        let rows: Vec<(String, String, bool, Option<String>, i64)> = sqlx::query_as(
+        let rows: Vec<CircleRow> = sqlx::query_as(
             "SELECT team_id, channel_id, active, changed_by, updated_at FROM circles WHERE team_id = ?1 \
              ORDER BY active DESC, channel_id",
         )
         .bind(team_id)
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(team_id, channel_id, active, changed_by, updated_at)| Circle {
-                team_id,
-                channel_id,
-                active,
-                changed_by,
-                updated_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(circle_from_row).collect())
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
