@@ -16,12 +16,14 @@ pub use writer::{InboxWriter, WriteError};
 
 use crate::clock::Millis;
 
-/// Which Slack endpoint a row came from.
+/// Which Slack endpoint a row came from, or `Task` for follow-up work Circlet queued itself
+/// (acknowledging a capture, fetching a message, closing the loop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InboxKind {
     Event,
     Command,
     Interaction,
+    Task,
 }
 
 impl InboxKind {
@@ -30,6 +32,7 @@ impl InboxKind {
             InboxKind::Event => "event",
             InboxKind::Command => "command",
             InboxKind::Interaction => "interaction",
+            InboxKind::Task => "task",
         }
     }
 }
@@ -41,6 +44,7 @@ impl FromStr for InboxKind {
             "event" => Ok(InboxKind::Event),
             "command" => Ok(InboxKind::Command),
             "interaction" => Ok(InboxKind::Interaction),
+            "task" => Ok(InboxKind::Task),
             _ => Err(()),
         }
     }
@@ -105,6 +109,26 @@ pub struct NewInboxItem {
     /// for commands).
     pub payload: String,
     pub received_at: Millis,
+}
+
+impl NewInboxItem {
+    /// Follow-up work, queued once per `key` (a second item with the same key is not stored).
+    pub fn task(
+        team_id: &str,
+        key: String,
+        task_type: &str,
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> Self {
+        Self {
+            team_id: team_id.to_owned(),
+            event_id: format!("task:{key}"),
+            kind: InboxKind::Task,
+            event_type: task_type.to_owned(),
+            payload: payload.to_string(),
+            received_at: now,
+        }
+    }
 }
 
 /// A stored row.

@@ -51,6 +51,22 @@ impl HandlerError {
 #[async_trait]
 pub trait InboxHandler: Send + Sync + 'static {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError>;
+
+    /// Whether the worker should hand this handler all its rows of a claimed batch at once
+    /// (through [`InboxHandler::handle_batch`]) instead of one by one, concurrently.
+    fn takes_batches(&self) -> bool {
+        false
+    }
+
+    /// Handles rows in inbox order, one result per job. Handlers whose work gains from one
+    /// shared transaction override this together with `takes_batches`.
+    async fn handle_batch(&self, jobs: &[Job]) -> Vec<Result<(), HandlerError>> {
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            results.push(self.handle(job).await);
+        }
+        results
+    }
 }
 
 /// Handlers keyed by row kind and type. Rows with no handler are finished without work.

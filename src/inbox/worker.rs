@@ -11,7 +11,7 @@ use futures_util::{FutureExt, StreamExt, stream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, HandlerError, HandlerRegistry, InboxRow, Job};
+use super::{Backoff, HandlerError, HandlerRegistry, InboxHandler, InboxRow, Job};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::store::{Settlement, SharedStore, StoreResult};
@@ -51,6 +51,13 @@ impl Default for WorkerSettings {
             prune_every: Duration::from_secs(600),
         }
     }
+}
+
+/// Rows that run together: one row, or all of a batch-taking handler's rows in a claim.
+struct Unit {
+    handler: Option<Arc<dyn InboxHandler>>,
+    batched: bool,
+    jobs: Vec<Job>,
 }
 
 /// What one step of a worker did.
@@ -153,12 +160,10 @@ impl Worker {
         let mut unfinished: HashSet<i64> = claim.rows.iter().map(|row| row.id).collect();
         let mut settlements = Vec::with_capacity(claimed);
 
-        let mut results = stream::iter(claim.rows)
-            .map(|row| async move {
-                let id = row.id;
-                (id, self.run_one(row).await)
-            })
-            .buffer_unordered(self.settings.concurrency);
+        let mut results = stream::iter(self.units(claim.rows))
+            .map(|unit| self.run_unit(unit))
+            .buffer_unordered(self.settings.concurrency)
+            .flat_map(stream::iter);
         let grace = self.settings.shutdown_grace;
         let mut grace_over = pin!(async move {
             shutdown.cancelled().await;
@@ -167,8 +172,8 @@ impl Worker {
         loop {
             tokio::select! {
                 next = results.next() => match next {
-                    Some((id, settlement)) => {
-                        unfinished.remove(&id);
+                    Some(settlement) => {
+                        unfinished.remove(&settlement.id());
                         settlements.push(settlement);
                     }
                     None => break,
@@ -190,26 +195,93 @@ impl Worker {
         Ok(DrainStep::Worked(claimed))
     }
 
-    async fn run_one(&self, row: InboxRow) -> Settlement {
-        let id = row.id;
-        let Some(handler) = self.registry.get(row.kind, &row.event_type).cloned() else {
-            tracing::debug!(kind = %row.kind, event_type = %row.event_type, event_id = %row.event_id, "no handler; nothing to do");
-            self.metrics.count_inbox_processed(&row.event_type, "skipped");
-            return Settlement::Done { id };
+    /// Splits claimed rows into units of work: all rows of a batch-taking handler together (in
+    /// inbox order), every other row on its own.
+    fn units(&self, rows: Vec<InboxRow>) -> Vec<Unit> {
+        let mut units: Vec<Unit> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let handler = self.registry.get(row.kind, &row.event_type).cloned();
+            let job = Job { row };
+            match handler {
+                Some(handler) if handler.takes_batches() => {
+                    let same = units.iter_mut().find(|unit| {
+                        unit.batched && unit.handler.as_ref().is_some_and(|h| Arc::ptr_eq(h, &handler))
+                    });
+                    match same {
+                        Some(unit) => unit.jobs.push(job),
+                        None => units.push(Unit {
+                            handler: Some(handler),
+                            batched: true,
+                            jobs: vec![job],
+                        }),
+                    }
+                }
+                handler => units.push(Unit {
+                    handler,
+                    batched: false,
+                    jobs: vec![job],
+                }),
+            }
+        }
+        units
+    }
+
+    async fn run_unit(&self, unit: Unit) -> Vec<Settlement> {
+        let Some(handler) = unit.handler else {
+            return unit
+                .jobs
+                .into_iter()
+                .map(|job| {
+                    let row = job.row;
+                    tracing::debug!(kind = %row.kind, event_type = %row.event_type, event_id = %row.event_id, "no handler; nothing to do");
+                    self.metrics.count_inbox_processed(&row.event_type, "skipped");
+                    Settlement::Done { id: row.id }
+                })
+                .collect();
         };
         let started = Instant::now();
-        let job = Job { row };
-        let outcome = AssertUnwindSafe(handler.handle(&job)).catch_unwind().await;
-        self.metrics
-            .observe_processing(&job.row.event_type, started.elapsed());
-        let row = job.row;
+        let outcomes: Vec<Result<(), HandlerError>> = if unit.batched {
+            match AssertUnwindSafe(handler.handle_batch(&unit.jobs))
+                .catch_unwind()
+                .await
+            {
+                Ok(outcomes) if outcomes.len() == unit.jobs.len() => outcomes,
+                Ok(_) => vec![
+                    Err(HandlerError::permanent(
+                        "handler answered for the wrong number of rows"
+                    ));
+                    unit.jobs.len()
+                ],
+                Err(_) => vec![Err(HandlerError::permanent("handler panicked")); unit.jobs.len()],
+            }
+        } else {
+            let job = &unit.jobs[0];
+            vec![
+                AssertUnwindSafe(handler.handle(job))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(HandlerError::permanent("handler panicked"))),
+            ]
+        };
+        let per_row = started.elapsed() / unit.jobs.len().max(1) as u32;
+        unit.jobs
+            .into_iter()
+            .zip(outcomes)
+            .map(|(job, outcome)| {
+                self.metrics.observe_processing(&job.row.event_type, per_row);
+                self.settle(job.row, outcome)
+            })
+            .collect()
+    }
+
+    fn settle(&self, row: InboxRow, outcome: Result<(), HandlerError>) -> Settlement {
+        let id = row.id;
         let error = match outcome {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 self.metrics.count_inbox_processed(&row.event_type, "done");
                 return Settlement::Done { id };
             }
-            Ok(Err(err)) => err,
-            Err(_) => HandlerError::permanent("handler panicked"),
+            Err(err) => err,
         };
         match error {
             HandlerError::Transient { message, retry_after } if row.attempts < self.settings.max_attempts => {

@@ -2,6 +2,8 @@
 //!
 //! All SQL lives below this module; callers speak in inbox rows and outcomes.
 
+mod insight_tx;
+pub mod insights;
 mod postgres;
 mod sqlite;
 
@@ -10,6 +12,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use insights::{
+    CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource, InsightStatus, InsightTx,
+    MessageRef, NewInsight, ReactionChange, Reply, Rule, TagSource,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -100,6 +106,14 @@ pub enum Settlement {
     },
 }
 
+impl Settlement {
+    pub fn id(&self) -> i64 {
+        match self {
+            Settlement::Done { id } | Settlement::Retry { id, .. } | Settlement::Dead { id, .. } => *id,
+        }
+    }
+}
+
 /// A channel's circle state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Circle {
@@ -183,6 +197,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the channel is an active circle.
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool>;
+
+    /// Opens a transaction over capture and tagging data.
+    async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;
+
+    /// Drops cached messages seen before `before`, except those an insight was made from.
+    async fn prune_messages(&self, before: Millis) -> StoreResult<u64>;
 
     /// Periodic upkeep off the request path (SQLite: checkpoint the WAL into the database file,
     /// which would otherwise stall whichever commit crosses the auto-checkpoint threshold).

@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::insight_tx::SqlTx;
 use super::sqlite::counts_from;
 use super::{
-    Backend, Circle, CircleChange, CircleRow, Claim, ROW_COLUMNS, Requeue, RowParts, Settlement, Store,
-    StoreResult, circle_from_row, new_claim_token, row_from_parts,
+    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, ROW_COLUMNS, Requeue, RowParts, Settlement,
+    Store, StoreResult, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -244,6 +245,22 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(circle_from_row).collect())
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
+        Ok(Box::new(SqlTx(self.pool.begin().await?)))
+    }
+
+    async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {
+        // Cached messages an insight was made from stay: later replies and edits still find them.
+        let done = sqlx::query(
+            "DELETE FROM messages WHERE seen_at < $1 AND NOT EXISTS (SELECT 1 FROM insights i \
+             WHERE i.team_id = messages.team_id AND i.channel_id = messages.channel_id AND i.message_ts = messages.ts)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {

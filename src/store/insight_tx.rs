@@ -1,0 +1,613 @@
+//! [`InsightTx`] for both backends. The SQL is written once: both SQLite and PostgreSQL accept
+//! `$n` parameters, `ON CONFLICT`, `RETURNING` and `TRUE`/`FALSE`, so one macro body serves
+//! `Transaction<Sqlite>` and `Transaction<Postgres>`.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::StoreResult;
+use super::insights::{
+    CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails, InsightSource, InsightStatus,
+    InsightTx, MessageRef, NewInsight, ReactionChange, Reply, Rule, TagSource,
+};
+use crate::clock::Millis;
+use crate::inbox::NewInboxItem;
+
+/// An open transaction on either backend.
+pub struct SqlTx<DB: sqlx::Database>(pub(super) Transaction<'static, DB>);
+
+type MessageParts = (String, String, String, Option<String>, String, Option<String>);
+
+fn message_from((team_id, channel_id, ts, user_id, text, thread_ts): MessageParts) -> CachedMessage {
+    CachedMessage {
+        team_id,
+        channel_id,
+        ts,
+        user_id,
+        text,
+        thread_ts,
+    }
+}
+
+fn insight_query(condition: &str) -> String {
+    format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE {condition}")
+}
+
+macro_rules! impl_insight_tx {
+    ($db:ty) => {
+        #[async_trait]
+        impl InsightTx for SqlTx<$db> {
+            async fn put_message(&mut self, m: &CachedMessage, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO messages (team_id, channel_id, ts, user_id, text, thread_ts, seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (team_id, channel_id, ts) DO UPDATE SET \
+                     user_id = COALESCE(excluded.user_id, messages.user_id), text = excluded.text, \
+                     thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts), seen_at = excluded.seen_at",
+                )
+                .bind(&m.team_id)
+                .bind(&m.channel_id)
+                .bind(&m.ts)
+                .bind(&m.user_id)
+                .bind(&m.text)
+                .bind(&m.thread_ts)
+                .bind(at)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn message(&mut self, at: MessageRef<'_>) -> StoreResult<Option<CachedMessage>> {
+                let row: Option<MessageParts> = sqlx::query_as(
+                    "SELECT team_id, channel_id, ts, user_id, text, thread_ts FROM messages \
+                     WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
+                )
+                .bind(at.team_id)
+                .bind(at.channel_id)
+                .bind(at.ts)
+                .fetch_optional(&mut *self.0)
+                .await?;
+                Ok(row.map(message_from))
+            }
+
+            async fn thread_replies(&mut self, parent: MessageRef<'_>) -> StoreResult<Vec<CachedMessage>> {
+                let rows: Vec<MessageParts> = sqlx::query_as(
+                    "SELECT team_id, channel_id, ts, user_id, text, thread_ts FROM messages \
+                     WHERE team_id = $1 AND channel_id = $2 AND thread_ts = $3 AND ts <> $3 ORDER BY ts",
+                )
+                .bind(parent.team_id)
+                .bind(parent.channel_id)
+                .bind(parent.ts)
+                .fetch_all(&mut *self.0)
+                .await?;
+                Ok(rows.into_iter().map(message_from).collect())
+            }
+
+            async fn forget_message(&mut self, at: MessageRef<'_>) -> StoreResult<()> {
+                sqlx::query("DELETE FROM messages WHERE team_id = $1 AND channel_id = $2 AND ts = $3")
+                    .bind(at.team_id)
+                    .bind(at.channel_id)
+                    .bind(at.ts)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_reaction(&mut self, c: &ReactionChange<'_>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO reactions (team_id, channel_id, message_ts, user_id, emoji, present, event_ts) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (team_id, channel_id, message_ts, user_id, emoji) DO UPDATE SET \
+                     present = excluded.present, event_ts = excluded.event_ts \
+                     WHERE reactions.event_ts < excluded.event_ts",
+                )
+                .bind(c.message.team_id)
+                .bind(c.message.channel_id)
+                .bind(c.message.ts)
+                .bind(c.user_id)
+                .bind(c.emoji)
+                .bind(c.present)
+                .bind(c.event_ts)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn reactions_on(&mut self, m: MessageRef<'_>) -> StoreResult<Vec<(String, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT user_id, emoji FROM reactions \
+                     WHERE team_id = $1 AND channel_id = $2 AND message_ts = $3 AND present \
+                     ORDER BY user_id, emoji",
+                )
+                .bind(m.team_id)
+                .bind(m.channel_id)
+                .bind(m.ts)
+                .fetch_all(&mut *self.0)
+                .await?)
+            }
+
+            async fn has_reaction(&mut self, insight_id: i64, emoji: &[&str]) -> StoreResult<bool> {
+                for one in emoji {
+                    let found: Option<(i64,)> = sqlx::query_as(
+                        "SELECT 1 FROM reactions r JOIN insights i \
+                         ON i.team_id = r.team_id AND i.channel_id = r.channel_id AND i.message_ts = r.message_ts \
+                         WHERE (i.id = $1 OR i.merged_into = $1) AND r.emoji = $2 AND r.present LIMIT 1",
+                    )
+                    .bind(insight_id)
+                    .bind(*one)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                    if found.is_some() {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+
+            async fn insight(&mut self, id: i64) -> StoreResult<Option<Insight>> {
+                Ok(sqlx::query_as(&insight_query("id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *self.0)
+                    .await?)
+            }
+
+            async fn insight_by_number(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Insight>> {
+                Ok(sqlx::query_as(&insight_query("team_id = $1 AND number = $2"))
+                    .bind(team_id)
+                    .bind(number)
+                    .fetch_optional(&mut *self.0)
+                    .await?)
+            }
+
+            async fn insight_by_message(&mut self, m: MessageRef<'_>) -> StoreResult<Option<Insight>> {
+                Ok(
+                    sqlx::query_as(&insight_query("team_id = $1 AND channel_id = $2 AND message_ts = $3"))
+                        .bind(m.team_id)
+                        .bind(m.channel_id)
+                        .bind(m.ts)
+                        .fetch_optional(&mut *self.0)
+                        .await?,
+                )
+            }
+
+            async fn create_insight(&mut self, new: &NewInsight<'_>) -> StoreResult<Insight> {
+                if let Some(existing) = self.insight_by_message(new.message).await? {
+                    return Ok(existing);
+                }
+                let (number,): (i64,) = sqlx::query_as(
+                    "INSERT INTO insight_numbers (team_id, last_number) VALUES ($1, 1) \
+                     ON CONFLICT (team_id) DO UPDATE SET last_number = insight_numbers.last_number + 1 \
+                     RETURNING last_number",
+                )
+                .bind(new.message.team_id)
+                .fetch_one(&mut *self.0)
+                .await?;
+                let sql = format!(
+                    "INSERT INTO insights (team_id, number, channel_id, message_ts, thread_ts, author_id, text, \
+                     text_version, source, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                     ON CONFLICT (team_id, channel_id, message_ts) DO NOTHING RETURNING {INSIGHT_COLUMNS}"
+                );
+                let created: Option<Insight> = sqlx::query_as(&sql)
+                    .bind(new.message.team_id)
+                    .bind(number)
+                    .bind(new.message.channel_id)
+                    .bind(new.message.ts)
+                    .bind(new.thread_ts)
+                    .bind(new.author_id)
+                    .bind(new.text)
+                    .bind(new.text_version)
+                    .bind(new.source.as_str())
+                    .bind(new.at)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                let insight = match created {
+                    Some(insight) => insight,
+                    // Another replica captured the same message a moment ago.
+                    None => self
+                        .insight_by_message(new.message)
+                        .await?
+                        .ok_or_else(|| super::StoreError::Corrupt("insight vanished while creating it".into()))?,
+                };
+                self.add_source(insight.id, new.source).await?;
+                Ok(insight)
+            }
+
+            async fn set_text(&mut self, id: i64, text: &str, version: i64, at: Millis) -> StoreResult<bool> {
+                sqlx::query(
+                    "INSERT INTO insight_revisions (insight_id, text, replaced_at) \
+                     SELECT id, text, $3 FROM insights \
+                     WHERE id = $1 AND text IS NOT NULL AND text <> $2 AND text_version <= $4 AND NOT deleted",
+                )
+                .bind(id)
+                .bind(text)
+                .bind(at)
+                .bind(version)
+                .execute(&mut *self.0)
+                .await?;
+                let changed = sqlx::query(
+                    "UPDATE insights SET text = $2, text_version = $3, updated_at = $4 \
+                     WHERE id = $1 AND text_version <= $3 AND NOT deleted AND (text IS NULL OR text <> $2)",
+                )
+                .bind(id)
+                .bind(text)
+                .bind(version)
+                .bind(at)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(changed.rows_affected() > 0)
+            }
+
+            async fn set_details(&mut self, id: i64, d: &InsightDetails, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE insights SET product_area = $2, sentiment = $3, customer_company = $4, updated_at = $5 \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&d.product_area)
+                .bind(&d.sentiment)
+                .bind(&d.customer_company)
+                .bind(at)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn mark_deleted(&mut self, id: i64, at: Millis) -> StoreResult<()> {
+                sqlx::query("DELETE FROM insight_revisions WHERE insight_id = $1")
+                    .bind(id)
+                    .execute(&mut *self.0)
+                    .await?;
+                sqlx::query("UPDATE insights SET deleted = TRUE, text = '', updated_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn discard_insight(&mut self, id: i64) -> StoreResult<()> {
+                for table in ["insight_revisions", "insight_tags", "insight_sources", "votes", "replies", "status_changes"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
+                        .bind(id)
+                        .execute(&mut *self.0)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM insights WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn revisions(&mut self, id: i64) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT text FROM insight_revisions WHERE insight_id = $1 ORDER BY id")
+                        .bind(id)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                Ok(rows.into_iter().map(|(text,)| text).collect())
+            }
+
+            async fn add_source(&mut self, id: i64, source: InsightSource) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO insight_sources (insight_id, source) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(source.as_str())
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn sources(&mut self, id: i64) -> StoreResult<Vec<InsightSource>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT source FROM insight_sources WHERE insight_id = $1 ORDER BY source")
+                        .bind(id)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                Ok(rows.into_iter().filter_map(|(s,)| s.parse().ok()).collect())
+            }
+
+            async fn add_tag(&mut self, id: i64, tag: &str, source: TagSource) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO insight_tags (insight_id, tag, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(tag)
+                .bind(source.as_str())
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn remove_tag(&mut self, id: i64, tag: &str, source: TagSource) -> StoreResult<bool> {
+                let done =
+                    sqlx::query("DELETE FROM insight_tags WHERE insight_id = $1 AND tag = $2 AND source = $3")
+                        .bind(id)
+                        .bind(tag)
+                        .bind(source.as_str())
+                        .execute(&mut *self.0)
+                        .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn replace_tags(&mut self, id: i64, source: TagSource, tags: &[String]) -> StoreResult<()> {
+                sqlx::query("DELETE FROM insight_tags WHERE insight_id = $1 AND source = $2")
+                    .bind(id)
+                    .bind(source.as_str())
+                    .execute(&mut *self.0)
+                    .await?;
+                for tag in tags {
+                    self.add_tag(id, tag, source).await?;
+                }
+                Ok(())
+            }
+
+            async fn tags(&mut self, id: i64) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT DISTINCT tag FROM insight_tags WHERE insight_id = $1 ORDER BY tag")
+                        .bind(id)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                Ok(rows.into_iter().map(|(tag,)| tag).collect())
+            }
+
+            async fn add_vote(&mut self, id: i64, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO votes (insight_id, user_id, channel_id, message_ts) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(user_id)
+                .bind(on.channel_id)
+                .bind(on.ts)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM votes WHERE channel_id = $1 AND message_ts = $2 AND user_id = $3 \
+                     AND insight_id IN (SELECT id FROM insights WHERE team_id = $4)",
+                )
+                .bind(on.channel_id)
+                .bind(on.ts)
+                .bind(user_id)
+                .bind(on.team_id)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT DISTINCT user_id FROM votes WHERE insight_id = $1 ORDER BY user_id")
+                        .bind(id)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                Ok(rows.into_iter().map(|(user,)| user).collect())
+            }
+
+            async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO replies (insight_id, channel_id, ts, user_id, text) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(&reply.channel_id)
+                .bind(&reply.ts)
+                .bind(&reply.user_id)
+                .bind(&reply.text)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn edit_reply(&mut self, channel_id: &str, ts: &str, text: Option<&str>) -> StoreResult<()> {
+                let query = match text {
+                    Some(text) => sqlx::query("UPDATE replies SET text = $3 WHERE channel_id = $1 AND ts = $2")
+                        .bind(channel_id)
+                        .bind(ts)
+                        .bind(text),
+                    None => sqlx::query("DELETE FROM replies WHERE channel_id = $1 AND ts = $2")
+                        .bind(channel_id)
+                        .bind(ts),
+                };
+                query.execute(&mut *self.0).await?;
+                Ok(())
+            }
+
+            async fn replies(&mut self, id: i64) -> StoreResult<Vec<Reply>> {
+                Ok(sqlx::query_as(
+                    "SELECT channel_id, ts, user_id, text FROM replies WHERE insight_id = $1 ORDER BY ts",
+                )
+                .bind(id)
+                .fetch_all(&mut *self.0)
+                .await?)
+            }
+
+            async fn set_status(
+                &mut self,
+                id: i64,
+                status: InsightStatus,
+                by: Option<&str>,
+                at: Millis,
+            ) -> StoreResult<i64> {
+                sqlx::query("UPDATE insights SET status = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(status.as_str())
+                    .bind(at)
+                    .execute(&mut *self.0)
+                    .await?;
+                let (change,): (i64,) = sqlx::query_as(
+                    "INSERT INTO status_changes (insight_id, status, changed_by, changed_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(id)
+                .bind(status.as_str())
+                .bind(by)
+                .bind(at)
+                .fetch_one(&mut *self.0)
+                .await?;
+                Ok(change)
+            }
+
+            async fn merge(&mut self, from: i64, into: i64, at: Millis) -> StoreResult<()> {
+                for table in ["insight_tags", "insight_sources", "votes", "replies"] {
+                    // Rows the target already has stay once; the rest move.
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET insight_id = $2 WHERE insight_id = $1 \
+                         AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.insight_id = $2 AND {same})",
+                        same = match table {
+                            "insight_tags" => "t.tag = {table}.tag AND t.source = {table}.source",
+                            "insight_sources" => "t.source = {table}.source",
+                            "votes" => "t.user_id = {table}.user_id AND t.channel_id = {table}.channel_id \
+                                        AND t.message_ts = {table}.message_ts",
+                            _ => "t.channel_id = {table}.channel_id AND t.ts = {table}.ts",
+                        }
+                        .replace("{table}", table),
+                    ))
+                    .bind(from)
+                    .bind(into)
+                    .execute(&mut *self.0)
+                    .await?;
+                    sqlx::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
+                        .bind(from)
+                        .execute(&mut *self.0)
+                        .await?;
+                }
+                sqlx::query("UPDATE insights SET merged_into = $2, updated_at = $3 WHERE id = $1 OR merged_into = $1")
+                    .bind(from)
+                    .bind(into)
+                    .bind(at)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn merged_into(&mut self, id: i64) -> StoreResult<Vec<Insight>> {
+                Ok(sqlx::query_as(&insight_query("merged_into = $1 ORDER BY number"))
+                    .bind(id)
+                    .fetch_all(&mut *self.0)
+                    .await?)
+            }
+
+            async fn emoji_overrides(&mut self, team_id: &str) -> StoreResult<Vec<EmojiOverride>> {
+                Ok(sqlx::query_as("SELECT emoji, tag FROM emoji_tags WHERE team_id = $1 ORDER BY emoji")
+                    .bind(team_id)
+                    .fetch_all(&mut *self.0)
+                    .await?)
+            }
+
+            async fn set_emoji_tag(
+                &mut self,
+                team_id: &str,
+                emoji: &str,
+                tag: Option<&str>,
+                by: &str,
+                at: Millis,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO emoji_tags (team_id, emoji, tag, changed_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (team_id, emoji) DO UPDATE SET tag = excluded.tag, \
+                     changed_by = excluded.changed_by, updated_at = excluded.updated_at",
+                )
+                .bind(team_id)
+                .bind(emoji)
+                .bind(tag)
+                .bind(by)
+                .bind(at)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn rules(&mut self, team_id: &str) -> StoreResult<Vec<Rule>> {
+                Ok(sqlx::query_as(
+                    "SELECT number, phrase, tag, capture FROM rules WHERE team_id = $1 ORDER BY number",
+                )
+                .bind(team_id)
+                .fetch_all(&mut *self.0)
+                .await?)
+            }
+
+            async fn add_rule(
+                &mut self,
+                team_id: &str,
+                (phrase, tag, capture): (&str, &str, bool),
+                by: &str,
+                at: Millis,
+            ) -> StoreResult<Rule> {
+                Ok(sqlx::query_as(
+                    "INSERT INTO rules (team_id, number, phrase, tag, capture, created_by, created_at) \
+                     SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4, $5, $6 FROM rules WHERE team_id = $1 \
+                     RETURNING number, phrase, tag, capture",
+                )
+                .bind(team_id)
+                .bind(phrase)
+                .bind(tag)
+                .bind(capture)
+                .bind(by)
+                .bind(at)
+                .fetch_one(&mut *self.0)
+                .await?)
+            }
+
+            async fn remove_rule(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Rule>> {
+                Ok(sqlx::query_as(
+                    "DELETE FROM rules WHERE team_id = $1 AND number = $2 RETURNING number, phrase, tag, capture",
+                )
+                .bind(team_id)
+                .bind(number)
+                .fetch_optional(&mut *self.0)
+                .await?)
+            }
+
+            async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT channel_id FROM circles WHERE team_id = $1 AND active ORDER BY channel_id")
+                        .bind(team_id)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                Ok(rows.into_iter().map(|(c,)| c).collect())
+            }
+
+            async fn insight_counts(&mut self, team_id: &str) -> StoreResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT channel_id, COUNT(*) FROM insights \
+                     WHERE team_id = $1 AND NOT deleted AND merged_into IS NULL \
+                     GROUP BY channel_id ORDER BY channel_id",
+                )
+                .bind(team_id)
+                .fetch_all(&mut *self.0)
+                .await?)
+            }
+
+            async fn enqueue(&mut self, item: &NewInboxItem) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (event_id) DO NOTHING",
+                )
+                .bind(&item.team_id)
+                .bind(&item.event_id)
+                .bind(item.kind.as_str())
+                .bind(&item.event_type)
+                .bind(&item.payload)
+                .bind(item.received_at)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn commit(self: Box<Self>) -> StoreResult<()> {
+                self.0.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_insight_tx!(Sqlite);
+impl_insight_tx!(Postgres);

@@ -1,0 +1,339 @@
+//! What capture and tagging store: cached circle messages, reactions, insights with their tags,
+//! votes, replies and status, per-workspace emoji maps and keyword rules. All writes go through
+//! one [`InsightTx`], so a Slack event's effects (and the follow-up jobs it queues) commit
+//! together or not at all.
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::clock::Millis;
+use crate::inbox::NewInboxItem;
+
+/// Declares a string-backed enum with `as_str`, `FromStr`, `Display` and `ALL`.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(()) }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// How an insight came to be.
+    InsightSource {
+        Reaction => "reaction",
+        Shortcut => "shortcut",
+        Rule => "rule",
+        Prompt => "prompt",
+    }
+}
+
+string_enum! {
+    /// `new → reviewing → planned → shipped | declined`.
+    InsightStatus {
+        New => "new",
+        Reviewing => "reviewing",
+        Planned => "planned",
+        Shipped => "shipped",
+        Declined => "declined",
+    }
+}
+
+impl InsightStatus {
+    /// Whether moving to this status tells the author and voters (close the loop).
+    pub fn closes_the_loop(self) -> bool {
+        matches!(self, Self::Planned | Self::Shipped | Self::Declined)
+    }
+}
+
+string_enum! {
+    /// What put a tag on an insight; a tag stays while any source still gives it.
+    TagSource {
+        Reaction => "reaction",
+        Rule => "rule",
+        Modal => "modal",
+    }
+}
+
+/// A circle message as the cache keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedMessage {
+    pub team_id: String,
+    pub channel_id: String,
+    pub ts: String,
+    pub user_id: Option<String>,
+    pub text: String,
+    /// The parent's ts for a thread reply (Slack also sets it on a thread's parent).
+    pub thread_ts: Option<String>,
+}
+
+impl CachedMessage {
+    /// A reply inside a thread, not the thread's parent.
+    pub fn is_thread_reply(&self) -> bool {
+        self.thread_ts.as_deref().is_some_and(|parent| parent != self.ts)
+    }
+}
+
+/// A message in a workspace's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRef<'a> {
+    pub team_id: &'a str,
+    pub channel_id: &'a str,
+    pub ts: &'a str,
+}
+
+/// A member's reaction appearing or going away, as of Slack's `event_ts` (microseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct ReactionChange<'a> {
+    pub message: MessageRef<'a>,
+    pub user_id: &'a str,
+    /// The base emoji name (no skin tone).
+    pub emoji: &'a str,
+    pub present: bool,
+    pub event_ts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Insight {
+    pub id: i64,
+    pub team_id: String,
+    /// The id people type, per workspace.
+    pub number: i64,
+    pub channel_id: String,
+    pub message_ts: String,
+    pub thread_ts: Option<String>,
+    pub author_id: Option<String>,
+    /// None until the message's text is known.
+    pub text: Option<String>,
+    pub text_version: i64,
+    #[sqlx(try_from = "String")]
+    pub source: InsightSourceColumn,
+    #[sqlx(try_from = "String")]
+    pub status: InsightStatusColumn,
+    pub product_area: Option<String>,
+    pub sentiment: Option<String>,
+    pub customer_company: Option<String>,
+    pub deleted: bool,
+    pub merged_into: Option<i64>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Insight {
+    pub fn source(&self) -> InsightSource {
+        self.source.0
+    }
+
+    pub fn status(&self) -> InsightStatus {
+        self.status.0
+    }
+
+    pub fn message(&self) -> MessageRef<'_> {
+        MessageRef {
+            team_id: &self.team_id,
+            channel_id: &self.channel_id,
+            ts: &self.message_ts,
+        }
+    }
+}
+
+/// Column adapters so `Insight` decodes straight from a row on both backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsightSourceColumn(pub InsightSource);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsightStatusColumn(pub InsightStatus);
+
+impl TryFrom<String> for InsightSourceColumn {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value
+            .parse()
+            .map(Self)
+            .map_err(|_| format!("unknown insight source {value:?}"))
+    }
+}
+
+impl TryFrom<String> for InsightStatusColumn {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value
+            .parse()
+            .map(Self)
+            .map_err(|_| format!("unknown insight status {value:?}"))
+    }
+}
+
+pub(crate) const INSIGHT_COLUMNS: &str = "id, team_id, number, channel_id, message_ts, thread_ts, author_id, \
+     text, text_version, source, status, product_area, sentiment, customer_company, deleted, merged_into, \
+     created_at, updated_at";
+
+#[derive(Debug, Clone, Copy)]
+pub struct NewInsight<'a> {
+    pub message: MessageRef<'a>,
+    pub thread_ts: Option<&'a str>,
+    pub author_id: Option<&'a str>,
+    pub text: Option<&'a str>,
+    pub text_version: i64,
+    pub source: InsightSource,
+    pub at: Millis,
+}
+
+/// The modal's extra fields; None clears one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InsightDetails {
+    pub product_area: Option<String>,
+    pub sentiment: Option<String>,
+    pub customer_company: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Reply {
+    pub channel_id: String,
+    pub ts: String,
+    pub user_id: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Rule {
+    pub number: i64,
+    pub phrase: String,
+    pub tag: String,
+    pub capture: bool,
+}
+
+/// A workspace's change to the default emoji map: `tag: None` switches the emoji off.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmojiOverride {
+    pub emoji: String,
+    pub tag: Option<String>,
+}
+
+/// One transaction over capture and tagging data. Dropping it without `commit` rolls back.
+#[async_trait]
+pub trait InsightTx: Send {
+    // --- the message cache
+    async fn put_message(&mut self, message: &CachedMessage, at: Millis) -> StoreResult<()>;
+    async fn message(&mut self, at: MessageRef<'_>) -> StoreResult<Option<CachedMessage>>;
+    /// Cached replies in the thread under `parent`, oldest first.
+    async fn thread_replies(&mut self, parent: MessageRef<'_>) -> StoreResult<Vec<CachedMessage>>;
+    async fn forget_message(&mut self, at: MessageRef<'_>) -> StoreResult<()>;
+
+    // --- reactions
+    /// Records the change unless a newer event for the same reaction is already recorded;
+    /// returns whether it was applied.
+    async fn set_reaction(&mut self, change: &ReactionChange<'_>) -> StoreResult<bool>;
+    /// Present reactions on a message: (user, emoji).
+    async fn reactions_on(&mut self, message: MessageRef<'_>) -> StoreResult<Vec<(String, String)>>;
+    /// Whether any member still has one of `emoji` on the insight's message or on a message of an
+    /// insight merged into it.
+    async fn has_reaction(&mut self, insight_id: i64, emoji: &[&str]) -> StoreResult<bool>;
+
+    // --- insights
+    async fn insight(&mut self, id: i64) -> StoreResult<Option<Insight>>;
+    async fn insight_by_number(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Insight>>;
+    async fn insight_by_message(&mut self, message: MessageRef<'_>) -> StoreResult<Option<Insight>>;
+    /// Creates the insight with the workspace's next number, or returns the one already
+    /// capturing this message.
+    async fn create_insight(&mut self, new: &NewInsight<'_>) -> StoreResult<Insight>;
+    /// Sets the text unless a newer version is stored, keeping the previous text as a revision.
+    /// Returns whether it changed.
+    async fn set_text(&mut self, id: i64, text: &str, version: i64, at: Millis) -> StoreResult<bool>;
+    async fn set_details(&mut self, id: i64, details: &InsightDetails, at: Millis) -> StoreResult<()>;
+    /// The message was deleted in Slack: its text and revisions are redacted; the insight is
+    /// marked deleted and leaves reports and exports.
+    async fn mark_deleted(&mut self, id: i64, at: Millis) -> StoreResult<()>;
+    /// Removes an insight that never really was (its message could not be found).
+    async fn discard_insight(&mut self, id: i64) -> StoreResult<()>;
+    async fn revisions(&mut self, id: i64) -> StoreResult<Vec<String>>;
+    async fn add_source(&mut self, id: i64, source: InsightSource) -> StoreResult<()>;
+    async fn sources(&mut self, id: i64) -> StoreResult<Vec<InsightSource>>;
+
+    // --- tags
+    async fn add_tag(&mut self, id: i64, tag: &str, source: TagSource) -> StoreResult<bool>;
+    async fn remove_tag(&mut self, id: i64, tag: &str, source: TagSource) -> StoreResult<bool>;
+    /// Makes `tags` exactly the tags `source` gives.
+    async fn replace_tags(&mut self, id: i64, source: TagSource, tags: &[String]) -> StoreResult<()>;
+    /// Distinct tags from every source, sorted.
+    async fn tags(&mut self, id: i64) -> StoreResult<Vec<String>>;
+
+    // --- votes and replies
+    async fn add_vote(&mut self, id: i64, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
+    async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
+    /// Distinct voters, sorted.
+    async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>>;
+    async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool>;
+    /// Updates (Some) or removes (None) a reply wherever it is attached.
+    async fn edit_reply(&mut self, channel_id: &str, ts: &str, text: Option<&str>) -> StoreResult<()>;
+    async fn replies(&mut self, id: i64) -> StoreResult<Vec<Reply>>;
+
+    // --- status and merge
+    /// Records a status change; returns the change's id.
+    async fn set_status(
+        &mut self,
+        id: i64,
+        status: InsightStatus,
+        by: Option<&str>,
+        at: Millis,
+    ) -> StoreResult<i64>;
+    /// Moves tags, votes, replies and sources of `from` into `into`; `from` (and whatever was
+    /// merged into it) then points at `into`.
+    async fn merge(&mut self, from: i64, into: i64, at: Millis) -> StoreResult<()>;
+    /// Insights merged into `id`.
+    async fn merged_into(&mut self, id: i64) -> StoreResult<Vec<Insight>>;
+
+    // --- per-workspace settings
+    async fn emoji_overrides(&mut self, team_id: &str) -> StoreResult<Vec<EmojiOverride>>;
+    async fn set_emoji_tag(
+        &mut self,
+        team_id: &str,
+        emoji: &str,
+        tag: Option<&str>,
+        by: &str,
+        at: Millis,
+    ) -> StoreResult<()>;
+    async fn rules(&mut self, team_id: &str) -> StoreResult<Vec<Rule>>;
+    async fn add_rule(
+        &mut self,
+        team_id: &str,
+        rule: (&str, &str, bool),
+        by: &str,
+        at: Millis,
+    ) -> StoreResult<Rule>;
+    async fn remove_rule(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Rule>>;
+    /// Active circles of the workspace.
+    async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>>;
+    /// Insights (not deleted or merged) per circle channel.
+    async fn insight_counts(&mut self, team_id: &str) -> StoreResult<Vec<(String, i64)>>;
+
+    // --- follow-up work
+    /// Queues a job in the inbox as part of this transaction; a job whose key (`event_id`) is
+    /// already queued is not queued again. Returns whether it was queued.
+    async fn enqueue(&mut self, item: &NewInboxItem) -> StoreResult<bool>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
