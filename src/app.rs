@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::access::ProductAccess;
 use crate::domain::bot::BotIdentity;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
+use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
@@ -51,6 +52,7 @@ pub struct Services {
     pub clock: SharedClock,
     pub bot: Arc<BotIdentity>,
     pub access: Arc<ProductAccess>,
+    pub settings: Arc<DomainSettings>,
 }
 
 type HandlerFactory = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
@@ -116,6 +118,7 @@ impl AppBuilder {
             clock: self.clock.clone(),
             bot: Arc::new(BotIdentity::new(slack.clone())),
             access: Arc::new(ProductAccess::new(config.product_users.clone(), slack.clone())),
+            settings: Arc::new(DomainSettings::from_config(&config, secret.clone())),
         };
         let registry = Arc::new(match self.handlers {
             Some(factory) => factory(&services),

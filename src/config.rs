@@ -60,7 +60,42 @@ const KEYS: &[(&str, &str)] = &[
         "CIRCLET_SLACK_TIMEOUT_SECS",
         "seconds one Slack API call may take, 1 to 120",
     ),
+    ("CIRCLET_ACK_EMOJI", "an emoji name without colons, e.g. eyes"),
+    (
+        "CIRCLET_LOOP_TEXT_PLANNED",
+        "the reply posted in a thread when its insight is planned",
+    ),
+    (
+        "CIRCLET_LOOP_TEXT_SHIPPED",
+        "the reply posted in a thread when its insight has shipped",
+    ),
+    (
+        "CIRCLET_LOOP_TEXT_DECLINED",
+        "the reply posted in a thread when its insight is declined",
+    ),
 ];
+
+pub const DEFAULT_ACK_EMOJI: &str = "eyes";
+
+/// What Circlet says in a captured message's thread when its status changes (close the loop).
+/// The author and voters are mentioned after the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopTexts {
+    pub planned: String,
+    pub shipped: String,
+    pub declined: String,
+}
+
+impl Default for LoopTexts {
+    fn default() -> Self {
+        Self {
+            planned: "Good news: this is now planned. Thank you for the idea!".into(),
+            shipped: "This has shipped! :tada: Thank you for the feedback that made it happen.".into(),
+            declined: "We've decided not to do this for now. Thank you for sharing it; it helped us decide."
+                .into(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -134,6 +169,9 @@ pub struct Config {
     pub workers: usize,
     pub worker: WorkerSettings,
     pub slack_timeout: Duration,
+    /// The reaction Circlet adds to a message it captured.
+    pub ack_emoji: String,
+    pub loop_texts: LoopTexts,
 }
 
 impl Config {
@@ -183,6 +221,15 @@ impl Config {
             slack_timeout: Duration::from_secs(
                 parse_number(&get, "CIRCLET_SLACK_TIMEOUT_SECS", 1, 120)?.unwrap_or(10),
             ),
+            ack_emoji: parse_emoji(get("CIRCLET_ACK_EMOJI"))?,
+            loop_texts: {
+                let defaults = LoopTexts::default();
+                LoopTexts {
+                    planned: get("CIRCLET_LOOP_TEXT_PLANNED").unwrap_or(defaults.planned),
+                    shipped: get("CIRCLET_LOOP_TEXT_SHIPPED").unwrap_or(defaults.shipped),
+                    declined: get("CIRCLET_LOOP_TEXT_DECLINED").unwrap_or(defaults.declined),
+                }
+            },
         })
     }
 
@@ -203,6 +250,22 @@ impl Config {
             key: "SLACK_SIGNING_SECRET",
             hint: hint("SLACK_SIGNING_SECRET"),
         })
+    }
+}
+
+fn parse_emoji(value: Option<String>) -> Result<String, ConfigError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_ACK_EMOJI.to_owned());
+    };
+    let name = value.trim_matches(':');
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-+'".contains(c));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(invalid("CIRCLET_ACK_EMOJI", &value))
     }
 }
 

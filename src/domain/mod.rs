@@ -4,4 +4,5 @@ pub mod access;
 pub mod bot;
 pub mod circles;
 pub mod feedback_command;
+pub mod settings;
 pub mod slash;
