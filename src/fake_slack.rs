@@ -516,6 +516,12 @@ impl Slack {
         let channel = required(params, "channel").ok_or("channel_not_found")?;
         let ts = required(params, "ts").ok_or("thread_not_found")?;
         let messages = self.channel_messages(&channel);
+        // Like Slack, a reply's ts also names its thread.
+        let ts = (messages.iter())
+            .find(|m| msg_str(m, "ts") == Some(ts.as_str()))
+            .and_then(|m| msg_str(m, "thread_ts"))
+            .map(str::to_owned)
+            .unwrap_or(ts);
         let parent = messages.iter().find(|m| msg_str(m, "ts") == Some(ts.as_str()));
         let mut replies: Vec<&Value> = (messages.iter())
             .filter(|m| msg_str(m, "thread_ts") == Some(ts.as_str()) && msg_str(m, "ts") != Some(ts.as_str()))

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod bot;
+pub mod capture;
 pub mod circles;
 pub mod feedback_command;
 pub mod settings;

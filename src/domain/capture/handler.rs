@@ -1,0 +1,91 @@
+//! The capture handler: reactions and circle messages from the inbox, a claimed batch at a
+//! time in one transaction, so capture keeps up with bursts (one commit per batch, not per
+//! event).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::events::{self, CaptureEvent};
+use super::service::{self, TeamContext};
+use crate::clock::SharedClock;
+use crate::domain::bot::BotIdentity;
+use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::store::{SharedStore, StoreError};
+
+/// Event types this handler takes.
+pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
+
+pub struct CaptureHandler {
+    pub store: SharedStore,
+    pub bot: Arc<BotIdentity>,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for CaptureHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let mut results = self.handle_batch(std::slice::from_ref(job)).await;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    fn takes_batches(&self) -> bool {
+        true
+    }
+
+    async fn handle_batch(&self, jobs: &[Job]) -> Vec<Result<(), HandlerError>> {
+        let parsed: Vec<Result<CaptureEvent, HandlerError>> = jobs
+            .iter()
+            .map(|job| {
+                events::parse(&job.row.payload).map_err(|err| HandlerError::permanent(err.to_string()))
+            })
+            .collect();
+        match self.apply_all(jobs, &parsed).await {
+            Ok(()) => parsed.into_iter().map(|event| event.map(|_| ())).collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, rows = jobs.len(), "capture batch failed; will retry");
+                vec![Err(err); jobs.len()]
+            }
+        }
+    }
+}
+
+impl CaptureHandler {
+    async fn apply_all(
+        &self,
+        jobs: &[Job],
+        events: &[Result<CaptureEvent, HandlerError>],
+    ) -> Result<(), HandlerError> {
+        let needs_bot = events.iter().any(|e| matches!(e, Ok(CaptureEvent::Reaction(_))));
+        let bot_user = if needs_bot {
+            self.bot.user_id().await?.to_owned()
+        } else {
+            String::new()
+        };
+        let now = self.clock.now_millis();
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let mut teams: HashMap<&str, TeamContext> = HashMap::new();
+        for (job, event) in jobs.iter().zip(events) {
+            let Ok(event) = event else { continue };
+            if let CaptureEvent::Ignored(why) = event {
+                tracing::debug!(event_id = %job.row.event_id, why, "not for capture");
+                continue;
+            }
+            let team = job.row.team_id.as_str();
+            if !teams.contains_key(team) {
+                let context = TeamContext::load(tx.as_mut(), team).await.map_err(store_error)?;
+                teams.insert(team, context);
+            }
+            let context = &teams[team];
+            service::apply(tx.as_mut(), context, &bot_user, event, now)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+}
+
+pub(crate) fn store_error(err: StoreError) -> HandlerError {
+    HandlerError::transient(err.to_string())
+}

@@ -1,0 +1,46 @@
+//! Capture and tagging: reactions and circle messages become insights with tags, votes and
+//! replies; edits and deletes follow them; Circlet acknowledges a capture with a reaction.
+
+pub mod emoji;
+pub mod events;
+pub mod handler;
+pub mod rules;
+pub mod service;
+pub mod tasks;
+
+use std::sync::Arc;
+
+use crate::app::Services;
+use crate::inbox::{HandlerRegistry, InboxKind};
+
+pub use handler::{CAPTURE_EVENTS, CaptureHandler};
+pub use service::{ACK_TASK, FETCH_TASK};
+
+/// Registers capture's event handler and its follow-up tasks.
+pub fn register(services: &Services, registry: &mut HandlerRegistry) {
+    let capture = Arc::new(CaptureHandler {
+        store: services.store.clone(),
+        bot: services.bot.clone(),
+        clock: services.clock.clone(),
+    });
+    for event in CAPTURE_EVENTS {
+        registry.register(InboxKind::Event, *event, capture.clone());
+    }
+    registry.register(
+        InboxKind::Task,
+        ACK_TASK,
+        Arc::new(tasks::AckHandler {
+            slack: services.slack.clone(),
+            settings: services.settings.clone(),
+        }),
+    );
+    registry.register(
+        InboxKind::Task,
+        FETCH_TASK,
+        Arc::new(tasks::FetchMessageHandler {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
+}

@@ -1,0 +1,372 @@
+//! What each capture event does to the store, inside the caller's transaction.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use super::emoji::{EmojiMap, TagAction, is_vote};
+use super::events::{CaptureEvent, EditedMessage, PostedMessage, ReactionEvent};
+use super::rules;
+use crate::clock::Millis;
+use crate::inbox::NewInboxItem;
+use crate::store::{
+    CachedMessage, Insight, InsightSource, InsightTx, MessageRef, NewInsight, ReactionChange, Reply, Rule,
+    StoreResult, TagSource,
+};
+
+/// Task that adds Circlet's acknowledgement reaction to a captured message.
+pub const ACK_TASK: &str = "ack_capture";
+/// Task that asks Slack for a captured message's text when the cache did not have it.
+pub const FETCH_TASK: &str = "fetch_message";
+
+/// How far a chain of merges is followed (merges re-point, so one hop is the norm).
+const MAX_MERGE_HOPS: usize = 8;
+
+/// A workspace's capture settings, read once per batch of events.
+#[derive(Debug, Clone)]
+pub struct TeamContext {
+    pub team_id: String,
+    pub circles: HashSet<String>,
+    pub emoji: EmojiMap,
+    pub rules: Vec<Rule>,
+}
+
+impl TeamContext {
+    pub async fn load(tx: &mut dyn InsightTx, team_id: &str) -> StoreResult<Self> {
+        Ok(Self {
+            team_id: team_id.to_owned(),
+            circles: tx.circle_channels(team_id).await?.into_iter().collect(),
+            emoji: EmojiMap::new(&tx.emoji_overrides(team_id).await?),
+            rules: tx.rules(team_id).await?,
+        })
+    }
+
+    fn message<'a>(&'a self, channel: &'a str, ts: &'a str) -> MessageRef<'a> {
+        MessageRef {
+            team_id: &self.team_id,
+            channel_id: channel,
+            ts,
+        }
+    }
+}
+
+/// Applies one event. `bot_user` is Circlet's own user, whose reactions are never captured.
+pub async fn apply(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    bot_user: &str,
+    event: &CaptureEvent,
+    now: Millis,
+) -> StoreResult<()> {
+    match event {
+        CaptureEvent::Reaction(reaction) => {
+            if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user {
+                on_reaction(tx, ctx, reaction, now).await?;
+            }
+        }
+        CaptureEvent::Posted(posted) if ctx.circles.contains(&posted.channel) => {
+            on_posted(tx, ctx, posted, now).await?;
+        }
+        CaptureEvent::Edited(edited) if ctx.circles.contains(&edited.channel) => {
+            on_edited(tx, ctx, edited, now).await?;
+        }
+        CaptureEvent::Deleted { channel, ts } => on_deleted(tx, ctx, channel, ts, now).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn on_reaction(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    reaction: &ReactionEvent,
+    now: Millis,
+) -> StoreResult<()> {
+    let vote = is_vote(&reaction.emoji);
+    let action = ctx.emoji.action(&reaction.emoji);
+    if !vote && action.is_none() {
+        return Ok(());
+    }
+    let message = ctx.message(&reaction.channel, &reaction.message_ts);
+    let change = ReactionChange {
+        message,
+        user_id: &reaction.user,
+        // Votes are stored under one name so `thumbsup` and `+1` are the same vote.
+        emoji: if vote { "+1" } else { &reaction.emoji },
+        present: reaction.added,
+        event_ts: reaction.event_ts,
+    };
+    if !tx.set_reaction(&change).await? {
+        return Ok(()); // a redelivery, or older than what is recorded
+    }
+    if let Some(action) = action {
+        if reaction.added {
+            let Some(insight) = capture(
+                tx,
+                ctx,
+                message,
+                reaction.item_user.as_deref(),
+                InsightSource::Reaction,
+                None,
+                now,
+            )
+            .await?
+            else {
+                return Ok(());
+            };
+            if let TagAction::Tag(tag) = action {
+                tx.add_tag(insight.id, tag, TagSource::Reaction).await?;
+            }
+        } else if let (TagAction::Tag(tag), Some(insight)) = (action, captured(tx, message).await?) {
+            let givers = ctx.emoji.emoji_for(tag);
+            if !tx.has_reaction(insight.id, &givers).await? {
+                tx.remove_tag(insight.id, tag, TagSource::Reaction).await?;
+            }
+        }
+        return Ok(());
+    }
+    // A vote: it counts once the message is captured (capture picks up earlier ones).
+    let Some(original) = tx.insight_by_message(message).await? else {
+        return Ok(());
+    };
+    if reaction.added {
+        if original.author_id.as_deref() != Some(reaction.user.as_str()) && !original.deleted {
+            let target = follow_merges(tx, original).await?;
+            tx.add_vote(target.id, &reaction.user, message).await?;
+        }
+    } else {
+        tx.remove_vote(&reaction.user, message).await?;
+    }
+    Ok(())
+}
+
+async fn on_posted(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    posted: &PostedMessage,
+    now: Millis,
+) -> StoreResult<()> {
+    let cached = CachedMessage {
+        team_id: ctx.team_id.clone(),
+        channel_id: posted.channel.clone(),
+        ts: posted.ts.clone(),
+        user_id: posted.user.clone(),
+        text: posted.text.clone(),
+        thread_ts: posted.thread_ts.clone(),
+    };
+    tx.put_message(&cached, now).await?;
+    if cached.is_thread_reply()
+        && let Some(parent) = posted.thread_ts.as_deref()
+        && let Some(insight) = captured(tx, ctx.message(&posted.channel, parent)).await?
+    {
+        let reply = Reply {
+            channel_id: posted.channel.clone(),
+            ts: posted.ts.clone(),
+            user_id: posted.user.clone(),
+            text: posted.text.clone(),
+        };
+        tx.add_reply(insight.id, &reply).await?;
+    }
+    let message = ctx.message(&posted.channel, &posted.ts);
+    match tx.insight_by_message(message).await? {
+        // A reaction got here first and Slack is being asked for the text: the event has it.
+        Some(insight) if insight.text.is_none() && !insight.deleted => {
+            tx.set_text(insight.id, &posted.text, 0, now).await?;
+            tag_by_rules(tx, ctx, &insight, &posted.text).await?;
+            queue_ack(tx, &insight, now).await?;
+        }
+        Some(_) => {}
+        None => {
+            if rules::evaluate(&ctx.rules, &posted.text).captures {
+                capture(
+                    tx,
+                    ctx,
+                    message,
+                    posted.user.as_deref(),
+                    InsightSource::Rule,
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn on_edited(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    edited: &EditedMessage,
+    now: Millis,
+) -> StoreResult<()> {
+    let message = ctx.message(&edited.channel, &edited.ts);
+    if tx.message(message).await?.is_some() {
+        let cached = CachedMessage {
+            team_id: ctx.team_id.clone(),
+            channel_id: edited.channel.clone(),
+            ts: edited.ts.clone(),
+            user_id: edited.user.clone(),
+            text: edited.text.clone(),
+            thread_ts: edited.thread_ts.clone(),
+        };
+        tx.put_message(&cached, now).await?;
+    }
+    tx.edit_reply(&edited.channel, &edited.ts, Some(&edited.text))
+        .await?;
+    match tx.insight_by_message(message).await? {
+        Some(insight) if !insight.deleted => {
+            if tx.set_text(insight.id, &edited.text, edited.version, now).await? {
+                tag_by_rules(tx, ctx, &insight, &edited.text).await?;
+            }
+        }
+        Some(_) => {}
+        None => {
+            if rules::evaluate(&ctx.rules, &edited.text).captures {
+                capture(
+                    tx,
+                    ctx,
+                    message,
+                    edited.user.as_deref(),
+                    InsightSource::Rule,
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn on_deleted(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    channel: &str,
+    ts: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    let message = ctx.message(channel, ts);
+    tx.forget_message(message).await?;
+    tx.edit_reply(channel, ts, None).await?;
+    if let Some(insight) = tx.insight_by_message(message).await? {
+        tx.mark_deleted(insight.id, now).await?;
+    }
+    Ok(())
+}
+
+/// Captures a circle message (once): creates its insight from the cached message when there
+/// is one, picks up earlier votes and thread replies, tags it by the rules, and queues the
+/// acknowledgement (or, without the text, a fetch). Returns the insight that collects the
+/// message's tags and votes (the merge target, if it was merged), or None if the message was
+/// deleted.
+pub async fn capture(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    message: MessageRef<'_>,
+    author_hint: Option<&str>,
+    source: InsightSource,
+    text_override: Option<&str>,
+    now: Millis,
+) -> StoreResult<Option<Insight>> {
+    if let Some(existing) = tx.insight_by_message(message).await? {
+        if existing.deleted {
+            return Ok(None);
+        }
+        tx.add_source(existing.id, source).await?;
+        return Ok(Some(follow_merges(tx, existing).await?));
+    }
+    let cached = tx.message(message).await?;
+    let text = text_override.or(cached.as_ref().map(|m| m.text.as_str()));
+    let author = cached.as_ref().and_then(|m| m.user_id.as_deref()).or(author_hint);
+    let insight = tx
+        .create_insight(&NewInsight {
+            message,
+            thread_ts: cached.as_ref().and_then(|m| m.thread_ts.as_deref()),
+            author_id: author,
+            text,
+            text_version: 0,
+            source,
+            at: now,
+        })
+        .await?;
+    for (user, emoji) in tx.reactions_on(message).await? {
+        if is_vote(&emoji) && Some(user.as_str()) != author {
+            tx.add_vote(insight.id, &user, message).await?;
+        }
+    }
+    for reply in tx.thread_replies(message).await? {
+        let reply = Reply {
+            channel_id: reply.channel_id,
+            ts: reply.ts,
+            user_id: reply.user_id,
+            text: reply.text,
+        };
+        tx.add_reply(insight.id, &reply).await?;
+    }
+    match text {
+        Some(text) => {
+            tag_by_rules(tx, ctx, &insight, text).await?;
+            queue_ack(tx, &insight, now).await?;
+        }
+        None => {
+            let task = NewInboxItem::task(
+                message.team_id,
+                format!("fetch:{}:{}:{}", message.team_id, message.channel_id, message.ts),
+                FETCH_TASK,
+                &json!({ "channel": message.channel_id, "ts": message.ts }),
+                now,
+            );
+            tx.enqueue(&task).await?;
+        }
+    }
+    Ok(Some(insight))
+}
+
+/// Re-applies the keyword rules to an insight's text: rule tags become exactly the matching ones.
+pub async fn tag_by_rules(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    insight: &Insight,
+    text: &str,
+) -> StoreResult<()> {
+    let verdict = rules::evaluate(&ctx.rules, text);
+    let target = follow_merges(tx, insight.clone()).await?;
+    tx.replace_tags(target.id, TagSource::Rule, &verdict.tags).await
+}
+
+/// Queues Circlet's reaction on the captured message, once per message.
+pub async fn queue_ack(tx: &mut dyn InsightTx, insight: &Insight, now: Millis) -> StoreResult<()> {
+    let task = NewInboxItem::task(
+        &insight.team_id,
+        format!(
+            "ack:{}:{}:{}",
+            insight.team_id, insight.channel_id, insight.message_ts
+        ),
+        ACK_TASK,
+        &json!({ "channel": insight.channel_id, "ts": insight.message_ts }),
+        now,
+    );
+    tx.enqueue(&task).await?;
+    Ok(())
+}
+
+/// The captured (not deleted) insight of a message, as its merge target.
+async fn captured(tx: &mut dyn InsightTx, message: MessageRef<'_>) -> StoreResult<Option<Insight>> {
+    match tx.insight_by_message(message).await? {
+        Some(insight) if !insight.deleted => Ok(Some(follow_merges(tx, insight).await?)),
+        _ => Ok(None),
+    }
+}
+
+/// The insight that now stands for `insight`: itself, or what it was merged into.
+pub async fn follow_merges(tx: &mut dyn InsightTx, mut insight: Insight) -> StoreResult<Insight> {
+    for _ in 0..MAX_MERGE_HOPS {
+        let Some(target) = insight.merged_into else { break };
+        match tx.insight(target).await? {
+            Some(next) => insight = next,
+            None => break,
+        }
+    }
+    Ok(insight)
+}

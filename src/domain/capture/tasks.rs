@@ -1,0 +1,189 @@
+//! Follow-up work capture queues: Circlet's acknowledgement reaction, and fetching the text of
+//! a message the cache did not have.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use slack_morphism::prelude::*;
+
+use super::handler::store_error;
+use super::service::{self, TeamContext};
+use crate::clock::SharedClock;
+use crate::domain::settings::DomainSettings;
+use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::slack::{SlackApi, SlackError};
+use crate::store::{CachedMessage, MessageRef, SharedStore};
+
+/// Slack errors meaning the message is gone or out of Circlet's reach: retrying cannot help.
+const UNREACHABLE: &[&str] = &[
+    "message_not_found",
+    "thread_not_found",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+];
+
+#[derive(Deserialize)]
+struct MessageTask {
+    channel: String,
+    ts: String,
+}
+
+fn read_task(job: &Job) -> Result<MessageTask, HandlerError> {
+    serde_json::from_str(&job.row.payload)
+        .map_err(|err| HandlerError::permanent(format!("unreadable task: {err}")))
+}
+
+fn unreachable_code(err: &SlackError) -> Option<&str> {
+    match err {
+        SlackError::Api { code, .. } if UNREACHABLE.contains(&code.as_str()) => Some(code),
+        _ => None,
+    }
+}
+
+/// Adds Circlet's reaction (`:eyes:` by default) to a captured message.
+pub struct AckHandler {
+    pub slack: SlackApi,
+    pub settings: Arc<DomainSettings>,
+}
+
+#[async_trait]
+impl InboxHandler for AckHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let task = read_task(job)?;
+        let request = &SlackApiReactionsAddRequest::new(
+            task.channel.clone().into(),
+            SlackReactionName::new(self.settings.ack_emoji.clone()),
+            task.ts.clone().into(),
+        );
+        let added = self
+            .slack
+            .call("reactions.add", |s| async move { s.reactions_add(request).await })
+            .await;
+        match added {
+            Ok(_) => Ok(()),
+            Err(SlackError::Api { code, .. }) if code == "already_reacted" => Ok(()),
+            Err(err) => match unreachable_code(&err) {
+                Some(code) => {
+                    tracing::info!(channel = %task.channel, ts = %task.ts, code, "could not acknowledge a capture; skipping");
+                    Ok(())
+                }
+                None => Err(err.into()),
+            },
+        }
+    }
+}
+
+/// Asks Slack for the text of a message captured before its `message` event arrived (or
+/// after the cache let it go); a message Slack cannot find drops the capture.
+pub struct FetchMessageHandler {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for FetchMessageHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let task = read_task(job)?;
+        let team = job.row.team_id.as_str();
+        let at = MessageRef {
+            team_id: team,
+            channel_id: &task.channel,
+            ts: &task.ts,
+        };
+        if !self.still_needed(at).await? {
+            return Ok(());
+        }
+        let fetched = self.fetch(&task).await;
+        let now = self.clock.now_millis();
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let Some(insight) = tx.insight_by_message(at).await.map_err(store_error)? else {
+            return Ok(());
+        };
+        if insight.text.is_some() || insight.deleted {
+            return Ok(()); // the message event arrived meanwhile
+        }
+        let message = match fetched {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                tracing::info!(channel = %task.channel, ts = %task.ts, "captured message not found in Slack; dropping the capture");
+                tx.discard_insight(insight.id).await.map_err(store_error)?;
+                return tx.commit().await.map_err(store_error);
+            }
+            Err(err) => match unreachable_code(&err) {
+                Some(code) => {
+                    tracing::info!(channel = %task.channel, ts = %task.ts, code, "cannot read the captured message; dropping the capture");
+                    tx.discard_insight(insight.id).await.map_err(store_error)?;
+                    return tx.commit().await.map_err(store_error);
+                }
+                None => return Err(err.into()),
+            },
+        };
+        let cached = CachedMessage {
+            team_id: team.to_owned(),
+            channel_id: task.channel.clone(),
+            ts: task.ts.clone(),
+            user_id: message.sender.user.as_ref().map(ToString::to_string),
+            text: message.content.text.clone().unwrap_or_default(),
+            thread_ts: message.origin.thread_ts.as_ref().map(ToString::to_string),
+        };
+        tx.put_message(&cached, now).await.map_err(store_error)?;
+        tx.set_text(insight.id, &cached.text, 0, now)
+            .await
+            .map_err(store_error)?;
+        let context = TeamContext::load(tx.as_mut(), team).await.map_err(store_error)?;
+        service::tag_by_rules(tx.as_mut(), &context, &insight, &cached.text)
+            .await
+            .map_err(store_error)?;
+        service::queue_ack(tx.as_mut(), &insight, now)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+}
+
+impl FetchMessageHandler {
+    async fn still_needed(&self, at: MessageRef<'_>) -> Result<bool, HandlerError> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let insight = tx.insight_by_message(at).await.map_err(store_error)?;
+        Ok(insight.is_some_and(|i| i.text.is_none() && !i.deleted))
+    }
+
+    /// The message itself: from the channel's history, or from its thread when it is a reply.
+    async fn fetch(&self, task: &MessageTask) -> Result<Option<SlackHistoryMessage>, SlackError> {
+        let ts = SlackTs::new(task.ts.clone());
+        let history = &SlackApiConversationsHistoryRequest::new()
+            .with_channel(task.channel.clone().into())
+            .with_latest(ts.clone())
+            .with_inclusive(true)
+            .with_limit(1);
+        let found = self
+            .slack
+            .call("conversations.history", |s| async move {
+                s.conversations_history(history).await
+            })
+            .await?
+            .messages
+            .into_iter()
+            .find(|m| m.origin.ts == ts);
+        if found.is_some() {
+            return Ok(found);
+        }
+        let replies = &SlackApiConversationsRepliesRequest::new(task.channel.clone().into(), ts.clone())
+            .with_latest(ts.clone())
+            .with_inclusive(true);
+        match self
+            .slack
+            .call("conversations.replies", |s| async move {
+                s.conversations_replies(replies).await
+            })
+            .await
+        {
+            Ok(answer) => Ok(answer.messages.into_iter().find(|m| m.origin.ts == ts)),
+            Err(SlackError::Api { code, .. }) if code == "thread_not_found" => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
