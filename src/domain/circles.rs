@@ -2,6 +2,7 @@
 //! invited (or by `/feedback circle add`), and stops when the bot leaves, the channel is
 //! archived, or `/feedback circle remove` is run. Data always stays.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -122,10 +123,21 @@ impl CircleCommand {
 
     async fn list(&self, team: &str) -> Result<String, HandlerError> {
         let circles = self.store.circles(team).await.map_err(store_error)?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let counts: HashMap<String, i64> = tx
+            .insight_counts(team)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .collect();
         let active: Vec<String> = circles
             .iter()
             .filter(|c| c.active)
-            .map(|c| format!("• <#{}>", c.channel_id))
+            .map(|c| {
+                let n = counts.get(&c.channel_id).copied().unwrap_or(0);
+                let insights = if n == 1 { "insight" } else { "insights" };
+                format!("• <#{}> — {n} {insights}", c.channel_id)
+            })
             .collect();
         if active.is_empty() {
             return Ok(

@@ -26,6 +26,13 @@ impl SlashCommand {
         self.text.split_whitespace().skip(1).collect()
     }
 
+    /// The text after the subcommand, as typed.
+    pub fn rest(&self) -> &str {
+        let text = self.text.trim_start();
+        let subcommand_len = text.find(char::is_whitespace).unwrap_or(text.len());
+        text[subcommand_len..].trim()
+    }
+
     /// Answers the requester only, replacing the "Working on it…" acknowledgement, so a retry
     /// after a timeout shows the answer once.
     pub async fn reply(&self, slack: &SlackApi, text: &str) -> Result<(), HandlerError> {

@@ -132,7 +132,7 @@ async fn product_users_add_list_and_remove_circles() {
     );
 
     let listed = circle_command(&app, "U0PM", "circle list").await;
-    assert_eq!(listed, "*Circles* (1)\n• <#C0NEW>");
+    assert_eq!(listed, "*Circles* (1)\n• <#C0NEW> — 0 insights");
 
     let removed = circle_command(&app, "U0PM", "circle remove <#C0NEW>").await;
     assert!(

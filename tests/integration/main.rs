@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod capture;
 mod circles;
 mod cli;
 mod crash;

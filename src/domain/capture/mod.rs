@@ -5,7 +5,9 @@ pub mod emoji;
 pub mod events;
 pub mod handler;
 pub mod rules;
+pub mod rules_command;
 pub mod service;
+pub mod tags_command;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -26,6 +28,26 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
     for event in CAPTURE_EVENTS {
         registry.register(InboxKind::Event, *event, capture.clone());
     }
+    registry.register(
+        InboxKind::Command,
+        "tags",
+        Arc::new(tags_command::TagsCommand {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            access: services.access.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
+    registry.register(
+        InboxKind::Command,
+        "rules",
+        Arc::new(rules_command::RulesCommand {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            access: services.access.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
     registry.register(
         InboxKind::Task,
         ACK_TASK,

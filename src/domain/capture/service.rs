@@ -176,19 +176,40 @@ async fn on_posted(
             queue_ack(tx, &insight, now).await?;
         }
         Some(_) => {}
-        None => {
-            if rules::evaluate(&ctx.rules, &posted.text).captures {
-                capture(
-                    tx,
-                    ctx,
-                    message,
-                    posted.user.as_deref(),
-                    InsightSource::Rule,
-                    None,
-                    now,
-                )
-                .await?;
-            }
+        None => capture_if_wanted(tx, ctx, message, posted.user.as_deref(), &posted.text, now).await?,
+    }
+    Ok(())
+}
+
+/// A message not captured yet is captured when a capture rule matches it, or when members
+/// already reacted with a tag emoji (their reaction outran the message, and the fetch it
+/// queued may have found nothing yet).
+async fn capture_if_wanted(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    message: MessageRef<'_>,
+    author: Option<&str>,
+    text: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    let reactions = tx.reactions_on(message).await?;
+    let actions: Vec<TagAction> = reactions
+        .iter()
+        .filter_map(|(_, emoji)| ctx.emoji.action(emoji))
+        .collect();
+    let source = if !actions.is_empty() {
+        InsightSource::Reaction
+    } else if rules::evaluate(&ctx.rules, text).captures {
+        InsightSource::Rule
+    } else {
+        return Ok(());
+    };
+    let Some(insight) = capture(tx, ctx, message, author, source, None, now).await? else {
+        return Ok(());
+    };
+    for action in actions {
+        if let TagAction::Tag(tag) = action {
+            tx.add_tag(insight.id, tag, TagSource::Reaction).await?;
         }
     }
     Ok(())
@@ -221,20 +242,7 @@ async fn on_edited(
             }
         }
         Some(_) => {}
-        None => {
-            if rules::evaluate(&ctx.rules, &edited.text).captures {
-                capture(
-                    tx,
-                    ctx,
-                    message,
-                    edited.user.as_deref(),
-                    InsightSource::Rule,
-                    None,
-                    now,
-                )
-                .await?;
-            }
-        }
+        None => capture_if_wanted(tx, ctx, message, edited.user.as_deref(), &edited.text, now).await?,
     }
     Ok(())
 }

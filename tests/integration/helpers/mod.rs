@@ -1,6 +1,7 @@
 //! Shared test fixtures.
 
 pub mod app;
+pub mod circle;
 pub mod db;
 pub mod samples;
 

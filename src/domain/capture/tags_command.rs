@@ -1,0 +1,115 @@
+//! `/feedback tags [set :emoji: NAME | unset :emoji:]`: the workspace's emoji → tag map.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::emoji::{EmojiMap, FEEDBACK, emoji_name, is_vote, valid_tag_name};
+use super::handler::store_error;
+use crate::clock::SharedClock;
+use crate::domain::access::ProductAccess;
+use crate::domain::slash::SlashCommand;
+use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::slack::SlackApi;
+use crate::store::SharedStore;
+
+pub const TAGS_USAGE: &str = "/feedback tags [set :emoji: NAME | unset :emoji:]";
+
+pub struct TagsCommand {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub access: Arc<ProductAccess>,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for TagsCommand {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let command = SlashCommand::from_job(job)?;
+        let answer = if self.access.is_product_user(&command.user_id).await? {
+            self.run(&command).await?
+        } else {
+            "Sorry, only the product team and workspace admins can change tags.".to_owned()
+        };
+        command.reply(&self.slack, &answer).await
+    }
+}
+
+impl TagsCommand {
+    async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
+        let team = command.team_id.as_str();
+        let args = command.args();
+        let (emoji, tag) = match args.as_slice() {
+            [] | ["list"] => return self.list(team).await,
+            [set, emoji, tag] if set.eq_ignore_ascii_case("set") => (*emoji, Some(tag.to_lowercase())),
+            [unset, emoji] if unset.eq_ignore_ascii_case("unset") => (*emoji, None),
+            _ => return Ok(format!("Usage: `{TAGS_USAGE}`")),
+        };
+        let Some(emoji) = emoji_name(emoji) else {
+            return Ok(format!(
+                "`{emoji}` is not an emoji name. Write it as Slack does, e.g. `:rocket:`. Usage: `{TAGS_USAGE}`"
+            ));
+        };
+        if is_vote(emoji) {
+            return Ok(format!("`:{emoji}:` is how members vote, so it cannot be a tag."));
+        }
+        if let Some(tag) = &tag
+            && !valid_tag_name(tag)
+        {
+            return Ok(format!(
+                "`{tag}` cannot be a tag name: use lower-case letters, digits and dashes (up to 30), e.g. `pain-point`."
+            ));
+        }
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let was = EmojiMap::new(&tx.emoji_overrides(team).await.map_err(store_error)?);
+        if tag.is_none() && was.action(emoji).is_none() {
+            return Ok(format!(
+                "`:{emoji}:` does not capture anything here, so there is nothing to unset."
+            ));
+        }
+        tx.set_emoji_tag(
+            team,
+            emoji,
+            tag.as_deref(),
+            &command.user_id,
+            self.clock.now_millis(),
+        )
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(match tag.as_deref() {
+            Some(FEEDBACK) => {
+                format!("Reacting with :{emoji}: now captures a message as feedback, without a tag.")
+            }
+            Some(tag) => format!("Reacting with :{emoji}: now captures a message and tags it `{tag}`."),
+            None => format!(":{emoji}: no longer captures anything. Insights it captured keep their tags."),
+        })
+    }
+
+    async fn list(&self, team: &str) -> Result<String, HandlerError> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let map = EmojiMap::new(&tx.emoji_overrides(team).await.map_err(store_error)?);
+        let rules = tx.rules(team).await.map_err(store_error)?;
+        let mut lines = vec!["*Reactions that capture feedback*".to_owned()];
+        lines.extend(map.entries().map(|(emoji, tag)| match tag {
+            FEEDBACK => format!("• :{emoji}: → captured as feedback (no tag)"),
+            tag => format!("• :{emoji}: → `{tag}`"),
+        }));
+        if map.entries().next().is_none() {
+            lines.push("• none — add one with `/feedback tags set :emoji: NAME`".to_owned());
+        }
+        lines.push(":+1: on a captured message is a vote.".to_owned());
+        let mut rule_tags: Vec<&str> = rules.iter().map(|r| r.tag.as_str()).collect();
+        rule_tags.sort_unstable();
+        rule_tags.dedup();
+        if !rule_tags.is_empty() {
+            let shown: Vec<String> = rule_tags.iter().map(|t| format!("`{t}`")).collect();
+            lines.push(format!(
+                "Keyword rules also tag: {} (see `/feedback rules`).",
+                shown.join(", ")
+            ));
+        }
+        lines.push(format!("Change with `{TAGS_USAGE}`."));
+        Ok(lines.join("\n"))
+    }
+}

@@ -1,0 +1,169 @@
+//! A customer circle as Slack would show it to Circlet: signed events built on Slack's sample
+//! payloads, `/feedback` commands, and reading what capture stored.
+
+use circlet::store::{CircleChange, Insight, MessageRef};
+use serde_json::{Value, json};
+
+use super::{TestApp, samples};
+
+pub const TEAM: &str = "T0CIRCLE";
+pub const CIRCLE: &str = "C0CIRCLE";
+/// The fake Slack's bot user (auth.test).
+pub const BOT: &str = "UCIRCLET";
+
+pub async fn make_circle(app: &TestApp, channel: &str) {
+    let change = CircleChange {
+        team_id: TEAM,
+        channel_id: channel,
+        active: true,
+        changed_by: Some("U0CM"),
+        at: 0,
+    };
+    app.store.set_circle(&change).await.unwrap();
+}
+
+fn envelope(sample: &str, event_id: &str) -> Value {
+    let mut envelope = samples::json("events", sample);
+    envelope["event_id"] = json!(event_id);
+    envelope["team_id"] = json!(TEAM);
+    envelope
+}
+
+/// `reaction_added` (or `_removed`) by `user` with `emoji` on the message `ts` by `author`;
+/// `at` orders events (seconds).
+pub fn reaction(
+    added: bool,
+    user: &str,
+    emoji: &str,
+    channel: &str,
+    ts: &str,
+    author: &str,
+    at: u32,
+) -> Value {
+    let kind = if added {
+        "reaction_added"
+    } else {
+        "reaction_removed"
+    };
+    let mut event = envelope(
+        "reaction_added__boltpy.json",
+        &format!("Ev{kind}{user}{emoji}{ts}{at}"),
+    );
+    event["event"] = json!({
+        "type": kind, "user": user, "reaction": emoji, "item_user": author,
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "event_ts": format!("1700000{at:03}.000100"),
+    });
+    event
+}
+
+pub fn message(user: &str, channel: &str, ts: &str, text: &str, thread_ts: Option<&str>) -> Value {
+    let mut event = envelope("message_plain__boltpy.json", &format!("Evmsg{channel}{ts}"));
+    let inner = &mut event["event"];
+    inner["user"] = json!(user);
+    inner["channel"] = json!(channel);
+    inner["ts"] = json!(ts);
+    inner["event_ts"] = json!(ts);
+    inner["text"] = json!(text);
+    inner.as_object_mut().unwrap().remove("blocks");
+    if let Some(thread_ts) = thread_ts {
+        inner["thread_ts"] = json!(thread_ts);
+    }
+    event
+}
+
+pub fn edit(channel: &str, ts: &str, text: &str, at: u32) -> Value {
+    let mut event = envelope("message_changed__boltpy.json", &format!("Evedit{ts}{at}"));
+    let inner = &mut event["event"];
+    inner["channel"] = json!(channel);
+    inner["message"]["text"] = json!(text);
+    inner["message"]["ts"] = json!(ts);
+    inner["previous_message"]["ts"] = json!(ts);
+    let event_ts = format!("1700000{at:03}.000200");
+    inner["event_ts"] = json!(event_ts);
+    inner["ts"] = json!(event_ts);
+    event
+}
+
+pub fn delete(channel: &str, ts: &str) -> Value {
+    let mut event = envelope("message_deleted__boltpy.json", &format!("Evdel{ts}"));
+    let inner = &mut event["event"];
+    inner["channel"] = json!(channel);
+    inner["deleted_ts"] = json!(ts);
+    inner["previous_message"]["ts"] = json!(ts);
+    event
+}
+
+/// Sends events in order, each acknowledged with 200.
+pub async fn send(app: &TestApp, events: &[Value]) {
+    for event in events {
+        let answer = app.sender.event(event).await.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+}
+
+/// Sends events and runs the inbox (follow-up tasks included) until it is empty.
+pub async fn deliver(app: &TestApp, events: &[Value]) {
+    send(app, events).await;
+    app.worker.drain().await.unwrap();
+}
+
+/// A captured insight with what hangs off it.
+#[derive(Debug)]
+pub struct Captured {
+    pub insight: Insight,
+    pub tags: Vec<String>,
+    pub voters: Vec<String>,
+    pub replies: Vec<String>,
+    pub revisions: Vec<String>,
+}
+
+pub async fn captured(app: &TestApp, channel: &str, ts: &str) -> Option<Captured> {
+    let mut tx = app.store.begin().await.unwrap();
+    let at = MessageRef {
+        team_id: TEAM,
+        channel_id: channel,
+        ts,
+    };
+    let insight = tx.insight_by_message(at).await.unwrap()?;
+    Some(Captured {
+        tags: tx.tags(insight.id).await.unwrap(),
+        voters: tx.voters(insight.id).await.unwrap(),
+        replies: tx
+            .replies(insight.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.text)
+            .collect(),
+        revisions: tx.revisions(insight.id).await.unwrap(),
+        insight,
+    })
+}
+
+/// Runs `/feedback {text}` as `user` and returns the ephemeral answer sent to its response_url.
+pub async fn feedback(app: &TestApp, user: &str, text: &str) -> String {
+    let key = uuid::Uuid::new_v4().simple().to_string();
+    let response_url = app.fake.response_url(&key);
+    let answer = app
+        .sender
+        .command(&[
+            ("team_id", TEAM),
+            ("channel_id", "C0OPS"),
+            ("user_id", user),
+            ("command", "/feedback"),
+            ("text", text),
+            ("response_url", response_url.as_str()),
+            ("trigger_id", key.as_str()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.worker.drain().await.unwrap();
+    let replies = app.fake.calls_to("response_url");
+    let reply = replies
+        .last()
+        .unwrap_or_else(|| panic!("no answer to `/feedback {text}`"));
+    assert_eq!(reply.params["response_type"], "ephemeral");
+    reply.params["text"].as_str().unwrap().to_owned()
+}
