@@ -177,16 +177,32 @@ impl AppBuilder {
     }
 }
 
-/// Runs the store's upkeep every second until shutdown; a failure is logged and retried.
-async fn maintain_store(store: SharedStore, shutdown: CancellationToken) {
+/// How long circle messages stay in the capture cache: a reaction on an older message costs
+/// one `conversations.history` call instead.
+pub const MESSAGE_CACHE_RETENTION: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+const MESSAGE_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs the store's upkeep every second until shutdown (and prunes the message cache every ten
+/// minutes); a failure is logged and retried.
+async fn maintain_store(store: SharedStore, clock: SharedClock, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {
                 if let Err(err) = store.maintain().await {
                     tracing::warn!(error = %err, "store maintenance failed; will retry");
+                }
+                if last_prune.is_none_or(|at| at.elapsed() >= MESSAGE_PRUNE_EVERY) {
+                    last_prune = Some(std::time::Instant::now());
+                    let before = clock.now_millis() - MESSAGE_CACHE_RETENTION.as_millis() as i64;
+                    match store.prune_messages(before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(messages = n, "pruned the message cache"),
+                        Err(err) => tracing::warn!(error = %err, "pruning the message cache failed"),
+                    }
                 }
             }
         }
@@ -294,7 +310,11 @@ impl App {
         for _ in 0..workers {
             worker_tasks.spawn(worker.clone().run(wake.clone(), shutdown.clone()));
         }
-        worker_tasks.spawn(maintain_store(services.store.clone(), shutdown.clone()));
+        worker_tasks.spawn(maintain_store(
+            services.store.clone(),
+            services.clock.clone(),
+            shutdown.clone(),
+        ));
         tracing::info!(address = %local_addr, workers, "listening");
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 pub use sender::{Answer, FORM, JSON, SignedSender};
 
 use crate::app::{App, AppError};
-use crate::cli::render_rows;
 use crate::config::{Config, Secret};
 use crate::fake_slack::FakeSlack;
+use crate::store::SharedStore;
 
 const DEMO_SECRET: &str = "demo-signing-secret";
 
@@ -30,6 +30,7 @@ pub async fn run() -> Result<(), AppError> {
         "SLACK_API_URL" => Some(api_url.clone()),
         "DATABASE_URL" => Some(database_url.clone()),
         "CIRCLET_BIND" => Some("127.0.0.1:0".to_owned()),
+        "CIRCLET_PRODUCT_USERS" => Some(script::PRODUCT_USER.to_owned()),
         _ => None,
     })?;
     let app = App::build(config).await?;
@@ -40,48 +41,112 @@ pub async fn run() -> Result<(), AppError> {
 
     println!("Circlet demo: the app runs at {base_url} with SQLite at {database_url}");
     println!("and a fake Slack Web API at {}.", fake.api_url());
-    println!("A morning in #beauty-insiders, sent as Slack sends it (signed):\n");
+    println!("A week in #beauty-insiders, sent as Slack sends it (signed):");
     let sender = SignedSender::new(base_url, Secret::new(DEMO_SECRET));
-    for step in script::morning() {
-        let answer = step
-            .send(&sender)
-            .await
-            .map_err(|err| AppError::Serve(std::io::Error::other(err)))?;
-        println!("  {:<60} -> {}", step.describe(), summarize(&answer));
+    for (day, steps) in script::week() {
+        println!("\n{day}");
+        for step in steps {
+            let answered_before = fake.calls_to("response_url").len();
+            let answer = step
+                .send(&sender, &fake.response_url("demo"))
+                .await
+                .map_err(|err| AppError::Serve(std::io::Error::other(err)))?;
+            println!("  {:<60} -> {}", step.describe(), summarize(&answer));
+            // Each step's work finishes before the next, as a week's pace would have it.
+            settle(&store).await?;
+            for call in fake.calls_to("response_url").iter().skip(answered_before) {
+                if let Some(text) = call.params["text"].as_str() {
+                    for line in text.lines() {
+                        println!("  {:<60}    {line}", "");
+                    }
+                }
+            }
+        }
     }
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while store.inbox_counts().await?.unfinished() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let counts = store.inbox_counts().await?;
-    let rows = store.list_inbox(None, 100).await?;
-    println!("\nStored in the inbox (every delivery that got a 200 and needs work), oldest last:\n");
-    print!("{}", render_rows(&rows));
     println!(
-        "\n{} stored, {} processed by the inbox workers, {} waiting, {} dead.",
-        rows.len(),
+        "\nInbox: {} deliveries and follow-up tasks processed, {} waiting, {} dead. The retried delivery was \
+         stored once; the unknown event and the forged request were not stored.",
         counts.done,
         counts.unfinished(),
         counts.dead
     );
+    println!("\nInsights in #beauty-insiders:\n");
+    print!("{}", insights_table(&store).await?);
+    let acks = fake.calls_to("reactions.add").len();
     println!(
-        "The retried delivery was stored once; the unknown event and the forged request were not stored."
+        "\nCirclet acknowledged {acks} captured messages with :eyes: and never posted to confirm a capture."
     );
-    let circles: Vec<String> = store
-        .circles("T0CIRCLE")
-        .await?
-        .into_iter()
-        .filter(|circle| circle.active)
-        .map(|circle| circle.channel_id)
+    let posts: Vec<String> = fake
+        .messages(script::CIRCLE)
+        .iter()
+        .filter(|m| m["thread_ts"].is_string())
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
         .collect();
-    println!("Circles (the bot was invited): {}", circles.join(", "));
+    for post in posts {
+        println!("Circlet replied in the idea's thread (close the loop): {post}");
+    }
 
     shutdown.cancel();
     server
         .await
         .map_err(|err| AppError::Serve(std::io::Error::other(err)))??;
     Ok(())
+}
+
+/// Waits (up to 10 s) until the inbox has nothing left to do.
+async fn settle(store: &SharedStore) -> Result<(), AppError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.inbox_counts().await?.unfinished() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
+    let mut tx = store.begin().await?;
+    let mut rows = vec![
+        ["#", "status", "source", "tags", "votes", "replies", "text"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for number in 1.. {
+        let Some(insight) = tx.insight_by_number(script::TEAM, number).await? else {
+            break;
+        };
+        let text: String = insight
+            .text
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .take(60)
+            .collect();
+        rows.push(vec![
+            insight.number.to_string(),
+            insight.status().to_string(),
+            insight.source().to_string(),
+            tx.tags(insight.id).await?.join(", "),
+            tx.voters(insight.id).await?.len().to_string(),
+            tx.replies(insight.id).await?.len().to_string(),
+            text,
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut table = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        table.push_str("  ");
+        table.push_str(cells.join("  ").trim_end());
+        table.push('\n');
+    }
+    Ok(table)
 }
 
 fn summarize(answer: &Answer) -> String {

@@ -266,3 +266,57 @@ on_both_backends! {
         assert!(store.circles("T3").await.unwrap().is_empty());
     }
 }
+
+fn cached(ts: &str) -> circlet::store::CachedMessage {
+    circlet::store::CachedMessage {
+        team_id: "T0STORE".into(),
+        channel_id: "C0STORE".into(),
+        ts: ts.into(),
+        user_id: Some("U0MAYA".into()),
+        text: format!("message {ts}"),
+        thread_ts: None,
+    }
+}
+
+on_both_backends! {
+    async fn the_message_cache_forgets_old_messages_but_not_captured_ones(db: TestDb) {
+        use circlet::store::{InsightSource, MessageRef, NewInsight};
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        for (ts, seen_at) in [("1.000001", 1_000), ("1.000002", 1_000), ("1.000003", 9_000)] {
+            tx.put_message(&cached(ts), seen_at).await.unwrap();
+        }
+        let at = |ts| MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts };
+        tx.create_insight(&NewInsight {
+            message: at("1.000002"),
+            thread_ts: None,
+            author_id: Some("U0MAYA"),
+            text: Some("message 1.000002"),
+            text_version: 0,
+            source: InsightSource::Reaction,
+            at: 1_000,
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(store.prune_messages(5_000).await.unwrap(), 1);
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.message(at("1.000001")).await.unwrap().is_none(), "old and never captured");
+        assert!(tx.message(at("1.000002")).await.unwrap().is_some(), "captured: kept for replies and edits");
+        assert!(tx.message(at("1.000003")).await.unwrap().is_some(), "recent");
+    }
+}
+
+on_both_backends! {
+    async fn a_transaction_dropped_without_commit_leaves_nothing(db: TestDb) {
+        use circlet::store::MessageRef;
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        tx.put_message(&cached("2.000001"), 1_000).await.unwrap();
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        let at = MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts: "2.000001" };
+        assert!(tx.message(at).await.unwrap().is_none());
+    }
+}

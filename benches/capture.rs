@@ -1,0 +1,212 @@
+//! Capture benchmark: how fast workers turn a burst of queued reaction events into insights.
+//!
+//!     cargo bench --bench capture               # 10,000 reactions, 3 rounds, SQLite
+//!     cargo bench --bench capture -- --quick    # 2,000 reactions, 1 round
+//!
+//! Each round starts from a fresh SQLite file (WAL, synchronous=FULL) with one circle whose
+//! 2,000 recent messages are in the message cache (as `message` events would have left them),
+//! queues the burst straight into the inbox (ingest has its own benchmark), then runs two
+//! workers (`circlet serve`'s default) with the real handlers until the inbox is empty. The burst
+//! is what a busy circle sends: per message one or two tag reactions (:bulb:, :bug:, :heart:…)
+//! and the rest :+1: votes from different members. Timed to the end of every follow-up task
+//! too, so the figure includes the 2,000 `reactions.add` acknowledgements sent to a local fake
+//! Slack; the capture-only time (last reaction row settled) is printed beside it.
+
+use std::time::{Duration, Instant};
+
+use circlet::app::App;
+use circlet::clock::{Clock, SystemClock};
+use circlet::config::Config;
+use circlet::fake_slack::FakeSlack;
+use circlet::inbox::{InboxKind, InboxState, NewInboxItem};
+use circlet::store::{CachedMessage, CircleChange};
+use serde_json::json;
+
+const TEAM: &str = "T0BENCH";
+const CIRCLE: &str = "C0BENCH";
+const MESSAGES: usize = 2_000;
+const TAG_EMOJI: &[&str] = &["bulb", "bug", "heart", "confused", "memo"];
+
+fn reaction_event(i: usize, now_secs: i64) -> NewInboxItem {
+    let message = i % MESSAGES;
+    let nth = i / MESSAGES; // 0, 1, 2… th reaction on this message
+    let emoji = if nth < 2 {
+        TAG_EMOJI[(message + nth) % TAG_EMOJI.len()]
+    } else {
+        "+1"
+    };
+    let event_id = format!("EvBench{i:08}");
+    let payload = json!({
+        "token": "bench", "team_id": TEAM, "api_app_id": "A0BENCH", "type": "event_callback",
+        "event_id": event_id, "event_time": now_secs,
+        "event": {
+            "type": "reaction_added", "user": format!("U{:05}", nth * 7 + message % 50),
+            "reaction": emoji, "item_user": format!("U{:05}", message % 50 + 1000),
+            "item": {"type": "message", "channel": CIRCLE, "ts": message_ts(message)},
+            "event_ts": format!("{now_secs}.{i:06}"),
+        }
+    });
+    NewInboxItem {
+        team_id: TEAM.to_owned(),
+        event_id,
+        kind: InboxKind::Event,
+        event_type: "reaction_added".to_owned(),
+        payload: payload.to_string(),
+        received_at: SystemClock.now_millis(),
+    }
+}
+
+fn message_ts(message: usize) -> String {
+    format!("1700000000.{message:06}")
+}
+
+struct Round {
+    capture_secs: f64,
+    total_secs: f64,
+    insights: i64,
+}
+
+async fn round(events: usize) -> Round {
+    let fake = FakeSlack::start().await.expect("fake Slack");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("capture.db").display());
+    let env = [
+        ("SLACK_SIGNING_SECRET", "bench".to_owned()),
+        ("SLACK_BOT_TOKEN", "xoxb-bench".to_owned()),
+        ("SLACK_API_URL", fake.api_url()),
+        ("DATABASE_URL", database_url),
+        ("CIRCLET_BIND", "127.0.0.1:0".to_owned()),
+    ];
+    let config = Config::from_sources(None, |key| {
+        env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+    })
+    .expect("config");
+    let app = App::builder(config)
+        .without_background_workers()
+        .build()
+        .await
+        .expect("app");
+    let store = app.store();
+    let circle = CircleChange {
+        team_id: TEAM,
+        channel_id: CIRCLE,
+        active: true,
+        changed_by: None,
+        at: 0,
+    };
+    store.set_circle(&circle).await.expect("circle");
+    let mut tx = store.begin().await.expect("tx");
+    for message in 0..MESSAGES {
+        let cached = CachedMessage {
+            team_id: TEAM.into(),
+            channel_id: CIRCLE.into(),
+            ts: message_ts(message),
+            user_id: Some(format!("U{:05}", message % 50 + 1000)),
+            text: format!("Feedback number {message}: the serum pump could be smoother"),
+            thread_ts: None,
+        };
+        tx.put_message(&cached, SystemClock.now_millis())
+            .await
+            .expect("cache");
+    }
+    tx.commit().await.expect("commit");
+    let now_secs = SystemClock.now_secs();
+    let burst: Vec<NewInboxItem> = (0..events).map(|i| reaction_event(i, now_secs)).collect();
+    for chunk in burst.chunks(500) {
+        store.insert_inbox(chunk).await.expect("queue");
+    }
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let worker = app.worker();
+            tokio::spawn(async move { worker.drain().await.expect("drain") })
+        })
+        .collect();
+    // The capture-only time: when no reaction row is left unfinished.
+    let watcher = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                let pending = store
+                    .list_inbox(Some(InboxState::Pending), 1)
+                    .await
+                    .expect("list");
+                let running = store
+                    .list_inbox(Some(InboxState::Running), 1)
+                    .await
+                    .expect("list");
+                let reactions_left = pending.iter().chain(&running).any(|r| r.kind == InboxKind::Event);
+                if !reactions_left {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    app.worker().drain().await.expect("final drain");
+    let total = started.elapsed();
+    let capture = watcher.await.expect("watcher");
+
+    let counts = store.inbox_counts().await.expect("counts");
+    assert_eq!(counts.dead, 0, "no row may fail");
+    assert_eq!(counts.unfinished(), 0);
+    let mut tx = store.begin().await.expect("tx");
+    let insights: i64 = tx
+        .insight_counts(TEAM)
+        .await
+        .expect("counts")
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    drop(tx);
+    assert_eq!(
+        fake.calls_to("reactions.add").len(),
+        MESSAGES.min(events),
+        "one ack per message"
+    );
+    Round {
+        capture_secs: capture.as_secs_f64(),
+        total_secs: total.as_secs_f64(),
+        insights,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    circlet::telemetry::install_crypto_provider();
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (events, rounds) = if quick { (2_000, 1) } else { (10_000, 3) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        println!("Capture: {events} queued reaction events on {MESSAGES} cached circle messages, 2 workers, SQLite");
+        let mut capture_rates = Vec::new();
+        let mut total_rates = Vec::new();
+        for n in 1..=rounds {
+            let result = round(events).await;
+            let capture_rate = events as f64 / result.capture_secs;
+            let total_rate = events as f64 / result.total_secs;
+            println!(
+                "  round {n}: reactions settled in {:.2} s ({capture_rate:.0} ev/s); with every follow-up task {:.2} s ({total_rate:.0} ev/s); {} insights",
+                result.capture_secs, result.total_secs, result.insights
+            );
+            capture_rates.push(capture_rate);
+            total_rates.push(total_rate);
+        }
+        println!(
+            "median: {:.0} ev/s into insights; {:.0} ev/s including acknowledgements (target ≥ 5,000 ev/s)",
+            median(capture_rates),
+            median(total_rates)
+        );
+    });
+}
