@@ -10,4 +10,5 @@ mod ingress;
 mod manifest;
 mod slack_client;
 mod store_suite;
+mod triage;
 mod worker;
