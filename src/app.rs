@@ -212,6 +212,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         registry.register(InboxKind::Event, event, membership.clone());
     }
     registry.register(InboxKind::Command, "circle", circle_command);
+    crate::domain::triage::register(services, &mut registry);
     registry
 }
 

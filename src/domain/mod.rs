@@ -6,3 +6,4 @@ pub mod circles;
 pub mod feedback_command;
 pub mod settings;
 pub mod slash;
+pub mod triage;
