@@ -229,6 +229,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
     }
     registry.register(InboxKind::Command, "circle", circle_command);
     crate::domain::capture::register(services, &mut registry);
+    crate::domain::triage::register(services, &mut registry);
     registry
 }
 

@@ -7,3 +7,4 @@ pub mod circles;
 pub mod feedback_command;
 pub mod settings;
 pub mod slash;
+pub mod triage;

@@ -390,6 +390,19 @@ macro_rules! impl_insight_tx {
                 Ok(rows.into_iter().map(|(user,)| user).collect())
             }
 
+            async fn voters_on(&mut self, id: i64, m: MessageRef<'_>) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT user_id FROM votes \
+                     WHERE insight_id = $1 AND channel_id = $2 AND message_ts = $3 ORDER BY user_id",
+                )
+                .bind(id)
+                .bind(m.channel_id)
+                .bind(m.ts)
+                .fetch_all(&mut *self.0)
+                .await?;
+                Ok(rows.into_iter().map(|(user,)| user).collect())
+            }
+
             async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO replies (insight_id, channel_id, ts, user_id, text) VALUES ($1, $2, $3, $4, $5) \
@@ -452,6 +465,38 @@ macro_rules! impl_insight_tx {
                 .fetch_one(&mut *self.0)
                 .await?;
                 Ok(change)
+            }
+
+            async fn change_status(
+                &mut self,
+                id: i64,
+                status: InsightStatus,
+                by: Option<&str>,
+                at: Millis,
+            ) -> StoreResult<Option<i64>> {
+                let changed = sqlx::query(
+                    "UPDATE insights SET status = $2, updated_at = $3 \
+                     WHERE id = $1 AND status <> $2 AND merged_into IS NULL",
+                )
+                .bind(id)
+                .bind(status.as_str())
+                .bind(at)
+                .execute(&mut *self.0)
+                .await?;
+                if changed.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let (change,): (i64,) = sqlx::query_as(
+                    "INSERT INTO status_changes (insight_id, status, changed_by, changed_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(id)
+                .bind(status.as_str())
+                .bind(by)
+                .bind(at)
+                .fetch_one(&mut *self.0)
+                .await?;
+                Ok(Some(change))
             }
 
             async fn merge(&mut self, from: i64, into: i64, at: Millis) -> StoreResult<()> {

@@ -286,6 +286,9 @@ pub trait InsightTx: Send {
     async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
     /// Distinct voters, sorted.
     async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>>;
+    /// Distinct members whose vote for insight `id` was given on `message` (its own message or
+    /// one merged into it), sorted.
+    async fn voters_on(&mut self, id: i64, message: MessageRef<'_>) -> StoreResult<Vec<String>>;
     async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool>;
     /// Updates (Some) or removes (None) a reply wherever it is attached.
     async fn edit_reply(&mut self, channel_id: &str, ts: &str, text: Option<&str>) -> StoreResult<()>;
@@ -300,6 +303,16 @@ pub trait InsightTx: Send {
         by: Option<&str>,
         at: Millis,
     ) -> StoreResult<i64>;
+    /// Records a change to `status` unless the insight already has it (or was merged meanwhile);
+    /// returns the change's id, or None when nothing changed. The conditional update locks the
+    /// row, so two people setting the same status at once record (and announce) one change.
+    async fn change_status(
+        &mut self,
+        id: i64,
+        status: InsightStatus,
+        by: Option<&str>,
+        at: Millis,
+    ) -> StoreResult<Option<i64>>;
     /// Moves tags, votes, replies and sources of `from` into `into`; `from` (and whatever was
     /// merged into it) then points at `into`.
     async fn merge(&mut self, from: i64, into: i64, at: Millis) -> StoreResult<()>;

@@ -11,4 +11,5 @@ mod ingress;
 mod manifest;
 mod slack_client;
 mod store_suite;
+mod triage;
 mod worker;

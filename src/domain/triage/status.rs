@@ -1,0 +1,139 @@
+//! Changing an insight's status, by `/feedback status ID STATUS` or a status button.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::errors::{parse_number, parse_status};
+use super::{Triage, TriageError, close_loop, live_insight, merge_target};
+use crate::domain::slash::SlashCommand;
+use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::store::InsightStatus;
+
+pub const STATUS_USAGE: &str = "/feedback status ID new|reviewing|planned|shipped|declined";
+/// The `action_id` of the status buttons; their `value` is `"ID:STATUS"`, e.g. `"42:shipped"`.
+pub const STATUS_ACTION: &str = "insight_status";
+
+/// `/feedback status ID STATUS`.
+pub(super) struct StatusCommand(pub(super) Triage);
+
+#[async_trait]
+impl InboxHandler for StatusCommand {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let command = SlashCommand::from_job(job)?;
+        let work = async {
+            let (number, status) = match command.args().as_slice() {
+                [number, status] => (parse_number(number)?, parse_status(status)?),
+                _ => return Err(TriageError::Usage(STATUS_USAGE)),
+            };
+            self.0
+                .set_status(&command.team_id, &command.user_id, number, status)
+                .await
+        };
+        let answer = self.0.answer(&command.user_id, work).await?;
+        command.reply(&self.0.slack, &answer).await
+    }
+}
+
+/// A click on a status button (`block_actions`). Other actions are left alone: they belong to
+/// whatever else renders buttons.
+pub(super) struct StatusButton(pub(super) Triage);
+
+#[derive(Deserialize)]
+struct BlockActions {
+    user: Clicker,
+    response_url: Option<String>,
+    #[serde(default)]
+    actions: Vec<Action>,
+}
+
+#[derive(Deserialize)]
+struct Clicker {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    action_id: String,
+    value: Option<String>,
+}
+
+#[async_trait]
+impl InboxHandler for StatusButton {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let payload: BlockActions = serde_json::from_str(&job.row.payload)
+            .map_err(|err| HandlerError::permanent(format!("unreadable block_actions: {err}")))?;
+        let clicks = payload.actions.iter().filter(|a| a.action_id == STATUS_ACTION);
+        for click in clicks {
+            let work = async {
+                let value = click.value.as_deref().unwrap_or_default();
+                let Some((number, status)) = value.split_once(':') else {
+                    return Err(TriageError::Usage(STATUS_USAGE));
+                };
+                let (number, status) = (parse_number(number)?, parse_status(status)?);
+                self.0
+                    .set_status(&job.row.team_id, &payload.user.id, number, status)
+                    .await
+            };
+            let answer = self.0.answer(&payload.user.id, work).await?;
+            if let Some(response_url) = &payload.response_url {
+                // Ephemeral and not replacing: the message with the buttons stays as it is.
+                let message = serde_json::json!({
+                    "response_type": "ephemeral",
+                    "replace_original": false,
+                    "text": answer,
+                });
+                self.0.slack.respond(response_url, &message).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Triage {
+    /// Sets the status of the workspace's insight `number`; a change to planned, shipped or
+    /// declined queues its close-the-loop replies in the same transaction, so they exist
+    /// exactly when the change does. Returns the answer for `user`.
+    async fn set_status(
+        &self,
+        team: &str,
+        user: &str,
+        number: i64,
+        status: InsightStatus,
+    ) -> Result<String, TriageError> {
+        let now = self.clock.now_millis();
+        let mut tx = self.store.begin().await?;
+        let insight = live_insight(&mut *tx, team, number).await?;
+        if let Some(target) = merge_target(&mut *tx, &insight).await? {
+            return Err(TriageError::StatusOfMerged { number, target });
+        }
+        let Some(change) = tx.change_status(insight.id, status, Some(user), now).await? else {
+            // Already so, or someone changed or merged it a moment ago: answer from what is
+            // stored now.
+            let current = live_insight(&mut *tx, team, number).await?;
+            return Err(match merge_target(&mut *tx, &current).await? {
+                Some(target) => TriageError::StatusOfMerged { number, target },
+                None => TriageError::AlreadyInStatus(number, status),
+            });
+        };
+        let threads = if status.closes_the_loop() {
+            close_loop::queue(&mut *tx, &insight, change, &self.settings.loop_texts, status, now).await?
+        } else {
+            0
+        };
+        tx.commit().await?;
+        tracing::info!(team_id = %team, number, %status, by = %user, "insight status changed");
+        let told = match threads {
+            0 => String::new(),
+            1 => " I'm letting its author and voters know in its thread.".to_owned(),
+            2 => " I'm letting the authors and voters know in its thread and in the thread of the \
+                  insight merged into it."
+                .to_owned(),
+            n => format!(
+                " I'm letting the authors and voters know in its thread and in the threads of the {} \
+                 insights merged into it.",
+                n - 1
+            ),
+        };
+        Ok(format!("#{number} is now *{status}*.{told}"))
+    }
+}
