@@ -19,8 +19,9 @@ use crate::metrics::Metrics;
 
 /// Metadata `event_type` on every message Circlet posts; its payload carries the post's key.
 const POST_METADATA_TYPE: &str = "circlet_post";
-/// How far back a retry looks for a message an earlier attempt may have posted.
-const POST_LOOKBACK_SECS: i64 = 15 * 60;
+/// How far back a retry looks for a message an earlier attempt may have posted: longer than the
+/// inbox's whole retry schedule, so a late retry still finds it.
+const POST_LOOKBACK_SECS: i64 = 24 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct SlackClientSettings {

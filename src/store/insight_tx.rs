@@ -171,9 +171,6 @@ macro_rules! impl_insight_tx {
             }
 
             async fn create_insight(&mut self, new: &NewInsight<'_>) -> StoreResult<Insight> {
-                if let Some(existing) = self.insight_by_message(new.message).await? {
-                    return Ok(existing);
-                }
                 let (number,): (i64,) = sqlx::query_as(
                     "INSERT INTO insight_numbers (team_id, last_number) VALUES ($1, 1) \
                      ON CONFLICT (team_id) DO UPDATE SET last_number = insight_numbers.last_number + 1 \
@@ -203,7 +200,7 @@ macro_rules! impl_insight_tx {
                     .await?;
                 let insight = match created {
                     Some(insight) => insight,
-                    // Another replica captured the same message a moment ago.
+                    // Captured already (by an earlier event, or another replica a moment ago).
                     None => self
                         .insight_by_message(new.message)
                         .await?

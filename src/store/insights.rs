@@ -258,7 +258,7 @@ pub trait InsightTx: Send {
     async fn insight_by_number(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Insight>>;
     async fn insight_by_message(&mut self, message: MessageRef<'_>) -> StoreResult<Option<Insight>>;
     /// Creates the insight with the workspace's next number, or returns the one already
-    /// capturing this message.
+    /// capturing this message (callers look first: that case spends a number).
     async fn create_insight(&mut self, new: &NewInsight<'_>) -> StoreResult<Insight>;
     /// Sets the text unless a newer version is stored, keeping the previous text as a revision.
     /// Returns whether it changed.

@@ -281,7 +281,9 @@ pub async fn capture(
         if existing.deleted {
             return Ok(None);
         }
-        tx.add_source(existing.id, source).await?;
+        if existing.source() != source {
+            tx.add_source(existing.id, source).await?;
+        }
         return Ok(Some(follow_merges(tx, existing).await?));
     }
     let cached = tx.message(message).await?;
@@ -314,7 +316,10 @@ pub async fn capture(
     }
     match text {
         Some(text) => {
-            tag_by_rules(tx, ctx, &insight, text).await?;
+            // A new insight has no rule tags to replace yet: only add what matches.
+            for tag in rules::evaluate(&ctx.rules, text).tags {
+                tx.add_tag(insight.id, &tag, TagSource::Rule).await?;
+            }
             queue_ack(tx, &insight, now).await?;
         }
         None => {
