@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod ingress;
 mod manifest;
+mod modal;
 mod slack_client;
 mod store_suite;
 mod worker;
