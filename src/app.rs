@@ -230,6 +230,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
     registry.register(InboxKind::Command, "circle", circle_command);
     crate::domain::capture::register(services, &mut registry);
     crate::domain::triage::register(services, &mut registry);
+    crate::domain::modal::register(services, &mut registry);
     registry
 }
 

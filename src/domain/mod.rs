@@ -5,6 +5,7 @@ pub mod bot;
 pub mod capture;
 pub mod circles;
 pub mod feedback_command;
+pub mod modal;
 pub mod settings;
 pub mod slash;
 pub mod triage;

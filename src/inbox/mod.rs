@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 pub use backoff::Backoff;
 pub use registry::{HandlerError, HandlerRegistry, InboxHandler, Job};
+pub use registry::{ViewRejection, ViewSubmissionCheck};
 pub use worker::{DrainStep, Worker, WorkerSettings};
 pub use writer::{InboxWriter, WriteError};
 

@@ -1,6 +1,6 @@
 //! Where domain services plug in: a handler per (kind, type) of inbox row.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,10 +69,32 @@ pub trait InboxHandler: Send + Sync + 'static {
     }
 }
 
+/// Why a modal submission is not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewRejection {
+    /// The user's input needs fixing: messages per input `block_id`, shown in the modal.
+    #[error("invalid input in {} field(s)", .0.len())]
+    Invalid(BTreeMap<String, String>),
+    /// The submission could not be checked now (database unreachable); Slack shows an error
+    /// and the user can submit again.
+    #[error("cannot check the submission now: {0}")]
+    Unavailable(String),
+}
+
+/// Validates a modal's `view_submission` in the request path, before it is stored, so input
+/// errors are answered inline in the modal (`response_action: errors`).
+#[async_trait]
+pub trait ViewSubmissionCheck: Send + Sync + 'static {
+    /// `payload` is the interaction JSON exactly as Slack sent it.
+    async fn check(&self, team_id: &str, payload: &str) -> Result<(), ViewRejection>;
+}
+
 /// Handlers keyed by row kind and type. Rows with no handler are finished without work.
 #[derive(Default, Clone)]
 pub struct HandlerRegistry {
     handlers: HashMap<(InboxKind, String), Arc<dyn InboxHandler>>,
+    /// Per view `callback_id`.
+    view_checks: HashMap<String, Arc<dyn ViewSubmissionCheck>>,
 }
 
 impl HandlerRegistry {
@@ -117,5 +139,18 @@ impl HandlerRegistry {
             .collect();
         types.sort_unstable();
         types
+    }
+
+    /// Checks submissions of the views with this `callback_id` before they are stored.
+    pub fn register_view_check(
+        &mut self,
+        callback_id: impl Into<String>,
+        check: Arc<dyn ViewSubmissionCheck>,
+    ) {
+        self.view_checks.insert(callback_id.into(), check);
+    }
+
+    pub fn view_check(&self, callback_id: &str) -> Option<&Arc<dyn ViewSubmissionCheck>> {
+        self.view_checks.get(callback_id)
     }
 }

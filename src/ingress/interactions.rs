@@ -1,5 +1,7 @@
 //! `POST /slack/interactions`: Block Kit interactivity. The `payload` form field is stored in the
-//! inbox and acknowledged with an empty 200 (which also closes a submitted modal).
+//! inbox and acknowledged with an empty 200 (which also closes a submitted modal). A modal
+//! submission whose view has a registered check is checked first: invalid input is answered
+//! inline (`response_action: errors`) and nothing is stored.
 
 use std::borrow::Cow;
 
@@ -13,7 +15,7 @@ use serde::Deserialize;
 use super::IngressState;
 use super::body::FORM_CONTENT_TYPE;
 use super::error::IngressError;
-use crate::inbox::{InboxKind, NewInboxItem};
+use crate::inbox::{InboxKind, NewInboxItem, ViewRejection};
 
 /// Interaction types Circlet acts on.
 pub const HANDLED_INTERACTIONS: &[&str] = &[
@@ -37,6 +39,13 @@ struct Head {
     team: Option<Id>,
     user: Option<User>,
     trigger_id: Option<String>,
+    /// Only read for routing a `view_submission` to its check.
+    view: Option<ViewHead>,
+}
+
+#[derive(Deserialize)]
+struct ViewHead {
+    callback_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +83,12 @@ pub async fn receive(
         .map(|team| team.id)
         .or_else(|| head.user.and_then(|user| user.team_id))
         .ok_or_else(|| IngressError::malformed("interaction without a team"))?;
+    if head.kind == "view_submission"
+        && let Some(callback_id) = head.view.and_then(|view| view.callback_id)
+        && let Some(refusal) = check_submission(&state, &callback_id, &team_id, &form.payload).await?
+    {
+        return Ok(refusal);
+    }
     let key = head
         .trigger_id
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
@@ -87,4 +102,28 @@ pub async fn receive(
     };
     state.store_item(item, None).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// Runs the check registered for the view, if any: `Some(answer)` refuses the submission inline.
+async fn check_submission(
+    state: &IngressState,
+    callback_id: &str,
+    team_id: &str,
+    payload: &str,
+) -> Result<Option<Response>, IngressError> {
+    let Some(check) = state.registry.view_check(callback_id) else {
+        return Ok(None);
+    };
+    match check.check(team_id, payload).await {
+        Ok(()) => Ok(None),
+        Err(ViewRejection::Invalid(errors)) => {
+            tracing::debug!(%callback_id, fields = ?errors.keys(), "modal submission refused inline");
+            let answer = serde_json::json!({ "response_action": "errors", "errors": errors });
+            Ok(Some(Json(answer).into_response()))
+        }
+        Err(ViewRejection::Unavailable(why)) => {
+            tracing::warn!(%callback_id, error = %why, "could not check a modal submission; answering 503");
+            Err(IngressError::Unavailable)
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod ingress;
 mod manifest;
+mod modal;
 mod slack_client;
 mod store_suite;
 mod triage;

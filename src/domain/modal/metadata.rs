@@ -1,0 +1,177 @@
+//! The modal's `private_metadata`: which message the form is about and who opened it, signed so
+//! a submission cannot be pointed at another message, workspace or user, and dated so an old
+//! form cannot be replayed.
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::config::Secret;
+
+/// How long an opened form may be submitted.
+pub const FORM_LIFETIME_SECS: i64 = 2 * 3600;
+/// Clock difference between replicas tolerated for a form issued "in the future".
+const CLOCK_SKEW_SECS: i64 = 300;
+/// Keeps these signatures apart from anything else signed with the same secret (Slack's own
+/// request signatures use it too).
+const PURPOSE: &[u8] = b"circlet/capture-modal/v1";
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("private_metadata is not a Circlet form")]
+    Malformed,
+    #[error("private_metadata signature does not match")]
+    Forged,
+    #[error("the form was opened more than two hours ago")]
+    Stale,
+    #[error("the form was submitted by another user or workspace than it was opened for")]
+    WrongSubmitter,
+}
+
+/// What a capture form is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormContext {
+    pub team_id: String,
+    pub channel_id: String,
+    pub message_ts: String,
+    /// The user the form was opened for.
+    pub user_id: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+}
+
+/// The wire form: the context and its signature (hex).
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    #[serde(flatten)]
+    context: FormContext,
+    sig: String,
+}
+
+impl FormContext {
+    /// The `private_metadata` string to put on the view.
+    pub fn seal(&self, key: &Secret) -> String {
+        let sig = hex::encode(self.mac(key).finalize().into_bytes());
+        let sealed = Sealed {
+            context: self.clone(),
+            sig,
+        };
+        serde_json::to_string(&sealed).unwrap_or_default()
+    }
+
+    /// Reads back a sealed context, checking its signature (in constant time) and age at `now`
+    /// (Unix seconds).
+    pub fn open(raw: &str, key: &Secret, now: i64) -> Result<FormContext, MetadataError> {
+        let sealed: Sealed = serde_json::from_str(raw).map_err(|_| MetadataError::Malformed)?;
+        let mut sig = [0u8; 32];
+        hex::decode_to_slice(&sealed.sig, &mut sig).map_err(|_| MetadataError::Forged)?;
+        sealed
+            .context
+            .mac(key)
+            .verify_slice(&sig)
+            .map_err(|_| MetadataError::Forged)?;
+        let age = now - sealed.context.issued_at;
+        if !(-CLOCK_SKEW_SECS..=FORM_LIFETIME_SECS).contains(&age) {
+            return Err(MetadataError::Stale);
+        }
+        Ok(sealed.context)
+    }
+
+    /// Only the user the form was opened for, in that workspace, may submit it.
+    pub fn check_submitter(&self, team_id: &str, user_id: &str) -> Result<(), MetadataError> {
+        if self.team_id == team_id && self.user_id == user_id {
+            Ok(())
+        } else {
+            Err(MetadataError::WrongSubmitter)
+        }
+    }
+
+    fn mac(&self, key: &Secret) -> HmacSha256 {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(PURPOSE);
+        let issued_at = self.issued_at.to_string();
+        // Each field is length-prefixed, so no two different contexts sign the same bytes.
+        for field in [
+            &self.team_id,
+            &self.channel_id,
+            &self.message_ts,
+            &self.user_id,
+            &issued_at,
+        ] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        mac
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> FormContext {
+        FormContext {
+            team_id: "T1".into(),
+            channel_id: "C1".into(),
+            message_ts: "1700000000.000100".into(),
+            user_id: "U1".into(),
+            issued_at: 1_700_000_000,
+        }
+    }
+
+    fn key() -> Secret {
+        Secret::new("k")
+    }
+
+    #[test]
+    fn a_sealed_context_opens_within_two_hours() {
+        let sealed = context().seal(&key());
+        assert!(sealed.len() < 3000, "Slack keeps at most 3000 characters");
+        let opened = FormContext::open(&sealed, &key(), 1_700_000_000 + FORM_LIFETIME_SECS);
+        assert_eq!(opened, Ok(context()));
+    }
+
+    #[test]
+    fn old_or_future_forms_are_stale() {
+        let sealed = context().seal(&key());
+        let late = 1_700_000_000 + FORM_LIFETIME_SECS + 1;
+        assert_eq!(
+            FormContext::open(&sealed, &key(), late),
+            Err(MetadataError::Stale)
+        );
+        let early = 1_700_000_000 - CLOCK_SKEW_SECS - 1;
+        assert_eq!(
+            FormContext::open(&sealed, &key(), early),
+            Err(MetadataError::Stale)
+        );
+    }
+
+    #[test]
+    fn changed_fields_another_key_or_garbage_are_refused() {
+        let sealed = context().seal(&key());
+        let retargeted = sealed.replace("\"C1\"", "\"C2\"");
+        assert_ne!(retargeted, sealed);
+        let now = 1_700_000_000;
+        assert_eq!(
+            FormContext::open(&retargeted, &key(), now),
+            Err(MetadataError::Forged)
+        );
+        let other_key = Secret::new("other");
+        assert_eq!(
+            FormContext::open(&sealed, &other_key, now),
+            Err(MetadataError::Forged)
+        );
+        assert_eq!(
+            FormContext::open("hello", &key(), now),
+            Err(MetadataError::Malformed)
+        );
+        let no_sig = sealed.replace("\"sig\"", "\"gis\"");
+        assert_eq!(
+            FormContext::open(&no_sig, &key(), now),
+            Err(MetadataError::Malformed)
+        );
+    }
+}

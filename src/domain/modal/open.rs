@@ -1,0 +1,206 @@
+//! The shortcut itself: opens the capture form on a circle message, prefilled from the message
+//! or from the insight already capturing it; elsewhere it tells the user why nothing happens.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use slack_morphism::prelude::*;
+
+use super::metadata::FormContext;
+use super::view::{self, Prefill};
+use super::{CALLBACK_ID, workspace_tags};
+use crate::clock::SharedClock;
+use crate::domain::capture::handler::store_error;
+use crate::domain::capture::service::{TeamContext, follow_merges};
+use crate::domain::settings::DomainSettings;
+use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::slack::{SlackApi, SlackError};
+use crate::store::{CachedMessage, InsightDetails, MessageRef, SharedStore, StoreResult};
+
+/// `views.open` errors meaning the trigger can no longer open anything: retrying cannot help.
+const TRIGGER_GONE: &[&str] = &["expired_trigger_id", "invalid_trigger_id", "trigger_exchanged"];
+
+/// The parts of a `message_action` payload the form needs.
+#[derive(Debug, Deserialize)]
+struct MessageAction {
+    callback_id: String,
+    trigger_id: String,
+    user: Id,
+    channel: Id,
+    message: ActionMessage,
+    #[serde(default)]
+    response_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ActionMessage {
+    ts: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    thread_ts: Option<String>,
+}
+
+/// Handles the shortcut's `message_action` rows.
+pub struct OpenFormHandler {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub clock: SharedClock,
+    pub settings: Arc<DomainSettings>,
+}
+
+#[async_trait]
+impl InboxHandler for OpenFormHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let action: MessageAction = serde_json::from_str(&job.row.payload)
+            .map_err(|err| HandlerError::permanent(format!("unreadable message action: {err}")))?;
+        if action.callback_id != CALLBACK_ID {
+            return Ok(());
+        }
+        let team = job.row.team_id.as_str();
+        let Some((prefill, tags)) = self.prefill(team, &action).await? else {
+            return self.explain_not_a_circle(&action).await;
+        };
+        let context = FormContext {
+            team_id: team.to_owned(),
+            channel_id: action.channel.id.clone(),
+            message_ts: action.message.ts.clone(),
+            user_id: action.user.id.clone(),
+            issued_at: self.clock.now_secs(),
+        };
+        let form = view::capture_form(&prefill, &tags, context.seal(&self.settings.signing_key));
+        match self.open(&action.trigger_id, form).await {
+            Ok(()) => {}
+            Err(SlackError::Api { code, .. }) if TRIGGER_GONE.contains(&code.as_str()) => {
+                tracing::info!(%team, code, "the shortcut's trigger expired before the form opened");
+                self.apologize_for_the_delay(&action).await;
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.remember_message(team, &action).await;
+        Ok(())
+    }
+}
+
+impl OpenFormHandler {
+    /// What the form starts with and the workspace's tags, or None outside a circle. Reads
+    /// only: nothing is written before the modal is open, the trigger is short-lived.
+    async fn prefill(
+        &self,
+        team: &str,
+        action: &MessageAction,
+    ) -> Result<Option<(Prefill, BTreeSet<String>)>, HandlerError> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let context = TeamContext::load(tx.as_mut(), team).await.map_err(store_error)?;
+        if !context.circles.contains(&action.channel.id) {
+            return Ok(None);
+        }
+        let message = MessageRef {
+            team_id: team,
+            channel_id: &action.channel.id,
+            ts: &action.message.ts,
+        };
+        let mut prefill = Prefill {
+            channel_id: action.channel.id.clone(),
+            author_id: action.message.user.clone(),
+            text: action.message.text.clone(),
+            ..Prefill::default()
+        };
+        let captured = match tx.insight_by_message(message).await.map_err(store_error)? {
+            Some(insight) if !insight.deleted => {
+                Some(follow_merges(tx.as_mut(), insight).await.map_err(store_error)?)
+            }
+            _ => None,
+        };
+        if let Some(insight) = captured {
+            prefill.tags = tx.tags(insight.id).await.map_err(store_error)?;
+            prefill.number = Some(insight.number);
+            if let Some(text) = insight.text {
+                prefill.text = text;
+            }
+            prefill.details = InsightDetails {
+                product_area: insight.product_area,
+                sentiment: insight.sentiment,
+                customer_company: insight.customer_company,
+            };
+        }
+        Ok(Some((prefill, workspace_tags(&context))))
+    }
+
+    async fn open(&self, trigger_id: &str, form: SlackView) -> Result<(), SlackError> {
+        let request = &SlackApiViewsOpenRequest::new(trigger_id.to_owned().into(), form);
+        // The answer echoes the view; only success matters, so it is not decoded (a view shape
+        // the models do not know must not turn an open modal into a failed job).
+        self.slack
+            .call("views.open", |s| async move {
+                s.http_session_api
+                    .http_post::<_, IgnoredAny>("views.open", request, None)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn explain_not_a_circle(&self, action: &MessageAction) -> Result<(), HandlerError> {
+        let channel = &action.channel.id;
+        let text = format!(
+            "Circlet only captures feedback in circles, and <#{channel}> isn't one yet. To make it a circle, \
+             invite @circlet to the channel (`/invite @circlet`), or ask the product team to run \
+             `/feedback circle add <#{channel}>`."
+        );
+        let Some(response_url) = &action.response_url else {
+            tracing::info!(%channel, "shortcut used outside a circle, and no response_url to say so");
+            return Ok(());
+        };
+        self.slack.respond(response_url, &ephemeral(&text)).await?;
+        Ok(())
+    }
+
+    /// Best effort: without it the user just sees nothing happen.
+    async fn apologize_for_the_delay(&self, action: &MessageAction) {
+        let Some(response_url) = &action.response_url else {
+            return;
+        };
+        let text = "Sorry, the *Capture feedback* form took too long to open. Please use the shortcut on the message again.";
+        if let Err(err) = self.slack.respond(response_url, &ephemeral(text)).await {
+            tracing::info!(error = %err, "could not tell the user the form did not open");
+        }
+    }
+
+    /// Caches the message (author, thread) for the capture on submit. Best effort: the modal is
+    /// open, so failing the job here would only retry with a spent trigger.
+    async fn remember_message(&self, team: &str, action: &MessageAction) {
+        let message = CachedMessage {
+            team_id: team.to_owned(),
+            channel_id: action.channel.id.clone(),
+            ts: action.message.ts.clone(),
+            user_id: action.message.user.clone(),
+            text: action.message.text.clone(),
+            thread_ts: action.message.thread_ts.clone(),
+        };
+        if let Err(err) = self.cache(&message).await {
+            tracing::warn!(error = %err, "could not cache the shortcut's message; the capture will lack its author");
+        }
+    }
+
+    async fn cache(&self, message: &CachedMessage) -> StoreResult<()> {
+        let mut tx = self.store.begin().await?;
+        tx.put_message(message, self.clock.now_millis()).await?;
+        tx.commit().await
+    }
+}
+
+fn ephemeral(text: &str) -> serde_json::Value {
+    serde_json::json!({ "response_type": "ephemeral", "replace_original": false, "text": text })
+}

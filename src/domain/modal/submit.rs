@@ -1,0 +1,182 @@
+//! A submitted capture form: checked in the request path (so Slack shows mistakes in the
+//! modal), then saved by a worker as the message's insight, created or updated.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::form::{FeedbackForm, FieldErrors, ViewState};
+use super::metadata::{FormContext, MetadataError};
+use super::view::TEXT_BLOCK;
+use super::{CALLBACK_ID, workspace_tags};
+use crate::clock::{Millis, SharedClock};
+use crate::config::Secret;
+use crate::domain::capture::handler::store_error;
+use crate::domain::capture::service::{self, TeamContext};
+use crate::domain::settings::DomainSettings;
+use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
+use crate::store::{InsightSource, InsightTx, MessageRef, SharedStore, StoreResult, TagSource};
+
+const EXPIRED: &str = "This form has expired or could not be verified. Please close it and use the \
+                       Capture feedback shortcut on the message again.";
+const NOT_A_CIRCLE: &str = "This channel is no longer a circle, so Circlet can't capture feedback from it.";
+
+/// The parts of a `view_submission` payload the form needs.
+#[derive(Debug, Deserialize)]
+struct Submission {
+    user: Id,
+    view: SubmittedView,
+}
+
+#[derive(Debug, Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubmittedView {
+    #[serde(default)]
+    callback_id: String,
+    #[serde(default)]
+    private_metadata: String,
+    #[serde(default)]
+    state: ViewState,
+}
+
+impl Submission {
+    fn parse(payload: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(payload)
+    }
+
+    /// The message the form is about, if the form is Circlet's, fresh at `now` (Unix seconds),
+    /// and submitted by whom it was opened for.
+    fn context(&self, team_id: &str, key: &Secret, now: i64) -> Result<FormContext, MetadataError> {
+        let context = FormContext::open(&self.view.private_metadata, key, now)?;
+        context.check_submitter(team_id, &self.user.id)?;
+        Ok(context)
+    }
+}
+
+/// Answers a submission's mistakes inline, before anything is stored.
+pub struct SubmissionCheck {
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    pub settings: Arc<DomainSettings>,
+}
+
+#[async_trait]
+impl ViewSubmissionCheck for SubmissionCheck {
+    async fn check(&self, team_id: &str, payload: &str) -> Result<(), ViewRejection> {
+        let refuse =
+            |message: &str| ViewRejection::Invalid(FieldErrors::from([(TEXT_BLOCK.into(), message.into())]));
+        let submission = Submission::parse(payload).map_err(|_| refuse(EXPIRED))?;
+        let context = submission
+            .context(team_id, &self.settings.signing_key, self.clock.now_secs())
+            .map_err(|err| {
+                tracing::info!(%team_id, error = %err, "refused a capture form");
+                refuse(EXPIRED)
+            })?;
+        let unavailable = |err: crate::store::StoreError| ViewRejection::Unavailable(err.to_string());
+        // Reads only; dropping the transaction rolls it back.
+        let mut tx = self.store.begin().await.map_err(unavailable)?;
+        let team = TeamContext::load(tx.as_mut(), team_id)
+            .await
+            .map_err(unavailable)?;
+        if !team.circles.contains(&context.channel_id) {
+            return Err(refuse(NOT_A_CIRCLE));
+        }
+        FeedbackForm::read(&submission.view.state, &workspace_tags(&team)).map_err(ViewRejection::Invalid)?;
+        Ok(())
+    }
+}
+
+/// Saves a checked submission as the message's insight.
+pub struct SaveFormHandler {
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    pub settings: Arc<DomainSettings>,
+}
+
+#[async_trait]
+impl InboxHandler for SaveFormHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let submission = Submission::parse(&job.row.payload)
+            .map_err(|err| HandlerError::permanent(format!("unreadable view submission: {err}")))?;
+        if submission.view.callback_id != CALLBACK_ID {
+            return Ok(());
+        }
+        let team_id = job.row.team_id.as_str();
+        // Checked as of its arrival: the form was fresh then, however long the row waited.
+        let received_secs = job.row.received_at.div_euclid(1000);
+        let context = submission
+            .context(team_id, &self.settings.signing_key, received_secs)
+            .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let team = TeamContext::load(tx.as_mut(), team_id)
+            .await
+            .map_err(store_error)?;
+        if !team.circles.contains(&context.channel_id) {
+            tracing::info!(%team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
+            return Ok(());
+        }
+        // The workspace's tags may have changed since the check; a refused form stays visible
+        // as a dead row rather than being saved in part.
+        let form = FeedbackForm::read(&submission.view.state, &workspace_tags(&team)).map_err(|errors| {
+            HandlerError::permanent(format!(
+                "capture form no longer valid in: {}",
+                errors.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        save(tx.as_mut(), &team, &context, &form, self.clock.now_millis())
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+}
+
+/// Captures the message with the form's text (or updates the insight already capturing it),
+/// then sets its modal tags and details.
+async fn save(
+    tx: &mut dyn InsightTx,
+    team: &TeamContext,
+    context: &FormContext,
+    form: &FeedbackForm,
+    now: Millis,
+) -> StoreResult<()> {
+    let message = MessageRef {
+        team_id: &team.team_id,
+        channel_id: &context.channel_id,
+        ts: &context.message_ts,
+    };
+    let captured = service::capture(
+        tx,
+        team,
+        message,
+        None,
+        InsightSource::Shortcut,
+        Some(&form.text),
+        now,
+    )
+    .await?;
+    let Some(insight) = captured else {
+        tracing::info!(team_id = %team.team_id, channel = %context.channel_id, "capture form for a deleted message; not saved");
+        return Ok(());
+    };
+    tx.add_source(insight.id, InsightSource::Shortcut).await?;
+    if insight.text.as_deref() != Some(form.text.as_str()) {
+        // The insight's own version: a later edit of the Slack message still updates the text.
+        if tx
+            .set_text(insight.id, &form.text, insight.text_version, now)
+            .await?
+        {
+            service::tag_by_rules(tx, team, &insight, &form.text).await?;
+        }
+        if insight.text.is_none() {
+            // Captured by a reaction whose text was still being fetched: this text completes it.
+            service::queue_ack(tx, &insight, now).await?;
+        }
+    }
+    tx.replace_tags(insight.id, TagSource::Modal, &form.tags).await?;
+    tx.set_details(insight.id, &form.details, now).await
+}
