@@ -48,7 +48,7 @@ pub async fn run() -> Result<(), AppError> {
         for step in steps {
             let answered_before = fake.calls_to("response_url").len();
             let answer = step
-                .send(&sender, &fake.response_url("demo"))
+                .send(&sender, &fake)
                 .await
                 .map_err(|err| AppError::Serve(std::io::Error::other(err)))?;
             println!("  {:<60} -> {}", step.describe(), summarize(&answer));
@@ -107,9 +107,11 @@ async fn settle(store: &SharedStore) -> Result<(), AppError> {
 async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
     let mut tx = store.begin().await?;
     let mut rows = vec![
-        ["#", "status", "source", "tags", "votes", "replies", "text"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "#", "status", "source", "tags", "votes", "replies", "area", "text",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for number in 1.. {
         let Some(insight) = tx.insight_by_number(script::TEAM, number).await? else {
@@ -129,6 +131,7 @@ async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
             tx.tags(insight.id).await?.join(", "),
             tx.voters(insight.id).await?.len().to_string(),
             tx.replies(insight.id).await?.len().to_string(),
+            insight.product_area.clone().unwrap_or_default(),
             text,
         ]);
     }

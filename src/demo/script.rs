@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Answer, JSON, SignedSender};
+use crate::fake_slack::FakeSlack;
 
 pub const TEAM: &str = "T0CIRCLE";
 pub const CIRCLE: &str = "C0BEAUTY";
@@ -30,6 +31,12 @@ pub enum Step {
         what: &'static str,
         payload: Value,
     },
+    /// Fills in and submits the capture modal Circlet last opened.
+    SubmitModal {
+        what: &'static str,
+        user: &'static str,
+        state: Value,
+    },
 }
 
 impl Step {
@@ -39,13 +46,15 @@ impl Step {
                 ("events", what)
             }
             Step::Command { what, .. } => ("commands", what),
-            Step::Interaction { what, .. } => ("interactions", what),
+            Step::Interaction { what, .. } | Step::SubmitModal { what, .. } => ("interactions", what),
         };
         format!("{route:<13}{what}")
     }
 
-    /// Sends the step; slash commands get `response_url` for their answers.
-    pub async fn send(&self, sender: &SignedSender, response_url: &str) -> reqwest::Result<Answer> {
+    /// Sends the step; slash commands get the fake's `response_url` for their answers.
+    pub async fn send(&self, sender: &SignedSender, fake: &FakeSlack) -> reqwest::Result<Answer> {
+        let response_url = fake.response_url("demo");
+        let response_url = response_url.as_str();
         match self {
             Step::Event { envelope, .. } => sender.event(envelope).await,
             Step::Retry { envelope, .. } => sender.event_retry(envelope, 1).await,
@@ -56,6 +65,8 @@ impl Step {
                 sender.post_with("/slack/events", JSON, body, headers, &[]).await
             }
             Step::Command { text, user, .. } => {
+                // Slack gives every invocation its own trigger; the inbox keys commands by it.
+                let trigger = format!("demo.{}", uuid::Uuid::new_v4().simple());
                 sender
                     .command(&[
                         ("team_id", TEAM),
@@ -63,12 +74,30 @@ impl Step {
                         ("user_id", user),
                         ("command", "/feedback"),
                         ("text", text),
-                        ("trigger_id", "demo.trigger.1"),
+                        ("trigger_id", trigger.as_str()),
                         ("response_url", response_url),
                     ])
                     .await
             }
             Step::Interaction { payload, .. } => sender.interaction(payload).await,
+            Step::SubmitModal { user, state, .. } => {
+                let opened = fake.calls_to("views.open");
+                let view = opened
+                    .last()
+                    .map(|call| call.params["view"].clone())
+                    .unwrap_or_default();
+                let submission = json!({
+                    "type": "view_submission", "trigger_id": "demo.trigger.3",
+                    "team": {"id": TEAM, "domain": "circle"}, "user": {"id": user, "team_id": TEAM},
+                    "view": {
+                        "id": "V0DEMO", "team_id": TEAM, "type": "modal",
+                        "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
+                        "blocks": view["blocks"], "state": state,
+                    },
+                    "response_urls": [],
+                });
+                sender.interaction(&submission).await
+            }
         }
     }
 }
@@ -90,10 +119,11 @@ fn message(user: &str, ts: &str, text: &str) -> Value {
     json!({"type": "message", "channel": CIRCLE, "channel_type": "channel", "user": user, "text": text, "ts": ts, "event_ts": ts})
 }
 
-fn reaction(user: &str, emoji: &str, item_user: &str, ts: &str) -> Value {
+/// `user` reacts with `emoji` at `at` to the message `ts` by `item_user`.
+fn reaction(user: &str, emoji: &str, item_user: &str, ts: &str, at: &str) -> Value {
     json!({
         "type": "reaction_added", "user": user, "reaction": emoji, "item_user": item_user,
-        "item": {"type": "message", "channel": CIRCLE, "ts": ts}, "event_ts": ts,
+        "item": {"type": "message", "channel": CIRCLE, "ts": ts}, "event_ts": at,
     })
 }
 
@@ -123,7 +153,7 @@ const PRIYA_BUG: &str = "1763900200.000100";
 pub fn week() -> Vec<(&'static str, Vec<Step>)> {
     let bulb = envelope(
         "Ev0DEMO04",
-        reaction("U0LEO", "bulb", "U0MAYA", "1763900300.000100"),
+        reaction("U0LEO", "bulb", "U0MAYA", MAYA_IDEA, "1763900300.000100"),
     );
     vec![
         (
@@ -170,7 +200,7 @@ pub fn week() -> Vec<(&'static str, Vec<Step>)> {
                     what: "Sam reacts :bug: to Priya (captures it)",
                     envelope: envelope(
                         "Ev0DEMO05",
-                        reaction("U0SAM", "bug", "U0PRIYA", "1763900400.000100"),
+                        reaction("U0SAM", "bug", "U0PRIYA", PRIYA_BUG, "1763900400.000100"),
                     ),
                 },
             ],
@@ -182,21 +212,27 @@ pub fn week() -> Vec<(&'static str, Vec<Step>)> {
                     what: "Priya votes :+1: on Maya's idea",
                     envelope: envelope(
                         "Ev0DEMO06",
-                        reaction("U0PRIYA", "+1", "U0MAYA", "1763986800.000100"),
+                        reaction("U0PRIYA", "+1", "U0MAYA", MAYA_IDEA, "1763986800.000100"),
                     ),
                 },
                 Step::Event {
                     what: "Jo votes :+1::skin-tone-3: on it too",
                     envelope: envelope(
                         "Ev0DEMO07",
-                        reaction("U0JO", "+1::skin-tone-3", "U0MAYA", "1763986900.000100"),
+                        reaction(
+                            "U0JO",
+                            "+1::skin-tone-3",
+                            "U0MAYA",
+                            MAYA_IDEA,
+                            "1763986900.000100",
+                        ),
                     ),
                 },
                 Step::Event {
                     what: "Maya's own :+1: (an author's vote does not count)",
                     envelope: envelope(
                         "Ev0DEMO08",
-                        reaction("U0MAYA", "+1", "U0MAYA", "1763987000.000100"),
+                        reaction("U0MAYA", "+1", "U0MAYA", MAYA_IDEA, "1763987000.000100"),
                     ),
                 },
                 Step::Event {
@@ -278,6 +314,19 @@ pub fn week() -> Vec<(&'static str, Vec<Step>)> {
                         "message": {"type": "message", "user": "U0PRIYA", "ts": PRIYA_BUG, "text": "The pump on the serum bottle jams half way"},
                         "response_url": "http://127.0.0.1:9/unused",
                     }),
+                },
+                Step::SubmitModal {
+                    what: "…tagged bug, packaging area, negative, Glow & Co",
+                    user: "U0CM",
+                    state: json!({"values": {
+                        "text": {"input": {"type": "plain_text_input", "value": "The pump on the serum bottle jams half way"}},
+                        "tags": {"input": {"type": "multi_static_select", "selected_options": [
+                            {"text": {"type": "plain_text", "text": "bug"}, "value": "bug"}]}},
+                        "product_area": {"input": {"type": "plain_text_input", "value": "packaging"}},
+                        "sentiment": {"input": {"type": "static_select", "selected_option":
+                            {"text": {"type": "plain_text", "text": "negative"}, "value": "negative"}}},
+                        "company": {"input": {"type": "plain_text_input", "value": "Glow & Co"}},
+                    }}),
                 },
             ],
         ),

@@ -445,11 +445,7 @@ async fn a_removed_circle_stops_capture_and_keeps_its_insights() {
         ],
     )
     .await;
-    assert!(
-        feedback(&app, "U0PM", &format!("circle list"))
-            .await
-            .contains("1 insight")
-    );
+    assert!(feedback(&app, "U0PM", "circle list").await.contains("1 insight"));
     feedback(&app, "U0PM", &format!("circle remove <#{CIRCLE}>")).await;
     deliver(
         &app,

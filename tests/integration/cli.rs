@@ -178,28 +178,38 @@ async fn inbox_list_and_retry_show_and_requeue_dead_rows() {
 }
 
 #[test]
-fn demo_runs_with_no_configuration_and_shows_what_was_stored() {
+fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
     let output = circlet(&["demo"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     for expected in [
-        "url_verification",
         "demo-challenge-3eZbrw",
         "-> 401",
-        "Ev0DEMO04",
-        "interaction:demo.trigger.2",
-        "7 stored, 7 processed",
-        "Circles (the bot was invited): C0BEAUTY",
+        "Added rule 1. \"refill\" → `sustainability`",
+        "#1 is now *shipped*",
+        "• <#C0BEAUTY> — 2 insights",
+        "0 waiting, 0 dead",
+        "Circlet acknowledged 2 captured messages with :eyes:",
+        "Circlet replied in the idea's thread (close the loop): This has shipped!",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
-    assert_eq!(
-        text.matches("Ev0DEMO04").count(),
-        1,
-        "the retried delivery is stored once"
+    let row = |number: &str| {
+        text.lines()
+            .find(|line| line.trim_start().starts_with(number))
+            .unwrap_or_else(|| panic!("no insight {number} in\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        row("1 ").starts_with("1 shipped reaction idea, sustainability 2 1 Would love a refillable"),
+        "captured, tagged by emoji and rule, two votes (not the author's), one reply, edited, shipped: {}",
+        row("1 ")
     );
     assert!(
-        !text.contains("Ev0DEMO07"),
-        "the unknown event type is not stored"
+        row("2 ").starts_with("2 new reaction bug 0 0 packaging The pump"),
+        "{}",
+        row("2 ")
     );
 }

@@ -467,8 +467,8 @@ async fn health_readiness_and_metrics_answer() {
         "{metrics}"
     );
     assert!(
-        metrics
-            .contains("circlet_inbox_processed_total{event_type=\"reaction_added\",outcome=\"skipped\"} 2")
+        metrics.contains("circlet_inbox_processed_total{event_type=\"reaction_added\",outcome=\"done\"} 2"),
+        "{metrics}"
     );
     assert!(metrics.contains("circlet_http_requests_total{route=\"/metrics\",status=\"200\"} 1"));
 }

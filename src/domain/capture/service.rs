@@ -59,10 +59,10 @@ pub async fn apply(
     now: Millis,
 ) -> StoreResult<()> {
     match event {
-        CaptureEvent::Reaction(reaction) => {
-            if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user {
-                on_reaction(tx, ctx, reaction, now).await?;
-            }
+        CaptureEvent::Reaction(reaction)
+            if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user =>
+        {
+            on_reaction(tx, ctx, reaction, now).await?;
         }
         CaptureEvent::Posted(posted) if ctx.circles.contains(&posted.channel) => {
             on_posted(tx, ctx, posted, now).await?;
