@@ -219,7 +219,7 @@ async fn sqlite_maintenance_checkpoints_the_wal_so_it_is_reused() {
     async fn wal_bytes_after_rounds(maintain: bool) -> u64 {
         let db = TestDb::sqlite();
         let store = db.store().await;
-        for round in 0..6 {
+        for round in 0..12 {
             store
                 .insert_inbox(&items(&format!("EvWal{round}x"), 400, 1))
                 .await

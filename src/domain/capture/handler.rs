@@ -52,13 +52,42 @@ impl InboxHandler for CaptureHandler {
 }
 
 impl CaptureHandler {
+    /// Whether a reaction of the batch is in a circle, so the bot's own id is needed to leave
+    /// its reactions out. Asked before the transaction: the answer may take a Slack call, and
+    /// events outside circles must not wait on Slack at all.
+    async fn reacts_in_a_circle(
+        &self,
+        jobs: &[Job],
+        events: &[Result<CaptureEvent, HandlerError>],
+    ) -> Result<bool, HandlerError> {
+        let mut circles: HashMap<&str, Vec<String>> = HashMap::new();
+        for (job, event) in jobs.iter().zip(events) {
+            let Ok(CaptureEvent::Reaction(reaction)) = event else {
+                continue;
+            };
+            let team = job.row.team_id.as_str();
+            if !circles.contains_key(team) {
+                let active = self.store.circles(team).await.map_err(store_error)?;
+                let channels = active
+                    .into_iter()
+                    .filter(|c| c.active)
+                    .map(|c| c.channel_id)
+                    .collect();
+                circles.insert(team, channels);
+            }
+            if circles[team].contains(&reaction.channel) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn apply_all(
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
     ) -> Result<(), HandlerError> {
-        let needs_bot = events.iter().any(|e| matches!(e, Ok(CaptureEvent::Reaction(_))));
-        let bot_user = if needs_bot {
+        let bot_user = if self.reacts_in_a_circle(jobs, events).await? {
             self.bot.user_id().await?.to_owned()
         } else {
             String::new()
