@@ -14,7 +14,9 @@ CREATE TABLE messages (
     seen_at     BIGINT  NOT NULL,
     PRIMARY KEY (team_id, channel_id, ts)
 );
-CREATE INDEX messages_thread ON messages (team_id, channel_id, thread_ts) WHERE thread_ts IS NOT NULL;
+-- Replies of a thread in order. Not partial: SQLite's planner would rather scan the channel
+-- than prove `thread_ts = ?` implies a partial index's condition.
+CREATE INDEX messages_thread ON messages (team_id, channel_id, thread_ts, ts);
 CREATE INDEX messages_seen ON messages (seen_at);
 
 -- The latest known state of each member's tag or vote reaction on a circle message, captured

@@ -367,7 +367,7 @@ macro_rules! impl_insight_tx {
             async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "DELETE FROM votes WHERE channel_id = $1 AND message_ts = $2 AND user_id = $3 \
-                     AND insight_id IN (SELECT id FROM insights WHERE team_id = $4)",
+                     AND EXISTS (SELECT 1 FROM insights i WHERE i.id = votes.insight_id AND i.team_id = $4)",
                 )
                 .bind(on.channel_id)
                 .bind(on.ts)
