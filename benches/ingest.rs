@@ -143,6 +143,24 @@ struct Run {
     events_per_sec: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time of this whole process (servers and load generator) per event: unlike the
+    /// rates, it barely moves when other work shares the machine.
+    cpu_per_event: Duration,
+}
+
+/// User plus system CPU time of this process so far (Linux; zero elsewhere).
+fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) close with ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the stat line, in clock ticks (100 per second).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -154,6 +172,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Closed loop: every connection sends its share back to back.
 async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections: usize) -> Run {
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|lane| {
@@ -176,11 +195,13 @@ async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections: us
         latencies.extend(task.await.expect("lane"));
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
     latencies.sort_unstable();
     Run {
         events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
+        cpu_per_event: cpu / latencies.len().max(1) as u32,
     }
 }
 
@@ -217,6 +238,7 @@ async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: 
         events_per_sec: latencies.len() as f64 / secs as f64,
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
+        cpu_per_event: Duration::ZERO,
     }
 }
 
@@ -338,8 +360,12 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     let mut ratios = Vec::new();
     let mut durable_rates = Vec::new();
     let mut baseline_rates = Vec::new();
-    println!("| round | verify-only ev/s | p50 / p99 | durable ev/s | p50 / p99 | ratio |");
-    println!("|---|---|---|---|---|---|");
+    let mut cpu_base = Vec::new();
+    let mut cpu_durable = Vec::new();
+    println!(
+        "| round | verify-only ev/s | p50 / p99 | durable ev/s | p50 / p99 | ratio | CPU µs/event verify-only / durable |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for round in 0..options.rounds {
         if std::env::var("CIRCLET_BENCH_PROFILE").is_ok() {
             // For a profiler: only the durable path, long enough to sample.
@@ -365,7 +391,7 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         .await;
         let ratio = durable.events_per_sec / base.events_per_sec;
         println!(
-            "| {} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} |",
+            "| {} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} | {:.1} / {:.1} |",
             round + 1,
             base.events_per_sec,
             ms(base.p50),
@@ -373,8 +399,12 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
             durable.events_per_sec,
             ms(durable.p50),
             ms(durable.p99),
-            ratio
+            ratio,
+            base.cpu_per_event.as_secs_f64() * 1e6,
+            durable.cpu_per_event.as_secs_f64() * 1e6,
         );
+        cpu_base.push(base.cpu_per_event.as_secs_f64() * 1e6);
+        cpu_durable.push(durable.cpu_per_event.as_secs_f64() * 1e6);
         ratios.push(ratio);
         durable_rates.push(durable.events_per_sec);
         baseline_rates.push(base.events_per_sec);
@@ -388,6 +418,11 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         options.events
     );
 
+    println!(
+        "median CPU per event (whole process): verify-only {:.1} µs, durable {:.1} µs",
+        median(cpu_base),
+        median(cpu_durable)
+    );
     println!("mean rows per group commit: {:.1}", mean_batch(&metrics.render()));
 
     let open = open_loop(addr, Arc::new(presign("open", 1000)), 500, options.open_loop_secs).await;
