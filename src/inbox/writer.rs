@@ -2,9 +2,10 @@
 //! waiting in a single transaction. With `synchronous=FULL` a commit per event costs an fsync
 //! each; one commit per batch makes durable ingest nearly as fast as not storing at all.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::NewInboxItem;
@@ -13,7 +14,7 @@ use crate::store::{SharedStore, StoreError};
 
 /// The most rows one commit takes; bounds commit latency, and so acknowledgement latency.
 const MAX_BATCH: usize = 512;
-/// Requests waiting for the writer beyond this make callers wait (backpressure).
+/// Rows waiting for the writer beyond this make callers wait (backpressure).
 const QUEUE_CAPACITY: usize = 8192;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,73 +35,215 @@ impl WriteError {
     }
 }
 
-struct Request {
-    item: NewInboxItem,
-    reply: oneshot::Sender<Result<(), WriteError>>,
+/// One commit's requests share one outcome: the writer records it once and wakes every waiter
+/// with one call, instead of a channel message in and a oneshot reply out per event.
+#[derive(Default)]
+struct Outcome {
+    result: OnceLock<Result<(), WriteError>>,
+    done: Notify,
+}
+
+impl Outcome {
+    fn finish(&self, result: Result<(), WriteError>) {
+        let _ = self.result.set(result);
+        self.done.notify_waiters();
+    }
+
+    async fn wait(&self) -> Result<(), WriteError> {
+        let done = self.done.notified();
+        tokio::pin!(done);
+        // Registered before looking, so a commit finishing in between still wakes us.
+        done.as_mut().enable();
+        if let Some(result) = self.result.get() {
+            return result.clone();
+        }
+        done.await;
+        self.result.get().cloned().unwrap_or(Err(WriteError::Closed))
+    }
+}
+
+/// Rows waiting for the writer, in batches of at most [`MAX_BATCH`], oldest first.
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<(Vec<NewInboxItem>, Arc<Outcome>)>,
+    queued: usize,
+    /// Every handle is gone: the writer drains what is queued and stops.
+    closed: bool,
+    /// The writer task has ended; nothing queued now would ever be written.
+    stopped: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer when a row arrives at an empty queue or the last handle goes.
+    work: Notify,
+    /// Wakes callers waiting for room in a full queue.
+    room: Notify,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // The lock is never held across a panic-prone call; a poisoned queue is still usable.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Closes the queue when the last [`InboxWriter`] clone is dropped.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.queue().closed = true;
+        self.shared.work.notify_one();
+    }
 }
 
 /// Handle for request handlers; cheap to clone.
 #[derive(Clone)]
 pub struct InboxWriter {
-    requests: mpsc::Sender<Request>,
+    handle: Arc<Handle>,
 }
 
 impl InboxWriter {
     /// Starts the writer task. It stops once every handle is dropped and the queue is drained.
     /// `stored` is notified after each commit that stored something, to wake workers.
     pub fn spawn(store: SharedStore, stored: Arc<Notify>, metrics: Metrics) -> (Self, JoinHandle<()>) {
-        let (requests, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let task = tokio::spawn(write_batches(store, receiver, stored, metrics));
-        (Self { requests }, task)
+        let shared = Arc::new(Shared::default());
+        let task = tokio::spawn(write_batches(store, shared.clone(), stored, metrics));
+        (
+            Self {
+                handle: Arc::new(Handle { shared }),
+            },
+            task,
+        )
     }
 
     /// Returns once `item` is durably stored, now or by an earlier delivery of the same event.
     pub async fn write(&self, item: NewInboxItem) -> Result<(), WriteError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request { item, reply })
-            .await
-            .map_err(|_| WriteError::Closed)?;
-        answer.await.map_err(|_| WriteError::Closed)?
+        let shared = &self.handle.shared;
+        let outcome = loop {
+            {
+                let mut queue = shared.queue();
+                if queue.stopped {
+                    return Err(WriteError::Closed);
+                }
+                if queue.queued < QUEUE_CAPACITY {
+                    queue.queued += 1;
+                    let writer_idle = queue.batches.is_empty();
+                    let outcome = match queue.batches.back_mut() {
+                        Some((items, outcome)) if items.len() < MAX_BATCH => {
+                            items.push(item);
+                            outcome.clone()
+                        }
+                        _ => {
+                            let outcome = Arc::new(Outcome::default());
+                            let mut items = Vec::with_capacity(64);
+                            items.push(item);
+                            queue.batches.push_back((items, outcome.clone()));
+                            outcome
+                        }
+                    };
+                    drop(queue);
+                    if writer_idle {
+                        shared.work.notify_one();
+                    }
+                    break outcome;
+                }
+            }
+            // Backpressure: wait until the writer takes a batch.
+            let room = shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let full = {
+                let queue = shared.queue();
+                queue.queued >= QUEUE_CAPACITY && !queue.stopped
+            };
+            if full {
+                room.await;
+            }
+        };
+        outcome.wait().await
+    }
+}
+
+/// Fails whatever is queued or in flight if the writer task ends early (a panic), so no
+/// request waits forever.
+struct StopGuard {
+    shared: Arc<Shared>,
+    in_flight: Option<Arc<Outcome>>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let batches = {
+            let mut queue = self.shared.queue();
+            queue.stopped = true;
+            queue.queued = 0;
+            std::mem::take(&mut queue.batches)
+        };
+        for outcome in self
+            .in_flight
+            .take()
+            .into_iter()
+            .chain(batches.into_iter().map(|(_, o)| o))
+        {
+            if outcome.result.get().is_none() {
+                outcome.finish(Err(WriteError::Closed));
+            }
+        }
+        self.shared.room.notify_waiters();
     }
 }
 
 async fn write_batches(
     store: SharedStore,
-    mut receiver: mpsc::Receiver<Request>,
+    shared: Arc<Shared>,
     stored_signal: Arc<Notify>,
     metrics: Metrics,
 ) {
-    let mut requests = Vec::with_capacity(MAX_BATCH);
-    let mut items = Vec::with_capacity(MAX_BATCH);
-    let mut replies = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut requests, MAX_BATCH).await > 0 {
-        for Request { item, reply } in requests.drain(..) {
-            items.push(item);
-            replies.push(reply);
-        }
+    let mut guard = StopGuard {
+        shared: shared.clone(),
+        in_flight: None,
+    };
+    loop {
+        let next = {
+            let mut queue = shared.queue();
+            match queue.batches.pop_front() {
+                Some(batch) => {
+                    queue.queued -= batch.0.len();
+                    Some(batch)
+                }
+                None if queue.closed => return,
+                None => None,
+            }
+        };
+        let Some((items, outcome)) = next else {
+            shared.work.notified().await;
+            continue;
+        };
+        shared.room.notify_waiters();
+        guard.in_flight = Some(outcome.clone());
         metrics.observe_ingest_batch(items.len());
-        match store.insert_inbox(&items).await {
+        let result = match store.insert_inbox(&items).await {
             Ok(stored) => {
                 let duplicates = items.len() as u64 - stored.min(items.len() as u64);
                 metrics.count_inbox_writes("stored", stored);
                 metrics.count_inbox_writes("duplicate", duplicates);
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Ok(()));
-                }
                 if stored > 0 {
                     stored_signal.notify_waiters();
                 }
+                Ok(())
             }
             Err(err) => {
                 tracing::error!(error = %err, rows = items.len(), "inbox write failed; Slack will retry");
-                let err = WriteError::Store(Arc::new(err));
                 metrics.count_inbox_writes("error", items.len() as u64);
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(err.clone()));
-                }
+                Err(WriteError::Store(Arc::new(err)))
             }
-        }
-        items.clear();
+        };
+        outcome.finish(result);
+        guard.in_flight = None;
     }
 }
