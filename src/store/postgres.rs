@@ -25,6 +25,10 @@ impl PostgresStore {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(10)
+            // No liveness ping before each use: it is a round trip to the server in front of
+            // every ingest batch. A connection that died fails its statement (503, Slack
+            // retries) and the pool drops it when it is released.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
