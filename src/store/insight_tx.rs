@@ -364,6 +364,25 @@ macro_rules! impl_insight_tx {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn add_vote_on_message(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
+                // One statement: votes are most of a busy circle's reactions. Merges re-point
+                // whole chains, so one hop through merged_into reaches the target.
+                let done = sqlx::query(
+                    "INSERT INTO votes (insight_id, user_id, channel_id, message_ts) \
+                     SELECT COALESCE(merged_into, id), $1, channel_id, message_ts FROM insights \
+                     WHERE team_id = $2 AND channel_id = $3 AND message_ts = $4 AND NOT deleted \
+                     AND (author_id IS NULL OR author_id <> $1) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(on.team_id)
+                .bind(on.channel_id)
+                .bind(on.ts)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "DELETE FROM votes WHERE channel_id = $1 AND message_ts = $2 AND user_id = $3 \

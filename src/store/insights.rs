@@ -283,6 +283,9 @@ pub trait InsightTx: Send {
 
     // --- votes and replies
     async fn add_vote(&mut self, id: i64, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
+    /// Counts a member's vote on a message for its insight (or what that was merged into),
+    /// unless the message is not captured, its insight was deleted, or the member wrote it.
+    async fn add_vote_on_message(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
     async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
     /// Distinct voters, sorted.
     async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>>;

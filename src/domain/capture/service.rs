@@ -126,14 +126,8 @@ async fn on_reaction(
         return Ok(());
     }
     // A vote: it counts once the message is captured (capture picks up earlier ones).
-    let Some(original) = tx.insight_by_message(message).await? else {
-        return Ok(());
-    };
     if reaction.added {
-        if original.author_id.as_deref() != Some(reaction.user.as_str()) && !original.deleted {
-            let target = follow_merges(tx, original).await?;
-            tx.add_vote(target.id, &reaction.user, message).await?;
-        }
+        tx.add_vote_on_message(&reaction.user, message).await?;
     } else {
         tx.remove_vote(&reaction.user, message).await?;
     }
