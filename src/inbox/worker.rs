@@ -18,7 +18,8 @@ use crate::store::{Settlement, SharedStore, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Rows claimed at once.
+    /// Rows claimed at once (capture handles a claim in one transaction: bigger claims mean
+    /// fewer commits per event, but a longer hold on SQLite's single writer).
     pub batch_size: u32,
     /// Handlers running at once within a batch.
     pub concurrency: usize,
@@ -40,7 +41,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
-            batch_size: 64,
+            batch_size: 128,
             concurrency: 16,
             lease: Duration::from_secs(120),
             max_attempts: 8,
