@@ -457,32 +457,6 @@ macro_rules! impl_insight_tx {
                 .await?)
             }
 
-            async fn set_status(
-                &mut self,
-                id: i64,
-                status: InsightStatus,
-                by: Option<&str>,
-                at: Millis,
-            ) -> StoreResult<i64> {
-                sqlx::query("UPDATE insights SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(status.as_str())
-                    .bind(at)
-                    .execute(&mut *self.0)
-                    .await?;
-                let (change,): (i64,) = sqlx::query_as(
-                    "INSERT INTO status_changes (insight_id, status, changed_by, changed_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(id)
-                .bind(status.as_str())
-                .bind(by)
-                .bind(at)
-                .fetch_one(&mut *self.0)
-                .await?;
-                Ok(change)
-            }
-
             async fn change_status(
                 &mut self,
                 id: i64,

@@ -298,14 +298,6 @@ pub trait InsightTx: Send {
     async fn replies(&mut self, id: i64) -> StoreResult<Vec<Reply>>;
 
     // --- status and merge
-    /// Records a status change; returns the change's id.
-    async fn set_status(
-        &mut self,
-        id: i64,
-        status: InsightStatus,
-        by: Option<&str>,
-        at: Millis,
-    ) -> StoreResult<i64>;
     /// Records a change to `status` unless the insight already has it (or was merged meanwhile);
     /// returns the change's id, or None when nothing changed. The conditional update locks the
     /// row, so two people setting the same status at once record (and announce) one change.
