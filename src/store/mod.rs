@@ -165,8 +165,9 @@ pub trait Store: Send + Sync + 'static {
     /// (Slack's retries). Returns how many rows this call stored.
     async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64>;
 
-    /// Atomically claims up to `limit` due rows for `lease`; a claim that lapses (its worker
-    /// died) makes the row due again.
+    /// Atomically claims up to `limit` due rows for `lease`, oldest first, plus up to
+    /// `URGENT_CLAIM` due interactions and commands ahead of them; a claim that lapses (its
+    /// worker died) makes the row due again.
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim>;
 
     /// Records outcomes of claimed rows in one transaction; rows whose claim was lost are skipped.
@@ -226,6 +227,9 @@ pub async fn connect(database_url: &str) -> StoreResult<SharedStore> {
         }),
     }
 }
+
+/// Interactions and commands a claim takes on top of its limit, ahead of older events.
+pub(crate) const URGENT_CLAIM: i64 = 8;
 
 pub(crate) fn new_claim_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use super::insight_tx::SqlTx;
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, ROW_COLUMNS, Requeue, RowParts, Settlement,
-    Store, StoreResult, circle_from_row, new_claim_token, row_from_parts,
+    Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -93,9 +93,14 @@ impl Store for SqliteStore {
         let token = new_claim_token();
         let lease_end = now + lease.as_millis() as i64;
         // One statement, so the claim is atomic: SQLite runs it under the write lock.
+        // People wait on interactions and commands: up to URGENT_CLAIM of them join every claim
+        // ahead of older events (both subqueries walk partial indexes of due rows).
         let sql = format!(
             "UPDATE inbox SET state = 'running', attempts = attempts + 1, run_after = ?1, claim_token = ?2 \
-             WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= ?3 \
+             WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') \
+                          AND kind IN ('interaction', 'command') AND run_after <= ?3 \
+                          ORDER BY run_after LIMIT ?5) \
+                OR id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= ?3 \
                           ORDER BY run_after LIMIT ?4) \
              RETURNING {ROW_COLUMNS}"
         );
@@ -104,6 +109,7 @@ impl Store for SqliteStore {
             .bind(&token)
             .bind(now)
             .bind(limit as i64)
+            .bind(URGENT_CLAIM)
             .fetch_all(&self.writer)
             .await?;
         let mut rows = rows

@@ -320,3 +320,23 @@ on_both_backends! {
         assert!(tx.message(at).await.unwrap().is_none());
     }
 }
+
+on_both_backends! {
+    async fn interactions_and_commands_are_claimed_ahead_of_an_event_backlog(db: TestDb) {
+        let store = db.store().await;
+        store.insert_inbox(&items("EvBacklog", 300, 1_000)).await.unwrap();
+        let mut shortcut = item("interaction:T1", 2_000);
+        shortcut.kind = InboxKind::Interaction;
+        shortcut.event_type = "message_action".into();
+        let mut command = item("command:T2", 2_000);
+        command.kind = InboxKind::Command;
+        command.event_type = "status".into();
+        store.insert_inbox(&[shortcut, command]).await.unwrap();
+
+        let claim = store.claim_inbox(3_000, LEASE, 64).await.unwrap();
+        let kinds: Vec<InboxKind> = claim.rows.iter().map(|row| row.kind).collect();
+        assert!(kinds.contains(&InboxKind::Interaction) && kinds.contains(&InboxKind::Command));
+        assert_eq!(kinds.iter().filter(|k| **k == InboxKind::Event).count(), 64, "and the oldest events");
+        assert_eq!(store.inbox_counts().await.unwrap().running, 66);
+    }
+}
