@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::helpers::circle::feedback;
 use crate::helpers::{TestApp, TestDb, samples};
 
 const BOT: &str = "UCIRCLET"; // the fake Slack's auth.test user
@@ -82,35 +83,6 @@ async fn the_bot_joining_makes_a_circle_and_leaving_or_archiving_ends_it() {
     assert_eq!(dead, 0, "Slack's sample payloads all parse");
 }
 
-async fn circle_command(app: &TestApp, user: &str, text: &str) -> String {
-    let response_url = app.fake.response_url(&format!("{user}-{text}"));
-    let trigger = uuid::Uuid::new_v4().to_string();
-    let answer = app
-        .sender
-        .command(&[
-            ("team_id", "T0CIRCLE"),
-            ("channel_id", "C0OPS"),
-            ("user_id", user),
-            ("command", "/feedback"),
-            ("text", text),
-            ("response_url", response_url.as_str()),
-            ("trigger_id", trigger.as_str()),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200);
-    assert!(
-        answer.json()["text"].as_str().unwrap().contains("Working on it"),
-        "{}",
-        answer.body
-    );
-    app.worker.drain().await.unwrap();
-    let replies = app.fake.calls_to("response_url");
-    let reply = replies.last().expect("an answer through response_url");
-    assert_eq!(reply.params["response_type"], "ephemeral");
-    reply.params["text"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn product_users_add_list_and_remove_circles() {
     let app = TestApp::builder(TestDb::sqlite())
@@ -118,30 +90,30 @@ async fn product_users_add_list_and_remove_circles() {
         .start()
         .await;
     assert!(
-        circle_command(&app, "U0PM", "circle list")
+        feedback(&app, "U0PM", "circle list")
             .await
             .starts_with("No circles yet")
     );
 
-    let added = circle_command(&app, "U0PM", "circle add <#C0NEW|beauty-insiders>").await;
+    let added = feedback(&app, "U0PM", "circle add <#C0NEW|beauty-insiders>").await;
     assert!(added.starts_with("<#C0NEW> is now a circle"), "{added}");
     assert!(is_circle(&app, "C0NEW").await);
     assert_eq!(
-        circle_command(&app, "U0PM", "circle add C0NEW").await,
+        feedback(&app, "U0PM", "circle add C0NEW").await,
         "<#C0NEW> is already a circle."
     );
 
-    let listed = circle_command(&app, "U0PM", "circle list").await;
+    let listed = feedback(&app, "U0PM", "circle list").await;
     assert_eq!(listed, "*Circles* (1)\n• <#C0NEW> — 0 insights");
 
-    let removed = circle_command(&app, "U0PM", "circle remove <#C0NEW>").await;
+    let removed = feedback(&app, "U0PM", "circle remove <#C0NEW>").await;
     assert!(
         removed.starts_with("Circlet no longer captures feedback in <#C0NEW>"),
         "{removed}"
     );
     assert!(!is_circle(&app, "C0NEW").await);
     assert_eq!(
-        circle_command(&app, "U0PM", "circle remove <#C0NEW>").await,
+        feedback(&app, "U0PM", "circle remove <#C0NEW>").await,
         "<#C0NEW> is not a circle."
     );
 }
@@ -152,12 +124,12 @@ async fn bad_circle_input_gets_the_right_form() {
         .env("CIRCLET_PRODUCT_USERS", "U0PM")
         .start()
         .await;
-    let vague = circle_command(&app, "U0PM", "circle add #beauty").await;
+    let vague = feedback(&app, "U0PM", "circle add #beauty").await;
     assert!(
         vague.starts_with("I can't tell which channel `#beauty` is"),
         "{vague}"
     );
-    let odd = circle_command(&app, "U0PM", "circle frobnicate").await;
+    let odd = feedback(&app, "U0PM", "circle frobnicate").await;
     assert_eq!(
         odd,
         "Usage: `/feedback circle add #channel | remove #channel | list`"
@@ -175,7 +147,7 @@ async fn customers_are_refused_politely_and_admins_and_group_members_are_let_in(
     app.fake
         .set_user(json!({"id": "U0ADMIN", "name": "admin", "is_admin": true}));
 
-    let refused = circle_command(&app, "U0MAYA", "circle add <#C0NEW>").await;
+    let refused = feedback(&app, "U0MAYA", "circle add <#C0NEW>").await;
     assert_eq!(
         refused,
         "Sorry, only the product team and workspace admins can manage circles."
@@ -183,12 +155,12 @@ async fn customers_are_refused_politely_and_admins_and_group_members_are_let_in(
     assert!(!is_circle(&app, "C0NEW").await);
 
     assert!(
-        circle_command(&app, "U0PM", "circle add <#C0NEW>")
+        feedback(&app, "U0PM", "circle add <#C0NEW>")
             .await
             .contains("is now a circle")
     );
     assert!(
-        circle_command(&app, "U0ADMIN", "circle add <#C0TWO>")
+        feedback(&app, "U0ADMIN", "circle add <#C0TWO>")
             .await
             .contains("is now a circle")
     );

@@ -14,6 +14,7 @@ use circlet::store::{
 };
 use serde_json::{Value, json};
 
+use crate::helpers::circle::{answered, feedback};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
@@ -189,45 +190,6 @@ async fn app_on(db: TestDb) -> TestApp {
         .env("CIRCLET_PRODUCT_USERS", PM)
         .start()
         .await
-}
-
-/// Runs `/feedback {text}` as `user` in workspace `team`; returns the ephemeral answer.
-async fn feedback_in(app: &TestApp, team: &str, user: &str, text: &str) -> String {
-    let response_id = uuid::Uuid::new_v4().simple().to_string();
-    let response_url = app.fake.response_url(&response_id);
-    let trigger = uuid::Uuid::new_v4().to_string();
-    let answer = app
-        .sender
-        .command(&[
-            ("team_id", team),
-            ("channel_id", "C0OPS"),
-            ("user_id", user),
-            ("command", "/feedback"),
-            ("text", text),
-            ("response_url", response_url.as_str()),
-            ("trigger_id", trigger.as_str()),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    app.worker.drain().await.unwrap();
-    let reply = answered(app, &response_id).expect("an answer through response_url");
-    assert_eq!(reply["response_type"], "ephemeral");
-    reply["text"].as_str().unwrap().to_owned()
-}
-
-async fn feedback(app: &TestApp, user: &str, text: &str) -> String {
-    feedback_in(app, TEAM, user, text).await
-}
-
-/// What was posted to the response URL `response_id`, if anything.
-fn answered(app: &TestApp, response_id: &str) -> Option<Value> {
-    let calls = app.fake.calls_to("response_url");
-    calls
-        .into_iter()
-        .rev()
-        .find(|call| call.params["response_id"] == response_id)
-        .map(|call| call.params)
 }
 
 /// Clicks a button with `action_id` and `value` as `user`; returns what was answered through

@@ -141,29 +141,51 @@ pub async fn captured(app: &TestApp, channel: &str, ts: &str) -> Option<Captured
     })
 }
 
-/// Runs `/feedback {text}` as `user` and returns the ephemeral answer sent to its response_url.
+/// Runs `/feedback {text}` as `user` in the test workspace; returns the ephemeral answer.
 pub async fn feedback(app: &TestApp, user: &str, text: &str) -> String {
-    let key = uuid::Uuid::new_v4().simple().to_string();
-    let response_url = app.fake.response_url(&key);
+    feedback_in(app, TEAM, user, text).await
+}
+
+/// Runs `/feedback {text}` as `user` in workspace `team`: checks the immediate "working on it"
+/// acknowledgement, runs the inbox, and returns the ephemeral answer sent to its response_url.
+pub async fn feedback_in(app: &TestApp, team: &str, user: &str, text: &str) -> String {
+    let response_id = uuid::Uuid::new_v4().simple().to_string();
+    let response_url = app.fake.response_url(&response_id);
+    let trigger = uuid::Uuid::new_v4().to_string();
     let answer = app
         .sender
         .command(&[
-            ("team_id", TEAM),
+            ("team_id", team),
             ("channel_id", "C0OPS"),
             ("user_id", user),
             ("command", "/feedback"),
             ("text", text),
             ("response_url", response_url.as_str()),
-            ("trigger_id", key.as_str()),
+            ("trigger_id", trigger.as_str()),
         ])
         .await
         .unwrap();
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.json()["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Working on it"),
+        "{}",
+        answer.body
+    );
     app.worker.drain().await.unwrap();
-    let replies = app.fake.calls_to("response_url");
-    let reply = replies
-        .last()
-        .unwrap_or_else(|| panic!("no answer to `/feedback {text}`"));
-    assert_eq!(reply.params["response_type"], "ephemeral");
-    reply.params["text"].as_str().unwrap().to_owned()
+    let reply = answered(app, &response_id).unwrap_or_else(|| panic!("no answer to `/feedback {text}`"));
+    assert_eq!(reply["response_type"], "ephemeral");
+    reply["text"].as_str().unwrap().to_owned()
+}
+
+/// What was posted to the response URL `response_id`, if anything.
+pub fn answered(app: &TestApp, response_id: &str) -> Option<Value> {
+    app.fake
+        .calls_to("response_url")
+        .into_iter()
+        .rev()
+        .find(|call| call.params["response_id"] == response_id)
+        .map(|call| call.params)
 }
