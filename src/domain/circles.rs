@@ -53,7 +53,7 @@ impl InboxHandler for MembershipHandler {
             changed_by: by.as_deref(),
             at: self.clock.now_millis(),
         };
-        let changed = self.store.set_circle(&change).await.map_err(store_error)?;
+        let changed = self.store.set_circle(&change).await?;
         if changed {
             tracing::info!(team_id = %job.row.team_id, %channel, active, "circle changed");
         }
@@ -73,12 +73,14 @@ pub struct CircleCommand {
 impl InboxHandler for CircleCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        let answer = if self.access.is_product_user(&command.user_id).await? {
-            self.run(&command).await?
-        } else {
-            "Sorry, only the product team and workspace admins can manage circles.".to_owned()
-        };
-        command.reply(&self.slack, &answer).await
+        command
+            .answer_product_team(
+                &self.access,
+                &self.slack,
+                "Sorry, only the product team and workspace admins can manage circles.",
+                || self.run(&command),
+            )
+            .await
     }
 }
 
@@ -102,7 +104,7 @@ impl CircleCommand {
                     changed_by: Some(&command.user_id),
                     at: self.clock.now_millis(),
                 };
-                let changed = self.store.set_circle(&change).await.map_err(store_error)?;
+                let changed = self.store.set_circle(&change).await?;
                 Ok(match (active, changed) {
                     (true, true) => format!(
                         "<#{channel}> is now a circle: reactions and the *Capture feedback* shortcut there become insights. \
@@ -122,14 +124,9 @@ impl CircleCommand {
     }
 
     async fn list(&self, team: &str) -> Result<String, HandlerError> {
-        let circles = self.store.circles(team).await.map_err(store_error)?;
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let counts: HashMap<String, i64> = tx
-            .insight_counts(team)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .collect();
+        let circles = self.store.circles(team).await?;
+        let mut tx = self.store.begin().await?;
+        let counts: HashMap<String, i64> = tx.insight_counts(team).await?.into_iter().collect();
         let active: Vec<String> = circles
             .iter()
             .filter(|c| c.active)
@@ -147,8 +144,4 @@ impl CircleCommand {
         }
         Ok(format!("*Circles* ({})\n{}", active.len(), active.join("\n")))
     }
-}
-
-fn store_error(err: crate::store::StoreError) -> HandlerError {
-    HandlerError::transient(err.to_string())
 }

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::domain::access::ProductAccess;
 use crate::inbox::{HandlerError, Job};
 use crate::slack::SlackApi;
 
@@ -31,6 +32,26 @@ impl SlashCommand {
         let text = self.text.trim_start();
         let subcommand_len = text.find(char::is_whitespace).unwrap_or(text.len());
         text[subcommand_len..].trim()
+    }
+
+    /// Answers a product-team subcommand: product users and workspace admins get what `run`
+    /// answers; anyone else gets `refusal`, which reveals nothing.
+    pub async fn answer_product_team<Fut>(
+        &self,
+        access: &ProductAccess,
+        slack: &SlackApi,
+        refusal: &str,
+        run: impl FnOnce() -> Fut,
+    ) -> Result<(), HandlerError>
+    where
+        Fut: Future<Output = Result<String, HandlerError>>,
+    {
+        let answer = if access.is_product_user(&self.user_id).await? {
+            run().await?
+        } else {
+            refusal.to_owned()
+        };
+        self.reply(slack, &answer).await
     }
 
     /// Answers the requester only, replacing the "Working on it…" acknowledgement, so a retry

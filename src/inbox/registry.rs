@@ -48,6 +48,13 @@ impl HandlerError {
     }
 }
 
+/// The database failing is worth a retry: the row waits and runs again later.
+impl From<crate::store::StoreError> for HandlerError {
+    fn from(err: crate::store::StoreError) -> Self {
+        HandlerError::transient(err.to_string())
+    }
+}
+
 #[async_trait]
 pub trait InboxHandler: Send + Sync + 'static {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError>;

@@ -228,6 +228,11 @@ pub async fn connect(database_url: &str) -> StoreResult<SharedStore> {
     }
 }
 
+/// Drops cached messages seen before `$1`; those an insight was made from stay, so later replies
+/// and edits still find them. One text for both backends.
+pub(crate) const PRUNE_MESSAGES: &str = "DELETE FROM messages WHERE seen_at < $1 AND NOT EXISTS (SELECT 1 FROM insights i \
+     WHERE i.team_id = messages.team_id AND i.channel_id = messages.channel_id AND i.message_ts = messages.ts)";
+
 /// Interactions and commands a claim takes on top of its limit, ahead of older events.
 pub(crate) const URGENT_CLAIM: i64 = 8;
 

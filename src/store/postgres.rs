@@ -10,8 +10,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use super::insight_tx::SqlTx;
 use super::sqlite::counts_from;
 use super::{
-    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, ROW_COLUMNS, Requeue, RowParts, Settlement,
-    Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
+    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
+    RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -262,14 +262,10 @@ impl Store for PostgresStore {
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {
-        // Cached messages an insight was made from stay: later replies and edits still find them.
-        let done = sqlx::query(
-            "DELETE FROM messages WHERE seen_at < $1 AND NOT EXISTS (SELECT 1 FROM insights i \
-             WHERE i.team_id = messages.team_id AND i.channel_id = messages.channel_id AND i.message_ts = messages.ts)",
-        )
-        .bind(before)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(PRUNE_MESSAGES)
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

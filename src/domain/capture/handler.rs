@@ -12,7 +12,7 @@ use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
 use crate::domain::bot::BotIdentity;
 use crate::inbox::{HandlerError, InboxHandler, Job};
-use crate::store::{SharedStore, StoreError};
+use crate::store::SharedStore;
 
 /// Event types this handler takes.
 pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
@@ -67,7 +67,7 @@ impl CaptureHandler {
             };
             let team = job.row.team_id.as_str();
             if !circles.contains_key(team) {
-                let active = self.store.circles(team).await.map_err(store_error)?;
+                let active = self.store.circles(team).await?;
                 let channels = active
                     .into_iter()
                     .filter(|c| c.active)
@@ -93,7 +93,7 @@ impl CaptureHandler {
             String::new()
         };
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let mut tx = self.store.begin().await?;
         let mut teams: HashMap<&str, TeamContext> = HashMap::new();
         for (job, event) in jobs.iter().zip(events) {
             let Ok(event) = event else { continue };
@@ -103,18 +103,12 @@ impl CaptureHandler {
             }
             let team = job.row.team_id.as_str();
             if !teams.contains_key(team) {
-                let context = TeamContext::load(tx.as_mut(), team).await.map_err(store_error)?;
+                let context = TeamContext::load(tx.as_mut(), team).await?;
                 teams.insert(team, context);
             }
             let context = &teams[team];
-            service::apply(tx.as_mut(), context, &bot_user, event, now)
-                .await
-                .map_err(store_error)?;
+            service::apply(tx.as_mut(), context, &bot_user, event, now).await?;
         }
-        tx.commit().await.map_err(store_error)
+        tx.commit().await.map_err(HandlerError::from)
     }
-}
-
-pub(crate) fn store_error(err: StoreError) -> HandlerError {
-    HandlerError::transient(err.to_string())
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::emoji::valid_tag_name;
-use super::handler::store_error;
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::slash::SlashCommand;
@@ -27,12 +26,14 @@ pub struct RulesCommand {
 impl InboxHandler for RulesCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        let answer = if self.access.is_product_user(&command.user_id).await? {
-            self.run(&command).await?
-        } else {
-            "Sorry, only the product team and workspace admins can manage keyword rules.".to_owned()
-        };
-        command.reply(&self.slack, &answer).await
+        command
+            .answer_product_team(
+                &self.access,
+                &self.slack,
+                "Sorry, only the product team and workspace admins can manage keyword rules.",
+                || self.run(&command),
+            )
+            .await
     }
 }
 
@@ -89,10 +90,10 @@ impl RulesCommand {
         let team = command.team_id.as_str();
         let rest = command.rest();
         let (action, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let mut tx = self.store.begin().await?;
         let answer = match action.to_ascii_lowercase().as_str() {
             "" | "list" => {
-                let rules = tx.rules(team).await.map_err(store_error)?;
+                let rules = tx.rules(team).await?;
                 if rules.is_empty() {
                     format!(
                         "No keyword rules yet. Add one with `{RULES_USAGE}`: a rule tags captured messages that \
@@ -115,8 +116,7 @@ impl RulesCommand {
                             &command.user_id,
                             self.clock.now_millis(),
                         )
-                        .await
-                        .map_err(store_error)?;
+                        .await?;
                     format!(
                         "Added rule {}. It applies to messages captured or edited from now on.",
                         describe(&rule)
@@ -125,7 +125,7 @@ impl RulesCommand {
                 Err(problem) => problem,
             },
             "remove" => match tail.trim().trim_start_matches('#').parse::<i64>() {
-                Ok(number) => match tx.remove_rule(team, number).await.map_err(store_error)? {
+                Ok(number) => match tx.remove_rule(team, number).await? {
                     Some(rule) => format!(
                         "Removed rule {}. Tags it already gave stay until those messages are edited.",
                         describe(&rule)
@@ -136,7 +136,7 @@ impl RulesCommand {
             },
             _ => format!("Usage: `{RULES_USAGE}`"),
         };
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(answer)
     }
 }

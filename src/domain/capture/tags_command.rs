@@ -5,7 +5,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::emoji::{EmojiMap, FEEDBACK, emoji_name, is_vote, valid_tag_name};
-use super::handler::store_error;
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::slash::SlashCommand;
@@ -26,12 +25,14 @@ pub struct TagsCommand {
 impl InboxHandler for TagsCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        let answer = if self.access.is_product_user(&command.user_id).await? {
-            self.run(&command).await?
-        } else {
-            "Sorry, only the product team and workspace admins can change tags.".to_owned()
-        };
-        command.reply(&self.slack, &answer).await
+        command
+            .answer_product_team(
+                &self.access,
+                &self.slack,
+                "Sorry, only the product team and workspace admins can change tags.",
+                || self.run(&command),
+            )
+            .await
     }
 }
 
@@ -60,8 +61,8 @@ impl TagsCommand {
                 "`{tag}` cannot be a tag name: use lower-case letters, digits and dashes (up to 30), e.g. `pain-point`."
             ));
         }
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let was = EmojiMap::new(&tx.emoji_overrides(team).await.map_err(store_error)?);
+        let mut tx = self.store.begin().await?;
+        let was = EmojiMap::new(&tx.emoji_overrides(team).await?);
         if tag.is_none() && was.action(emoji).is_none() {
             return Ok(format!(
                 "`:{emoji}:` does not capture anything here, so there is nothing to unset."
@@ -74,9 +75,8 @@ impl TagsCommand {
             &command.user_id,
             self.clock.now_millis(),
         )
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        .await?;
+        tx.commit().await?;
         Ok(match tag.as_deref() {
             Some(FEEDBACK) => {
                 format!("Reacting with :{emoji}: now captures a message as feedback, without a tag.")
@@ -87,9 +87,9 @@ impl TagsCommand {
     }
 
     async fn list(&self, team: &str) -> Result<String, HandlerError> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let map = EmojiMap::new(&tx.emoji_overrides(team).await.map_err(store_error)?);
-        let rules = tx.rules(team).await.map_err(store_error)?;
+        let mut tx = self.store.begin().await?;
+        let map = EmojiMap::new(&tx.emoji_overrides(team).await?);
+        let rules = tx.rules(team).await?;
         let mut lines = vec!["*Reactions that capture feedback*".to_owned()];
         lines.extend(map.entries().map(|(emoji, tag)| match tag {
             FEEDBACK => format!("• :{emoji}: → captured as feedback (no tag)"),

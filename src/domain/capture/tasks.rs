@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use slack_morphism::prelude::*;
 
-use super::handler::store_error;
 use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
 use crate::domain::settings::DomainSettings;
@@ -98,8 +97,8 @@ impl InboxHandler for FetchMessageHandler {
         }
         let fetched = self.fetch(&task).await;
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let Some(insight) = tx.insight_by_message(at).await.map_err(store_error)? else {
+        let mut tx = self.store.begin().await?;
+        let Some(insight) = tx.insight_by_message(at).await? else {
             return Ok(());
         };
         if insight.text.is_some() || insight.deleted {
@@ -109,14 +108,14 @@ impl InboxHandler for FetchMessageHandler {
             Ok(Some(message)) => message,
             Ok(None) => {
                 tracing::info!(channel = %task.channel, ts = %task.ts, "captured message not found in Slack; dropping the capture");
-                tx.discard_insight(insight.id).await.map_err(store_error)?;
-                return tx.commit().await.map_err(store_error);
+                tx.discard_insight(insight.id).await?;
+                return tx.commit().await.map_err(HandlerError::from);
             }
             Err(err) => match unreachable_code(&err) {
                 Some(code) => {
                     tracing::info!(channel = %task.channel, ts = %task.ts, code, "cannot read the captured message; dropping the capture");
-                    tx.discard_insight(insight.id).await.map_err(store_error)?;
-                    return tx.commit().await.map_err(store_error);
+                    tx.discard_insight(insight.id).await?;
+                    return tx.commit().await.map_err(HandlerError::from);
                 }
                 None => return Err(err.into()),
             },
@@ -129,25 +128,19 @@ impl InboxHandler for FetchMessageHandler {
             text: message.content.text.clone().unwrap_or_default(),
             thread_ts: message.origin.thread_ts.as_ref().map(ToString::to_string),
         };
-        tx.put_message(&cached, now).await.map_err(store_error)?;
-        tx.set_text(insight.id, &cached.text, 0, now)
-            .await
-            .map_err(store_error)?;
-        let context = TeamContext::load(tx.as_mut(), team).await.map_err(store_error)?;
-        service::tag_by_rules(tx.as_mut(), &context, &insight, &cached.text)
-            .await
-            .map_err(store_error)?;
-        service::queue_ack(tx.as_mut(), &insight, now)
-            .await
-            .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        tx.put_message(&cached, now).await?;
+        tx.set_text(insight.id, &cached.text, 0, now).await?;
+        let context = TeamContext::load(tx.as_mut(), team).await?;
+        service::tag_by_rules(tx.as_mut(), &context, &insight, &cached.text).await?;
+        service::queue_ack(tx.as_mut(), &insight, now).await?;
+        tx.commit().await.map_err(HandlerError::from)
     }
 }
 
 impl FetchMessageHandler {
     async fn still_needed(&self, at: MessageRef<'_>) -> Result<bool, HandlerError> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let insight = tx.insight_by_message(at).await.map_err(store_error)?;
+        let mut tx = self.store.begin().await?;
+        let insight = tx.insight_by_message(at).await?;
         Ok(insight.is_some_and(|i| i.text.is_none() && !i.deleted))
     }
 

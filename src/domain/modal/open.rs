@@ -13,7 +13,6 @@ use super::metadata::FormContext;
 use super::view::{self, Prefill};
 use super::{CALLBACK_ID, workspace_tags};
 use crate::clock::SharedClock;
-use crate::domain::capture::handler::store_error;
 use crate::domain::capture::service::{TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job};
@@ -101,8 +100,8 @@ impl OpenFormHandler {
         team: &str,
         action: &MessageAction,
     ) -> Result<Option<(Prefill, BTreeSet<String>)>, HandlerError> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let context = TeamContext::load(tx.as_mut(), team).await.map_err(store_error)?;
+        let mut tx = self.store.begin().await?;
+        let context = TeamContext::load(tx.as_mut(), team).await?;
         if !context.circles.contains(&action.channel.id) {
             return Ok(None);
         }
@@ -117,14 +116,12 @@ impl OpenFormHandler {
             text: action.message.text.clone(),
             ..Prefill::default()
         };
-        let captured = match tx.insight_by_message(message).await.map_err(store_error)? {
-            Some(insight) if !insight.deleted => {
-                Some(follow_merges(tx.as_mut(), insight).await.map_err(store_error)?)
-            }
+        let captured = match tx.insight_by_message(message).await? {
+            Some(insight) if !insight.deleted => Some(follow_merges(tx.as_mut(), insight).await?),
             _ => None,
         };
         if let Some(insight) = captured {
-            prefill.tags = tx.tags(insight.id).await.map_err(store_error)?;
+            prefill.tags = tx.tags(insight.id).await?;
             prefill.number = Some(insight.number);
             if let Some(text) = insight.text {
                 prefill.text = text;

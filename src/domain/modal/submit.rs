@@ -12,7 +12,6 @@ use super::view::TEXT_BLOCK;
 use super::{CALLBACK_ID, workspace_tags};
 use crate::clock::{Millis, SharedClock};
 use crate::config::Secret;
-use crate::domain::capture::handler::store_error;
 use crate::domain::capture::service::{self, TeamContext};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
@@ -112,10 +111,8 @@ impl InboxHandler for SaveFormHandler {
         let context = submission
             .context(team_id, &self.settings.signing_key, received_secs)
             .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let team = TeamContext::load(tx.as_mut(), team_id)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.store.begin().await?;
+        let team = TeamContext::load(tx.as_mut(), team_id).await?;
         if !team.circles.contains(&context.channel_id) {
             tracing::info!(%team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
             return Ok(());
@@ -128,10 +125,8 @@ impl InboxHandler for SaveFormHandler {
                 errors.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        save(tx.as_mut(), &team, &context, &form, self.clock.now_millis())
-            .await
-            .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        save(tx.as_mut(), &team, &context, &form, self.clock.now_millis()).await?;
+        tx.commit().await.map_err(HandlerError::from)
     }
 }
 

@@ -38,7 +38,7 @@ impl TriageError {
     /// retries.
     pub fn into_answer(self) -> Result<String, HandlerError> {
         match self {
-            TriageError::Store(err) => Err(HandlerError::transient(err.to_string())),
+            TriageError::Store(err) => Err(err.into()),
             refused => Ok(refused.to_string()),
         }
     }
