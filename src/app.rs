@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{self, ApiState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::domain::access::ProductAccess;
@@ -41,6 +42,18 @@ pub enum AppError {
     Slack(#[from] SlackError),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Filter(#[from] crate::domain::export::FilterError),
+    #[error(transparent)]
+    Token(#[from] crate::domain::tokens::TokenError),
+    #[error("cannot write {path}: {source}")]
+    Output {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// What domain handlers get to work with.
@@ -143,6 +156,10 @@ impl AppBuilder {
         );
         let router = Router::new()
             .merge(ingress::router(ingress_state))
+            .merge(api::router(ApiState {
+                store: store.clone(),
+                clock: self.clock.clone(),
+            }))
             .merge(ops::router(OpsState {
                 store: store.clone(),
                 metrics: metrics.clone(),

@@ -6,6 +6,7 @@
 //! services; [`store`] holds all SQL for SQLite and PostgreSQL; [`slack`] makes every outbound
 //! Web API call. [`app`] wires them together; `main.rs` is only the command line.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;

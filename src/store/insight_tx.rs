@@ -2,19 +2,62 @@
 //! `$n` parameters, `ON CONFLICT`, `RETURNING` and `TRUE`/`FALSE`, so one macro body serves
 //! `Transaction<Sqlite>` and `Transaction<Postgres>`.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::StoreResult;
 use super::insights::{
-    CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails, InsightSource, InsightStatus,
-    InsightTx, MessageRef, NewInsight, ReactionChange, Reply, Rule, TagSource,
+    Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
+    InsightSource, InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight,
+    ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
 };
 use crate::clock::Millis;
 use crate::inbox::NewInboxItem;
 
 /// An open transaction on either backend.
-pub struct SqlTx<DB: sqlx::Database>(pub(super) Transaction<'static, DB>);
+pub struct SqlTx<DB: sqlx::Database> {
+    tx: Transaction<'static, DB>,
+    /// Insights whose derived columns (tag list, vote and reply counts) need a refresh before
+    /// commit: refreshing once per transaction keeps a batch of votes on one insight cheap.
+    stale: BTreeMap<i64, Stale>,
+}
+
+impl<DB: sqlx::Database> SqlTx<DB> {
+    pub(super) fn new(tx: Transaction<'static, DB>) -> Self {
+        Self {
+            tx,
+            stale: BTreeMap::new(),
+        }
+    }
+
+    fn stale_tags(&mut self, id: i64) {
+        self.stale.entry(id).or_default().tags = true;
+    }
+
+    fn stale_counts(&mut self, id: i64) {
+        self.stale.entry(id).or_default().counts = true;
+    }
+
+    /// Marks the insight a statement's `RETURNING insight_id` named, if any; whether there was one.
+    fn counted(&mut self, returned: Option<(i64,)>) -> bool {
+        match returned {
+            Some((id,)) => {
+                self.stale_counts(id);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Which derived columns of an insight are out of date.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stale {
+    tags: bool,
+    counts: bool,
+}
 
 type MessageParts = (String, String, String, Option<String>, String, Option<String>);
 
@@ -52,7 +95,7 @@ macro_rules! impl_insight_tx {
                 .bind(&m.text)
                 .bind(&m.thread_ts)
                 .bind(at)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(())
             }
@@ -65,7 +108,7 @@ macro_rules! impl_insight_tx {
                 .bind(at.team_id)
                 .bind(at.channel_id)
                 .bind(at.ts)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.tx)
                 .await?;
                 Ok(row.map(message_from))
             }
@@ -78,7 +121,7 @@ macro_rules! impl_insight_tx {
                 .bind(parent.team_id)
                 .bind(parent.channel_id)
                 .bind(parent.ts)
-                .fetch_all(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?;
                 Ok(rows.into_iter().map(message_from).collect())
             }
@@ -88,7 +131,7 @@ macro_rules! impl_insight_tx {
                     .bind(at.team_id)
                     .bind(at.channel_id)
                     .bind(at.ts)
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
                 Ok(())
             }
@@ -108,7 +151,7 @@ macro_rules! impl_insight_tx {
                 .bind(c.emoji)
                 .bind(c.present)
                 .bind(c.event_ts)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -122,7 +165,7 @@ macro_rules! impl_insight_tx {
                 .bind(m.team_id)
                 .bind(m.channel_id)
                 .bind(m.ts)
-                .fetch_all(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?)
             }
 
@@ -135,7 +178,7 @@ macro_rules! impl_insight_tx {
                     )
                     .bind(insight_id)
                     .bind(*one)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(&mut *self.tx)
                     .await?;
                     if found.is_some() {
                         return Ok(true);
@@ -147,7 +190,7 @@ macro_rules! impl_insight_tx {
             async fn insight(&mut self, id: i64) -> StoreResult<Option<Insight>> {
                 Ok(sqlx::query_as(&insight_query("id = $1"))
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(&mut *self.tx)
                     .await?)
             }
 
@@ -155,7 +198,7 @@ macro_rules! impl_insight_tx {
                 Ok(sqlx::query_as(&insight_query("team_id = $1 AND number = $2"))
                     .bind(team_id)
                     .bind(number)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(&mut *self.tx)
                     .await?)
             }
 
@@ -165,7 +208,7 @@ macro_rules! impl_insight_tx {
                         .bind(m.team_id)
                         .bind(m.channel_id)
                         .bind(m.ts)
-                        .fetch_optional(&mut *self.0)
+                        .fetch_optional(&mut *self.tx)
                         .await?,
                 )
             }
@@ -177,7 +220,7 @@ macro_rules! impl_insight_tx {
                      RETURNING last_number",
                 )
                 .bind(new.message.team_id)
-                .fetch_one(&mut *self.0)
+                .fetch_one(&mut *self.tx)
                 .await?;
                 let sql = format!(
                     "INSERT INTO insights (team_id, number, channel_id, message_ts, thread_ts, author_id, text, \
@@ -196,7 +239,7 @@ macro_rules! impl_insight_tx {
                     .bind(new.text_version)
                     .bind(new.source.as_str())
                     .bind(new.at)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(&mut *self.tx)
                     .await?;
                 let insight = match created {
                     Some(insight) => insight,
@@ -220,7 +263,7 @@ macro_rules! impl_insight_tx {
                 .bind(text)
                 .bind(at)
                 .bind(version)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 let changed = sqlx::query(
                     "UPDATE insights SET text = $2, text_version = $3, updated_at = $4 \
@@ -230,7 +273,7 @@ macro_rules! impl_insight_tx {
                 .bind(text)
                 .bind(version)
                 .bind(at)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(changed.rows_affected() > 0)
             }
@@ -245,7 +288,7 @@ macro_rules! impl_insight_tx {
                 .bind(&d.sentiment)
                 .bind(&d.customer_company)
                 .bind(at)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(())
             }
@@ -253,12 +296,12 @@ macro_rules! impl_insight_tx {
             async fn mark_deleted(&mut self, id: i64, at: Millis) -> StoreResult<()> {
                 sqlx::query("DELETE FROM insight_revisions WHERE insight_id = $1")
                     .bind(id)
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
                 sqlx::query("UPDATE insights SET deleted = TRUE, text = '', updated_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(at)
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
                 Ok(())
             }
@@ -267,12 +310,12 @@ macro_rules! impl_insight_tx {
                 for table in ["insight_revisions", "insight_tags", "insight_sources", "votes", "replies", "status_changes"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
                         .bind(id)
-                        .execute(&mut *self.0)
+                        .execute(&mut *self.tx)
                         .await?;
                 }
                 sqlx::query("DELETE FROM insights WHERE id = $1")
                     .bind(id)
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
                 Ok(())
             }
@@ -281,7 +324,7 @@ macro_rules! impl_insight_tx {
                 let rows: Vec<(String,)> =
                     sqlx::query_as("SELECT text FROM insight_revisions WHERE insight_id = $1 ORDER BY id")
                         .bind(id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(&mut *self.tx)
                         .await?;
                 Ok(rows.into_iter().map(|(text,)| text).collect())
             }
@@ -292,7 +335,7 @@ macro_rules! impl_insight_tx {
                 )
                 .bind(id)
                 .bind(source.as_str())
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(())
             }
@@ -301,7 +344,7 @@ macro_rules! impl_insight_tx {
                 let rows: Vec<(String,)> =
                     sqlx::query_as("SELECT source FROM insight_sources WHERE insight_id = $1 ORDER BY source")
                         .bind(id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(&mut *self.tx)
                         .await?;
                 Ok(rows.into_iter().filter_map(|(s,)| s.parse().ok()).collect())
             }
@@ -313,8 +356,9 @@ macro_rules! impl_insight_tx {
                 .bind(id)
                 .bind(tag)
                 .bind(source.as_str())
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
+                self.stale_tags(id);
                 Ok(done.rows_affected() > 0)
             }
 
@@ -324,8 +368,9 @@ macro_rules! impl_insight_tx {
                         .bind(id)
                         .bind(tag)
                         .bind(source.as_str())
-                        .execute(&mut *self.0)
+                        .execute(&mut *self.tx)
                         .await?;
+                self.stale_tags(id);
                 Ok(done.rows_affected() > 0)
             }
 
@@ -333,8 +378,9 @@ macro_rules! impl_insight_tx {
                 sqlx::query("DELETE FROM insight_tags WHERE insight_id = $1 AND source = $2")
                     .bind(id)
                     .bind(source.as_str())
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
+                self.stale_tags(id);
                 for tag in tags {
                     self.add_tag(id, tag, source).await?;
                 }
@@ -345,7 +391,7 @@ macro_rules! impl_insight_tx {
                 let rows: Vec<(String,)> =
                     sqlx::query_as("SELECT DISTINCT tag FROM insight_tags WHERE insight_id = $1 ORDER BY tag")
                         .bind(id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(&mut *self.tx)
                         .await?;
                 Ok(rows.into_iter().map(|(tag,)| tag).collect())
             }
@@ -359,49 +405,55 @@ macro_rules! impl_insight_tx {
                 .bind(user_id)
                 .bind(on.channel_id)
                 .bind(on.ts)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
+                self.stale_counts(id);
                 Ok(done.rows_affected() > 0)
             }
 
             async fn add_vote_on_message(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
                 // One statement: votes are most of a busy circle's reactions. Merges re-point
                 // whole chains, so one hop through merged_into reaches the target.
-                let done = sqlx::query(
+                let done: Option<(i64,)> = sqlx::query_as(
                     "INSERT INTO votes (insight_id, user_id, channel_id, message_ts) \
                      SELECT COALESCE(merged_into, id), $1, channel_id, message_ts FROM insights \
                      WHERE team_id = $2 AND channel_id = $3 AND message_ts = $4 AND NOT deleted \
                      AND (author_id IS NULL OR author_id <> $1) \
-                     ON CONFLICT DO NOTHING",
+                     ON CONFLICT DO NOTHING RETURNING insight_id",
                 )
                 .bind(user_id)
                 .bind(on.team_id)
                 .bind(on.channel_id)
                 .bind(on.ts)
-                .execute(&mut *self.0)
+                .fetch_optional(&mut *self.tx)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                Ok(self.counted(done))
             }
 
             async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done: Vec<(i64,)> = sqlx::query_as(
                     "DELETE FROM votes WHERE channel_id = $1 AND message_ts = $2 AND user_id = $3 \
-                     AND EXISTS (SELECT 1 FROM insights i WHERE i.id = votes.insight_id AND i.team_id = $4)",
+                     AND EXISTS (SELECT 1 FROM insights i WHERE i.id = votes.insight_id AND i.team_id = $4) \
+                     RETURNING insight_id",
                 )
                 .bind(on.channel_id)
                 .bind(on.ts)
                 .bind(user_id)
                 .bind(on.team_id)
-                .execute(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                let removed = !done.is_empty();
+                for (id,) in done {
+                    self.stale_counts(id);
+                }
+                Ok(removed)
             }
 
             async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> =
                     sqlx::query_as("SELECT DISTINCT user_id FROM votes WHERE insight_id = $1 ORDER BY user_id")
                         .bind(id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(&mut *self.tx)
                         .await?;
                 Ok(rows.into_iter().map(|(user,)| user).collect())
             }
@@ -414,7 +466,7 @@ macro_rules! impl_insight_tx {
                 .bind(id)
                 .bind(m.channel_id)
                 .bind(m.ts)
-                .fetch_all(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?;
                 Ok(rows.into_iter().map(|(user,)| user).collect())
             }
@@ -429,8 +481,9 @@ macro_rules! impl_insight_tx {
                 .bind(&reply.ts)
                 .bind(&reply.user_id)
                 .bind(&reply.text)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
+                self.stale_counts(id);
                 Ok(done.rows_affected() > 0)
             }
 
@@ -440,11 +493,20 @@ macro_rules! impl_insight_tx {
                         .bind(channel_id)
                         .bind(ts)
                         .bind(text),
-                    None => sqlx::query("DELETE FROM replies WHERE channel_id = $1 AND ts = $2")
-                        .bind(channel_id)
-                        .bind(ts),
+                    None => {
+                        let removed: Vec<(i64,)> =
+                            sqlx::query_as("DELETE FROM replies WHERE channel_id = $1 AND ts = $2 RETURNING insight_id")
+                                .bind(channel_id)
+                                .bind(ts)
+                                .fetch_all(&mut *self.tx)
+                                .await?;
+                        for (id,) in removed {
+                            self.stale_counts(id);
+                        }
+                        return Ok(());
+                    }
                 };
-                query.execute(&mut *self.0).await?;
+                query.execute(&mut *self.tx).await?;
                 Ok(())
             }
 
@@ -453,7 +515,7 @@ macro_rules! impl_insight_tx {
                     "SELECT channel_id, ts, user_id, text FROM replies WHERE insight_id = $1 ORDER BY ts",
                 )
                 .bind(id)
-                .fetch_all(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?)
             }
 
@@ -471,7 +533,7 @@ macro_rules! impl_insight_tx {
                 .bind(id)
                 .bind(status.as_str())
                 .bind(at)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 if changed.rows_affected() == 0 {
                     return Ok(None);
@@ -484,7 +546,7 @@ macro_rules! impl_insight_tx {
                 .bind(status.as_str())
                 .bind(by)
                 .bind(at)
-                .fetch_one(&mut *self.0)
+                .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(Some(change))
             }
@@ -506,18 +568,22 @@ macro_rules! impl_insight_tx {
                     ))
                     .bind(from)
                     .bind(into)
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
                     sqlx::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
                         .bind(from)
-                        .execute(&mut *self.0)
+                        .execute(&mut *self.tx)
                         .await?;
+                }
+                for id in [from, into] {
+                    self.stale_tags(id);
+                    self.stale_counts(id);
                 }
                 sqlx::query("UPDATE insights SET merged_into = $2, updated_at = $3 WHERE id = $1 OR merged_into = $1")
                     .bind(from)
                     .bind(into)
                     .bind(at)
-                    .execute(&mut *self.0)
+                    .execute(&mut *self.tx)
                     .await?;
                 Ok(())
             }
@@ -525,14 +591,14 @@ macro_rules! impl_insight_tx {
             async fn merged_into(&mut self, id: i64) -> StoreResult<Vec<Insight>> {
                 Ok(sqlx::query_as(&insight_query("merged_into = $1 ORDER BY number"))
                     .bind(id)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(&mut *self.tx)
                     .await?)
             }
 
             async fn emoji_overrides(&mut self, team_id: &str) -> StoreResult<Vec<EmojiOverride>> {
                 Ok(sqlx::query_as("SELECT emoji, tag FROM emoji_tags WHERE team_id = $1 ORDER BY emoji")
                     .bind(team_id)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(&mut *self.tx)
                     .await?)
             }
 
@@ -554,7 +620,7 @@ macro_rules! impl_insight_tx {
                 .bind(tag)
                 .bind(by)
                 .bind(at)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(())
             }
@@ -564,7 +630,7 @@ macro_rules! impl_insight_tx {
                     "SELECT number, phrase, tag, capture FROM rules WHERE team_id = $1 ORDER BY number",
                 )
                 .bind(team_id)
-                .fetch_all(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?)
             }
 
@@ -586,7 +652,7 @@ macro_rules! impl_insight_tx {
                 .bind(capture)
                 .bind(by)
                 .bind(at)
-                .fetch_one(&mut *self.0)
+                .fetch_one(&mut *self.tx)
                 .await?)
             }
 
@@ -596,7 +662,7 @@ macro_rules! impl_insight_tx {
                 )
                 .bind(team_id)
                 .bind(number)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.tx)
                 .await?)
             }
 
@@ -604,7 +670,7 @@ macro_rules! impl_insight_tx {
                 let rows: Vec<(String,)> =
                     sqlx::query_as("SELECT channel_id FROM circles WHERE team_id = $1 AND active ORDER BY channel_id")
                         .bind(team_id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(&mut *self.tx)
                         .await?;
                 Ok(rows.into_iter().map(|(c,)| c).collect())
             }
@@ -616,8 +682,105 @@ macro_rules! impl_insight_tx {
                      GROUP BY channel_id ORDER BY channel_id",
                 )
                 .bind(team_id)
-                .fetch_all(&mut *self.0)
+                .fetch_all(&mut *self.tx)
                 .await?)
+            }
+
+            async fn record_activity(&mut self, a: &Activity<'_>) -> StoreResult<()> {
+                let (posts, replies, reactions) = match a.kind {
+                    ActivityKind::Post => (1, 0, 0),
+                    ActivityKind::Reply => (0, 1, 0),
+                    ActivityKind::Reaction => (0, 0, 1),
+                };
+                sqlx::query(
+                    "INSERT INTO member_activity (team_id, channel_id, day, user_id, posts, replies, reactions) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (team_id, day, channel_id, user_id) DO UPDATE SET \
+                     posts = member_activity.posts + excluded.posts, \
+                     replies = member_activity.replies + excluded.replies, \
+                     reactions = member_activity.reactions + excluded.reactions",
+                )
+                .bind(a.team_id)
+                .bind(a.channel_id)
+                .bind(day_of(a.at))
+                .bind(a.user_id)
+                .bind(posts)
+                .bind(replies)
+                .bind(reactions)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_membership(&mut self, m: &Membership<'_>) -> StoreResult<()> {
+                // A member found in the channel's list keeps a known join time; a join or a leave
+                // event is the newer truth.
+                let (joined_at, left_at, on_conflict) = match m.change {
+                    MembershipChange::Present => (None, None, "left_at = NULL"),
+                    MembershipChange::Joined => (Some(m.at), None, "joined_at = excluded.joined_at, left_at = NULL"),
+                    MembershipChange::Left => (None, Some(m.at), "left_at = excluded.left_at"),
+                };
+                sqlx::query(&format!(
+                    "INSERT INTO circle_members (team_id, channel_id, user_id, joined_at, left_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, channel_id, user_id) DO UPDATE SET {on_conflict}"
+                ))
+                .bind(m.team_id)
+                .bind(m.channel_id)
+                .bind(m.user_id)
+                .bind(joined_at)
+                .bind(left_at)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_name(&mut self, named: Named<'_>, name: &str, at: Millis) -> StoreResult<()> {
+                let query = match named {
+                    Named::Person { team_id, user_id } => sqlx::query(
+                        "INSERT INTO people (team_id, user_id, name, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (team_id, user_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+                    )
+                    .bind(team_id)
+                    .bind(user_id)
+                    .bind(name)
+                    .bind(at),
+                    // A circle's row records its on/off changes; a rename is not one.
+                    Named::Channel { team_id, channel_id } => {
+                        sqlx::query("UPDATE circles SET name = $3 WHERE team_id = $1 AND channel_id = $2")
+                            .bind(team_id)
+                            .bind(channel_id)
+                            .bind(name)
+                    }
+                    Named::Workspace { team_id } => sqlx::query(
+                        "INSERT INTO workspaces (team_id, url, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (team_id) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
+                    )
+                    .bind(team_id)
+                    .bind(name)
+                    .bind(at),
+                };
+                query.execute(&mut *self.tx).await?;
+                Ok(())
+            }
+
+            async fn has_name(&mut self, named: Named<'_>) -> StoreResult<bool> {
+                let query = match named {
+                    Named::Person { team_id, user_id } => {
+                        sqlx::query_as("SELECT 1 FROM people WHERE team_id = $1 AND user_id = $2")
+                            .bind(team_id)
+                            .bind(user_id)
+                    }
+                    Named::Channel { team_id, channel_id } => sqlx::query_as(
+                        "SELECT 1 FROM circles WHERE team_id = $1 AND channel_id = $2 AND name IS NOT NULL",
+                    )
+                    .bind(team_id)
+                    .bind(channel_id),
+                    Named::Workspace { team_id } => {
+                        sqlx::query_as("SELECT 1 FROM workspaces WHERE team_id = $1").bind(team_id)
+                    }
+                };
+                let found: Option<(i32,)> = query.fetch_optional(&mut *self.tx).await?;
+                Ok(found.is_some())
             }
 
             async fn enqueue(&mut self, item: &NewInboxItem) -> StoreResult<bool> {
@@ -631,13 +794,33 @@ macro_rules! impl_insight_tx {
                 .bind(&item.event_type)
                 .bind(&item.payload)
                 .bind(item.received_at)
-                .execute(&mut *self.0)
+                .execute(&mut *self.tx)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn commit(self: Box<Self>) -> StoreResult<()> {
-                self.0.commit().await?;
+            async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+                for (id, stale) in std::mem::take(&mut self.stale) {
+                    if stale.tags {
+                        let tags = self.tags(id).await?.join(TAG_SEPARATOR);
+                        sqlx::query("UPDATE insights SET tags = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(tags)
+                            .execute(&mut *self.tx)
+                            .await?;
+                    }
+                    if stale.counts {
+                        sqlx::query(
+                            "UPDATE insights SET \
+                             vote_count = (SELECT COUNT(DISTINCT user_id) FROM votes WHERE insight_id = $1), \
+                             reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = $1) WHERE id = $1",
+                        )
+                        .bind(id)
+                        .execute(&mut *self.tx)
+                        .await?;
+                    }
+                }
+                self.tx.commit().await?;
                 Ok(())
             }
         }

@@ -233,6 +233,65 @@ pub struct EmojiOverride {
     pub tag: Option<String>,
 }
 
+/// Separates tags in an insight's stored tag list and in CSV exports.
+pub const TAG_SEPARATOR: &str = ";";
+
+/// The UTC day (days since the Unix epoch) of a time in milliseconds.
+pub fn day_of(at: Millis) -> i64 {
+    at.div_euclid(86_400_000)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Post,
+    Reply,
+    Reaction,
+}
+
+/// Something a member did in a circle, counted for engagement figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Activity<'a> {
+    pub team_id: &'a str,
+    pub channel_id: &'a str,
+    pub user_id: &'a str,
+    pub kind: ActivityKind,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Found in the channel's member list: there since before Circlet looked (no join time).
+    Present,
+    Joined,
+    Left,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Membership<'a> {
+    pub team_id: &'a str,
+    pub channel_id: &'a str,
+    pub user_id: &'a str,
+    pub change: MembershipChange,
+    pub at: Millis,
+}
+
+/// Something Circlet keeps a name for.
+#[derive(Debug, Clone, Copy)]
+pub enum Named<'a> {
+    Person {
+        team_id: &'a str,
+        user_id: &'a str,
+    },
+    Channel {
+        team_id: &'a str,
+        channel_id: &'a str,
+    },
+    /// The workspace's URL (`https://acme.slack.com/`), which permalinks start with.
+    Workspace {
+        team_id: &'a str,
+    },
+}
+
 /// One transaction over capture and tagging data. Dropping it without `commit` rolls back.
 #[async_trait]
 pub trait InsightTx: Send {
@@ -337,6 +396,14 @@ pub trait InsightTx: Send {
     async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>>;
     /// Insights (not deleted or merged) per circle channel.
     async fn insight_counts(&mut self, team_id: &str) -> StoreResult<Vec<(String, i64)>>;
+
+    // --- circle members and names (for reports and exports)
+    /// Counts one post, thread reply or reaction of a member on its UTC day.
+    async fn record_activity(&mut self, activity: &Activity<'_>) -> StoreResult<()>;
+    async fn set_membership(&mut self, membership: &Membership<'_>) -> StoreResult<()>;
+    /// Records a person's display name, a circle's channel name or a workspace's URL.
+    async fn set_name(&mut self, named: Named<'_>, name: &str, at: Millis) -> StoreResult<()>;
+    async fn has_name(&mut self, named: Named<'_>) -> StoreResult<bool>;
 
     // --- follow-up work
     /// Queues a job in the inbox as part of this transaction; a job whose key (`event_id`) is

@@ -5,7 +5,10 @@
 mod insight_tx;
 pub mod insights;
 mod postgres;
+pub mod reads;
+mod reads_sql;
 mod sqlite;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +16,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use insights::{
-    CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource, InsightStatus, InsightTx,
-    MessageRef, NewInsight, ReactionChange, Reply, Rule, TagSource,
+    Activity, ActivityKind, CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource,
+    InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight, ReactionChange,
+    Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
 };
 pub use postgres::PostgresStore;
+pub use reads::{
+    Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
+    Window,
+};
 pub use sqlite::SqliteStore;
+pub use tokens::{ApiToken, ApiTokens, NewApiToken};
 
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxKind, InboxRow, InboxState, NewInboxItem};
@@ -201,6 +210,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Opens a transaction over capture and tagging data.
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;
+
+    /// Queries for reports and exports, off the write path.
+    fn reads(&self) -> Arc<dyn InsightReads>;
+
+    /// The export API's tokens.
+    fn tokens(&self) -> Arc<dyn ApiTokens>;
 
     /// Drops cached messages seen before `before`, except those an insight was made from.
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64>;

@@ -8,13 +8,16 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::insight_tx::SqlTx;
+use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
+use super::{ApiTokens, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
     RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
+use std::sync::Arc;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -258,7 +261,15 @@ impl Store for PostgresStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
-        Ok(Box::new(SqlTx(self.pool.begin().await?)))
+        Ok(Box::new(SqlTx::new(self.pool.begin().await?)))
+    }
+
+    fn reads(&self) -> Arc<dyn InsightReads> {
+        Arc::new(SqlPool(self.pool.clone()))
+    }
+
+    fn tokens(&self) -> Arc<dyn ApiTokens> {
+        Arc::new(SqlPool(self.pool.clone()))
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -9,12 +9,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::insight_tx::SqlTx;
+use super::reads_sql::SqlPool;
+use super::{ApiTokens, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
     RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
+use std::sync::Arc;
 
 /// Rows per INSERT statement (7 parameters each, far under SQLite's limit). A batch up to this
 /// size is one statement in autocommit: one round trip to the connection's thread, one fsync.
@@ -286,7 +289,15 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
-        Ok(Box::new(SqlTx(self.writer.begin().await?)))
+        Ok(Box::new(SqlTx::new(self.writer.begin().await?)))
+    }
+
+    fn reads(&self) -> Arc<dyn InsightReads> {
+        Arc::new(SqlPool(self.readers.clone()))
+    }
+
+    fn tokens(&self) -> Arc<dyn ApiTokens> {
+        Arc::new(SqlPool(self.writer.clone()))
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::emoji::{EmojiMap, TagAction, is_vote};
-use super::events::{CaptureEvent, EditedMessage, PostedMessage, ReactionEvent};
+use super::events::{CaptureEvent, EditedMessage, PostedMessage, ReactionEvent, micros};
 use super::rules;
 use crate::clock::Millis;
 use crate::inbox::NewInboxItem;
 use crate::store::{
-    CachedMessage, Insight, InsightSource, InsightTx, MessageRef, NewInsight, ReactionChange, Reply, Rule,
-    StoreResult, TagSource,
+    Activity, ActivityKind, CachedMessage, Insight, InsightSource, InsightTx, MessageRef, NewInsight,
+    ReactionChange, Reply, Rule, StoreResult, TagSource,
 };
 
 /// Task that adds Circlet's acknowledgement reaction to a captured message.
@@ -62,9 +62,36 @@ pub async fn apply(
         CaptureEvent::Reaction(reaction)
             if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user =>
         {
+            if reaction.added {
+                let at = when(reaction.event_ts, now);
+                record(
+                    tx,
+                    ctx,
+                    &reaction.channel,
+                    &reaction.user,
+                    ActivityKind::Reaction,
+                    at,
+                )
+                .await?;
+            }
             on_reaction(tx, ctx, reaction, now).await?;
         }
         CaptureEvent::Posted(posted) if ctx.circles.contains(&posted.channel) => {
+            if let Some(user) = posted.user.as_deref().filter(|u| *u != bot_user) {
+                let kind = match posted.thread_ts.as_deref() {
+                    Some(parent) if parent != posted.ts => ActivityKind::Reply,
+                    _ => ActivityKind::Post,
+                };
+                record(
+                    tx,
+                    ctx,
+                    &posted.channel,
+                    user,
+                    kind,
+                    when(micros(&posted.ts), now),
+                )
+                .await?;
+            }
             on_posted(tx, ctx, posted, now).await?;
         }
         CaptureEvent::Edited(edited) if ctx.circles.contains(&edited.channel) => {
@@ -74,6 +101,30 @@ pub async fn apply(
         _ => {}
     }
     Ok(())
+}
+
+/// A Slack time in microseconds as milliseconds, or `now` when Slack gave none.
+fn when(micros: i64, now: Millis) -> Millis {
+    if micros > 0 { micros / 1000 } else { now }
+}
+
+/// Counts what a member did for the circle's engagement figures, on the day Slack says it happened.
+async fn record(
+    tx: &mut dyn InsightTx,
+    ctx: &TeamContext,
+    channel: &str,
+    user: &str,
+    kind: ActivityKind,
+    at: Millis,
+) -> StoreResult<()> {
+    let activity = Activity {
+        team_id: &ctx.team_id,
+        channel_id: channel,
+        user_id: user,
+        kind,
+        at,
+    };
+    tx.record_activity(&activity).await
 }
 
 async fn on_reaction(

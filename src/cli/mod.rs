@@ -1,5 +1,8 @@
 //! The `circlet` command line.
 
+mod export;
+mod token;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +38,13 @@ pub enum Command {
     /// Run the whole app against a built-in fake Slack, replay a scripted circle through the
     /// real signed endpoints, and print what was stored. Needs no Slack workspace or settings.
     Demo,
+    /// Write insights as CSV or JSON Lines (stdout unless --output is given).
+    Export(export::ExportArgs),
+    /// API tokens for the export API (`GET /api/v1/insights`).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Inspect and re-queue inbox work.
     Inbox {
         #[command(subcommand)]
@@ -88,6 +98,8 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Inbox { command } => inbox(config, command).await,
+        Command::Export(args) => export::run(config, args).await,
+        Command::Token { command } => token::run(config, command).await,
         Command::Demo => Ok(()),
     }
 }

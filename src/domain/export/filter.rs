@@ -1,0 +1,242 @@
+//! Export filters as people type them (CLI flags, API query parameters, `/feedback export`
+//! words), parsed into an [`InsightFilter`] or a message that says what is wrong.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::clock::Millis;
+use crate::domain::capture::emoji::valid_tag_name;
+use crate::domain::slash::channel_id;
+use crate::store::{InsightFilter, InsightStatus};
+
+const DAY_MILLIS: i64 = 86_400_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("{field} must be a date like 2026-01-31 or a time like 2026-01-31T09:00:00Z (got {value:?})")]
+    BadDate { field: &'static str, value: String },
+    #[error("since ({value}) is in the future: there is nothing to export yet")]
+    SinceInFuture { value: String },
+    #[error("since must be before until")]
+    EmptyRange,
+    #[error("status must be one of new, reviewing, planned, shipped, declined (got {0:?})")]
+    UnknownStatus(String),
+    #[error("tag must be a tag name like bug or pain-point (got {0:?})")]
+    BadTag(String),
+    #[error("channel must be a channel id like C0123ABCD or a #channel link (got {0:?})")]
+    BadChannel(String),
+    #[error("after_id must be an insight id, a whole number (got {0:?})")]
+    BadAfterId(String),
+    #[error("format must be csv or jsonl (got {0:?})")]
+    UnknownFormat(String),
+}
+
+/// Filters as typed; every field optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FilterInput<'a> {
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub after_id: Option<&'a str>,
+}
+
+impl FilterInput<'_> {
+    /// The filter for `team_id` (None: every workspace), checked against `now`.
+    pub fn parse(&self, team_id: Option<&str>, now: Millis) -> Result<InsightFilter, FilterError> {
+        let since = self
+            .since
+            .map(|v| parse_time("since", v, Bound::Start))
+            .transpose()?;
+        let until = self
+            .until
+            .map(|v| parse_time("until", v, Bound::End))
+            .transpose()?;
+        if let (Some(since), Some(value)) = (since, self.since)
+            && since > now
+        {
+            return Err(FilterError::SinceInFuture {
+                value: value.to_owned(),
+            });
+        }
+        if let (Some(since), Some(until)) = (since, until)
+            && since >= until
+        {
+            return Err(FilterError::EmptyRange);
+        }
+        let tag = self.tag.map(parse_tag).transpose()?;
+        let channel_id = self
+            .channel
+            .map(|c| {
+                channel_id(c.trim())
+                    .map(str::to_owned)
+                    .ok_or_else(|| FilterError::BadChannel(c.to_owned()))
+            })
+            .transpose()?;
+        let status = self.status.map(parse_status).transpose()?;
+        let after_number = self
+            .after_id
+            .map(|v| {
+                v.trim()
+                    .trim_start_matches('#')
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| FilterError::BadAfterId(v.to_owned()))
+            })
+            .transpose()?;
+        Ok(InsightFilter {
+            team_id: team_id.map(str::to_owned),
+            since,
+            until,
+            channel_id,
+            tag,
+            status,
+            after_number,
+            include_removed: false,
+        })
+    }
+}
+
+pub fn parse_status(value: &str) -> Result<InsightStatus, FilterError> {
+    value
+        .trim()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| FilterError::UnknownStatus(value.to_owned()))
+}
+
+pub fn parse_tag(value: &str) -> Result<String, FilterError> {
+    let tag = value.trim().to_lowercase();
+    if valid_tag_name(&tag) {
+        Ok(tag)
+    } else {
+        Err(FilterError::BadTag(value.to_owned()))
+    }
+}
+
+/// Which end of a day a date-only value means: `until 2026-01-31` includes that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Start,
+    End,
+}
+
+/// `2026-01-31` (UTC midnight, or the midnight after it for an end) or an RFC 3339 time.
+pub fn parse_time(field: &'static str, value: &str, bound: Bound) -> Result<Millis, FilterError> {
+    let trimmed = value.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        let start = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+        if let Some(start) = start {
+            return Ok(match bound {
+                Bound::Start => start,
+                Bound::End => start + DAY_MILLIS,
+            });
+        }
+    }
+    DateTime::parse_from_rfc3339(trimmed)
+        .map(|t| t.with_timezone(&Utc).timestamp_millis())
+        .map_err(|_| FilterError::BadDate {
+            field,
+            value: value.to_owned(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Millis = 1_790_000_000_000; // 2026-09-21
+
+    fn parse(input: FilterInput<'_>) -> Result<InsightFilter, FilterError> {
+        input.parse(Some("T1"), NOW)
+    }
+
+    #[test]
+    fn a_date_until_includes_that_whole_day() {
+        let filter = parse(FilterInput {
+            since: Some("2026-01-01"),
+            until: Some("2026-01-31"),
+            ..FilterInput::default()
+        })
+        .unwrap();
+        assert_eq!(filter.since, Some(1_767_225_600_000));
+        assert_eq!(filter.until, Some(1_767_225_600_000 + 31 * DAY_MILLIS));
+    }
+
+    #[test]
+    fn times_in_rfc_3339_are_read_to_the_second() {
+        let at = parse_time("since", "2026-01-01T09:30:00+01:00", Bound::Start).unwrap();
+        assert_eq!(at, 1_767_225_600_000 + 8 * 3_600_000 + 30 * 60_000);
+    }
+
+    #[test]
+    fn bad_values_say_what_is_expected() {
+        let bad = |input: FilterInput<'_>| parse(input).unwrap_err().to_string();
+        assert!(
+            bad(FilterInput {
+                since: Some("yesterday"),
+                ..Default::default()
+            })
+            .contains("2026-01-31")
+        );
+        assert!(
+            bad(FilterInput {
+                since: Some("2999-01-01"),
+                ..Default::default()
+            })
+            .contains("future")
+        );
+        assert!(
+            bad(FilterInput {
+                status: Some("done"),
+                ..Default::default()
+            })
+            .contains("shipped")
+        );
+        assert!(
+            bad(FilterInput {
+                tag: Some("two words"),
+                ..Default::default()
+            })
+            .contains("tag")
+        );
+        assert!(
+            bad(FilterInput {
+                channel: Some("general"),
+                ..Default::default()
+            })
+            .contains("C0123ABCD")
+        );
+        assert!(
+            bad(FilterInput {
+                after_id: Some("-3"),
+                ..Default::default()
+            })
+            .contains("whole number")
+        );
+        let range = FilterInput {
+            since: Some("2026-02-01"),
+            until: Some("2026-01-01"),
+            ..Default::default()
+        };
+        assert_eq!(parse(range).unwrap_err(), FilterError::EmptyRange);
+    }
+
+    #[test]
+    fn values_are_normalised() {
+        let filter = parse(FilterInput {
+            tag: Some("Bug"),
+            status: Some("SHIPPED"),
+            channel: Some("<#C0CIRCLE|circle>"),
+            after_id: Some("#42"),
+            ..FilterInput::default()
+        })
+        .unwrap();
+        assert_eq!(filter.tag.as_deref(), Some("bug"));
+        assert_eq!(filter.status, Some(InsightStatus::Shipped));
+        assert_eq!(filter.channel_id.as_deref(), Some("C0CIRCLE"));
+        assert_eq!(filter.after_number, Some(42));
+        assert!(!filter.include_removed);
+    }
+}

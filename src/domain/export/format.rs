@@ -1,0 +1,284 @@
+//! The export formats of ARCHITECTURE §7: CSV with a header row, and JSON Lines with the same
+//! keys. Rows are encoded into a buffer the caller sends on, so a writer never holds more than
+//! one batch.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat};
+use serde::Serialize;
+
+use super::filter::FilterError;
+use crate::store::InsightRow;
+
+/// The columns, in order; JSON Lines uses them as keys.
+pub const COLUMNS: [&str; 15] = [
+    "id",
+    "created_at",
+    "team_id",
+    "channel_id",
+    "channel_name",
+    "message_ts",
+    "author_id",
+    "author_name",
+    "text",
+    "tags",
+    "votes",
+    "replies",
+    "status",
+    "source",
+    "permalink",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportFormat {
+    #[default]
+    Csv,
+    Jsonl,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Jsonl => "application/x-ndjson",
+        }
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = FilterError;
+
+    fn from_str(value: &str) -> Result<Self, FilterError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "csv" => Ok(ExportFormat::Csv),
+            "jsonl" | "ndjson" => Ok(ExportFormat::Jsonl),
+            _ => Err(FilterError::UnknownFormat(value.to_owned())),
+        }
+    }
+}
+
+/// One exported row with the keys of [`COLUMNS`].
+#[derive(Debug, Serialize)]
+struct Record<'a> {
+    id: i64,
+    created_at: String,
+    team_id: &'a str,
+    channel_id: &'a str,
+    channel_name: &'a str,
+    message_ts: &'a str,
+    author_id: &'a str,
+    author_name: &'a str,
+    text: &'a str,
+    tags: Vec<&'a str>,
+    votes: i64,
+    replies: i64,
+    status: &'a str,
+    source: &'a str,
+    permalink: String,
+}
+
+impl<'a> Record<'a> {
+    fn of(row: &'a InsightRow) -> Self {
+        Record {
+            id: row.number,
+            created_at: rfc3339(row.created_at),
+            team_id: &row.team_id,
+            channel_id: &row.channel_id,
+            channel_name: row.channel_name.as_deref().unwrap_or_default(),
+            message_ts: &row.message_ts,
+            author_id: row.author_id.as_deref().unwrap_or_default(),
+            author_name: row.author_name.as_deref().unwrap_or_default(),
+            text: row.text.as_deref().unwrap_or_default(),
+            tags: row.tag_list().collect(),
+            votes: row.votes,
+            replies: row.replies,
+            status: &row.status,
+            source: &row.source,
+            permalink: row.permalink().unwrap_or_default(),
+        }
+    }
+
+    /// The CSV cells, in [`COLUMNS`] order, each made safe to open in a spreadsheet.
+    fn cells(&self) -> [String; 15] {
+        [
+            self.id.to_string(),
+            self.created_at.clone(),
+            defuse(self.team_id),
+            defuse(self.channel_id),
+            defuse(self.channel_name),
+            defuse(self.message_ts),
+            defuse(self.author_id),
+            defuse(self.author_name),
+            defuse(self.text),
+            defuse(&self.tags.join(crate::store::TAG_SEPARATOR)),
+            self.votes.to_string(),
+            self.replies.to_string(),
+            defuse(self.status),
+            defuse(self.source),
+            defuse(&self.permalink),
+        ]
+    }
+}
+
+/// `created_at` as RFC 3339 in UTC, to the second.
+pub fn rfc3339(millis: i64) -> String {
+    DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a
+/// leading apostrophe, so opening an export never runs what a customer typed.
+pub fn defuse(cell: &str) -> String {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
+}
+
+/// Encodes rows of one format; `header` first, then any number of `rows` calls.
+pub struct Encoder {
+    format: ExportFormat,
+    csv: Option<csv::WriterBuilder>,
+}
+
+impl Encoder {
+    pub fn new(format: ExportFormat) -> Self {
+        let csv = (format == ExportFormat::Csv).then(|| {
+            let mut builder = csv::WriterBuilder::new();
+            builder.terminator(csv::Terminator::CRLF);
+            builder
+        });
+        Self { format, csv }
+    }
+
+    /// The CSV header row (JSON Lines has none).
+    pub fn header(&mut self) -> Vec<u8> {
+        match &self.csv {
+            Some(builder) => csv_records(builder, 128, [COLUMNS.map(str::to_owned)]),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn rows(&mut self, rows: &[InsightRow]) -> Vec<u8> {
+        match &self.csv {
+            Some(builder) => csv_records(
+                builder,
+                rows.len() * 256,
+                rows.iter().map(|row| Record::of(row).cells()),
+            ),
+            None => {
+                let mut out = Vec::with_capacity(rows.len() * 256);
+                for row in rows {
+                    // Serialising plain strings and numbers cannot fail.
+                    let _ = serde_json::to_writer(&mut out, &Record::of(row));
+                    out.push(b'\n');
+                }
+                out
+            }
+        }
+    }
+
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+}
+
+/// Records encoded as CSV lines.
+fn csv_records(
+    builder: &csv::WriterBuilder,
+    capacity: usize,
+    records: impl IntoIterator<Item = [String; 15]>,
+) -> Vec<u8> {
+    let mut writer = builder.from_writer(Vec::with_capacity(capacity));
+    for record in records {
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_record(&record);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(text: &str) -> InsightRow {
+        InsightRow {
+            number: 7,
+            created_at: 1_767_225_600_000,
+            team_id: "T1".into(),
+            channel_id: "C1".into(),
+            channel_name: Some("vip-circle".into()),
+            message_ts: "1767225600.000100".into(),
+            thread_ts: None,
+            author_id: Some("U1".into()),
+            author_name: Some("Ada".into()),
+            text: Some(text.into()),
+            tags: "bug;idea".into(),
+            votes: 3,
+            replies: 1,
+            status: "new".into(),
+            source: "reaction".into(),
+            workspace_url: Some("https://acme.slack.com/".into()),
+        }
+    }
+
+    #[test]
+    fn csv_has_the_header_and_quotes_as_rfc_4180_says() {
+        let mut encoder = Encoder::new(ExportFormat::Csv);
+        let mut out = encoder.header();
+        out.extend(encoder.rows(&[row("Says \"hi\",\nthen leaves")]));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(
+            "id,created_at,team_id,channel_id,channel_name,message_ts,author_id,author_name,text,tags,votes,replies,status,source,permalink\r\n"
+        ));
+        assert!(text.contains(
+            "7,2026-01-01T00:00:00Z,T1,C1,vip-circle,1767225600.000100,U1,Ada,\"Says \"\"hi\"\",\nthen leaves\",bug;idea,3,1,new,reaction,https://acme.slack.com/archives/C1/p1767225600000100\r\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn formula_cells_are_defused() {
+        for dangerous in ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(defuse(dangerous), format!("'{dangerous}"));
+        }
+        assert_eq!(defuse("plain"), "plain");
+        assert_eq!(defuse(""), "");
+    }
+
+    #[test]
+    fn jsonl_has_the_same_keys_and_tags_as_an_array() {
+        let mut encoder = Encoder::new(ExportFormat::Jsonl);
+        assert!(encoder.header().is_empty());
+        let out = encoder.rows(&[row("=1+1")]);
+        let line: serde_json::Value = serde_json::from_slice(out.strip_suffix(b"\n").unwrap()).unwrap();
+        let keys: Vec<&str> = line.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = COLUMNS.to_vec();
+        expected.sort_unstable();
+        let mut keys_sorted = keys.clone();
+        keys_sorted.sort_unstable();
+        assert_eq!(keys_sorted, expected);
+        assert_eq!(line["tags"], serde_json::json!(["bug", "idea"]));
+        assert_eq!(
+            line["text"], "=1+1",
+            "JSON is not a spreadsheet: text stays as written"
+        );
+    }
+
+    #[test]
+    fn formats_parse_and_refuse_others() {
+        assert_eq!("CSV".parse::<ExportFormat>().unwrap(), ExportFormat::Csv);
+        assert_eq!("jsonl".parse::<ExportFormat>().unwrap(), ExportFormat::Jsonl);
+        assert_eq!(
+            "xml".parse::<ExportFormat>().unwrap_err(),
+            FilterError::UnknownFormat("xml".into())
+        );
+    }
+}

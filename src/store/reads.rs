@@ -1,0 +1,150 @@
+//! Read-only queries for reports and exports, on either backend. They read from the pool, not
+//! a writer transaction, so a long export never holds up capture.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures_util::Stream;
+
+use super::StoreResult;
+use super::insights::InsightStatus;
+use crate::clock::Millis;
+
+/// Which insights a report or export looks at. Times are milliseconds; `until` is exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InsightFilter {
+    /// None only for operator exports over every workspace in the database.
+    pub team_id: Option<String>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub channel_id: Option<String>,
+    pub tag: Option<String>,
+    pub status: Option<InsightStatus>,
+    /// Only insights numbered above this (incremental sync).
+    pub after_number: Option<i64>,
+    /// Deleted and merged insights too (they are left out by default).
+    pub include_removed: bool,
+}
+
+/// One insight as exports and reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InsightRow {
+    pub number: i64,
+    pub created_at: Millis,
+    pub team_id: String,
+    pub channel_id: String,
+    pub channel_name: Option<String>,
+    pub message_ts: String,
+    pub thread_ts: Option<String>,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub text: Option<String>,
+    /// Sorted, separated by [`super::TAG_SEPARATOR`].
+    pub tags: String,
+    pub votes: i64,
+    pub replies: i64,
+    pub status: String,
+    pub source: String,
+    pub workspace_url: Option<String>,
+}
+
+impl InsightRow {
+    pub fn tag_list(&self) -> impl Iterator<Item = &str> {
+        self.tags.split(super::TAG_SEPARATOR).filter(|t| !t.is_empty())
+    }
+
+    /// The message's Slack permalink, when the workspace's URL is known.
+    pub fn permalink(&self) -> Option<String> {
+        let base = self.workspace_url.as_deref()?;
+        let base = base.trim_end_matches('/');
+        let mut link = format!(
+            "{base}/archives/{}/p{}",
+            self.channel_id,
+            self.message_ts.replace('.', "")
+        );
+        if let Some(thread) = self.thread_ts.as_deref().filter(|t| *t != self.message_ts) {
+            link.push_str(&format!("?thread_ts={thread}&cid={}", self.channel_id));
+        }
+        Some(link)
+    }
+}
+
+/// Rows in batches, produced while they are read: memory stays flat however many there are.
+pub type InsightRowStream = Pin<Box<dyn Stream<Item = StoreResult<Vec<InsightRow>>> + Send>>;
+
+/// One group of live insights in a report's window: counted per status and tag set.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Breakdown {
+    /// In the period asked for (true) or the one before it, of the same length (false).
+    pub current: bool,
+    pub status: String,
+    pub tags: String,
+    pub count: i64,
+}
+
+/// Engagement of one circle over a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CircleEngagement {
+    pub channel_id: String,
+    pub channel_name: Option<String>,
+    /// Members at the end of the period.
+    pub members: i64,
+    /// Members who joined during the period.
+    pub new_members: i64,
+    /// Members who posted, replied or reacted during the period.
+    pub active: i64,
+    /// The same, in the period before it, of the same length.
+    pub active_before: i64,
+    /// Most involved first: (user, insights authored, posts + replies + reactions).
+    pub contributors: Vec<Contributor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contributor {
+    pub user_id: String,
+    pub insights: i64,
+    pub actions: i64,
+}
+
+/// A report's window: the period `[start, end)` and the one of the same length before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: Millis,
+    pub end: Millis,
+}
+
+impl Window {
+    pub fn previous(&self) -> Window {
+        Window {
+            start: self.start - (self.end - self.start),
+            end: self.start,
+        }
+    }
+}
+
+#[async_trait]
+pub trait InsightReads: Send + Sync {
+    /// Insights matching `filter`, by workspace then number, streamed in batches.
+    fn export(&self, filter: InsightFilter) -> InsightRowStream;
+
+    /// Live insights of `window` and the period before it, grouped by status and tag set.
+    /// `filter`'s own time bounds are ignored.
+    async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>>;
+
+    /// The most voted live insights created in `window`, most votes first.
+    async fn top_insights(
+        &self,
+        filter: &InsightFilter,
+        window: Window,
+        limit: u32,
+    ) -> StoreResult<Vec<InsightRow>>;
+
+    /// Engagement per active circle of the workspace (or just `channel_id`), by channel name.
+    async fn engagement(
+        &self,
+        team_id: &str,
+        channel_id: Option<&str>,
+        window: Window,
+        contributors: u32,
+    ) -> StoreResult<Vec<CircleEngagement>>;
+}

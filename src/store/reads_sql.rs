@@ -1,0 +1,427 @@
+//! [`InsightReads`] for both backends, over a connection pool. The SQL is built once with `$n`
+//! parameters, which SQLite and PostgreSQL both accept.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use sqlx::{Pool, Postgres, Sqlite};
+use tokio::sync::mpsc;
+
+use super::StoreResult;
+use super::insights::day_of;
+use super::reads::{
+    Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
+    Window,
+};
+
+/// Rows per batch an export stream yields: big enough to make each send cheap, small enough
+/// that memory does not depend on the export's size.
+const EXPORT_BATCH: usize = 512;
+
+/// Queries over a pool of either backend that need no transaction of their own.
+pub struct SqlPool<DB: sqlx::Database>(pub(super) Pool<DB>);
+
+/// A value bound to a `$n` parameter.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL text and the values of its parameters, in order.
+#[derive(Debug, Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    fn arg(&mut self, value: Arg) -> String {
+        self.args.push(value);
+        format!("${}", self.args.len())
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends the conditions `filter` sets on insights aliased `alias`, each starting with AND,
+    /// with the time bounds given (not the filter's own).
+    fn filter(
+        &mut self,
+        alias: &str,
+        filter: &InsightFilter,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> &mut Self {
+        let mut conditions = Vec::new();
+        if let Some(team) = &filter.team_id {
+            conditions.push(format!("{alias}.team_id = {}", self.arg(Arg::Text(team.clone()))));
+        }
+        if let Some(since) = since {
+            conditions.push(format!("{alias}.created_at >= {}", self.arg(Arg::Int(since))));
+        }
+        if let Some(until) = until {
+            conditions.push(format!("{alias}.created_at < {}", self.arg(Arg::Int(until))));
+        }
+        if let Some(channel) = &filter.channel_id {
+            conditions.push(format!(
+                "{alias}.channel_id = {}",
+                self.arg(Arg::Text(channel.clone()))
+            ));
+        }
+        if let Some(status) = filter.status {
+            conditions.push(format!(
+                "{alias}.status = {}",
+                self.arg(Arg::Text(status.as_str().to_owned()))
+            ));
+        }
+        if let Some(after) = filter.after_number {
+            conditions.push(format!("{alias}.number > {}", self.arg(Arg::Int(after))));
+        }
+        if let Some(tag) = &filter.tag {
+            let tag = self.arg(Arg::Text(tag.clone()));
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM insight_tags t WHERE t.insight_id = {alias}.id AND t.tag = {tag})"
+            ));
+        }
+        if !filter.include_removed {
+            // Word for word the condition of the `insights_report` partial index.
+            conditions.push(format!("{alias}.deleted = FALSE AND {alias}.merged_into IS NULL"));
+        }
+        for condition in conditions {
+            self.text.push_str(" AND ");
+            self.text.push_str(&condition);
+        }
+        self
+    }
+}
+
+/// Columns of [`InsightRow`] from insights `i` and its joins in [`ROW_JOINS`].
+const ROW_COLUMNS: &str = "SELECT i.number, i.created_at, i.team_id, i.channel_id, c.name AS channel_name, \
+     i.message_ts, i.thread_ts, i.author_id, p.name AS author_name, i.text, i.tags, i.vote_count AS votes, \
+     i.reply_count AS replies, i.status, i.source, w.url AS workspace_url FROM insights i";
+const ROW_JOINS: &str = " LEFT JOIN circles c ON c.team_id = i.team_id AND c.channel_id = i.channel_id \
+     LEFT JOIN people p ON p.team_id = i.team_id AND p.user_id = i.author_id \
+     LEFT JOIN workspaces w ON w.team_id = i.team_id WHERE 1 = 1";
+
+fn export_sql(filter: &InsightFilter) -> Sql {
+    let mut sql = Sql::new(ROW_COLUMNS);
+    sql.push(ROW_JOINS)
+        .filter("i", filter, filter.since, filter.until)
+        .push(" ORDER BY i.team_id, i.number");
+    sql
+}
+
+fn breakdown_sql(filter: &InsightFilter, window: Window) -> Sql {
+    let mut sql = Sql::new("");
+    let current = sql.arg(Arg::Int(window.start));
+    sql.push(&format!(
+        "SELECT i.created_at >= {current} AS current, i.status, i.tags, COUNT(*) AS count FROM insights i WHERE 1 = 1"
+    ))
+    .filter("i", filter, Some(window.previous().start), Some(window.end))
+    .push(" GROUP BY 1, 2, 3");
+    sql
+}
+
+fn top_sql(filter: &InsightFilter, window: Window, limit: u32) -> Sql {
+    // The ranking reads only the report index; full rows are fetched for the few that win.
+    let mut sql = Sql::new(ROW_COLUMNS);
+    sql.push(ROW_JOINS)
+        .push(" AND i.id IN (SELECT r.id FROM insights r WHERE 1 = 1")
+        .filter("r", filter, Some(window.start), Some(window.end));
+    let limit = sql.arg(Arg::Int(limit.into()));
+    sql.push(&format!(" ORDER BY r.vote_count DESC, r.id LIMIT {limit})"))
+        .push(" ORDER BY i.vote_count DESC, i.number");
+    sql
+}
+
+/// Per channel: members at the end of the window and those who joined during it.
+fn members_sql(team_id: &str, channel_id: Option<&str>, window: Window) -> Sql {
+    let mut sql = Sql::new("");
+    let team = sql.arg(Arg::Text(team_id.to_owned()));
+    let (start, end) = (sql.arg(Arg::Int(window.start)), sql.arg(Arg::Int(window.end)));
+    sql.push(&format!(
+        "SELECT channel_id, \
+         SUM(CASE WHEN (joined_at IS NULL OR joined_at < {end}) AND (left_at IS NULL OR left_at >= {end}) \
+         THEN 1 ELSE 0 END) AS members, \
+         SUM(CASE WHEN joined_at >= {start} AND joined_at < {end} THEN 1 ELSE 0 END) AS new_members \
+         FROM circle_members WHERE team_id = {team}"
+    ));
+    channel_condition(&mut sql, "channel_id", channel_id);
+    sql.push(" GROUP BY channel_id");
+    sql
+}
+
+/// Per channel and member: posts, replies and reactions over `[start_day, end_day)`.
+fn activity_sql(team_id: &str, channel_id: Option<&str>, start_day: i64, end_day: i64) -> Sql {
+    let mut sql = Sql::new("");
+    let team = sql.arg(Arg::Text(team_id.to_owned()));
+    let (start, end) = (sql.arg(Arg::Int(start_day)), sql.arg(Arg::Int(end_day)));
+    sql.push(&format!(
+        "SELECT channel_id, user_id, SUM(posts + replies + reactions) AS actions FROM member_activity \
+         WHERE team_id = {team} AND day >= {start} AND day < {end}"
+    ));
+    channel_condition(&mut sql, "channel_id", channel_id);
+    sql.push(" GROUP BY channel_id, user_id");
+    sql
+}
+
+/// Per channel and author: live insights created in the window.
+fn authors_sql(team_id: &str, channel_id: Option<&str>, window: Window) -> Sql {
+    let filter = InsightFilter {
+        team_id: Some(team_id.to_owned()),
+        channel_id: channel_id.map(str::to_owned),
+        ..InsightFilter::default()
+    };
+    let mut sql =
+        Sql::new("SELECT i.channel_id, i.author_id, COUNT(*) AS insights FROM insights i WHERE 1 = 1");
+    sql.filter("i", &filter, Some(window.start), Some(window.end))
+        .push(" AND i.author_id IS NOT NULL GROUP BY i.channel_id, i.author_id");
+    sql
+}
+
+fn circles_sql(team_id: &str, channel_id: Option<&str>) -> Sql {
+    let mut sql = Sql::new("");
+    let team = sql.arg(Arg::Text(team_id.to_owned()));
+    sql.push(&format!(
+        "SELECT channel_id, name FROM circles WHERE team_id = {team} AND active"
+    ));
+    channel_condition(&mut sql, "channel_id", channel_id);
+    sql
+}
+
+fn channel_condition(sql: &mut Sql, column: &str, channel_id: Option<&str>) {
+    if let Some(channel) = channel_id {
+        let channel = sql.arg(Arg::Text(channel.to_owned()));
+        sql.push(&format!(" AND {column} = {channel}"));
+    }
+}
+
+/// Puts the per-channel figures together, circles in name order, contributors most involved first.
+fn assemble(
+    circles: Vec<(String, Option<String>)>,
+    members: Vec<(String, i64, i64)>,
+    activity: Vec<(String, String, i64)>,
+    activity_before: Vec<(String, String, i64)>,
+    authors: Vec<(String, String, i64)>,
+    contributors: u32,
+) -> Vec<CircleEngagement> {
+    let mut by_channel: HashMap<String, CircleEngagement> = circles
+        .into_iter()
+        .map(|(channel_id, channel_name)| {
+            let engagement = CircleEngagement {
+                channel_id: channel_id.clone(),
+                channel_name,
+                ..CircleEngagement::default()
+            };
+            (channel_id, engagement)
+        })
+        .collect();
+    for (channel, members, new_members) in members {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.members = members;
+            e.new_members = new_members;
+        }
+    }
+    let mut people: HashMap<(String, String), Contributor> = HashMap::new();
+    for (channel, user, actions) in activity {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.active += 1;
+        }
+        people
+            .entry((channel, user.clone()))
+            .or_insert_with(|| Contributor {
+                user_id: user,
+                insights: 0,
+                actions: 0,
+            })
+            .actions += actions;
+    }
+    for (channel, _, _) in activity_before {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.active_before += 1;
+        }
+    }
+    for (channel, author, insights) in authors {
+        people
+            .entry((channel, author.clone()))
+            .or_insert_with(|| Contributor {
+                user_id: author,
+                insights: 0,
+                actions: 0,
+            })
+            .insights += insights;
+    }
+    for ((channel, _), contributor) in people {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.contributors.push(contributor);
+        }
+    }
+    let mut circles: Vec<CircleEngagement> = by_channel.into_values().collect();
+    for circle in &mut circles {
+        circle.contributors.sort_by(|a, b| {
+            (b.insights, b.actions)
+                .cmp(&(a.insights, a.actions))
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        circle.contributors.truncate(contributors as usize);
+    }
+    circles.sort_by(|a, b| {
+        let name = |c: &CircleEngagement| c.channel_name.clone().unwrap_or_else(|| c.channel_id.clone());
+        name(a).cmp(&name(b))
+    });
+    circles
+}
+
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text),
+                Arg::Int(int) => query.bind(int),
+            };
+        }
+        query
+    }};
+}
+
+macro_rules! impl_insight_reads {
+    ($db:ty) => {
+        impl SqlPool<$db> {
+            async fn all<T>(&self, sql: Sql) -> StoreResult<Vec<T>>
+            where
+                T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                let Sql { text, args } = sql;
+                let query = bind_all!(sqlx::query_as::<_, T>(&text), args);
+                Ok(query.fetch_all(&self.0).await?)
+            }
+        }
+
+        #[async_trait]
+        impl InsightReads for SqlPool<$db> {
+            fn export(&self, filter: InsightFilter) -> InsightRowStream {
+                let pool = self.0.clone();
+                let (sender, receiver) = mpsc::channel::<StoreResult<Vec<InsightRow>>>(2);
+                // The query runs in its own task so the stream owns nothing borrowed; the bounded
+                // channel stops reading while the consumer is behind.
+                tokio::spawn(async move {
+                    let Sql { text, args } = export_sql(&filter);
+                    let query = bind_all!(sqlx::query_as::<_, InsightRow>(&text), args);
+                    let mut rows = query.fetch(&pool);
+                    let mut batch = Vec::with_capacity(EXPORT_BATCH);
+                    while let Some(row) = rows.next().await {
+                        match row {
+                            Ok(row) => {
+                                batch.push(row);
+                                if batch.len() == EXPORT_BATCH {
+                                    let full =
+                                        std::mem::replace(&mut batch, Vec::with_capacity(EXPORT_BATCH));
+                                    if sender.send(Ok(full)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(err) => {
+                                let _ = sender.send(Err(err.into())).await;
+                                return;
+                            }
+                        }
+                    }
+                    if !batch.is_empty() {
+                        let _ = sender.send(Ok(batch)).await;
+                    }
+                });
+                Box::pin(futures_util::stream::unfold(
+                    receiver,
+                    |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+                ))
+            }
+
+            async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>> {
+                self.all(breakdown_sql(filter, window)).await
+            }
+
+            async fn top_insights(
+                &self,
+                filter: &InsightFilter,
+                window: Window,
+                limit: u32,
+            ) -> StoreResult<Vec<InsightRow>> {
+                self.all(top_sql(filter, window, limit)).await
+            }
+
+            async fn engagement(
+                &self,
+                team_id: &str,
+                channel_id: Option<&str>,
+                window: Window,
+                contributors: u32,
+            ) -> StoreResult<Vec<CircleEngagement>> {
+                let days = |w: Window| (day_of(w.start), day_of(w.end - 1) + 1);
+                let (start, end) = days(window);
+                let (start_before, end_before) = days(window.previous());
+                Ok(assemble(
+                    self.all(circles_sql(team_id, channel_id)).await?,
+                    self.all(members_sql(team_id, channel_id, window)).await?,
+                    self.all(activity_sql(team_id, channel_id, start, end))
+                        .await?,
+                    self.all(activity_sql(
+                        team_id,
+                        channel_id,
+                        start_before,
+                        end_before.min(start),
+                    ))
+                    .await?,
+                    self.all(authors_sql(team_id, channel_id, window)).await?,
+                    contributors,
+                ))
+            }
+        }
+    };
+}
+
+impl_insight_reads!(Sqlite);
+impl_insight_reads!(Postgres);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_number_their_parameters_in_order() {
+        let filter = InsightFilter {
+            team_id: Some("T1".into()),
+            channel_id: Some("C1".into()),
+            tag: Some("bug".into()),
+            ..InsightFilter::default()
+        };
+        let sql = export_sql(&filter);
+        assert!(sql.text.contains("i.team_id = $1"), "{}", sql.text);
+        assert!(sql.text.contains("i.channel_id = $2"), "{}", sql.text);
+        assert!(sql.text.contains("t.tag = $3"), "{}", sql.text);
+        assert!(sql.text.contains("i.deleted = FALSE AND i.merged_into IS NULL"));
+        assert_eq!(sql.args.len(), 3);
+    }
+
+    #[test]
+    fn removed_insights_are_only_read_when_asked_for() {
+        let filter = InsightFilter {
+            include_removed: true,
+            ..InsightFilter::default()
+        };
+        assert!(!export_sql(&filter).text.contains("deleted"));
+    }
+}
