@@ -16,6 +16,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::access::ProductAccess;
 use crate::domain::bot::BotIdentity;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
+use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
@@ -245,6 +246,25 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         registry.register(InboxKind::Event, event, membership.clone());
     }
     registry.register(InboxKind::Command, "circle", circle_command);
+    registry.register(
+        InboxKind::Task,
+        directory::LOAD_CIRCLE_TASK,
+        Arc::new(CircleLoadHandler {
+            store: services.store.clone(),
+            bot: services.bot.clone(),
+            slack: services.slack.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
+    registry.register(
+        InboxKind::Task,
+        directory::PERSON_TASK,
+        Arc::new(PersonHandler {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
     crate::domain::capture::register(services, &mut registry);
     crate::domain::triage::register(services, &mut registry);
     crate::domain::modal::register(services, &mut registry);

@@ -79,6 +79,7 @@ struct Slack {
     reactions: HashSet<(String, String, String)>,
     users: HashMap<String, Value>,
     usergroups: HashMap<String, Vec<String>>,
+    members: HashMap<String, Vec<String>>,
     uploads: HashMap<String, Vec<u8>>,
     ts_counter: u64,
     first_ts_secs: u64,
@@ -208,6 +209,12 @@ impl FakeSlack {
     pub fn set_usergroup(&self, group: &str, users: &[&str]) {
         let users = users.iter().map(|u| (*u).to_owned()).collect();
         self.shared.lock().usergroups.insert(group.to_owned(), users);
+    }
+
+    /// `conversations.members` answers with these members of `channel` (none unless set).
+    pub fn set_members(&self, channel: &str, users: &[&str]) {
+        let users = users.iter().map(|u| (*u).to_owned()).collect();
+        self.shared.lock().members.insert(channel.to_owned(), users);
     }
 
     /// Makes `users.info` answer with `user` for its `"id"` (a user without an id is ignored).
@@ -386,6 +393,8 @@ fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) ->
         "conversations.history" => slack.history(params),
         "conversations.replies" => slack.replies(params),
         "conversations.info" => conversation_info(params),
+        "conversations.members" => slack.channel_members(params),
+        "conversations.open" => open_dm(params),
         "reactions.add" => slack.add_reaction(params),
         "users.info" => slack.user_info(params),
         "usergroups.users.list" => slack.usergroup_users(params),
@@ -418,11 +427,19 @@ fn permalink(params: &Params) -> Answer {
     Ok(json!({"channel": channel, "permalink": link}))
 }
 
+/// A direct-message channel with `users`: `D` plus the user id, stable per user.
+fn open_dm(params: &Params) -> Answer {
+    let users = required(params, "users").ok_or("users_list_not_supplied")?;
+    let user = users.split(',').next().unwrap_or_default();
+    Ok(json!({"channel": {"id": format!("D{user}")}}))
+}
+
 fn conversation_info(params: &Params) -> Answer {
     let id = required(params, "channel").ok_or("channel_not_found")?;
     let name = format!("circle-{}", id.to_lowercase());
     Ok(json!({"channel": {
-        "id": id, "name": name, "is_channel": true, "is_member": true, "is_archived": false,
+        "id": id, "name": name, "created": 1_700_000_000, "is_channel": true, "is_member": true,
+        "is_archived": false,
     }}))
 }
 
@@ -551,6 +568,23 @@ impl Slack {
         let group = required(params, "usergroup").ok_or("no_such_subteam")?;
         let users = self.usergroups.get(&group).ok_or("no_such_subteam")?;
         Ok(json!({"users": users}))
+    }
+
+    /// Pages of two members, so callers' cursor handling is exercised.
+    fn channel_members(&self, params: &Params) -> Answer {
+        const PAGE: usize = 2;
+        let channel = required(params, "channel").ok_or("channel_not_found")?;
+        let all = self.members.get(&channel).cloned().unwrap_or_default();
+        let start: usize = param_str(params, "cursor")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let page: Vec<&String> = all.iter().skip(start).take(PAGE).collect();
+        let next = if start + PAGE < all.len() {
+            (start + PAGE).to_string()
+        } else {
+            String::new()
+        };
+        Ok(json!({"members": page, "response_metadata": {"next_cursor": next}}))
     }
 
     fn user_info(&self, params: &Params) -> Answer {

@@ -7,31 +7,47 @@ use crate::slack::{SlackApi, SlackError};
 
 pub struct BotIdentity {
     slack: SlackApi,
-    user_id: OnceCell<String>,
+    identity: OnceCell<Identity>,
+}
+
+/// What `auth.test` says about the installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub team_id: String,
+    /// The workspace's URL (`https://acme.slack.com/`), which permalinks start with.
+    pub url: String,
 }
 
 impl BotIdentity {
     pub fn new(slack: SlackApi) -> Self {
         Self {
             slack,
-            user_id: OnceCell::new(),
+            identity: OnceCell::new(),
         }
     }
 
-    /// The bot's user id; the first call asks Slack, later calls use the answer. A failed call
-    /// is not cached, so the next one asks again.
-    pub async fn user_id(&self) -> Result<&str, SlackError> {
-        let id = self
-            .user_id
+    /// Who the bot is; the first call asks Slack, later calls use the answer. A failed call is
+    /// not cached, so the next one asks again.
+    pub async fn identity(&self) -> Result<&Identity, SlackError> {
+        self.identity
             .get_or_try_init(|| async {
-                let identity = self
+                let found = self
                     .slack
                     .call("auth.test", |s| async move { s.auth_test().await })
                     .await?;
-                Ok::<_, SlackError>(identity.user_id.to_string())
+                Ok::<_, SlackError>(Identity {
+                    user_id: found.user_id.to_string(),
+                    team_id: found.team_id.to_string(),
+                    url: found.url.0.to_string(),
+                })
             })
-            .await?;
-        Ok(id.as_str())
+            .await
+    }
+
+    /// The bot's user id.
+    pub async fn user_id(&self) -> Result<&str, SlackError> {
+        Ok(self.identity().await?.user_id.as_str())
     }
 
     pub async fn is_bot(&self, user: &SlackUserId) -> Result<bool, SlackError> {

@@ -10,11 +10,12 @@ use slack_morphism::prelude::{SlackEventCallbackBody, SlackPushEvent};
 
 use super::access::ProductAccess;
 use super::bot::BotIdentity;
+use super::directory;
 use super::slash::{SlashCommand, channel_id};
-use crate::clock::SharedClock;
+use crate::clock::{Millis, SharedClock};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{CircleChange, SharedStore};
+use crate::store::{CircleChange, Membership, MembershipChange, SharedStore};
 
 pub const CIRCLE_USAGE: &str = "/feedback circle add #channel | remove #channel | list";
 
@@ -33,6 +34,8 @@ impl InboxHandler for MembershipHandler {
         let SlackPushEvent::EventCallback(callback) = event else {
             return Ok(());
         };
+        let at = callback.event_time.0.as_millisecond();
+        let team = job.row.team_id.as_str();
         let (channel, active, by) = match callback.event {
             SlackEventCallbackBody::MemberJoinedChannel(joined) if self.bot.is_bot(&joined.user).await? => {
                 (joined.channel, true, joined.inviter.map(|u| u.to_string()))
@@ -40,23 +43,68 @@ impl InboxHandler for MembershipHandler {
             SlackEventCallbackBody::MemberLeftChannel(left) if self.bot.is_bot(&left.user).await? => {
                 (left.channel, false, None)
             }
+            SlackEventCallbackBody::MemberJoinedChannel(joined) => {
+                let (channel, user) = (joined.channel.to_string(), joined.user.to_string());
+                return self
+                    .member(team, &channel, &user, MembershipChange::Joined, at)
+                    .await;
+            }
+            SlackEventCallbackBody::MemberLeftChannel(left) => {
+                let (channel, user) = (left.channel.to_string(), left.user.to_string());
+                return self
+                    .member(team, &channel, &user, MembershipChange::Left, at)
+                    .await;
+            }
             SlackEventCallbackBody::ChannelArchive(archived) => {
                 (archived.channel, false, Some(archived.user.to_string()))
             }
             _ => return Ok(()),
         };
         let channel = channel.to_string();
+        let now = self.clock.now_millis();
         let change = CircleChange {
-            team_id: &job.row.team_id,
+            team_id: team,
             channel_id: &channel,
             active,
             changed_by: by.as_deref(),
-            at: self.clock.now_millis(),
+            at: now,
         };
         let changed = self.store.set_circle(&change).await?;
         if changed {
-            tracing::info!(team_id = %job.row.team_id, %channel, active, "circle changed");
+            tracing::info!(team_id = %team, %channel, active, "circle changed");
+            if active {
+                self.store
+                    .insert_inbox(&[directory::circle_load(team, &channel, now)])
+                    .await?;
+            }
         }
+        Ok(())
+    }
+}
+
+impl MembershipHandler {
+    /// Keeps a circle's member list current; other channels' members are none of Circlet's business.
+    async fn member(
+        &self,
+        team_id: &str,
+        channel_id: &str,
+        user_id: &str,
+        change: MembershipChange,
+        at: Millis,
+    ) -> Result<(), HandlerError> {
+        if !self.store.is_circle(team_id, channel_id).await? {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        let membership = Membership {
+            team_id,
+            channel_id,
+            user_id,
+            change,
+            at,
+        };
+        tx.set_membership(&membership).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -105,6 +153,10 @@ impl CircleCommand {
                     at: self.clock.now_millis(),
                 };
                 let changed = self.store.set_circle(&change).await?;
+                if active && changed {
+                    let load = directory::circle_load(team, channel, change.at);
+                    self.store.insert_inbox(&[load]).await?;
+                }
                 Ok(match (active, changed) {
                     (true, true) => format!(
                         "<#{channel}> is now a circle: reactions and the *Capture feedback* shortcut there become insights. \

@@ -4,6 +4,7 @@ pub mod access;
 pub mod bot;
 pub mod capture;
 pub mod circles;
+pub mod directory;
 pub mod export;
 pub mod feedback_command;
 pub mod modal;

@@ -8,6 +8,7 @@ use super::emoji::{EmojiMap, TagAction, is_vote};
 use super::events::{CaptureEvent, EditedMessage, PostedMessage, ReactionEvent, micros};
 use super::rules;
 use crate::clock::Millis;
+use crate::domain::directory;
 use crate::inbox::NewInboxItem;
 use crate::store::{
     Activity, ActivityKind, CachedMessage, Insight, InsightSource, InsightTx, MessageRef, NewInsight,
@@ -345,6 +346,9 @@ pub async fn capture(
             at: now,
         })
         .await?;
+    if let Some(author) = author {
+        directory::learn_person(tx, &ctx.team_id, author, now).await?;
+    }
     for (user, emoji) in tx.reactions_on(message).await? {
         if is_vote(&emoji) && Some(user.as_str()) != author {
             tx.add_vote(insight.id, &user, message).await?;

@@ -1,0 +1,246 @@
+//! Who is in each circle and what people and channels are called, for reports and exports.
+//! Learned from Slack in inbox tasks (never on the request path): when a circle starts, its
+//! name and member list; when someone's feedback is first captured, their display name.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use slack_morphism::prelude::*;
+
+use super::bot::{BotIdentity, Identity};
+use crate::clock::{Millis, SharedClock};
+use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
+use crate::slack::{SlackApi, SlackError};
+use crate::store::{InsightTx, Membership, MembershipChange, Named, SharedStore, StoreResult};
+
+/// Task: read a circle's name and members (and the workspace's URL, for permalinks).
+pub const LOAD_CIRCLE_TASK: &str = "load_circle";
+/// Task: read a person's display name.
+pub const PERSON_TASK: &str = "fetch_person";
+
+/// Members per `conversations.members` page; Slack allows up to 1,000 and suggests 200.
+const MEMBERS_PAGE: u16 = 200;
+/// Pages read before giving up on a huge channel (circles are 10–100 people).
+const MAX_MEMBER_PAGES: usize = 50;
+
+/// Answers that mean "this will never work", not "try again".
+const GONE: &[&str] = &[
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "user_not_found",
+    "missing_scope",
+];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CircleTask {
+    channel: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PersonTask {
+    user: String,
+}
+
+/// The task that loads a circle that just started; keyed by when, so a circle removed and
+/// added again is read again.
+pub fn circle_load(team_id: &str, channel_id: &str, now: Millis) -> NewInboxItem {
+    let payload = serde_json::json!(CircleTask {
+        channel: channel_id.to_owned()
+    });
+    NewInboxItem::task(
+        team_id,
+        format!("{LOAD_CIRCLE_TASK}:{team_id}:{channel_id}:{now}"),
+        LOAD_CIRCLE_TASK,
+        &payload,
+        now,
+    )
+}
+
+/// Queues reading `user_id`'s name unless it is known.
+pub async fn learn_person(
+    tx: &mut dyn InsightTx,
+    team_id: &str,
+    user_id: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    if tx.has_name(Named::Person { team_id, user_id }).await? {
+        return Ok(());
+    }
+    let payload = serde_json::json!(PersonTask {
+        user: user_id.to_owned()
+    });
+    let key = format!("{PERSON_TASK}:{team_id}:{user_id}");
+    tx.enqueue(&NewInboxItem::task(team_id, key, PERSON_TASK, &payload, now))
+        .await?;
+    Ok(())
+}
+
+fn gone(err: &SlackError) -> Option<&str> {
+    match err {
+        SlackError::Api { code, .. } if GONE.contains(&code.as_str()) => Some(code),
+        _ => None,
+    }
+}
+
+fn read<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, HandlerError> {
+    serde_json::from_str(&job.row.payload)
+        .map_err(|err| HandlerError::permanent(format!("unreadable task: {err}")))
+}
+
+pub struct CircleLoadHandler {
+    pub store: SharedStore,
+    pub bot: Arc<BotIdentity>,
+    pub slack: SlackApi,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for CircleLoadHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let task: CircleTask = read(job)?;
+        let team = job.row.team_id.as_str();
+        let channel = task.channel.as_str();
+        let (identity, info, members) = match self.fetch(channel).await {
+            Ok(found) => found,
+            Err(err) => {
+                return match gone(&err) {
+                    Some(code) => {
+                        tracing::info!(%channel, code, "cannot read the circle's details; reports show its id");
+                        Ok(())
+                    }
+                    None => Err(err.into()),
+                };
+            }
+        };
+        let now = self.clock.now_millis();
+        let mut tx = self.store.begin().await?;
+        // Only the installed workspace's URL: an org-wide token could answer for another.
+        if identity.team_id == team {
+            tx.set_name(Named::Workspace { team_id: team }, &identity.url, now)
+                .await?;
+        }
+        if let Some(name) = info.channel.name.as_deref() {
+            tx.set_name(
+                Named::Channel {
+                    team_id: team,
+                    channel_id: channel,
+                },
+                name,
+                now,
+            )
+            .await?;
+        }
+        for user in &members {
+            let membership = Membership {
+                team_id: team,
+                channel_id: channel,
+                user_id: user,
+                change: MembershipChange::Present,
+                at: now,
+            };
+            tx.set_membership(&membership).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(%channel, members = members.len(), "read the circle's name and members");
+        Ok(())
+    }
+}
+
+type CircleDetails = (Identity, SlackApiConversationsInfoResponse, Vec<String>);
+
+impl CircleLoadHandler {
+    async fn fetch(&self, channel: &str) -> Result<CircleDetails, SlackError> {
+        let identity = self.bot.identity().await?.clone();
+        let info_request = &SlackApiConversationsInfoRequest::new(channel.to_owned().into());
+        let info = self
+            .slack
+            .call("conversations.info", |s| async move {
+                s.conversations_info(info_request).await
+            })
+            .await?;
+        let members = self.members(channel).await?;
+        Ok((identity, info, members))
+    }
+
+    async fn members(&self, channel: &str) -> Result<Vec<String>, SlackError> {
+        let mut members = Vec::new();
+        let mut cursor: Option<SlackCursorId> = None;
+        for _ in 0..MAX_MEMBER_PAGES {
+            let request = &SlackApiConversationsMembersRequest::new()
+                .with_channel(channel.to_owned().into())
+                .with_limit(MEMBERS_PAGE)
+                .opt_cursor(cursor.clone());
+            let page = self
+                .slack
+                .call("conversations.members", |s| async move {
+                    s.conversations_members(request).await
+                })
+                .await?;
+            members.extend(page.members.iter().map(ToString::to_string));
+            cursor = page.response_metadata.and_then(|m| m.next_cursor);
+            if cursor.as_ref().is_none_or(|c| c.to_string().is_empty()) {
+                break;
+            }
+        }
+        Ok(members)
+    }
+}
+
+pub struct PersonHandler {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl InboxHandler for PersonHandler {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        let task: PersonTask = read(job)?;
+        let team = job.row.team_id.as_str();
+        let request = &SlackApiUsersInfoRequest::new(task.user.clone().into());
+        let user = match self
+            .slack
+            .call("users.info", |s| async move { s.users_info(request).await })
+            .await
+        {
+            Ok(found) => found.user,
+            Err(err) => {
+                return match gone(&err) {
+                    Some(code) => {
+                        tracing::info!(user = %task.user, code, "cannot read a member's name; exports show their id");
+                        Ok(())
+                    }
+                    None => Err(err.into()),
+                };
+            }
+        };
+        let Some(name) = display_name(&user) else {
+            return Ok(());
+        };
+        let mut tx = self.store.begin().await?;
+        let person = Named::Person {
+            team_id: team,
+            user_id: &task.user,
+        };
+        tx.set_name(person, &name, self.clock.now_millis()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The name people see in Slack: the display name, else the real name, else the handle.
+fn display_name(user: &SlackUser) -> Option<String> {
+    let profile = user.profile.as_ref();
+    [
+        profile.and_then(|p| p.display_name.clone()),
+        profile.and_then(|p| p.real_name.clone()),
+        user.real_name.clone(),
+        user.name.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|name| name.trim().to_owned())
+    .find(|name| !name.is_empty())
+}
