@@ -146,6 +146,8 @@ fn top_sql(filter: &InsightFilter, window: Window, limit: u32) -> Sql {
     sql
 }
 
+// PostgreSQL sums BIGINTs into NUMERIC; the casts keep both backends answering BIGINT.
+
 /// Per channel: members at the end of the window and those who joined during it.
 fn members_sql(team_id: &str, channel_id: Option<&str>, window: Window) -> Sql {
     let mut sql = Sql::new("");
@@ -153,9 +155,9 @@ fn members_sql(team_id: &str, channel_id: Option<&str>, window: Window) -> Sql {
     let (start, end) = (sql.arg(Arg::Int(window.start)), sql.arg(Arg::Int(window.end)));
     sql.push(&format!(
         "SELECT channel_id, \
-         SUM(CASE WHEN (joined_at IS NULL OR joined_at < {end}) AND (left_at IS NULL OR left_at >= {end}) \
-         THEN 1 ELSE 0 END) AS members, \
-         SUM(CASE WHEN joined_at >= {start} AND joined_at < {end} THEN 1 ELSE 0 END) AS new_members \
+         CAST(SUM(CASE WHEN (joined_at IS NULL OR joined_at < {end}) AND (left_at IS NULL OR left_at >= {end}) \
+         THEN 1 ELSE 0 END) AS BIGINT) AS members, \
+         CAST(SUM(CASE WHEN joined_at >= {start} AND joined_at < {end} THEN 1 ELSE 0 END) AS BIGINT) AS new_members \
          FROM circle_members WHERE team_id = {team}"
     ));
     channel_condition(&mut sql, "channel_id", channel_id);
@@ -169,7 +171,7 @@ fn activity_sql(team_id: &str, channel_id: Option<&str>, start_day: i64, end_day
     let team = sql.arg(Arg::Text(team_id.to_owned()));
     let (start, end) = (sql.arg(Arg::Int(start_day)), sql.arg(Arg::Int(end_day)));
     sql.push(&format!(
-        "SELECT channel_id, user_id, SUM(posts + replies + reactions) AS actions FROM member_activity \
+        "SELECT channel_id, user_id, CAST(SUM(posts + replies + reactions) AS BIGINT) AS actions FROM member_activity \
          WHERE team_id = {team} AND day >= {start} AND day < {end}"
     ));
     channel_condition(&mut sql, "channel_id", channel_id);

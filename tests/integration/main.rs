@@ -10,6 +10,7 @@ mod crash;
 mod ingress;
 mod manifest;
 mod modal;
+mod reporting_store;
 mod slack_client;
 mod store_suite;
 mod triage;
