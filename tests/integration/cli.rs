@@ -38,6 +38,11 @@ fn every_command_has_help() {
         vec!["inbox", "--help"],
         vec!["inbox", "list", "--help"],
         vec!["inbox", "retry", "--help"],
+        vec!["export", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["token", "list", "--help"],
+        vec!["token", "revoke", "--help"],
     ] {
         let output = circlet(&args, &[]);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
