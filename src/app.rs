@@ -17,6 +17,7 @@ use crate::domain::access::ProductAccess;
 use crate::domain::bot::BotIdentity;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
+use crate::domain::export::command::ExportCommand;
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
@@ -246,6 +247,16 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         registry.register(InboxKind::Event, event, membership.clone());
     }
     registry.register(InboxKind::Command, "circle", circle_command);
+    registry.register(
+        InboxKind::Command,
+        "export",
+        Arc::new(ExportCommand {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            access: services.access.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
     registry.register(
         InboxKind::Task,
         directory::LOAD_CIRCLE_TASK,

@@ -428,9 +428,14 @@ fn permalink(params: &Params) -> Answer {
 }
 
 /// A direct-message channel with `users`: `D` plus the user id, stable per user.
+/// `users` may come comma-separated (form) or as a JSON array (slack-morphism's JSON body).
 fn open_dm(params: &Params) -> Answer {
-    let users = required(params, "users").ok_or("users_list_not_supplied")?;
-    let user = users.split(',').next().unwrap_or_default();
+    let first = match params.get("users") {
+        Some(Value::Array(users)) => users.first().and_then(Value::as_str).map(str::to_owned),
+        Some(Value::String(users)) => users.split(',').next().map(str::to_owned),
+        _ => None,
+    };
+    let user = first.filter(|u| !u.is_empty()).ok_or("users_list_not_supplied")?;
     Ok(json!({"channel": {"id": format!("D{user}")}}))
 }
 

@@ -83,13 +83,24 @@ pub async fn run(config: Config, args: ExportArgs) -> Result<(), AppError> {
     let mut chunks = Box::pin(export::encoded(store.reads().as_ref(), filter, format));
     while let Some(chunk) = chunks.next().await {
         let (bytes, count) = chunk?;
-        out.write_all(&bytes).map_err(write_error)?;
+        if let Err(err) = out.write_all(&bytes) {
+            // `circlet export … | head` closes the pipe early: that reader has what it wanted.
+            if err.kind() == std::io::ErrorKind::BrokenPipe && args.output.is_none() {
+                break;
+            }
+            return Err(write_error(err));
+        }
         rows += count;
         if let Some(progress) = &progress {
             progress.set_position(rows as u64);
         }
     }
-    out.flush().map_err(write_error)?;
+    match out.flush() {
+        Err(err) if !(err.kind() == std::io::ErrorKind::BrokenPipe && args.output.is_none()) => {
+            return Err(write_error(err));
+        }
+        _ => {}
+    }
     drop(out);
     if let Some(progress) = progress {
         progress.finish_and_clear();

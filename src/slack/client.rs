@@ -177,41 +177,39 @@ impl SlackApi {
     pub async fn respond(&self, response_url: &str, message: &serde_json::Value) -> Result<(), SlackError> {
         const METHOD: &str = "response_url";
         self.retrying(METHOD, || async {
-            let response = self
+            let sent = self.0.http.post(response_url).json(message).send().await;
+            http_outcome(METHOD, sent)
+        })
+        .await
+    }
+
+    /// Sends a file's bytes to the upload URL `files.getUploadURLExternal` gave, streamed from
+    /// disk (an export can be large); the URL is absolute, like a `response_url`.
+    pub async fn upload_file(
+        &self,
+        upload_url: &str,
+        path: &std::path::Path,
+        length: u64,
+    ) -> Result<(), SlackError> {
+        const METHOD: &str = "files.upload_url";
+        self.retrying(METHOD, || async {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|err| SlackError::Protocol {
+                    method: METHOD,
+                    detail: format!("cannot read the file to upload: {err}"),
+                })?;
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+            let sent = self
                 .0
                 .http
-                .post(response_url)
-                .json(message)
+                .post(upload_url)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .header(reqwest::header::CONTENT_LENGTH, length)
+                .body(body)
                 .send()
-                .await
-                .map_err(|err| SlackError::Unavailable {
-                    method: METHOD,
-                    detail: if err.is_timeout() {
-                        "timed out"
-                    } else {
-                        "connection failed"
-                    }
-                    .into(),
-                })?;
-            let status = response.status();
-            if status.is_success() {
-                Ok(())
-            } else if status.as_u16() == 429 {
-                Err(SlackError::RateLimited {
-                    method: METHOD,
-                    retry_after: retry_after_header(response.headers()),
-                })
-            } else if status.is_server_error() {
-                Err(SlackError::Unavailable {
-                    method: METHOD,
-                    detail: format!("HTTP {}", status.as_u16()),
-                })
-            } else {
-                Err(SlackError::Protocol {
-                    method: METHOD,
-                    detail: format!("HTTP {}", status.as_u16()),
-                })
-            }
+                .await;
+            http_outcome(METHOD, sent)
         })
         .await
     }
@@ -386,5 +384,38 @@ fn classify(method: &'static str, err: SlackClientError) -> SlackError {
                 detail: "unreadable answer".into(),
             }
         }
+    }
+}
+
+/// A plain HTTP answer (not a Web API method) as a Slack outcome: 2xx is fine, 429 and 5xx are
+/// retried, anything else is the request's fault.
+fn http_outcome(method: &'static str, sent: reqwest::Result<reqwest::Response>) -> Result<(), SlackError> {
+    let response = sent.map_err(|err| SlackError::Unavailable {
+        method,
+        detail: if err.is_timeout() {
+            "timed out"
+        } else {
+            "connection failed"
+        }
+        .into(),
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else if status.as_u16() == 429 {
+        Err(SlackError::RateLimited {
+            method,
+            retry_after: retry_after_header(response.headers()),
+        })
+    } else if status.is_server_error() {
+        Err(SlackError::Unavailable {
+            method,
+            detail: format!("HTTP {}", status.as_u16()),
+        })
+    } else {
+        Err(SlackError::Protocol {
+            method,
+            detail: format!("HTTP {}", status.as_u16()),
+        })
     }
 }

@@ -393,3 +393,99 @@ async fn a_token_created_on_the_command_line_is_shown_once_works_and_can_be_revo
         "nothing left to revoke is said plainly"
     );
 }
+
+mod slash {
+    use circlet::fake_slack::Fault;
+
+    use super::*;
+    use crate::helpers::circle::feedback;
+
+    const PM: &str = "U0PM";
+
+    async fn app() -> TestApp {
+        let app = TestApp::builder(TestDb::sqlite())
+            .env("CIRCLET_PRODUCT_USERS", PM)
+            .start()
+            .await;
+        seed(&app.store).await;
+        app
+    }
+
+    #[tokio::test]
+    async fn feedback_export_sends_the_file_by_dm_through_the_upload_flow() {
+        let app = app().await;
+        let answer = feedback(&app, PM, "export jsonl tag:bug").await;
+        assert!(
+            answer.contains("I sent you 1 insight as `circlet-insights-"),
+            "{answer}"
+        );
+        assert!(answer.contains(".jsonl` in a direct message"), "{answer}");
+
+        let asked = app.fake.calls_to("files.getUploadURLExternal");
+        assert_eq!(asked.len(), 1);
+        let file_id = {
+            let completed = app.fake.calls_to("files.completeUploadExternal");
+            assert_eq!(completed.len(), 1);
+            let params = &completed[0].params;
+            assert_eq!(params["channel_id"], format!("D{PM}"), "to the requester's DM");
+            let files: serde_json::Value = match &params["files"] {
+                serde_json::Value::String(text) => serde_json::from_str(text).unwrap(),
+                other => other.clone(),
+            };
+            files[0]["id"].as_str().unwrap().to_owned()
+        };
+        let uploaded = String::from_utf8(
+            app.fake
+                .uploaded(&file_id)
+                .expect("the bytes went to the upload URL"),
+        )
+        .unwrap();
+        assert_eq!(
+            asked[0].params["length"].to_string().trim_matches('"'),
+            uploaded.len().to_string()
+        );
+        let row: serde_json::Value = serde_json::from_str(uploaded.trim()).unwrap();
+        assert_eq!(
+            (row["id"].as_i64(), row["tags"].clone()),
+            (Some(1), serde_json::json!(["bug"]))
+        );
+        assert!(
+            app.fake.calls_to("files.upload").is_empty(),
+            "the retired files.upload is never called"
+        );
+    }
+
+    #[tokio::test]
+    async fn feedback_export_retries_a_rate_limited_upload_and_sends_one_file() {
+        let app = app().await;
+        app.fake.inject(
+            "files.getUploadURLExternal",
+            Fault::RateLimited { retry_after_secs: 1 },
+            1,
+        );
+        let answer = feedback(&app, PM, "export").await;
+        assert!(answer.contains("I sent you 3 insights"), "{answer}");
+        assert_eq!(app.fake.calls_to("files.completeUploadExternal").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn feedback_export_explains_bad_filters_empty_results_and_refuses_customers() {
+        let app = app().await;
+        let answer = feedback(&app, PM, "export since 2999-01-01").await;
+        assert!(
+            answer.contains("in the future") && answer.contains("/feedback export [csv|jsonl]"),
+            "{answer}"
+        );
+        let answer = feedback(&app, PM, "export <#C0ELSE|random>").await;
+        assert!(answer.contains("is not a circle"), "{answer}");
+        let answer = feedback(&app, PM, "export tag:nothing-here").await;
+        assert!(answer.contains("No insights match"), "{answer}");
+        let answer = feedback(&app, "U0MAYA", "export").await;
+        assert!(answer.starts_with("Sorry, only the product team"), "{answer}");
+        assert!(!answer.contains("logs me out"));
+        assert!(
+            app.fake.calls_to("files.getUploadURLExternal").is_empty(),
+            "nothing was uploaded"
+        );
+    }
+}

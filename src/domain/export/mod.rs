@@ -1,6 +1,7 @@
 //! Export: insights as CSV or JSON Lines, streamed from the store in batches so memory stays
 //! flat however many rows there are. The CLI, the HTTP API and `/feedback export` all use it.
 
+pub mod command;
 pub mod filter;
 pub mod format;
 
