@@ -6,12 +6,15 @@ mod sender;
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+
 pub use sender::{Answer, FORM, JSON, SignedSender};
 
 use crate::app::{App, AppError};
 use crate::config::{Config, Secret};
+use crate::domain::export::{self, ExportFormat};
 use crate::fake_slack::FakeSlack;
-use crate::store::SharedStore;
+use crate::store::{InsightFilter, SharedStore};
 
 const DEMO_SECRET: &str = "demo-signing-secret";
 
@@ -88,11 +91,41 @@ pub async fn run() -> Result<(), AppError> {
         println!("Circlet replied in the idea's thread (close the loop): {post}");
     }
 
+    let export_path = std::env::temp_dir().join("circlet-demo-insights.csv");
+    let rows = write_export(&store, &export_path).await?;
+    println!(
+        "\nExported {rows} insights as CSV (the columns of `circlet export`) to {}",
+        export_path.display()
+    );
+
     shutdown.cancel();
     server
         .await
         .map_err(|err| AppError::Serve(std::io::Error::other(err)))??;
     Ok(())
+}
+
+/// Writes every live insight as CSV to `path`; returns how many.
+async fn write_export(store: &SharedStore, path: &std::path::Path) -> Result<usize, AppError> {
+    use std::io::Write;
+    let failed = |source| AppError::Output {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+    let mut rows = 0;
+    let mut chunks = Box::pin(export::encoded(
+        store.reads().as_ref(),
+        InsightFilter::default(),
+        ExportFormat::Csv,
+    ));
+    while let Some(chunk) = chunks.next().await {
+        let (bytes, count) = chunk?;
+        file.write_all(&bytes).map_err(failed)?;
+        rows += count;
+    }
+    file.flush().map_err(failed)?;
+    Ok(rows)
 }
 
 /// Waits (up to 10 s) until the inbox has nothing left to do.

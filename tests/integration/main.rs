@@ -11,6 +11,7 @@ mod export;
 mod ingress;
 mod manifest;
 mod modal;
+mod openapi;
 mod reporting_store;
 mod slack_client;
 mod store_suite;

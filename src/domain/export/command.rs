@@ -194,7 +194,7 @@ impl ExportCommand {
             })
             .await?;
         self.slack
-            .upload_file(&target.upload_url.0.to_string(), path, length)
+            .upload_file(target.upload_url.0.as_ref(), path, length)
             .await?;
         let open = &SlackApiConversationsOpenRequest::new().with_users(vec![user.to_owned().into()]);
         let dm = self
