@@ -267,7 +267,7 @@ fn seed_sql(backend: &str, rows: i64, now: i64) -> Vec<String> {
         )
     } else {
         (
-            format!("SELECT i FROM generate_series(1, {rows}) AS i"),
+            format!("SELECT i FROM generate_series(1::bigint, {rows}) AS i"),
             "(1700000000 + i)::text || '.' || lpad((i % 1000000)::text, 6, '0')".to_owned(),
             "'C' || lpad((i % 20)::text, 10, '0')".to_owned(),
             "'U' || lpad(((i % 20) * 100 + (i * 7919) % 100)::text, 8, '0')".to_owned(),
@@ -314,8 +314,8 @@ fn seed_sql(backend: &str, rows: i64, now: i64) -> Vec<String> {
         )
     } else {
         (
-            format!("SELECT u FROM generate_series(0, {members} - 1) AS u"),
-            "SELECT day FROM generate_series(0, 364) AS day".to_owned(),
+            format!("SELECT u FROM generate_series(0::bigint, {members} - 1) AS u"),
+            "SELECT day FROM generate_series(0::bigint, 364) AS day".to_owned(),
             "'C' || lpad((u / 100)::text, 10, '0')".to_owned(),
             "'U' || lpad(u::text, 8, '0')".to_owned(),
         )

@@ -9,8 +9,11 @@ UPDATE insights SET
     reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = insights.id),
     tags = COALESCE((SELECT string_agg(tag, ';' ORDER BY tag) FROM
         (SELECT DISTINCT tag FROM insight_tags WHERE insight_id = insights.id) AS t), '');
--- Live insights only (not deleted, not merged away): what reports count.
-CREATE INDEX insights_report ON insights (team_id, created_at, channel_id, status, vote_count, author_id, tags)
+-- Live insights only (not deleted, not merged away): what reports count. It covers every
+-- column a report reads, the condition's own columns included (SQLite reads columns named in a
+-- query from the table unless the index has them).
+CREATE INDEX insights_report
+    ON insights (team_id, created_at, channel_id, status, vote_count, author_id, tags, deleted, merged_into)
     WHERE deleted = FALSE AND merged_into IS NULL;
 
 -- Who is in each circle. `joined_at` is NULL for members who were there before Circlet looked.

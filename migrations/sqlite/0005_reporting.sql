@@ -9,8 +9,11 @@ UPDATE insights SET
     reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = insights.id),
     tags = COALESCE((SELECT group_concat(tag, ';') FROM
         (SELECT DISTINCT tag FROM insight_tags WHERE insight_id = insights.id ORDER BY tag)), '');
--- Live insights only (not deleted, not merged away): what reports count.
-CREATE INDEX insights_report ON insights (team_id, created_at, channel_id, status, vote_count, author_id, tags)
+-- Live insights only (not deleted, not merged away): what reports count. It covers every
+-- column a report reads, the condition's own columns included (SQLite reads columns named in a
+-- query from the table unless the index has them).
+CREATE INDEX insights_report
+    ON insights (team_id, created_at, channel_id, status, vote_count, author_id, tags, deleted, merged_into)
     WHERE deleted = FALSE AND merged_into IS NULL;
 
 -- Who is in each circle. `joined_at` is NULL for members who were there before Circlet looked.
@@ -25,6 +28,7 @@ CREATE TABLE circle_members (
 
 -- What each member did in a circle per UTC day (days since the Unix epoch): posts, thread
 -- replies and reactions. Small (members × active days) and kept, unlike the message cache.
+-- Stored in key order, so a report's range of days is one sequential read.
 CREATE TABLE member_activity (
     team_id     TEXT    NOT NULL,
     channel_id  TEXT    NOT NULL,
@@ -34,7 +38,7 @@ CREATE TABLE member_activity (
     replies     INTEGER NOT NULL DEFAULT 0,
     reactions   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (team_id, day, channel_id, user_id)
-);
+) WITHOUT ROWID;
 
 -- Names for exports, learned from Slack (users.info, conversations.info, auth.test).
 CREATE TABLE people (
