@@ -203,6 +203,20 @@ fn circles_sql(team_id: &str, channel_id: Option<&str>) -> Sql {
     sql
 }
 
+fn tag_in_use_sql(team_id: &str, tag: &str) -> Sql {
+    let mut sql = Sql::new("");
+    let (team, tag) = (
+        sql.arg(Arg::Text(team_id.to_owned())),
+        sql.arg(Arg::Text(tag.to_owned())),
+    );
+    // LIMIT 1 inside: the first match ends the scan.
+    sql.push(&format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM insight_tags t JOIN insights i ON i.id = t.insight_id \
+         WHERE i.team_id = {team} AND t.tag = {tag} LIMIT 1) found"
+    ));
+    sql
+}
+
 fn channel_condition(sql: &mut Sql, column: &str, channel_id: Option<&str>) {
     if let Some(channel) = channel_id {
         let channel = sql.arg(Arg::Text(channel.to_owned()));
@@ -390,6 +404,11 @@ macro_rules! impl_insight_reads {
                     self.all(authors_sql(team_id, channel_id, window)).await?,
                     contributors,
                 ))
+            }
+
+            async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool> {
+                let found: Vec<(i64,)> = self.all(tag_in_use_sql(team_id, tag)).await?;
+                Ok(found.first().is_some_and(|(count,)| *count > 0))
             }
         }
     };

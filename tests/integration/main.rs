@@ -13,6 +13,7 @@ mod manifest;
 mod modal;
 mod openapi;
 mod reporting_store;
+mod report;
 mod slack_client;
 mod store_suite;
 mod triage;
