@@ -12,9 +12,9 @@ pub use sender::{Answer, FORM, JSON, SignedSender};
 
 use crate::app::{App, AppError};
 use crate::clock::{Clock, SystemClock};
-use crate::domain::reports::{self, Period, ReportRequest};
 use crate::config::{Config, Secret};
 use crate::domain::export::{self, ExportFormat};
+use crate::domain::reports::{self, Period, ReportRequest};
 use crate::fake_slack::FakeSlack;
 use crate::store::{InsightFilter, SharedStore};
 

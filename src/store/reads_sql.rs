@@ -165,7 +165,8 @@ fn members_sql(team_id: &str, channel_id: Option<&str>, window: Window) -> Sql {
     sql
 }
 
-/// Per channel and member: posts, replies and reactions over `[start_day, end_day)`.
+/// Per channel and member: posts, replies and reactions over `[start_day, end_day)`. The sum
+/// is cast because PostgreSQL sums BIGINT columns as NUMERIC.
 fn activity_sql(team_id: &str, channel_id: Option<&str>, start_day: i64, end_day: i64) -> Sql {
     let mut sql = Sql::new("");
     let team = sql.arg(Arg::Text(team_id.to_owned()));

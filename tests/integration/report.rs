@@ -4,12 +4,12 @@
 use circlet::clock::{Clock, Millis, SystemClock};
 use circlet::domain::reports::{REFUSAL, REPORT_USAGE};
 use circlet::store::{
-    ActivityKind, InsightSource, InsightStatus, MessageRef, NewInsight, Reply, SharedStore, TagSource,
-    Activity, Membership, MembershipChange, Named,
+    Activity, ActivityKind, InsightSource, InsightStatus, Membership, MembershipChange, MessageRef, Named,
+    NewInsight, Reply, SharedStore, TagSource,
 };
 use serde_json::{Value, json};
 
-use crate::helpers::circle::{TEAM, feedback, make_circle};
+use crate::helpers::circle::{TEAM, answered, make_circle};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
@@ -95,9 +95,13 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
         },
     ];
     let mut tx = store.begin().await.unwrap();
-    tx.set_name(Named::Workspace { team_id: TEAM }, "https://circle.slack.com/", now)
-        .await
-        .unwrap();
+    tx.set_name(
+        Named::Workspace { team_id: TEAM },
+        "https://circle.slack.com/",
+        now,
+    )
+    .await
+    .unwrap();
     for one in &seeds {
         let message = MessageRef {
             team_id: TEAM,
@@ -133,7 +137,9 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
             tx.add_reply(insight.id, &reply).await.unwrap();
         }
         if one.status != InsightStatus::New {
-            tx.change_status(insight.id, one.status, Some(PM), at).await.unwrap();
+            tx.change_status(insight.id, one.status, Some(PM), at)
+                .await
+                .unwrap();
         }
         if one.deleted {
             tx.mark_deleted(insight.id, at).await.unwrap();
@@ -201,8 +207,36 @@ async fn make_circle_on(store: &SharedStore, channel: &str) {
 /// Runs `/feedback {text}` as `user`; returns the whole message that replaced the
 /// acknowledgement (text and blocks).
 async fn report(app: &TestApp, user: &str, text: &str) -> Value {
-    feedback(app, user, text).await;
-    let answer = app.fake.calls_to("response_url").pop().expect("an answer").params;
+    let response_id = uuid::Uuid::new_v4().simple().to_string();
+    let response_url = app.fake.response_url(&response_id);
+    let sent = app
+        .sender
+        .command(&[
+            ("team_id", TEAM),
+            ("channel_id", "C0OPS"),
+            ("user_id", user),
+            ("command", "/feedback"),
+            ("text", text),
+            ("response_url", response_url.as_str()),
+            ("trigger_id", response_id.as_str()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Working on it"), "{}", sent.body);
+    app.worker.drain().await.unwrap();
+    let Some(answer) = answered(app, &response_id) else {
+        let errors: Vec<Option<String>> = app
+            .store
+            .list_inbox(None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.last_error)
+            .collect();
+        panic!("no answer to `/feedback {text}`; inbox errors: {errors:?}");
+    };
+    assert_eq!(answer["response_type"], "ephemeral");
     assert_eq!(answer["replace_original"], true, "{answer}");
     answer
 }
@@ -345,12 +379,14 @@ async fn a_status_button_in_the_report_changes_the_insights_status() {
     let insight = tx.insight_by_number(TEAM, 1).await.unwrap().unwrap();
     assert_eq!(insight.status(), InsightStatus::Reviewing);
     drop(tx);
-    let told = crate::helpers::circle::answered(&app, response_id).expect("the click is answered");
+    let told = answered(&app, response_id).expect("the click is answered");
     assert_eq!(told["text"], "#1 is now *reviewing*.");
 
     let again = report(&app, PM, "report").await;
     assert!(
-        buttons(&again, 1).iter().all(|(label, _, _)| label != "Reviewing"),
+        buttons(&again, 1)
+            .iter()
+            .all(|(label, _, _)| label != "Reviewing"),
         "the new status is no longer offered"
     );
 }
@@ -404,13 +440,34 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
         .unwrap();
     let usage = format!("\nUsage: `{REPORT_USAGE}`");
     let cases = [
-        ("report 14d", "`14d` is not a period I know: use 7d, 30d, 90d or since YYYY-MM-DD."),
-        ("report since 2999-01-01", "`since 2999-01-01` is in the future: a report covers days that have already happened."),
-        ("report since last-week", "`since last-week` is not a date: write it like `since 2026-01-31`."),
-        ("report tag:roadmap", "There is no tag `roadmap` in this workspace. `/feedback tags` lists the emoji tags."),
-        ("report <#C0RANDOM|random>", "<#C0RANDOM> is not a circle. `/feedback circle list` shows the circles."),
-        ("report <#C0GONE|gone>", "<#C0GONE> is not a circle. `/feedback circle list` shows the circles."),
-        ("report #general", "`#general` is not a channel I can read: pick it from Slack's list as you type `#`, like `#beauty-insiders`."),
+        (
+            "report 14d",
+            "`14d` is not a period I know: use 7d, 30d, 90d or since YYYY-MM-DD.",
+        ),
+        (
+            "report since 2999-01-01",
+            "`since 2999-01-01` is in the future: a report covers days that have already happened.",
+        ),
+        (
+            "report since last-week",
+            "`since last-week` is not a date: write it like `since 2026-01-31`.",
+        ),
+        (
+            "report tag:roadmap",
+            "There is no tag `roadmap` in this workspace. `/feedback tags` lists the emoji tags.",
+        ),
+        (
+            "report <#C0RANDOM|random>",
+            "<#C0RANDOM> is not a circle. `/feedback circle list` shows the circles.",
+        ),
+        (
+            "report <#C0GONE|gone>",
+            "<#C0GONE> is not a circle. `/feedback circle list` shows the circles.",
+        ),
+        (
+            "report #general",
+            "`#general` is not a channel I can read: pick it from Slack's list as you type `#`, like `#beauty-insiders`.",
+        ),
     ];
     for (text, expected) in cases {
         let answer = report(&app, PM, text).await;
@@ -419,11 +476,16 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
     }
     // Tags the emoji map gives count even before any insight has them.
     let praise = report(&app, PM, "report tag:praise").await;
-    assert_eq!(praise["text"], "Feedback report · last 7 days: 0 insights (no change).");
+    assert_eq!(
+        praise["text"],
+        "Feedback report · last 7 days: 0 insights (no change)."
+    );
     // So do tags only insights carry (from the modal, say).
     let mut tx = app.store.begin().await.unwrap();
     let insight = tx.insight_by_number(TEAM, 1).await.unwrap().unwrap();
-    tx.add_tag(insight.id, "packaging", TagSource::Modal).await.unwrap();
+    tx.add_tag(insight.id, "packaging", TagSource::Modal)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let packaging = report(&app, PM, "report tag:packaging since 2020-01-01").await;
     assert!(packaging["blocks"].is_array(), "{packaging}");
@@ -433,7 +495,13 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
 async fn a_customer_is_refused_and_sees_nothing_of_the_data() {
     let app = app_on(TestDb::sqlite()).await;
     seed_circles(&app.store, now()).await;
-    for text in ["report", "report 30d", "report <#C0RANDOM|random>", "report tag:roadmap", "report 14d"] {
+    for text in [
+        "report",
+        "report 30d",
+        "report <#C0RANDOM|random>",
+        "report tag:roadmap",
+        "report 14d",
+    ] {
         let answer = report(&app, CUSTOMER, text).await;
         assert_eq!(answer["text"], REFUSAL, "for {text:?}");
         assert!(answer.get("blocks").is_none());
@@ -445,8 +513,19 @@ async fn a_workspace_without_circles_gets_an_empty_report() {
     let app = app_on(TestDb::sqlite()).await;
     make_circle(&app, "C0EMPTY").await;
     let answer = report(&app, PM, "report 90d").await;
-    assert_eq!(answer["text"], "Feedback report · last 90 days: 0 insights (no change).");
+    assert_eq!(
+        answer["text"],
+        "Feedback report · last 90 days: 0 insights (no change)."
+    );
     let texts = texts(&answer);
-    assert!(texts.iter().any(|t| t.contains("No insights in this period.")), "{texts:#?}");
-    assert!(texts.iter().any(|t| t.starts_with("*<#C0EMPTY>* · 0 members · 0 active")), "{texts:#?}");
+    assert!(
+        texts.iter().any(|t| t.contains("No insights in this period.")),
+        "{texts:#?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("*<#C0EMPTY>* · 0 members · 0 active")),
+        "{texts:#?}"
+    );
 }

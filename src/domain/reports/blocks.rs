@@ -46,15 +46,16 @@ impl Budget {
 
     fn section(&mut self, text: String) {
         self.chars += text.chars().count();
-        self.blocks.push(SlackSectionBlock::new().with_text(md!(text)).into());
+        self.blocks
+            .push(SlackSectionBlock::new().with_text(md!(text)).into());
     }
 
     fn context(&mut self, text: String) {
         self.chars += text.chars().count();
         self.blocks.push(
-            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(SlackBlockMarkDownText::new(
-                text,
-            ))])
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+                SlackBlockMarkDownText::new(text),
+            )])
             .into(),
         );
     }
@@ -243,7 +244,9 @@ fn circle_sections(report: &Report) -> Vec<String> {
 
 /// Slack's three control characters, so an insight's text cannot forge a mention or link.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// What notifications and block-less clients show.
@@ -321,7 +324,9 @@ mod tests {
                 end: 30 * 86_400_000,
             },
             total: count("insights".into()),
-            by_tag: (0..tags).map(|t| count(format!("a-rather-long-tag-name-{t}"))).collect(),
+            by_tag: (0..tags)
+                .map(|t| count(format!("a-rather-long-tag-name-{t}")))
+                .collect(),
             by_status: Vec::new(),
             top: (1..=insights as i64).map(insight).collect(),
             circles: (0..circles).map(circle).collect(),
@@ -383,7 +388,12 @@ mod tests {
         // Each insight's text is cut, and the buttons stay.
         let first = texts.iter().find(|t| t.starts_with("*<https://")).unwrap();
         assert!(first.chars().count() < 1_000 && first.ends_with('…'), "{first}");
-        let actions = blocks.as_array().unwrap().iter().filter(|b| b["type"] == "actions").count();
+        let actions = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .count();
         assert!(actions >= 1);
     }
 
@@ -393,8 +403,16 @@ mod tests {
         big.top = (1..=200).map(insight).collect();
         let blocks = check_limits(&render_blocks(&big));
         let texts = texts(&blocks);
-        assert!(texts.iter().any(|t| t.starts_with("…and ") && t.ends_with(" more")), "{texts:#?}");
-        assert!(texts.iter().any(|t| t.starts_with("*<#C")), "at least one circle: {texts:#?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("…and ") && t.ends_with(" more")),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.starts_with("*<#C")),
+            "at least one circle: {texts:#?}"
+        );
     }
 
     #[test]
@@ -410,7 +428,9 @@ mod tests {
             .collect();
         assert_eq!(values, ["7:reviewing", "7:shipped", "7:declined"]);
         for element in block["elements"].as_array().unwrap() {
-            assert!(crate::domain::triage::is_status_action(element["action_id"].as_str().unwrap()));
+            assert!(crate::domain::triage::is_status_action(
+                element["action_id"].as_str().unwrap()
+            ));
         }
     }
 }

@@ -61,7 +61,7 @@ pub struct Report {
     pub window: Window,
     /// Live insights created in the period (and before it).
     pub total: Count,
-    /// Most frequent first; [`UNTAGGED`] for insights without a tag.
+    /// Most frequent first, then by name; [`UNTAGGED`] for insights without a tag.
     pub by_tag: Vec<Count>,
     /// In lifecycle order, every status.
     pub by_status: Vec<Count>,
@@ -104,7 +104,11 @@ pub async fn compute(reads: &dyn InsightReads, request: &ReportRequest, now: Mil
         };
         add(&mut total);
         add(entry(&mut statuses, &group.status));
-        let mut names = group.tags.split(crate::store::TAG_SEPARATOR).filter(|t| !t.is_empty()).peekable();
+        let mut names = group
+            .tags
+            .split(crate::store::TAG_SEPARATOR)
+            .filter(|t| !t.is_empty())
+            .peekable();
         if names.peek().is_none() {
             add(entry(&mut tags, UNTAGGED));
         }
@@ -113,7 +117,7 @@ pub async fn compute(reads: &dyn InsightReads, request: &ReportRequest, now: Mil
         }
     }
     let mut by_tag: Vec<Count> = tags.into_values().collect();
-    by_tag.sort_by(|a, b| b.current.cmp(&a.current).then_with(|| b.previous.cmp(&a.previous)));
+    by_tag.sort_by(|a, b| b.current.cmp(&a.current).then_with(|| a.name.cmp(&b.name)));
     let by_status = InsightStatus::ALL
         .iter()
         .map(|status| {
@@ -127,9 +131,8 @@ pub async fn compute(reads: &dyn InsightReads, request: &ReportRequest, now: Mil
     let circles = engagement
         .into_iter()
         .map(|engagement| Circle {
-            participation_percent: (engagement.members > 0).then(|| {
-                (engagement.active as f64 * 100.0 / engagement.members as f64).round() as i64
-            }),
+            participation_percent: (engagement.members > 0)
+                .then(|| (engagement.active as f64 * 100.0 / engagement.members as f64).round() as i64),
             engagement,
         })
         .collect();

@@ -90,7 +90,9 @@ pub enum RequestError {
     SinceInFuture(String),
     #[error("Give one period only (got `{0}` and `{1}`).")]
     TwoPeriods(String, String),
-    #[error("`{0}` is not a channel I can read: pick it from Slack's list as you type `#`, like `#beauty-insiders`.")]
+    #[error(
+        "`{0}` is not a channel I can read: pick it from Slack's list as you type `#`, like `#beauty-insiders`."
+    )]
     BadChannel(String),
     #[error("Give one channel only; leave it out for every circle.")]
     TwoChannels,
@@ -203,7 +205,10 @@ mod tests {
     fn bad_words_say_what_is_wrong() {
         assert_eq!(parsed("14d"), Err(RequestError::UnknownPeriod("14d".into())));
         assert_eq!(parsed("since"), Err(RequestError::SinceWithoutDate));
-        assert_eq!(parsed("since monday"), Err(RequestError::BadSince("monday".into())));
+        assert_eq!(
+            parsed("since monday"),
+            Err(RequestError::BadSince("monday".into()))
+        );
         assert_eq!(
             parsed("since 2026-09-22"),
             Err(RequestError::SinceInFuture("2026-09-22".into()))
@@ -212,7 +217,10 @@ mod tests {
             parsed("7d 30d"),
             Err(RequestError::TwoPeriods("7d".into(), "30d".into()))
         );
-        assert_eq!(parsed("#general"), Err(RequestError::BadChannel("#general".into())));
+        assert_eq!(
+            parsed("#general"),
+            Err(RequestError::BadChannel("#general".into()))
+        );
         assert_eq!(parsed("tag:two!"), Err(RequestError::BadTag("tag:two!".into())));
         assert_eq!(parsed("tag:a tag:b"), Err(RequestError::TwoTags));
         let answer = parsed("weekly").unwrap_err().answer();
