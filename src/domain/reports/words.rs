@@ -70,7 +70,7 @@ pub fn circle_figures(circle: &Circle) -> String {
     let e = &circle.engagement;
     let rate = match circle.participation_percent {
         Some(percent) => format!("{percent}% participation"),
-        None => "participation unknown (no members recorded)".to_owned(),
+        None => "participation unknown, no members recorded".to_owned(),
     };
     format!(
         "{} · {} active ({rate}; {} the period before) · {} new",
