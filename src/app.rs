@@ -279,6 +279,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
     crate::domain::capture::register(services, &mut registry);
     crate::domain::triage::register(services, &mut registry);
     crate::domain::modal::register(services, &mut registry);
+    crate::domain::reports::register(services, &mut registry);
     registry
 }
 

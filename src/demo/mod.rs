@@ -11,8 +11,10 @@ use futures_util::StreamExt;
 pub use sender::{Answer, FORM, JSON, SignedSender};
 
 use crate::app::{App, AppError};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret};
 use crate::domain::export::{self, ExportFormat};
+use crate::domain::reports::{self, Period, ReportRequest};
 use crate::fake_slack::FakeSlack;
 use crate::store::{InsightFilter, SharedStore};
 
@@ -90,6 +92,16 @@ pub async fn run() -> Result<(), AppError> {
     for post in posts {
         println!("Circlet replied in the idea's thread (close the loop): {post}");
     }
+
+    // Members' activity is dated by Slack's timestamps (the script's week), insights by when
+    // Circlet captured them (today): a report since the week began covers both.
+    let request = ReportRequest {
+        period: Period::Since(script::WEEK_START),
+        ..ReportRequest::last_days(script::TEAM, 7)
+    };
+    let report = reports::compute(store.reads().as_ref(), &request, SystemClock.now_millis()).await?;
+    println!("\nThe product team's report (`/feedback report since 2025-11-23`), as text:\n");
+    print!("{}", reports::render_text(&report));
 
     let export_path = std::env::temp_dir().join("circlet-demo-insights.csv");
     let rows = write_export(&store, &export_path).await?;

@@ -143,6 +143,9 @@ fn reply(user: &str, ts: &str, thread_ts: &str, text: &str) -> Value {
     event
 }
 
+/// Midnight UTC before the week's first message (2025-11-23).
+pub const WEEK_START: crate::clock::Millis = 1_763_856_000_000;
+
 /// Who runs the product team's commands in the demo (CIRCLET_PRODUCT_USERS).
 pub const PRODUCT_USER: &str = "U0PM";
 const MAYA_IDEA: &str = "1763900100.000100";

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod export;
 pub mod feedback_command;
 pub mod modal;
+pub mod reports;
 pub mod settings;
 pub mod slash;
 pub mod tokens;

@@ -65,6 +65,24 @@ impl SlashCommand {
         slack.respond(&self.response_url, &message).await?;
         Ok(())
     }
+
+    /// Like [`Self::reply`], with Block Kit `blocks`; `text` is what notifications and clients
+    /// that cannot show blocks display.
+    pub async fn reply_blocks(
+        &self,
+        slack: &SlackApi,
+        text: &str,
+        blocks: serde_json::Value,
+    ) -> Result<(), HandlerError> {
+        let message = serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": true,
+            "text": text,
+            "blocks": blocks,
+        });
+        slack.respond(&self.response_url, &message).await?;
+        Ok(())
+    }
 }
 
 /// A channel as the command text gives it: Slack's escaped mention `<#C123|name>` (or `<#C123>`),

@@ -147,4 +147,8 @@ pub trait InsightReads: Send + Sync {
         window: Window,
         contributors: u32,
     ) -> StoreResult<Vec<CircleEngagement>>;
+
+    /// Whether any insight of the workspace carries `tag`, from any source (removed ones too:
+    /// a tag once used is still a tag people may ask a report about).
+    async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool>;
 }

@@ -206,7 +206,8 @@ fn members_sql(team_id: &str, channel_id: Option<&str>, window: Window) -> Sql {
     sql
 }
 
-/// Per channel and member: posts, replies and reactions over `[start_day, end_day)`.
+/// Per channel and member: posts, replies and reactions over `[start_day, end_day)`. The sum
+/// is cast because PostgreSQL sums BIGINT columns as NUMERIC.
 fn activity_sql(team_id: &str, channel_id: Option<&str>, start_day: i64, end_day: i64) -> Sql {
     let mut sql = Sql::new("");
     let team = sql.arg(Arg::Text(team_id.to_owned()));
@@ -241,6 +242,20 @@ fn circles_sql(team_id: &str, channel_id: Option<&str>) -> Sql {
         "SELECT channel_id, name FROM circles WHERE team_id = {team} AND active"
     ));
     channel_condition(&mut sql, "channel_id", channel_id);
+    sql
+}
+
+fn tag_in_use_sql(team_id: &str, tag: &str) -> Sql {
+    let mut sql = Sql::new("");
+    let (team, tag) = (
+        sql.arg(Arg::Text(team_id.to_owned())),
+        sql.arg(Arg::Text(tag.to_owned())),
+    );
+    // LIMIT 1 inside: the first match ends the scan.
+    sql.push(&format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM insight_tags t JOIN insights i ON i.id = t.insight_id \
+         WHERE i.team_id = {team} AND t.tag = {tag} LIMIT 1) found"
+    ));
     sql
 }
 
@@ -465,6 +480,11 @@ macro_rules! impl_insight_reads {
                     self.all(authors_sql(team_id, channel_id, window)).await?,
                     contributors,
                 ))
+            }
+
+            async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool> {
+                let found: Vec<(i64,)> = self.all(tag_in_use_sql(team_id, tag)).await?;
+                Ok(found.first().is_some_and(|(count,)| *count > 0))
             }
         }
     };

@@ -12,6 +12,7 @@ mod ingress;
 mod manifest;
 mod modal;
 mod openapi;
+mod report;
 mod reporting_store;
 mod slack_client;
 mod store_suite;

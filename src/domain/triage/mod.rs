@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use close_loop::CLOSE_LOOP_TASK;
 pub use errors::TriageError;
-pub use status::STATUS_ACTION;
+pub use status::{STATUS_ACTION, is_status_action};
 
 use super::access::ProductAccess;
 use super::settings::DomainSettings;

@@ -11,7 +11,16 @@ use crate::store::InsightStatus;
 
 pub const STATUS_USAGE: &str = "/feedback status ID new|reviewing|planned|shipped|declined";
 /// The `action_id` of the status buttons; their `value` is `"ID:STATUS"`, e.g. `"42:shipped"`.
+/// A message with several of them may suffix it (`insight_status:42:shipped`): Slack wants the
+/// action ids of one message's buttons to differ.
 pub const STATUS_ACTION: &str = "insight_status";
+
+/// Whether `action_id` is a status button's: [`STATUS_ACTION`], alone or with a `:` suffix.
+pub fn is_status_action(action_id: &str) -> bool {
+    action_id
+        .strip_prefix(STATUS_ACTION)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+}
 
 /// `/feedback status ID STATUS`.
 pub(super) struct StatusCommand(pub(super) Triage);
@@ -62,7 +71,7 @@ impl InboxHandler for StatusButton {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let payload: BlockActions = serde_json::from_str(&job.row.payload)
             .map_err(|err| HandlerError::permanent(format!("unreadable block_actions: {err}")))?;
-        let clicks = payload.actions.iter().filter(|a| a.action_id == STATUS_ACTION);
+        let clicks = payload.actions.iter().filter(|a| is_status_action(&a.action_id));
         for click in clicks {
             let work = async {
                 let value = click.value.as_deref().unwrap_or_default();
