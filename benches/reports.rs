@@ -8,8 +8,8 @@
 //! Seeding is done by the databases themselves (a recursive CTE on SQLite, generate_series on
 //! PostgreSQL) into a schema migrated by Circlet, and kept between runs (SQLite under
 //! target/bench-data, PostgreSQL in database `circlet_bench_<rows>`). Then:
-//! - `/feedback report 30d`, computed as the command does, for one circle and for all, 40 times
-//!   each after 3 warm-ups: p50 and p99.
+//! - `/feedback report 30d`, computed and rendered as Block Kit as the command does, for one
+//!   circle and for all, 40 times each after 3 warm-ups: p50 and p99.
 //! - Export of every row as CSV, in a child process (so its peak RSS is the export's own),
 //!   written to a sink: elapsed time and peak RSS (VmHWM).
 
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use circlet::clock::{Clock, SystemClock};
 use circlet::domain::export::{self, ExportFormat};
+use circlet::domain::reports;
 use circlet::store::{self, InsightFilter, SharedStore};
 use futures_util::StreamExt;
 
@@ -83,29 +84,21 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 async fn report_times(store: &SharedStore, channel: Option<&str>, now: i64) -> Vec<Duration> {
     let reads = store.reads();
-    let filter = InsightFilter {
-        team_id: Some(TEAM.to_owned()),
-        channel_id: channel.map(str::to_owned),
-        ..InsightFilter::default()
-    };
-    let window = circlet::store::Window {
-        start: now - 30 * DAY,
-        end: now,
-    };
+    let mut request = reports::ReportRequest::last_days(TEAM, 30);
+    request.channel_id = channel.map(str::to_owned);
     let mut times = Vec::with_capacity(RUNS);
     for run in 0..RUNS + 3 {
         let started = Instant::now();
-        let breakdown = reads.breakdown(&filter, window).await.expect("breakdown");
-        let top = reads.top_insights(&filter, window, 10).await.expect("top");
-        let engagement = reads
-            .engagement(TEAM, channel, window, 3)
+        let report = reports::compute(reads.as_ref(), &request, now)
             .await
-            .expect("engagement");
+            .expect("report");
+        let rendered = reports::render_blocks(&report);
         let elapsed = started.elapsed();
         assert!(
-            !breakdown.is_empty() && !top.is_empty() && !engagement.is_empty(),
+            report.total.current > 0 && !report.top.is_empty(),
             "the report found insights"
         );
+        std::hint::black_box(rendered);
         if run >= 3 {
             times.push(elapsed);
         }
