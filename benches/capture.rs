@@ -82,6 +82,8 @@ impl InboxHandler for SkipAck {
 /// claimed and settled, but send nothing to Slack: that isolates capture itself.
 async fn round(events: usize, acks: bool) -> Round {
     let fake = FakeSlack::start().await.expect("fake Slack");
+    // The bot token belongs to the bench's workspace; Circlet ignores any other.
+    fake.set_team(TEAM);
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("capture.db").display());
     let env = [

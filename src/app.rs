@@ -18,8 +18,9 @@ use crate::domain::bot::BotIdentity;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
+use crate::domain::installed::InstalledTeam;
 use crate::domain::settings::DomainSettings;
-use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, Worker, WorkerSettings};
+use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
 use crate::metrics::Metrics;
@@ -140,6 +141,7 @@ impl AppBuilder {
             None => default_handlers(&services),
         });
 
+        let gate: Arc<dyn TeamGate> = Arc::new(InstalledTeam::new(services.bot.clone()));
         let wake = Arc::new(Notify::new());
         let (writer, writer_task) = InboxWriter::spawn(store.clone(), wake.clone(), metrics.clone());
         let worker = Worker::new(
@@ -148,13 +150,15 @@ impl AppBuilder {
             self.clock.clone(),
             self.worker_settings,
             metrics.clone(),
-        );
+        )
+        .with_gate(gate.clone());
         let ingress_state = IngressState::new(
             SignatureVerifier::new(secret, self.clock.clone()),
             writer,
             registry,
             metrics.clone(),
             self.clock.clone(),
+            gate,
         );
         let router = Router::new()
             .merge(ingress::router(ingress_state))
@@ -225,6 +229,30 @@ async fn maintain_store(store: SharedStore, clock: SharedClock, shutdown: Cancel
                 }
             }
         }
+    }
+}
+
+/// Asks Slack who the bot is (and so which workspace it serves) until it answers, so ingress
+/// can refuse other workspaces' requests without waiting; workers ask on their own if a row
+/// comes first.
+async fn learn_identity(bot: Arc<BotIdentity>, shutdown: CancellationToken) {
+    if !bot.has_token() {
+        return;
+    }
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match bot.identity().await {
+            Ok(identity) => {
+                tracing::info!(team_id = %identity.team_id, bot_user = %identity.user_id, "serving this workspace only");
+                return;
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot learn the installed workspace yet; will retry"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(60));
     }
 }
 
@@ -361,6 +389,7 @@ impl App {
         for _ in 0..workers {
             worker_tasks.spawn(worker.clone().run(wake.clone(), shutdown.clone()));
         }
+        worker_tasks.spawn(learn_identity(services.bot.clone(), shutdown.clone()));
         worker_tasks.spawn(maintain_store(
             services.store.clone(),
             services.clock.clone(),

@@ -25,6 +25,8 @@ use tokio::sync::watch;
 const TEAM_URL: &str = "https://circle.slack.com/";
 const BOT_USER_ID: &str = "UCIRCLET";
 const BOT_ID: &str = "BCIRCLET";
+/// The workspace the bot token belongs to, as `auth.test` says, unless [`FakeSlack::set_team`].
+pub const DEFAULT_TEAM_ID: &str = "T0CIRCLE";
 const FIRST_TS_SECS: u64 = 1_700_000_000;
 const TS_STEP_MICROS: u64 = 100;
 const DEFAULT_LIMIT: usize = 100;
@@ -84,6 +86,8 @@ struct Slack {
     ts_counter: u64,
     first_ts_secs: u64,
     id_counter: u64,
+    /// The workspace `auth.test` names; [`DEFAULT_TEAM_ID`] unless set.
+    team_id: Option<String>,
 }
 
 struct Shared {
@@ -203,6 +207,11 @@ impl FakeSlack {
         }
         message.entry("type").or_insert_with(|| "message".into());
         slack.store(channel, Value::Object(message));
+    }
+
+    /// Makes `auth.test` say the bot token belongs to workspace `team_id`.
+    pub fn set_team(&self, team_id: &str) {
+        self.shared.lock().team_id = Some(team_id.to_owned());
     }
 
     /// `usergroups.users.list` answers with these members for `group`.
@@ -385,7 +394,7 @@ fn ok_response() -> Response {
 
 fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) -> Value {
     let answer = match method {
-        "auth.test" => Ok(auth_test()),
+        "auth.test" => Ok(auth_test(slack.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID))),
         "chat.postMessage" => slack.post_message(params),
         "chat.postEphemeral" => slack.post_ephemeral(params),
         "chat.update" => slack.update_message(params),
@@ -413,9 +422,9 @@ fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) ->
     }
 }
 
-fn auth_test() -> Value {
+fn auth_test(team_id: &str) -> Value {
     json!({
-        "url": TEAM_URL, "team": "Circle", "user": "circlet", "team_id": "T0CIRCLE",
+        "url": TEAM_URL, "team": "Circle", "user": "circlet", "team_id": team_id,
         "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": false,
     })
 }

@@ -52,6 +52,7 @@ struct Inner {
     registry: Registry,
     http_requests: Family<RouteStatus, Counter>,
     signature_failures: Family<Reason, Counter>,
+    foreign_team: Family<Reason, Counter>,
     inbox_writes: Family<Reason, Counter>,
     inbox_depth: Family<State, Gauge>,
     inbox_processed: Family<Outcome, Counter>,
@@ -84,6 +85,12 @@ impl Metrics {
             "signature_failures",
             "Slack requests refused by signature verification",
             signature_failures.clone(),
+        );
+        let foreign_team = Family::<Reason, Counter>::default();
+        registry.register(
+            "foreign_team",
+            "Signed requests and inbox rows for a workspace other than the installed one, ignored (by where they were stopped)",
+            foreign_team.clone(),
         );
         let inbox_writes = Family::<Reason, Counter>::default();
         registry.register(
@@ -123,6 +130,7 @@ impl Metrics {
             registry,
             http_requests,
             signature_failures,
+            foreign_team,
             inbox_writes,
             inbox_depth,
             inbox_processed,
@@ -147,6 +155,17 @@ impl Metrics {
             .signature_failures
             .get_or_create(&Reason {
                 reason: Cow::Borrowed(reason),
+            })
+            .inc();
+    }
+
+    /// A request (`events`, `commands`, `interactions`) or inbox row (`inbox`) for another
+    /// workspace than the installed one.
+    pub fn count_foreign_team(&self, stopped_at: &'static str) {
+        self.0
+            .foreign_team
+            .get_or_create(&Reason {
+                reason: Cow::Borrowed(stopped_at),
             })
             .inc();
     }

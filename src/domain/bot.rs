@@ -45,6 +45,16 @@ impl BotIdentity {
             .await
     }
 
+    /// The identity if Slack has already told it; never waits.
+    pub fn known(&self) -> Option<&Identity> {
+        self.identity.get()
+    }
+
+    /// Whether a bot token is configured (without one, Circlet cannot ask who it is).
+    pub fn has_token(&self) -> bool {
+        self.slack.has_token()
+    }
+
     /// The bot's user id.
     pub async fn user_id(&self) -> Result<&str, SlackError> {
         Ok(self.identity().await?.user_id.as_str())

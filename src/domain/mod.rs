@@ -7,6 +7,7 @@ pub mod circles;
 pub mod directory;
 pub mod export;
 pub mod feedback_command;
+pub mod installed;
 pub mod modal;
 pub mod reports;
 pub mod settings;

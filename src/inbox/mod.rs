@@ -2,6 +2,7 @@
 //! workers drain it and dispatch each row to the handler registered for its type.
 
 mod backoff;
+mod gate;
 mod registry;
 mod worker;
 mod writer;
@@ -10,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use backoff::Backoff;
+pub use gate::{AnyTeam, TeamGate};
 pub use registry::{HandlerError, HandlerRegistry, InboxHandler, Job};
 pub use registry::{ViewRejection, ViewSubmissionCheck};
 pub use worker::{DrainStep, Worker, WorkerSettings};

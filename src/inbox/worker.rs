@@ -1,7 +1,7 @@
 //! Inbox workers: claim a batch of due rows in one short statement, run their handlers with no
 //! transaction open (handlers call Slack), then record every outcome in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use futures_util::{FutureExt, StreamExt, stream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, HandlerError, HandlerRegistry, InboxHandler, InboxRow, Job};
+use super::{AnyTeam, Backoff, HandlerError, HandlerRegistry, InboxHandler, InboxRow, Job, TeamGate};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::store::{Settlement, SharedStore, StoreResult};
@@ -77,6 +77,7 @@ pub struct Worker {
     clock: SharedClock,
     settings: WorkerSettings,
     metrics: Metrics,
+    gate: Arc<dyn TeamGate>,
 }
 
 impl Worker {
@@ -93,7 +94,14 @@ impl Worker {
             clock,
             settings,
             metrics,
+            gate: Arc::new(AnyTeam),
         }
+    }
+
+    /// Rows whose workspace `gate` does not admit are finished without running a handler.
+    pub fn with_gate(mut self, gate: Arc<dyn TeamGate>) -> Self {
+        self.gate = gate;
+        self
     }
 
     pub fn settings(&self) -> &WorkerSettings {
@@ -158,10 +166,11 @@ impl Worker {
             return Ok(DrainStep::Empty);
         }
         let claimed = claim.rows.len();
-        let mut unfinished: HashSet<i64> = claim.rows.iter().map(|row| row.id).collect();
         let mut settlements = Vec::with_capacity(claimed);
+        let rows = self.screen(claim.rows, &mut settlements).await;
+        let mut unfinished: HashSet<i64> = rows.iter().map(|row| row.id).collect();
 
-        let mut results = stream::iter(self.units(claim.rows))
+        let mut results = stream::iter(self.units(rows))
             .map(|unit| self.run_unit(unit))
             .buffer_unordered(self.settings.concurrency)
             .flat_map(stream::iter);
@@ -194,6 +203,35 @@ impl Worker {
             self.store.release_inbox(&claim.token, &ids, now).await?;
         }
         Ok(DrainStep::Worked(claimed))
+    }
+
+    /// Keeps the rows of admitted workspaces; the others are settled here without a handler
+    /// reading them (finished when foreign, retried when the gate cannot tell yet).
+    async fn screen(&self, rows: Vec<InboxRow>, settled: &mut Vec<Settlement>) -> Vec<InboxRow> {
+        let mut verdicts: HashMap<String, Result<bool, HandlerError>> = HashMap::new();
+        let mut admitted = Vec::with_capacity(rows.len());
+        for row in rows {
+            if !verdicts.contains_key(&row.team_id) {
+                let verdict = self.gate.admits(&row.team_id).await;
+                verdicts.insert(row.team_id.clone(), verdict);
+            }
+            match &verdicts[&row.team_id] {
+                Ok(true) => admitted.push(row),
+                Ok(false) => {
+                    tracing::info!(team_id = %row.team_id, event_id = %row.event_id, kind = %row.kind,
+                        "dropped an inbox row for a workspace Circlet is not installed in");
+                    self.metrics.count_foreign_team("inbox");
+                    self.metrics
+                        .count_inbox_processed(&row.event_type, "foreign_team");
+                    settled.push(Settlement::Done { id: row.id });
+                }
+                Err(err) => {
+                    let err = err.clone();
+                    settled.push(self.settle(row, Err(err)));
+                }
+            }
+        }
+        admitted
     }
 
     /// Splits claimed rows into units of work: all rows of a batch-taking handler together (in

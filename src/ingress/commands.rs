@@ -7,23 +7,30 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use slack_morphism::prelude::{SlackCommandEventResponse, SlackMessageContent, SlackMessageResponseType};
 
 use super::IngressState;
 use super::body::{FORM_CONTENT_TYPE, read_capped};
 use super::error::IngressError;
-use crate::domain::feedback_command;
+use crate::domain::{feedback_command, installed};
 use crate::inbox::{InboxKind, NewInboxItem};
 
-#[derive(Deserialize)]
-struct CommandForm {
-    team_id: Option<String>,
-    command: Option<String>,
+/// The fields of a slash command form that routing needs.
+#[derive(Debug, Deserialize)]
+pub struct CommandForm {
+    pub team_id: Option<String>,
+    pub command: Option<String>,
     #[serde(default)]
-    text: String,
-    trigger_id: Option<String>,
+    pub text: String,
+    pub trigger_id: Option<String>,
+}
+
+/// Reads a verified slash command form. Pure, so it is fuzzed directly
+/// (fuzz/fuzz_targets/commands.rs).
+pub fn read_form(body: &[u8]) -> Result<CommandForm, IngressError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| IngressError::malformed("body is not a slash command form"))
 }
 
 pub async fn receive(
@@ -38,14 +45,16 @@ pub async fn receive(
     }
     let request = state.verify(headers, body)?;
     request.require_content_type(FORM_CONTENT_TYPE)?;
-    let form: CommandForm = serde_urlencoded::from_bytes(&request.body)
-        .map_err(|_| IngressError::malformed("body is not a slash command form"))?;
+    let form = read_form(&request.body)?;
     let (Some(team_id), Some(command)) = (form.team_id, form.command) else {
         return Err(IngressError::malformed(
             "slash command without team_id or command",
         ));
     };
 
+    if !state.admits(&team_id, "commands") {
+        return Ok(ephemeral(installed::REFUSAL.to_owned()));
+    }
     let asked = feedback_command::subcommand(&form.text);
     let available = state.registry.types(InboxKind::Command);
     if asked == "help" {
@@ -72,7 +81,8 @@ pub async fn receive(
     Ok(ephemeral(":hourglass_flowing_sand: Working on it…".to_owned()))
 }
 
-fn is_ssl_check(body: &Bytes) -> bool {
+/// Slack's unsigned certificate check (`ssl_check=1`).
+pub fn is_ssl_check(body: &[u8]) -> bool {
     #[derive(Deserialize)]
     struct SslCheck {
         ssl_check: Option<String>,

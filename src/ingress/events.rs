@@ -53,21 +53,38 @@ struct InnerEvent<'a> {
     kind: Cow<'a, str>,
 }
 
-pub async fn receive(
-    State(state): State<IngressState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, IngressError> {
-    let request = state.read_verified(headers, body, "application/json").await?;
-    let envelope: Envelope = serde_json::from_slice(&request.body)
-        .map_err(|_| IngressError::malformed("body is not a JSON event envelope"))?;
+/// What an Events API body asks of Circlet, read from its routing fields only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventDelivery {
+    /// Slack checking the request URL: answer the challenge.
+    UrlVerification { challenge: String },
+    /// An event Circlet handles: store it.
+    Callback {
+        team_id: String,
+        event_id: String,
+        event_type: String,
+    },
+    /// An event type Circlet does not subscribe to: acknowledge, store nothing.
+    Unsubscribed { event_type: String, event_id: String },
+    /// Slack dropped deliveries to this app.
+    AppRateLimited,
+    /// An envelope type Circlet does not know.
+    Other { envelope_type: String },
+}
 
-    match envelope.kind.as_ref() {
+/// Reads an Events API body (already verified) into what to do with it. Pure, so it is fuzzed
+/// directly (fuzz/fuzz_targets/events.rs).
+pub fn classify(body: &[u8]) -> Result<EventDelivery, IngressError> {
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|_| IngressError::malformed("body is not a JSON event envelope"))?;
+    Ok(match envelope.kind.as_ref() {
         "url_verification" => {
             let challenge = envelope
                 .challenge
                 .ok_or_else(|| IngressError::malformed("url_verification without a challenge"))?;
-            Ok(Json(serde_json::json!({ "challenge": challenge })).into_response())
+            EventDelivery::UrlVerification {
+                challenge: challenge.into_owned(),
+            }
         }
         "event_callback" => {
             let event_id = envelope
@@ -80,15 +97,42 @@ pub async fn receive(
             let event = envelope
                 .event
                 .ok_or_else(|| IngressError::malformed("event_callback without an event"))?;
-            if !SUBSCRIBED_EVENTS.contains(&event.kind.as_ref()) {
-                tracing::debug!(event_type = %event.kind, %event_id, "ignoring an event type Circlet does not handle");
+            let (event_id, event_type) = (event_id.into_owned(), event.kind.into_owned());
+            if SUBSCRIBED_EVENTS.contains(&event_type.as_str()) {
+                EventDelivery::Callback {
+                    team_id: team_id.into_owned(),
+                    event_id,
+                    event_type,
+                }
+            } else {
+                EventDelivery::Unsubscribed { event_type, event_id }
+            }
+        }
+        "app_rate_limited" => EventDelivery::AppRateLimited,
+        other => EventDelivery::Other {
+            envelope_type: other.to_owned(),
+        },
+    })
+}
+
+pub async fn receive(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngressError> {
+    let request = state.read_verified(headers, body, "application/json").await?;
+    match classify(&request.body)? {
+        EventDelivery::UrlVerification { challenge } => {
+            Ok(Json(serde_json::json!({ "challenge": challenge })).into_response())
+        }
+        EventDelivery::Callback {
+            team_id,
+            event_id,
+            event_type,
+        } => {
+            if !state.admits(&team_id, "events") {
                 return Ok(StatusCode::OK.into_response());
             }
-            let (team_id, event_id, event_type) = (
-                team_id.into_owned(),
-                event_id.into_owned(),
-                event.kind.into_owned(),
-            );
             let retry_num = request.retry_num();
             let payload = String::from_utf8(request.body.into())
                 .map_err(|_| IngressError::malformed("body is not UTF-8"))?;
@@ -103,14 +147,18 @@ pub async fn receive(
             state.store_item(item, retry_num).await?;
             Ok(StatusCode::OK.into_response())
         }
-        "app_rate_limited" => {
+        EventDelivery::Unsubscribed { event_type, event_id } => {
+            tracing::debug!(%event_type, %event_id, "ignoring an event type Circlet does not handle");
+            Ok(StatusCode::OK.into_response())
+        }
+        EventDelivery::AppRateLimited => {
             tracing::warn!(
                 "Slack is rate limiting event deliveries to this app (app_rate_limited); some events were not delivered"
             );
             Ok(StatusCode::OK.into_response())
         }
-        other => {
-            tracing::debug!(envelope_type = other, "ignoring an unknown envelope type");
+        EventDelivery::Other { envelope_type } => {
+            tracing::debug!(%envelope_type, "ignoring an unknown envelope type");
             Ok(StatusCode::OK.into_response())
         }
     }

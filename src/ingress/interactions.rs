@@ -58,46 +58,74 @@ struct User {
     team_id: Option<String>,
 }
 
+/// The routing fields of an interaction, and its payload as Slack sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionRequest {
+    pub kind: String,
+    /// The team, or for org-wide installs (`team: null` on some view payloads) the user's.
+    pub team_id: Option<String>,
+    pub trigger_id: Option<String>,
+    /// A view submission's `callback_id`, which picks its inline check.
+    pub callback_id: Option<String>,
+    pub payload: String,
+}
+
+/// Reads a verified `payload=` form. Pure, so it is fuzzed directly
+/// (fuzz/fuzz_targets/interactions.rs).
+pub fn read(body: &[u8]) -> Result<InteractionRequest, IngressError> {
+    let form: InteractionForm = serde_urlencoded::from_bytes(body)
+        .map_err(|_| IngressError::malformed("body has no payload field"))?;
+    let head: Head = serde_json::from_str(&form.payload)
+        .map_err(|_| IngressError::malformed("payload is not an interaction"))?;
+    Ok(InteractionRequest {
+        kind: head.kind,
+        team_id: head
+            .team
+            .map(|team| team.id)
+            .or_else(|| head.user.and_then(|user| user.team_id)),
+        trigger_id: head.trigger_id,
+        callback_id: head.view.and_then(|view| view.callback_id),
+        payload: form.payload.into_owned(),
+    })
+}
+
 pub async fn receive(
     State(state): State<IngressState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
     let request = state.read_verified(headers, body, FORM_CONTENT_TYPE).await?;
-    let form: InteractionForm = serde_urlencoded::from_bytes(&request.body)
-        .map_err(|_| IngressError::malformed("body has no payload field"))?;
-    let head: Head = serde_json::from_str(&form.payload)
-        .map_err(|_| IngressError::malformed("payload is not an interaction"))?;
+    let interaction = read(&request.body)?;
 
-    if head.kind == "block_suggestion" {
+    if interaction.kind == "block_suggestion" {
         // Circlet has no external selects; an empty list keeps Slack's UI from erroring.
         return Ok(Json(serde_json::json!({ "options": [] })).into_response());
     }
-    if !HANDLED_INTERACTIONS.contains(&head.kind.as_str()) {
-        tracing::debug!(interaction_type = %head.kind, "ignoring an interaction type Circlet does not handle");
+    if !HANDLED_INTERACTIONS.contains(&interaction.kind.as_str()) {
+        tracing::debug!(interaction_type = %interaction.kind, "ignoring an interaction type Circlet does not handle");
         return Ok(StatusCode::OK.into_response());
     }
-    // Org-wide installs send `team: null` on some view payloads; the user's team is then the key.
-    let team_id = head
-        .team
-        .map(|team| team.id)
-        .or_else(|| head.user.and_then(|user| user.team_id))
+    let team_id = interaction
+        .team_id
         .ok_or_else(|| IngressError::malformed("interaction without a team"))?;
-    if head.kind == "view_submission"
-        && let Some(callback_id) = head.view.and_then(|view| view.callback_id)
-        && let Some(refusal) = check_submission(&state, &callback_id, &team_id, &form.payload).await?
+    if !state.admits(&team_id, "interactions") {
+        return Ok(StatusCode::OK.into_response());
+    }
+    if interaction.kind == "view_submission"
+        && let Some(callback_id) = &interaction.callback_id
+        && let Some(refusal) = check_submission(&state, callback_id, &team_id, &interaction.payload).await?
     {
         return Ok(refusal);
     }
-    let key = head
+    let key = interaction
         .trigger_id
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let item = NewInboxItem {
         team_id,
         event_id: format!("interaction:{key}"),
         kind: InboxKind::Interaction,
-        event_type: head.kind,
-        payload: form.payload.into_owned(),
+        event_type: interaction.kind,
+        payload: interaction.payload,
         received_at: state.clock.now_millis(),
     };
     state.store_item(item, None).await?;

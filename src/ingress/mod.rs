@@ -1,10 +1,10 @@
 //! Slack ingress: verify, persist, acknowledge. Nothing slow happens here; workers do the rest.
 
 pub mod body;
-mod commands;
+pub mod commands;
 pub mod error;
-mod events;
-mod interactions;
+pub mod events;
+pub mod interactions;
 pub mod signature;
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub use interactions::HANDLED_INTERACTIONS;
 use self::error::IngressError;
 use self::signature::SignatureVerifier;
 use crate::clock::SharedClock;
-use crate::inbox::{HandlerRegistry, InboxWriter, NewInboxItem};
+use crate::inbox::{HandlerRegistry, InboxWriter, NewInboxItem, TeamGate};
 use crate::metrics::Metrics;
 
 pub const EVENTS_PATH: &str = "/slack/events";
@@ -32,6 +32,7 @@ pub struct IngressState {
     pub(crate) registry: Arc<HandlerRegistry>,
     pub(crate) metrics: Metrics,
     pub(crate) clock: SharedClock,
+    pub(crate) gate: Arc<dyn TeamGate>,
 }
 
 impl IngressState {
@@ -41,6 +42,7 @@ impl IngressState {
         registry: Arc<HandlerRegistry>,
         metrics: Metrics,
         clock: SharedClock,
+        gate: Arc<dyn TeamGate>,
     ) -> Self {
         Self {
             verifier: Arc::new(verifier),
@@ -48,7 +50,19 @@ impl IngressState {
             registry,
             metrics,
             clock,
+            gate,
         }
+    }
+
+    /// False when `team_id` is known not to be the installed workspace (counted and logged for
+    /// `route`). Unknown yet counts as true: the worker checks again before anything reads it.
+    fn admits(&self, team_id: &str, route: &'static str) -> bool {
+        if self.gate.admits_now(team_id) == Some(false) {
+            tracing::info!(%team_id, route, "ignored a request for a workspace Circlet is not installed in");
+            self.metrics.count_foreign_team(route);
+            return false;
+        }
+        true
     }
 
     /// Stores `item` durably before the caller acknowledges. A repeat of a stored delivery

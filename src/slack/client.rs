@@ -214,6 +214,11 @@ impl SlackApi {
         .await
     }
 
+    /// Whether a bot token is configured.
+    pub fn has_token(&self) -> bool {
+        self.0.token.is_some()
+    }
+
     fn token(&self) -> Result<&SlackApiToken, SlackError> {
         self.0.token.as_ref().ok_or(SlackError::NoToken)
     }

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod export;
 mod ingress;
+mod isolation;
 mod manifest;
 mod modal;
 mod openapi;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
-const TEAM: &str = "T0MODAL";
+const TEAM: &str = circlet::fake_slack::DEFAULT_TEAM_ID;
 const CIRCLE: &str = "C0CIRCLE";
 const ELSEWHERE: &str = "C0RANDOM";
 const MEMBER: &str = "U0CM";

@@ -74,7 +74,7 @@ async fn app_with(
 
 fn event(event_id: &str, event_type: &str) -> serde_json::Value {
     json!({
-        "token": "x", "team_id": "T0W", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
+        "token": "x", "team_id": "T0CIRCLE", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
         "event_time": 1, "event": {"type": event_type, "user": "U1", "channel": "C1", "ts": "1.000001",
         "reaction": "bulb", "item": {"type": "message", "channel": "C1", "ts": "1.000001"}},
     })

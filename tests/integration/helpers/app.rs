@@ -38,9 +38,18 @@ pub struct TestAppBuilder {
     worker_settings: WorkerSettings,
     slack_settings: SlackClientSettings,
     env: Vec<(String, String)>,
+    bot_token: bool,
 }
 
 impl TestAppBuilder {
+    /// Runs without `SLACK_BOT_TOKEN`: Circlet cannot call Slack nor tell which workspace it is
+    /// installed in, so it takes requests from any (for replaying Slack's sample payloads, whose
+    /// team ids differ, verbatim).
+    pub fn without_bot_token(mut self) -> Self {
+        self.bot_token = false;
+        self
+    }
+
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
@@ -70,11 +79,13 @@ impl TestAppBuilder {
         let fake = FakeSlack::start().await.expect("fake Slack");
         let mut env = vec![
             ("SLACK_SIGNING_SECRET".to_owned(), SECRET.to_owned()),
-            ("SLACK_BOT_TOKEN".to_owned(), "xoxb-test-token".to_owned()),
             ("SLACK_API_URL".to_owned(), fake.api_url()),
             ("DATABASE_URL".to_owned(), self.db.url.clone()),
             ("CIRCLET_BIND".to_owned(), "127.0.0.1:0".to_owned()),
         ];
+        if self.bot_token {
+            env.push(("SLACK_BOT_TOKEN".to_owned(), "xoxb-test-token".to_owned()));
+        }
         env.extend(self.env);
         let config = Config::from_sources(None, |key| {
             env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
@@ -142,6 +153,7 @@ impl TestApp {
             worker_settings: Self::quick_worker_settings(),
             slack_settings: Self::quick_slack_settings(),
             env: Vec::new(),
+            bot_token: true,
         }
     }
 
