@@ -14,6 +14,8 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod fake_slack;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbox;
 pub mod ingress;
 pub mod metrics;

@@ -14,3 +14,6 @@ pub mod settings;
 pub mod slash;
 pub mod tokens;
 pub mod triage;
+
+#[cfg(test)]
+mod feedback_props;

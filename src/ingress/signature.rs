@@ -65,7 +65,9 @@ impl SignatureVerifier {
 
     pub fn verify_parts(&self, timestamp: &str, signature: &str, body: &[u8]) -> Result<(), SignatureError> {
         let ts: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Malformed)?;
-        if (self.clock.now_secs() - ts).abs() > MAX_SKEW_SECS {
+        // abs_diff: `now - ts` overflows for timestamps near i64::MIN, and `.abs()` of the
+        // wrapped value would let them through (found by fuzz/fuzz_targets/signature.rs).
+        if self.clock.now_secs().abs_diff(ts) > MAX_SKEW_SECS as u64 {
             return Err(SignatureError::Expired);
         }
         let hex_digest = signature.strip_prefix("v0=").ok_or(SignatureError::Malformed)?;
@@ -183,6 +185,19 @@ mod tests {
             Ok(()),
             "hex case does not matter"
         );
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_expired_not_a_panic() {
+        let verifier = verifier_at(DOCS_TIMESTAMP);
+        for ts in [i64::MIN, i64::MIN + 1, -DOCS_TIMESTAMP, i64::MAX] {
+            let signature = sign(&Secret::new(DOCS_SECRET), ts, DOCS_BODY.as_bytes());
+            assert_eq!(
+                verifier.verify_parts(&ts.to_string(), &signature, DOCS_BODY.as_bytes()),
+                Err(SignatureError::Expired),
+                "{ts}"
+            );
+        }
     }
 
     #[test]

@@ -105,7 +105,9 @@ pub fn micros(ts: &str) -> i64 {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, ""));
     let secs: i64 = secs.parse().unwrap_or(0);
     let frac: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
-    secs * 1_000_000 + frac.parse::<i64>().unwrap_or(0)
+    // Saturating: a timestamp Slack would never send must not overflow (or panic) here.
+    secs.saturating_mul(1_000_000)
+        .saturating_add(frac.parse::<i64>().unwrap_or(0))
 }
 
 pub fn parse(payload: &str) -> Result<CaptureEvent, UnreadableEvent> {
@@ -212,6 +214,12 @@ mod tests {
         assert_eq!(micros("1665102362.013600"), 1_665_102_362_013_600);
         assert_eq!(micros("1665102362.0136"), 1_665_102_362_013_600);
         assert_eq!(micros("1665102362"), 1_665_102_362_000_000);
+    }
+
+    #[test]
+    fn absurd_timestamps_saturate_instead_of_overflowing() {
+        assert_eq!(micros("99999999999999999.999999"), i64::MAX);
+        assert_eq!(micros("-99999999999999999.1"), i64::MIN);
     }
 
     #[test]

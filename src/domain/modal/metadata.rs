@@ -11,7 +11,7 @@ use crate::config::Secret;
 /// How long an opened form may be submitted.
 pub const FORM_LIFETIME_SECS: i64 = 2 * 3600;
 /// Clock difference between replicas tolerated for a form issued "in the future".
-const CLOCK_SKEW_SECS: i64 = 300;
+pub const CLOCK_SKEW_SECS: i64 = 300;
 /// Keeps these signatures apart from anything else signed with the same secret (Slack's own
 /// request signatures use it too).
 const PURPOSE: &[u8] = b"circlet/capture-modal/v1";
@@ -72,8 +72,11 @@ impl FormContext {
             .mac(key)
             .verify_slice(&sig)
             .map_err(|_| MetadataError::Forged)?;
-        let age = now - sealed.context.issued_at;
-        if !(-CLOCK_SKEW_SECS..=FORM_LIFETIME_SECS).contains(&age) {
+        // checked_sub: a far-off `issued_at` must read as stale, not overflow.
+        let fresh = now
+            .checked_sub(sealed.context.issued_at)
+            .is_some_and(|age| (-CLOCK_SKEW_SECS..=FORM_LIFETIME_SECS).contains(&age));
+        if !fresh {
             return Err(MetadataError::Stale);
         }
         Ok(sealed.context)
@@ -147,6 +150,18 @@ mod tests {
             FormContext::open(&sealed, &key(), early),
             Err(MetadataError::Stale)
         );
+    }
+
+    #[test]
+    fn forms_dated_at_the_ends_of_i64_are_stale_not_a_panic() {
+        for (issued_at, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (i64::MIN, 0)] {
+            let sealed = FormContext {
+                issued_at,
+                ..context()
+            }
+            .seal(&key());
+            assert_eq!(FormContext::open(&sealed, &key(), now), Err(MetadataError::Stale));
+        }
     }
 
     #[test]

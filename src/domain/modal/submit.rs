@@ -57,6 +57,21 @@ impl Submission {
     }
 }
 
+/// The checks of a submission that need no database: its payload, its signed metadata (for
+/// `team_id` at `now`) and the form's fields against `known_tags`. `None` when the payload or
+/// metadata is refused. Used by the fuzzer (fuzz/fuzz_targets/interactions.rs).
+pub fn read_offline(
+    team_id: &str,
+    payload: &str,
+    key: &Secret,
+    now: i64,
+    known_tags: &std::collections::BTreeSet<String>,
+) -> Option<(FormContext, Result<FeedbackForm, FieldErrors>)> {
+    let submission = Submission::parse(payload).ok()?;
+    let context = submission.context(team_id, key, now).ok()?;
+    Some((context, FeedbackForm::read(&submission.view.state, known_tags)))
+}
+
 /// Answers a submission's mistakes inline, before anything is stored.
 pub struct SubmissionCheck {
     pub store: SharedStore,

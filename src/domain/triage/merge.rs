@@ -18,16 +18,21 @@ impl InboxHandler for MergeCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         let work = async {
-            let (from, into) = match command.args().as_slice() {
-                [from, word, into] if word.eq_ignore_ascii_case("into") => {
-                    (parse_number(from)?, parse_number(into)?)
-                }
-                _ => return Err(TriageError::Usage(MERGE_USAGE)),
-            };
+            let (from, into) = parse_args(&command.args())?;
             self.0.merge(&command.team_id, from, into).await
         };
         let answer = self.0.answer(&command.user_id, work).await?;
         command.reply(&self.0.slack, &answer).await
+    }
+}
+
+/// `ID INTO ID`, the words after `/feedback merge`.
+pub fn parse_args(args: &[&str]) -> Result<(i64, i64), TriageError> {
+    match args {
+        [from, word, into] if word.eq_ignore_ascii_case("into") => {
+            Ok((parse_number(from)?, parse_number(into)?))
+        }
+        _ => Err(TriageError::Usage(MERGE_USAGE)),
     }
 }
 

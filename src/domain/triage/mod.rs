@@ -4,9 +4,9 @@
 //! in its thread and in the thread of every insight merged into it (close the loop).
 
 mod close_loop;
-mod errors;
-mod merge;
-mod status;
+pub mod errors;
+pub mod merge;
+pub mod status;
 
 use std::future::Future;
 use std::sync::Arc;

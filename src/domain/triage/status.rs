@@ -30,16 +30,21 @@ impl InboxHandler for StatusCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         let work = async {
-            let (number, status) = match command.args().as_slice() {
-                [number, status] => (parse_number(number)?, parse_status(status)?),
-                _ => return Err(TriageError::Usage(STATUS_USAGE)),
-            };
+            let (number, status) = parse_args(&command.args())?;
             self.0
                 .set_status(&command.team_id, &command.user_id, number, status)
                 .await
         };
         let answer = self.0.answer(&command.user_id, work).await?;
         command.reply(&self.0.slack, &answer).await
+    }
+}
+
+/// `ID STATUS`, the words after `/feedback status`.
+pub fn parse_args(args: &[&str]) -> Result<(i64, InsightStatus), TriageError> {
+    match args {
+        [number, status] => Ok((parse_number(number)?, parse_status(status)?)),
+        _ => Err(TriageError::Usage(STATUS_USAGE)),
     }
 }
 

@@ -1,0 +1,159 @@
+//! Entry points for the fuzz targets in `fuzz/`: each runs, on arbitrary bytes, the parsing that
+//! the request path or a worker runs on what Slack (or anyone who can reach the port) sends.
+//! Not an API: nothing else should call these.
+
+use std::collections::BTreeSet;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use crate::clock::ManualClock;
+use crate::config::Secret;
+use crate::domain::capture::emoji::{base_emoji, emoji_name, valid_tag_name};
+use crate::domain::capture::{events, rules_command};
+use crate::domain::feedback_command;
+use crate::domain::modal::metadata::FormContext;
+use crate::domain::modal::submit;
+use crate::domain::slash::{SlashCommand, channel_id};
+use crate::domain::triage::errors::{parse_number, parse_status};
+use crate::domain::triage::{merge, status};
+use crate::ingress::signature::{SIGNATURE_HEADER, SignatureVerifier, TIMESTAMP_HEADER, sign};
+use crate::ingress::{commands, events as ingress_events, interactions};
+
+/// Slack's documented signing test vector: its secret and timestamp. The verifier's clock is
+/// set to that timestamp, so seeds signed with it (fuzz/seed.sh) reach the HMAC comparison.
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const NOW: i64 = 1_531_420_618;
+
+/// Signature checking on raw header bytes: `timestamp`, `signature` and `body` as they arrive.
+/// Also checks that a body signed by [`sign`] with a fuzzed timestamp verifies exactly when that
+/// timestamp is within the window.
+pub fn signature(timestamp: &[u8], signature: &[u8], body: &[u8]) {
+    let verifier = SignatureVerifier::new(Secret::new(SECRET), ManualClock::at_secs(NOW));
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_bytes(timestamp) {
+        headers.insert(TIMESTAMP_HEADER, value);
+    }
+    if let Ok(value) = HeaderValue::from_bytes(signature) {
+        headers.insert(SIGNATURE_HEADER, value);
+    }
+    let _ = verifier.verify(&headers, body);
+
+    if let Some(ts) = std::str::from_utf8(timestamp)
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+    {
+        let signed = sign(&Secret::new(SECRET), ts, body);
+        let verdict = verifier.verify_parts(&ts.to_string(), &signed, body);
+        let in_window = NOW.abs_diff(ts) <= crate::ingress::signature::MAX_SKEW_SECS as u64;
+        assert_eq!(verdict.is_ok(), in_window, "ts {ts}: {verdict:?}");
+    }
+}
+
+/// The Events API body: the ingress routing parse, then what the workers parse from a stored
+/// event (capture's fields and slack-morphism's model for channel membership).
+pub fn event_body(body: &[u8]) {
+    let delivery = ingress_events::classify(body);
+    let Ok(text) = std::str::from_utf8(body) else {
+        return;
+    };
+    if let Ok(ingress_events::EventDelivery::Callback { .. }) = delivery {
+        let _ = events::parse(text);
+        let _ = serde_json::from_str::<slack_morphism::prelude::SlackPushEvent>(text);
+    }
+    // Workers parse stored payloads whatever ingress made of them; parse every body too.
+    let _ = events::parse(text);
+    if let Some((secs, _)) = text.split_once('\n') {
+        let _ = events::micros(secs);
+    }
+}
+
+/// The interactivity body (`payload=` form): the ingress parse, then a view submission's
+/// offline checks (signed `private_metadata`, form fields).
+pub fn interaction_body(body: &[u8]) {
+    let Ok(request) = interactions::read(body) else {
+        return;
+    };
+    let team = request.team_id.as_deref().unwrap_or_default();
+    let tags: BTreeSet<String> = ["idea", "bug", "praise"]
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let _ = submit::read_offline(team, &request.payload, &Secret::new(SECRET), NOW, &tags);
+}
+
+/// A modal's `private_metadata` as submitted: must open only if it was sealed with the key.
+pub fn private_metadata(raw: &str, now: i64) {
+    let key = Secret::new(SECRET);
+    if let Ok(context) = FormContext::open(raw, &key, now) {
+        // Anything that opens must survive a seal/open round trip unchanged.
+        let resealed = context.seal(&key);
+        assert_eq!(FormContext::open(&resealed, &key, now), Ok(context));
+    }
+}
+
+/// A slash command body: the ingress parse, then `/feedback`'s argument parsing, every
+/// subcommand's parser run on the text whatever the subcommand.
+pub fn command_body(body: &[u8]) {
+    let _ = commands::is_ssl_check(body);
+    let Ok(form) = commands::read_form(body) else {
+        return;
+    };
+    feedback_text(&form.text);
+    if let Ok(stored) = std::str::from_utf8(body)
+        && let Ok(command) = serde_urlencoded::from_str::<SlashCommand>(stored)
+    {
+        feedback_text(&command.text);
+    }
+}
+
+/// `/feedback` command text through every argument parser.
+pub fn feedback_text(text: &str) {
+    let _ = feedback_command::subcommand(text);
+    let command = SlashCommand {
+        team_id: "T1".into(),
+        user_id: "U1".into(),
+        text: text.to_owned(),
+        response_url: String::new(),
+    };
+    let args = command.args();
+    let rest = command.rest();
+    let _ = status::parse_args(&args);
+    let _ = merge::parse_args(&args);
+    let _ = rules_command::parse_add(rest);
+    let (_, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let _ = rules_command::parse_add(tail);
+    for word in &args {
+        let _ = parse_number(word);
+        let _ = parse_status(word);
+        let _ = channel_id(word);
+        let _ = emoji_name(word);
+        let _ = valid_tag_name(word);
+        let _ = base_emoji(word);
+    }
+    let _ = feedback_command::unknown_text(&feedback_command::subcommand(text), &[]);
+}
+
+/// Seals a context made of fuzzed fields and opens it at `now`: it must open exactly when its
+/// age is within the form's lifetime (and the clock skew allowed), unchanged.
+pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], issued_at: i64, now: i64) {
+    use crate::domain::modal::metadata::{CLOCK_SKEW_SECS, FORM_LIFETIME_SECS};
+    let key = Secret::new(SECRET);
+    let context = FormContext {
+        team_id: team_id.to_owned(),
+        channel_id: channel_id.to_owned(),
+        message_ts: message_ts.to_owned(),
+        user_id: user_id.to_owned(),
+        issued_at,
+    };
+    let opened = FormContext::open(&context.seal(&key), &key, now);
+    let age = i128::from(now) - i128::from(issued_at);
+    let fresh = (-i128::from(CLOCK_SKEW_SECS)..=i128::from(FORM_LIFETIME_SECS)).contains(&age);
+    assert_eq!(
+        opened.as_ref().ok(),
+        fresh.then_some(&context),
+        "age {age}: {opened:?}"
+    );
+    if let Ok(opened) = opened {
+        assert!(opened.check_submitter(team_id, user_id).is_ok());
+    }
+}
