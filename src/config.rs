@@ -153,7 +153,7 @@ pub enum ProductUsers {
     UserGroup(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub signing_secret: Option<Secret>,
     pub bot_token: Option<Secret>,
@@ -172,6 +172,29 @@ pub struct Config {
     /// The reaction Circlet adds to a message it captured.
     pub ack_emoji: String,
     pub loop_texts: LoopTexts,
+}
+
+/// Written out so the database password is hidden too (secrets already are, by [`Secret`]).
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("signing_secret", &self.signing_secret)
+            .field("bot_token", &self.bot_token)
+            .field("slack_api_url", &self.slack_api_url)
+            .field("database_url", &self.database_url_redacted())
+            .field("bind", &self.bind)
+            .field("product_users", &self.product_users)
+            .field("digest_channel", &self.digest_channel)
+            .field("digest_schedule", &self.digest_schedule)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("workers", &self.workers)
+            .field("worker", &self.worker)
+            .field("slack_timeout", &self.slack_timeout)
+            .field("ack_emoji", &self.ack_emoji)
+            .field("loop_texts", &self.loop_texts)
+            .finish()
+    }
 }
 
 impl Config {

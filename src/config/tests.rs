@@ -123,13 +123,16 @@ fn debug_output_redacts_secrets() {
         env(&[
             ("SLACK_SIGNING_SECRET", "s3cr3t-signing"),
             ("SLACK_BOT_TOKEN", "xoxb-very-secret"),
+            ("DATABASE_URL", "postgres://circlet:hunter2@db:5432/circlet"),
         ]),
     )
     .unwrap();
-    let shown = format!("{config:?}");
-    assert!(!shown.contains("s3cr3t-signing"), "{shown}");
-    assert!(!shown.contains("xoxb-very-secret"), "{shown}");
-    assert!(shown.contains("[redacted]"));
+    for shown in [format!("{config:?}"), format!("{config:#?}")] {
+        assert!(!shown.contains("s3cr3t-signing"), "{shown}");
+        assert!(!shown.contains("xoxb-very-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[redacted]") && shown.contains("postgres://circlet:***@db:5432/circlet"));
+    }
 }
 
 #[test]
