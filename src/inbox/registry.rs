@@ -16,9 +16,11 @@ pub struct Job {
 }
 
 impl Job {
-    /// True when an earlier attempt may already have done part of the work.
+    /// True when an earlier attempt may already have done part of the work: a second claim, or
+    /// a row that failed before and was re-queued by `circlet inbox retry` (which resets its
+    /// attempts but keeps its last error).
     pub fn is_retry(&self) -> bool {
-        self.row.attempts > 1
+        self.row.attempts > 1 || self.row.last_error.is_some()
     }
 }
 
@@ -159,5 +161,36 @@ impl HandlerRegistry {
 
     pub fn view_check(&self, callback_id: &str) -> Option<&Arc<dyn ViewSubmissionCheck>> {
         self.view_checks.get(callback_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::InboxState;
+
+    fn job(attempts: u32, last_error: Option<&str>) -> Job {
+        Job {
+            row: InboxRow {
+                id: 1,
+                team_id: "T1".into(),
+                event_id: "task:k".into(),
+                kind: InboxKind::Task,
+                event_type: "close_loop".into(),
+                payload: "{}".into(),
+                received_at: 0,
+                attempts,
+                state: InboxState::Running,
+                last_error: last_error.map(str::to_owned),
+            },
+        }
+    }
+
+    #[test]
+    fn a_requeued_dead_row_counts_as_a_retry() {
+        assert!(!job(1, None).is_retry(), "first run");
+        assert!(job(2, None).is_retry(), "claimed again after its lease lapsed");
+        // `circlet inbox retry` resets attempts to 0 (claimed: 1) and keeps the error.
+        assert!(job(1, Some("Slack unavailable for chat.postMessage: timed out")).is_retry());
     }
 }

@@ -15,6 +15,7 @@ mod modal;
 mod openapi;
 mod report;
 mod reporting_store;
+mod outage;
 mod secrets;
 mod slack_client;
 mod store_suite;
