@@ -76,6 +76,39 @@ fn insight_query(condition: &str) -> String {
     format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE {condition}")
 }
 
+/// Per-backend [`InsightTx::lock_messages`].
+#[async_trait]
+trait LockKeys: sqlx::Database {
+    async fn lock(tx: &mut Transaction<'static, Self>, keys: &[String]) -> StoreResult<()>;
+}
+
+#[async_trait]
+impl LockKeys for Sqlite {
+    /// SQLite has one writer connection: its transactions already run one at a time.
+    async fn lock(_tx: &mut Transaction<'static, Self>, _keys: &[String]) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LockKeys for Postgres {
+    /// Transaction-scoped advisory locks, taken in one order (by hash) in every transaction,
+    /// so two batches wait for each other instead of deadlocking.
+    async fn lock(tx: &mut Transaction<'static, Self>, keys: &[String]) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT COUNT(pg_advisory_xact_lock(h)) FROM \
+             (SELECT DISTINCT hashtextextended(k, 0) AS h FROM UNNEST($1::text[]) AS k ORDER BY h) AS keys",
+        )
+        .bind(keys)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
 macro_rules! impl_insight_tx {
     ($db:ty) => {
         #[async_trait]
@@ -797,6 +830,10 @@ macro_rules! impl_insight_tx {
                 .execute(&mut *self.tx)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn lock_messages(&mut self, keys: &[String]) -> StoreResult<()> {
+                <$db as LockKeys>::lock(&mut self.tx, keys).await
             }
 
             async fn commit(mut self: Box<Self>) -> StoreResult<()> {

@@ -410,5 +410,11 @@ pub trait InsightTx: Send {
     /// already queued is not queued again. Returns whether it was queued.
     async fn enqueue(&mut self, item: &NewInboxItem) -> StoreResult<bool>;
 
+    /// Waits until no other transaction holds any of these message keys, then holds them until
+    /// this one ends. Capture takes the keys of the messages its events touch first, so a vote
+    /// and the capture it counts toward never run side by side unseen by each other (on
+    /// PostgreSQL, where workers of several replicas write at once; SQLite has one writer).
+    async fn lock_messages(&mut self, keys: &[String]) -> StoreResult<()>;
+
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

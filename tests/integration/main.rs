@@ -16,6 +16,7 @@ mod openapi;
 mod report;
 mod reporting_store;
 mod outage;
+mod replicas;
 mod secrets;
 mod slack_client;
 mod store_suite;

@@ -51,6 +51,25 @@ impl InboxHandler for CaptureHandler {
     }
 }
 
+/// The messages a batch's events touch (each message and its thread's parent), as lock keys:
+/// a vote, a reply or an edit must not run beside the capture of its message unseen.
+fn message_keys(jobs: &[Job], events: &[Result<CaptureEvent, HandlerError>]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (job, event) in jobs.iter().zip(events) {
+        let (channel, ts, thread) = match event {
+            Ok(CaptureEvent::Reaction(r)) => (&r.channel, &r.message_ts, None),
+            Ok(CaptureEvent::Posted(p)) => (&p.channel, &p.ts, p.thread_ts.as_ref()),
+            Ok(CaptureEvent::Edited(e)) => (&e.channel, &e.ts, e.thread_ts.as_ref()),
+            Ok(CaptureEvent::Deleted { channel, ts }) => (channel, ts, None),
+            Ok(CaptureEvent::Ignored(_)) | Err(_) => continue,
+        };
+        for ts in std::iter::once(ts).chain(thread) {
+            keys.push(format!("{}\u{1f}{channel}\u{1f}{ts}", job.row.team_id));
+        }
+    }
+    keys
+}
+
 impl CaptureHandler {
     /// Whether a reaction of the batch is in a circle, so the bot's own id is needed to leave
     /// its reactions out. Asked before the transaction: the answer may take a Slack call, and
@@ -94,6 +113,7 @@ impl CaptureHandler {
         };
         let now = self.clock.now_millis();
         let mut tx = self.store.begin().await?;
+        tx.lock_messages(&message_keys(jobs, events)).await?;
         let mut teams: HashMap<&str, TeamContext> = HashMap::new();
         for (job, event) in jobs.iter().zip(events) {
             let Ok(event) = event else { continue };
