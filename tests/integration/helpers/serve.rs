@@ -64,9 +64,12 @@ impl Serve {
                 kept.lock().unwrap().push(line);
             }
         });
-        let address = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs its address");
+        let Ok(address) = address.recv_timeout(Duration::from_secs(30)) else {
+            // Do not leave the process behind when the test fails here.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not log its address: {}", logs.lock().unwrap().join("\n"));
+        };
         Serve {
             child,
             base_url: format!("http://{address}"),
