@@ -68,7 +68,10 @@ impl Serve {
             // Do not leave the process behind when the test fails here.
             let _ = child.kill();
             let _ = child.wait();
-            panic!("serve did not log its address: {}", logs.lock().unwrap().join("\n"));
+            panic!(
+                "serve did not log its address: {}",
+                logs.lock().unwrap().join("\n")
+            );
         };
         Serve {
             child,
