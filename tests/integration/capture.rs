@@ -633,9 +633,14 @@ async fn only_product_users_and_admins_change_tags_and_rules() {
 
 #[tokio::test]
 async fn a_failing_capture_batch_is_retried_and_nothing_is_lost() {
-    let app = circle_app(TestDb::sqlite()).await;
-    // auth.test fails, so the batch (which needs the bot's id) is retried later.
-    app.fake.inject("auth.test", Fault::ServerError, 10);
+    // auth.test fails from the start, so the batch (which needs the bot's id, and the workspace
+    // it serves) is retried later.
+    let app = TestApp::builder(TestDb::sqlite())
+        .env("CIRCLET_PRODUCT_USERS", "U0PM")
+        .fault_from_start("auth.test", Fault::ServerError, 10)
+        .start()
+        .await;
+    make_circle(&app, CIRCLE).await;
     send(
         &app,
         &[

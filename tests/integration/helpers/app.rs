@@ -39,9 +39,17 @@ pub struct TestAppBuilder {
     slack_settings: SlackClientSettings,
     env: Vec<(String, String)>,
     bot_token: bool,
+    faults: Vec<(String, circlet::fake_slack::Fault, usize)>,
 }
 
 impl TestAppBuilder {
+    /// Injects a fault into the fake Slack before the app starts (the app asks `auth.test` as
+    /// soon as it runs).
+    pub fn fault_from_start(mut self, method: &str, fault: circlet::fake_slack::Fault, times: usize) -> Self {
+        self.faults.push((method.to_owned(), fault, times));
+        self
+    }
+
     /// Runs without `SLACK_BOT_TOKEN`: Circlet cannot call Slack nor tell which workspace it is
     /// installed in, so it takes requests from any (for replaying Slack's sample payloads, whose
     /// team ids differ, verbatim).
@@ -77,6 +85,9 @@ impl TestAppBuilder {
 
     pub async fn start(self) -> TestApp {
         let fake = FakeSlack::start().await.expect("fake Slack");
+        for (method, fault, times) in self.faults {
+            fake.inject(&method, fault, times);
+        }
         let mut env = vec![
             ("SLACK_SIGNING_SECRET".to_owned(), SECRET.to_owned()),
             ("SLACK_API_URL".to_owned(), fake.api_url()),
@@ -154,6 +165,7 @@ impl TestApp {
             slack_settings: Self::quick_slack_settings(),
             env: Vec::new(),
             bot_token: true,
+            faults: Vec::new(),
         }
     }
 
