@@ -54,9 +54,7 @@ impl SqliteStore {
         let writer = pool(1)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
-        // Readers hand rows over in larger runs: an export streams a million of them, and the
-        // default of 50 parks and wakes the connection's thread every few dozen rows.
-        let readers = pool(4).connect_with(options.row_buffer_size(1024)).await?;
+        let readers = pool(4).connect_with(options).await?;
         Ok(Self { writer, readers })
     }
 }
