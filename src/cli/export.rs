@@ -4,13 +4,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::AppError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::export::{self, ExportFormat, FilterInput};
+use crate::domain::export::{self, ExportFormat, FilterInput, WriteError};
 use crate::store;
 
 #[derive(Debug, Args)]
@@ -79,28 +78,21 @@ pub async fn run(config: Config, args: ExportArgs) -> Result<(), AppError> {
         path: output_name.clone(),
         source,
     };
-    let mut rows = 0usize;
-    let mut chunks = Box::pin(export::encoded(store.reads().as_ref(), filter, format));
-    while let Some(chunk) = chunks.next().await {
-        let (bytes, count) = chunk?;
-        if let Err(err) = out.write_all(&bytes) {
-            // `circlet export … | head` closes the pipe early: that reader has what it wanted.
-            if err.kind() == std::io::ErrorKind::BrokenPipe && args.output.is_none() {
-                break;
-            }
-            return Err(write_error(err));
-        }
-        rows += count;
+    let written = export::write_to(store.reads().as_ref(), filter, format, &mut out, |rows| {
         if let Some(progress) = &progress {
             progress.set_position(rows as u64);
         }
-    }
-    match out.flush() {
-        Err(err) if !(err.kind() == std::io::ErrorKind::BrokenPipe && args.output.is_none()) => {
-            return Err(write_error(err));
+    })
+    .await;
+    let rows = match written {
+        Ok(rows) => rows,
+        // `circlet export … | head` closes the pipe early: that reader has what it wanted.
+        Err(WriteError::Io(err)) if err.kind() == std::io::ErrorKind::BrokenPipe && args.output.is_none() => {
+            0
         }
-        _ => {}
-    }
+        Err(WriteError::Io(err)) => return Err(write_error(err)),
+        Err(WriteError::Store(err)) => return Err(err.into()),
+    };
     drop(out);
     if let Some(progress) = progress {
         progress.finish_and_clear();

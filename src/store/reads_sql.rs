@@ -2,6 +2,7 @@
 //! parameters, which SQLite and PostgreSQL both accept.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -15,9 +16,11 @@ use super::reads::{
     Window,
 };
 
-/// Rows per batch an export stream yields: big enough to make each send cheap, small enough
-/// that memory does not depend on the export's size.
-const EXPORT_BATCH: usize = 512;
+/// Rows per export page: each page is one query answering one JSON value, so the driver hands
+/// over one value per page instead of sixteen per row (on SQLite, sqlx copies every value
+/// across threads under a lock, which made that the whole cost of a large export). Small
+/// enough that memory does not depend on the export's size.
+const EXPORT_PAGE: i64 = 2_000;
 
 /// Queries over a pool of either backend that need no transaction of their own.
 pub struct SqlPool<DB: sqlx::Database>(pub(super) Pool<DB>);
@@ -117,6 +120,7 @@ const ROW_JOINS: &str = " LEFT JOIN circles c ON c.team_id = i.team_id AND c.cha
 
 /// The export reads insights alone, names filled in from [`Names`]: three joins per row
 /// would double the cost of a million-row export.
+/// Every matching row, for backends whose drivers stream rows cheaply (PostgreSQL).
 fn export_sql(filter: &InsightFilter) -> Sql {
     let mut sql = Sql::new(
         "SELECT i.number, i.created_at, i.team_id, i.channel_id, CAST(NULL AS TEXT) AS channel_name, \
@@ -127,6 +131,143 @@ fn export_sql(filter: &InsightFilter) -> Sql {
     sql.filter("i", filter, filter.since, filter.until)
         .push(" ORDER BY i.team_id, i.number");
     sql
+}
+
+/// Rows per batch when rows are streamed.
+const EXPORT_BATCH: usize = 2_000;
+
+/// What the export's reading task hands the stream.
+enum ExportChunk {
+    /// A page as JSON, parsed and named by the stream's reader.
+    Json(Arc<Names>, String),
+    /// Rows already read and named.
+    Rows(Vec<InsightRow>),
+}
+
+/// How each backend aggregates a page of rows into one JSON array of arrays, in page order.
+#[derive(Debug, Clone, Copy)]
+enum JsonPage {
+    Sqlite,
+    Postgres,
+}
+
+/// The page of the export after `cursor` (team, number), as one JSON text and its row count.
+fn export_page_sql(filter: &InsightFilter, cursor: Option<&(String, i64)>, syntax: JsonPage) -> Sql {
+    const FIELDS: &str = "number, created_at, team_id, channel_id, message_ts, thread_ts, author_id, text, \
+         tags, vote_count, reply_count, status, source";
+    // The page's last (team, number), as one sortable text: the cursor for the next page, known
+    // without parsing the page (which the reader does, while the next page is read).
+    let (aggregate, last) = match syntax {
+        // SQLite aggregates in the order the subquery yields (rows are re-sorted after parsing
+        // regardless); its text is already JSON.
+        JsonPage::Sqlite => (
+            format!("json_group_array(json_array({FIELDS}))"),
+            "MAX(team_id || char(31) || printf('%020d', number))",
+        ),
+        JsonPage::Postgres => (
+            format!("json_agg(json_build_array({FIELDS}) ORDER BY team_id, number)::text"),
+            "MAX(team_id || chr(31) || lpad(number::text, 20, '0'))",
+        ),
+    };
+    let mut sql = Sql::new(&format!(
+        "SELECT COALESCE({aggregate}, '[]') AS page, COUNT(*) AS rows, COALESCE({last}, '') AS last \
+         FROM (SELECT i.number, i.created_at, \
+         i.team_id, i.channel_id, i.message_ts, i.thread_ts, i.author_id, i.text, i.tags, i.vote_count, \
+         i.reply_count, i.status, i.source FROM insights i WHERE 1 = 1"
+    ));
+    sql.filter("i", filter, filter.since, filter.until);
+    // Written so both planners walk the (team_id, number) unique index from the cursor; an OR
+    // of the two cases sent SQLite to another index and a sort of the whole workspace per page.
+    match (cursor, &filter.team_id) {
+        (None, _) => {}
+        (Some((_, number)), Some(_)) => {
+            let number = sql.arg(Arg::Int(*number));
+            sql.push(&format!(" AND i.number > {number}"));
+        }
+        (Some((team, number)), None) => {
+            let team = sql.arg(Arg::Text(team.clone()));
+            let number = sql.arg(Arg::Int(*number));
+            sql.push(&format!(" AND (i.team_id, i.number) > ({team}, {number})"));
+        }
+    }
+    let limit = sql.arg(Arg::Int(EXPORT_PAGE));
+    sql.push(&format!(
+        " ORDER BY i.team_id, i.number LIMIT {limit}) AS page_rows"
+    ));
+    sql
+}
+
+/// One exported row as a page's JSON holds it, in [`export_page_sql`]'s field order.
+#[derive(serde::Deserialize)]
+struct PageRow(
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+);
+
+impl From<PageRow> for InsightRow {
+    fn from(row: PageRow) -> Self {
+        let PageRow(
+            number,
+            created_at,
+            team_id,
+            channel_id,
+            message_ts,
+            thread_ts,
+            author_id,
+            text,
+            tags,
+            votes,
+            replies,
+            status,
+            source,
+        ) = row;
+        InsightRow {
+            number,
+            created_at,
+            team_id,
+            channel_id,
+            channel_name: None,
+            message_ts,
+            thread_ts,
+            author_id,
+            author_name: None,
+            text,
+            tags,
+            votes,
+            replies,
+            status,
+            source,
+            workspace_url: None,
+        }
+    }
+}
+
+/// The cursor in a page's `last` column: team, separator, zero-padded number.
+fn parse_last(last: &str) -> Option<(String, i64)> {
+    let (team, number) = last.rsplit_once('\u{1f}')?;
+    Some((team.to_owned(), number.parse().ok()?))
+}
+
+/// A page's rows, in export order.
+fn parse_page(json: &str) -> StoreResult<Vec<InsightRow>> {
+    let rows: Vec<PageRow> = serde_json::from_str(json)
+        .map_err(|err| super::StoreError::Corrupt(format!("export page: {err}")))?;
+    let mut rows: Vec<InsightRow> = rows.into_iter().map(InsightRow::from).collect();
+    if !rows.is_sorted_by(|a, b| (&a.team_id, a.number) <= (&b.team_id, b.number)) {
+        rows.sort_by(|a, b| (&a.team_id, a.number).cmp(&(&b.team_id, b.number)));
+    }
+    Ok(rows)
 }
 
 /// Names of the filter's workspace (or of all): (team, channel) → channel name, (team, user)
@@ -150,6 +291,15 @@ impl Names {
             .as_ref()
             .and_then(|author| self.people.get(&(team.clone(), author.clone())).cloned());
         row.workspace_url = self.workspaces.get(&team).cloned();
+    }
+
+    /// Parses a page's JSON and names its rows.
+    fn page(&self, json: &str) -> StoreResult<Vec<InsightRow>> {
+        let mut rows = parse_page(json)?;
+        for row in &mut rows {
+            self.fill(row);
+        }
+        Ok(rows)
     }
 }
 
@@ -356,7 +506,7 @@ macro_rules! bind_all {
 }
 
 macro_rules! impl_insight_reads {
-    ($db:ty) => {
+    ($db:ty, $syntax:expr) => {
         impl SqlPool<$db> {
             async fn names(&self, team_id: Option<&str>) -> StoreResult<Names> {
                 let pairs = |rows: Vec<(String, String, String)>| {
@@ -397,49 +547,90 @@ macro_rules! impl_insight_reads {
         impl InsightReads for SqlPool<$db> {
             fn export(&self, filter: InsightFilter) -> InsightRowStream {
                 let pool = self.0.clone();
-                let (sender, receiver) = mpsc::channel::<StoreResult<Vec<InsightRow>>>(2);
+                // SQLite pages travel as JSON text: the reader parses one while the database
+                // builds the next, so the two cores share the work. PostgreSQL builds JSON
+                // more slowly than it sends rows (14 ms against 7 ms a page of 2,000), so it
+                // streams rows.
+                let (sender, receiver) = mpsc::channel::<StoreResult<ExportChunk>>(2);
                 // The query runs in its own task so the stream owns nothing borrowed; the bounded
                 // channel stops reading while the consumer is behind.
                 tokio::spawn(async move {
                     let reads = SqlPool(pool.clone());
                     let names = match reads.names(filter.team_id.as_deref()).await {
-                        Ok(names) => names,
+                        Ok(names) => Arc::new(names),
                         Err(err) => {
                             let _ = sender.send(Err(err)).await;
                             return;
                         }
                     };
-                    let Sql { text, args } = export_sql(&filter);
-                    let query = bind_all!(sqlx::query_as::<_, InsightRow>(&text), args);
-                    let mut rows = query.fetch(&pool);
-                    let mut batch = Vec::with_capacity(EXPORT_BATCH);
-                    while let Some(row) = rows.next().await {
-                        match row {
-                            Ok(mut row) => {
-                                names.fill(&mut row);
-                                batch.push(row);
-                                if batch.len() == EXPORT_BATCH {
-                                    let full =
-                                        std::mem::replace(&mut batch, Vec::with_capacity(EXPORT_BATCH));
-                                    if sender.send(Ok(full)).await.is_err() {
-                                        return;
+                    // Every page on one connection: pages spread over the pool would fill each
+                    // connection's page cache with the same table.
+                    let mut conn = match pool.acquire().await {
+                        Ok(conn) => conn,
+                        Err(err) => {
+                            let _ = sender.send(Err(err.into())).await;
+                            return;
+                        }
+                    };
+                    if matches!($syntax, JsonPage::Postgres) {
+                        let Sql { text, args } = export_sql(&filter);
+                        let query = bind_all!(sqlx::query_as::<_, InsightRow>(&text), args);
+                        let mut rows = query.fetch(&mut *conn);
+                        let mut batch = Vec::with_capacity(EXPORT_BATCH);
+                        while let Some(row) = rows.next().await {
+                            match row {
+                                Ok(mut row) => {
+                                    names.fill(&mut row);
+                                    batch.push(row);
+                                    if batch.len() == EXPORT_BATCH {
+                                        let full =
+                                            std::mem::replace(&mut batch, Vec::with_capacity(EXPORT_BATCH));
+                                        if sender.send(Ok(ExportChunk::Rows(full))).await.is_err() {
+                                            return;
+                                        }
                                     }
                                 }
+                                Err(err) => {
+                                    let _ = sender.send(Err(err.into())).await;
+                                    return;
+                                }
                             }
+                        }
+                        if !batch.is_empty() {
+                            let _ = sender.send(Ok(ExportChunk::Rows(batch))).await;
+                        }
+                        return;
+                    }
+                    let mut cursor: Option<(String, i64)> = None;
+                    loop {
+                        let Sql { text, args } = export_page_sql(&filter, cursor.as_ref(), $syntax);
+                        let query = bind_all!(sqlx::query_as::<_, (String, i64, String)>(&text), args);
+                        let (json, rows, last) = match query.fetch_one(&mut *conn).await {
+                            Ok(page) => page,
                             Err(err) => {
                                 let _ = sender.send(Err(err.into())).await;
                                 return;
                             }
+                        };
+                        if rows == 0 {
+                            return;
+                        }
+                        cursor = parse_last(&last);
+                        let page = ExportChunk::Json(names.clone(), json);
+                        if sender.send(Ok(page)).await.is_err() || rows < EXPORT_PAGE || cursor.is_none() {
+                            return;
                         }
                     }
-                    if !batch.is_empty() {
-                        let _ = sender.send(Ok(batch)).await;
-                    }
                 });
-                Box::pin(futures_util::stream::unfold(
-                    receiver,
-                    |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
-                ))
+                Box::pin(
+                    futures_util::stream::unfold(receiver, |mut receiver| async move {
+                        receiver.recv().await.map(|item| (item, receiver))
+                    })
+                    .map(|chunk| match chunk? {
+                        ExportChunk::Json(names, json) => names.page(&json),
+                        ExportChunk::Rows(rows) => Ok(rows),
+                    }),
+                )
             }
 
             async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>> {
@@ -490,8 +681,8 @@ macro_rules! impl_insight_reads {
     };
 }
 
-impl_insight_reads!(Sqlite);
-impl_insight_reads!(Postgres);
+impl_insight_reads!(Sqlite, JsonPage::Sqlite);
+impl_insight_reads!(Postgres, JsonPage::Postgres);
 
 #[cfg(test)]
 mod tests {
@@ -505,12 +696,37 @@ mod tests {
             tag: Some("bug".into()),
             ..InsightFilter::default()
         };
-        let sql = export_sql(&filter);
+        let sql = export_page_sql(&filter, None, JsonPage::Sqlite);
         assert!(sql.text.contains("i.team_id = $1"), "{}", sql.text);
         assert!(sql.text.contains("i.channel_id = $2"), "{}", sql.text);
         assert!(sql.text.contains("t.tag = $3"), "{}", sql.text);
         assert!(sql.text.contains("i.deleted = FALSE AND i.merged_into IS NULL"));
-        assert_eq!(sql.args.len(), 3);
+        assert!(sql.text.contains("LIMIT $4"), "{}", sql.text);
+        assert_eq!(sql.args.len(), 4);
+    }
+
+    #[test]
+    fn later_pages_start_after_the_cursor_on_the_unique_index() {
+        let cursor = ("T1".to_owned(), 2_000);
+        let one = InsightFilter {
+            team_id: Some("T1".into()),
+            ..InsightFilter::default()
+        };
+        let sql = export_page_sql(&one, Some(&cursor), JsonPage::Postgres);
+        assert!(
+            sql.text
+                .contains("AND i.number > $2 ORDER BY i.team_id, i.number LIMIT $3"),
+            "{}",
+            sql.text
+        );
+        let all = export_page_sql(&InsightFilter::default(), Some(&cursor), JsonPage::Sqlite);
+        assert!(
+            all.text.contains("AND (i.team_id, i.number) > ($1, $2)"),
+            "{}",
+            all.text
+        );
+        assert_eq!(parse_last("T1\u{1f}00000000000000002000"), Some(cursor));
+        assert_eq!(parse_last(""), None);
     }
 
     #[test]
@@ -519,6 +735,10 @@ mod tests {
             include_removed: true,
             ..InsightFilter::default()
         };
-        assert!(!export_sql(&filter).text.contains("deleted"));
+        assert!(
+            !export_page_sql(&filter, None, JsonPage::Sqlite)
+                .text
+                .contains("deleted")
+        );
     }
 }

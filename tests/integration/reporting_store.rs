@@ -99,7 +99,8 @@ on_both_backends! {
     async fn exports_filter_and_stream_every_row_in_order(db: TestDb) {
         let store = db.store().await;
         let mut tx = store.begin().await.unwrap();
-        for i in 0..1_100 {
+        // Pages of the export hold 2,000 rows: these cross pages, and workspaces within a page.
+        for i in 0..4_100 {
             let channel = if i % 2 == 0 { "C1" } else { "C2" };
             let id = insight(tx.as_mut(), "T1", channel, &format!("2.{i:06}"), "U0AUTHOR", i * DAY / 100).await;
             if i % 10 == 0 {
@@ -112,11 +113,13 @@ on_both_backends! {
                 tx.mark_deleted(id, 5).await.unwrap();
             }
         }
-        insight(tx.as_mut(), "T2", "C1", "2.000000", "U0ELSEWHERE", 0).await;
+        for i in 0..2_100 {
+            insight(tx.as_mut(), "T2", "C1", &format!("3.{i:06}"), "U0ELSEWHERE", 0).await;
+        }
         tx.commit().await.unwrap();
 
         let rows = export(&store, team("T1")).await;
-        assert_eq!(rows.len(), 1_099, "the deleted one is left out");
+        assert_eq!(rows.len(), 4_099, "the deleted one is left out");
         assert!(rows.windows(2).all(|w| w[0].number < w[1].number), "in number order, across batches");
         assert!(rows.iter().all(|r| r.team_id == "T1"), "another workspace's insights never appear");
 
@@ -124,14 +127,19 @@ on_both_backends! {
             let store = store.clone();
             async move { export(&store, filter).await.len() }
         };
-        assert_eq!(count(InsightFilter { channel_id: Some("C1".into()), ..team("T1") }).await, 550);
-        assert_eq!(count(InsightFilter { tag: Some("bug".into()), ..team("T1") }).await, 110);
+        assert_eq!(count(InsightFilter { channel_id: Some("C1".into()), ..team("T1") }).await, 2_050);
+        assert_eq!(count(InsightFilter { tag: Some("bug".into()), ..team("T1") }).await, 410);
         let shipped = export(&store, InsightFilter { status: Some(InsightStatus::Shipped), ..team("T1") }).await;
         assert_eq!(shipped.iter().map(|r| r.number).collect::<Vec<_>>(), vec![8]);
         assert_eq!(count(InsightFilter { since: Some(10 * DAY), until: Some(11 * DAY), ..team("T1") }).await, 100);
-        assert_eq!(count(InsightFilter { after_number: Some(1_000), ..team("T1") }).await, 100);
-        assert_eq!(count(InsightFilter { include_removed: true, ..team("T1") }).await, 1_100);
-        assert_eq!(count(InsightFilter::default()).await, 1_100, "an operator export reads every workspace");
+        assert_eq!(count(InsightFilter { after_number: Some(1_000), ..team("T1") }).await, 3_100);
+        assert_eq!(count(InsightFilter { include_removed: true, ..team("T1") }).await, 4_100);
+        let everything = export(&store, InsightFilter::default()).await;
+        assert_eq!(everything.len(), 4_099 + 2_100, "an operator export reads every workspace");
+        let keys: Vec<(&str, i64)> = everything.iter().map(|r| (r.team_id.as_str(), r.number)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "by workspace then number, none twice");
+        assert_eq!(everything[4_099].team_id, "T2");
+        assert_eq!(everything.last().map(|r| r.number), Some(2_100));
     }
 }
 

@@ -2,16 +2,14 @@
 //! direct message through Slack's upload flow (`files.getUploadURLExternal` → upload →
 //! `files.completeUploadExternal`).
 
-use std::io::Write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::DateTime;
-use futures_util::StreamExt;
 use slack_morphism::prelude::*;
 
+use super::ExportFormat;
 use super::filter::{FilterError, FilterInput, parse_status, parse_tag};
-use super::{ExportFormat, encoded};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::slash::{SlashCommand, channel_id};
@@ -160,21 +158,21 @@ impl ExportCommand {
         let io =
             |err: std::io::Error| HandlerError::transient(format!("cannot write the export file: {err}"));
         let mut file = tempfile::NamedTempFile::new().map_err(io)?;
-        let mut rows = 0;
-        {
-            let mut out = std::io::BufWriter::new(file.as_file_mut());
-            let mut chunks = Box::pin(encoded(
-                self.store.reads().as_ref(),
-                request.filter.clone(),
-                request.format,
-            ));
-            while let Some(chunk) = chunks.next().await {
-                let (bytes, count) = chunk?;
-                out.write_all(&bytes).map_err(io)?;
-                rows += count;
-            }
-            out.flush().map_err(io)?;
-        }
+        let mut out = std::io::BufWriter::new(file.as_file_mut());
+        let written = super::write_to(
+            self.store.reads().as_ref(),
+            request.filter.clone(),
+            request.format,
+            &mut out,
+            |_| {},
+        )
+        .await;
+        drop(out);
+        let rows = match written {
+            Ok(rows) => rows,
+            Err(super::WriteError::Store(err)) => return Err(err.into()),
+            Err(super::WriteError::Io(err)) => return Err(io(err)),
+        };
         Ok((file, rows))
     }
 
