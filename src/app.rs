@@ -71,6 +71,18 @@ pub struct Services {
     pub settings: Arc<DomainSettings>,
 }
 
+impl Services {
+    /// The weekly digest's scheduler over these services.
+    pub fn digest_scheduler(&self) -> crate::domain::digest::DigestScheduler {
+        crate::domain::digest::DigestScheduler {
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
 type HandlerFactory = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
 
 pub struct AppBuilder {
@@ -169,6 +181,7 @@ impl AppBuilder {
             .merge(ops::router(OpsState {
                 store: store.clone(),
                 metrics: metrics.clone(),
+                clock: self.clock.clone(),
             }))
             .layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
@@ -193,6 +206,7 @@ impl AppBuilder {
             } else {
                 0
             },
+            scheduler: self.background_workers,
             writer_task,
             wake,
             shutdown: CancellationToken::new(),
@@ -308,6 +322,17 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
     crate::domain::triage::register(services, &mut registry);
     crate::domain::modal::register(services, &mut registry);
     crate::domain::reports::register(services, &mut registry);
+    crate::domain::digest::register(services, &mut registry);
+    registry.register(
+        InboxKind::Event,
+        crate::domain::home::HOME_EVENT,
+        Arc::new(crate::domain::home::HomeHandler {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            access: services.access.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
     registry
 }
 
@@ -318,6 +343,8 @@ pub struct App {
     services: Services,
     worker: Worker,
     workers: usize,
+    /// Whether the digest scheduler runs (off with the background workers, for tests).
+    scheduler: bool,
     writer_task: JoinHandle<()>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -381,6 +408,7 @@ impl App {
             services,
             worker,
             workers,
+            scheduler,
             writer_task,
             wake,
             shutdown,
@@ -390,6 +418,9 @@ impl App {
             worker_tasks.spawn(worker.clone().run(wake.clone(), shutdown.clone()));
         }
         worker_tasks.spawn(learn_identity(services.bot.clone(), shutdown.clone()));
+        if scheduler {
+            worker_tasks.spawn(services.digest_scheduler().run(shutdown.clone()));
+        }
         worker_tasks.spawn(maintain_store(
             services.store.clone(),
             services.clock.clone(),

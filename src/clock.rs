@@ -34,6 +34,10 @@ impl ManualClock {
         Arc::new(Self(AtomicI64::new(secs * 1000)))
     }
 
+    pub fn set_secs(&self, secs: i64) {
+        self.0.store(secs * 1000, Ordering::SeqCst);
+    }
+
     pub fn advance_millis(&self, millis: i64) {
         self.0.fetch_add(millis, Ordering::SeqCst);
     }

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::domain::digest::Schedule;
 use crate::inbox::WorkerSettings;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://circlet.db";
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
-pub const DEFAULT_DIGEST_SCHEDULE: &str = "mon 09:00 UTC";
 
 /// Every key Circlet reads, with a one-line hint for the error message when it is wrong.
 const KEYS: &[(&str, &str)] = &[
@@ -37,9 +37,10 @@ const KEYS: &[(&str, &str)] = &[
         "comma-separated Slack user IDs (U…/W…) or one user-group ID (S…)",
     ),
     ("CIRCLET_DIGEST_CHANNEL", "a channel ID such as C0123456789"),
+    ("CIRCLET_DIGEST_SCHEDULE", crate::domain::digest::SCHEDULE_FORM),
     (
-        "CIRCLET_DIGEST_SCHEDULE",
-        "a weekday and time with an optional time zone, e.g. \"mon 09:00 UTC\"",
+        "CIRCLET_DIGEST_QUIET_WEEK",
+        "post (a short \"quiet week\" recap when a circle had no activity) or skip",
     ),
     ("CIRCLET_LOG_FORMAT", "json or text"),
     ("RUST_LOG", "a tracing filter such as info or circlet=debug"),
@@ -163,7 +164,9 @@ pub struct Config {
     pub bind: SocketAddr,
     pub product_users: ProductUsers,
     pub digest_channel: Option<String>,
-    pub digest_schedule: String,
+    pub digest_schedule: Schedule,
+    /// Whether a circle with nothing to recap still gets a short "quiet week" recap.
+    pub quiet_week: QuietWeek,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub workers: usize,
@@ -186,6 +189,7 @@ impl fmt::Debug for Config {
             .field("product_users", &self.product_users)
             .field("digest_channel", &self.digest_channel)
             .field("digest_schedule", &self.digest_schedule)
+            .field("quiet_week", &self.quiet_week)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("workers", &self.workers)
@@ -235,8 +239,9 @@ impl Config {
             database_url: parse_database_url(get("DATABASE_URL"))?,
             bind: parse_bind(get("CIRCLET_BIND"))?,
             product_users: parse_product_users(get("CIRCLET_PRODUCT_USERS"))?,
-            digest_channel: get("CIRCLET_DIGEST_CHANNEL"),
-            digest_schedule: get("CIRCLET_DIGEST_SCHEDULE").unwrap_or_else(|| DEFAULT_DIGEST_SCHEDULE.into()),
+            digest_channel: parse_digest_channel(get("CIRCLET_DIGEST_CHANNEL"))?,
+            digest_schedule: parse_schedule(get("CIRCLET_DIGEST_SCHEDULE"))?,
+            quiet_week: parse_quiet_week(get("CIRCLET_DIGEST_QUIET_WEEK"))?,
             log_format: parse_log_format(get("CIRCLET_LOG_FORMAT"))?,
             log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
             workers: parse_number(&get, "CIRCLET_WORKERS", 1, 64)?.unwrap_or(2) as usize,
@@ -273,6 +278,48 @@ impl Config {
             key: "SLACK_SIGNING_SECRET",
             hint: hint("SLACK_SIGNING_SECRET"),
         })
+    }
+}
+
+fn parse_schedule(value: Option<String>) -> Result<Schedule, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Schedule::default());
+    };
+    value
+        .parse()
+        .map_err(|err: crate::domain::digest::ScheduleError| ConfigError::Invalid {
+            key: "CIRCLET_DIGEST_SCHEDULE",
+            value: err.to_string(),
+            hint: hint("CIRCLET_DIGEST_SCHEDULE"),
+        })
+}
+
+fn parse_digest_channel(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    match crate::domain::slash::channel_id(&value) {
+        Some(id) => Ok(Some(id.to_owned())),
+        None => Err(invalid("CIRCLET_DIGEST_CHANNEL", &value)),
+    }
+}
+
+/// What a circle with nothing to recap gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuietWeek {
+    /// A short "quiet week" recap.
+    #[default]
+    Post,
+    /// Nothing.
+    Skip,
+}
+
+fn parse_quiet_week(value: Option<String>) -> Result<QuietWeek, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("post") => Ok(QuietWeek::Post),
+        Some("skip") => Ok(QuietWeek::Skip),
+        Some(_) => Err(invalid(
+            "CIRCLET_DIGEST_QUIET_WEEK",
+            value.as_deref().unwrap_or_default(),
+        )),
     }
 }
 

@@ -48,6 +48,9 @@ pub struct RecordedCall {
     pub token: Option<String>,
     /// The HTTP status the fake answered with.
     pub http_status: u16,
+    /// When the call arrived.
+    #[serde(skip)]
+    pub at: std::time::Instant,
 }
 
 /// A failure to inject into upcoming calls with [`FakeSlack::inject`].
@@ -82,6 +85,7 @@ struct Slack {
     users: HashMap<String, Value>,
     usergroups: HashMap<String, Vec<String>>,
     members: HashMap<String, Vec<String>>,
+    channel_names: HashMap<String, String>,
     uploads: HashMap<String, Vec<u8>>,
     ts_counter: u64,
     first_ts_secs: u64,
@@ -224,6 +228,20 @@ impl FakeSlack {
     pub fn set_members(&self, channel: &str, users: &[&str]) {
         let users = users.iter().map(|u| (*u).to_owned()).collect();
         self.shared.lock().members.insert(channel.to_owned(), users);
+    }
+
+    /// Timestamps of posted messages start at `secs` instead of the current time (a replay on
+    /// a clock of its own, like the demo's).
+    pub fn start_timestamps_at(&self, secs: u64) {
+        self.shared.lock().first_ts_secs = secs;
+    }
+
+    /// `conversations.info` names `channel` so (`circle-<id>` unless set).
+    pub fn set_channel_name(&self, channel: &str, name: &str) {
+        self.shared
+            .lock()
+            .channel_names
+            .insert(channel.to_owned(), name.to_owned());
     }
 
     /// Makes `users.info` answer with `user` for its `"id"` (a user without an id is ignored).
@@ -370,6 +388,7 @@ fn process(
         params: Value::Object(incoming.params),
         token: incoming.token,
         http_status: response.status().as_u16(),
+        at: std::time::Instant::now(),
     });
     (response, delay)
 }
@@ -401,7 +420,7 @@ fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) ->
         "chat.getPermalink" => permalink(params),
         "conversations.history" => slack.history(params),
         "conversations.replies" => slack.replies(params),
-        "conversations.info" => conversation_info(params),
+        "conversations.info" => slack.conversation_info(params),
         "conversations.members" => slack.channel_members(params),
         "conversations.open" => open_dm(params),
         "reactions.add" => slack.add_reaction(params),
@@ -448,16 +467,20 @@ fn open_dm(params: &Params) -> Answer {
     Ok(json!({"channel": {"id": format!("D{user}")}}))
 }
 
-fn conversation_info(params: &Params) -> Answer {
-    let id = required(params, "channel").ok_or("channel_not_found")?;
-    let name = format!("circle-{}", id.to_lowercase());
-    Ok(json!({"channel": {
-        "id": id, "name": name, "created": 1_700_000_000, "is_channel": true, "is_member": true,
-        "is_archived": false,
-    }}))
-}
-
 impl Slack {
+    fn conversation_info(&self, params: &Params) -> Answer {
+        let id = required(params, "channel").ok_or("channel_not_found")?;
+        let name = self
+            .channel_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("circle-{}", id.to_lowercase()));
+        Ok(json!({"channel": {
+            "id": id, "name": name, "created": 1_700_000_000, "is_channel": true, "is_member": true,
+            "is_archived": false,
+        }}))
+    }
+
     fn take_fault(&mut self, method: &str) -> Option<Fault> {
         let matches = |slot: &FaultSlot| slot.method == method || slot.method == "*";
         let index = self.faults.iter().position(matches)?;
@@ -473,7 +496,7 @@ impl Slack {
     /// Timestamps start at the current time, as Slack's do, so clients that look back a few
     /// minutes (`oldest`) find what was just posted.
     fn next_ts(&mut self) -> String {
-        if self.ts_counter == 0 {
+        if self.ts_counter == 0 && self.first_ts_secs == 0 {
             self.first_ts_secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(FIRST_TS_SECS, |d| d.as_secs().max(FIRST_TS_SECS));

@@ -43,6 +43,12 @@ struct EventType {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PostResult {
+    kind: Label,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SlackCall {
     method: Label,
     result: String,
@@ -59,6 +65,8 @@ struct Inner {
     processing_seconds: Family<EventType, Histogram>,
     ingest_batch_rows: Histogram,
     slack_calls: Family<SlackCall, Counter>,
+    scheduled_posts: Family<PostResult, Counter>,
+    scheduled_post_failing: Gauge,
 }
 
 /// Handle to the app's metrics; cheap to clone.
@@ -126,6 +134,18 @@ impl Metrics {
             "Slack Web API calls by method and result (ok, an error code, rate_limited, http_5xx, timeout, connection)",
             slack_calls.clone(),
         );
+        let scheduled_posts = Family::<PostResult, Counter>::default();
+        registry.register(
+            "scheduled_posts",
+            "Digests, recaps and prompts by kind and result (posted, skipped, or the Slack error that refused them)",
+            scheduled_posts.clone(),
+        );
+        let scheduled_post_failing = Gauge::default();
+        registry.register(
+            "scheduled_post_failing",
+            "Scheduled posts of the last week that Slack refused (e.g. not_in_channel); they are tried again next period",
+            scheduled_post_failing.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -137,6 +157,8 @@ impl Metrics {
             processing_seconds,
             ingest_batch_rows,
             slack_calls,
+            scheduled_posts,
+            scheduled_post_failing,
         }))
     }
 
@@ -223,6 +245,20 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
+    }
+
+    pub fn count_scheduled_post(&self, kind: &'static str, result: &str) {
+        self.0
+            .scheduled_posts
+            .get_or_create(&PostResult {
+                kind: Cow::Borrowed(kind),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_scheduled_post_failing(&self, count: usize) {
+        self.0.scheduled_post_failing.set(count as i64);
     }
 
     /// The Prometheus text exposition.

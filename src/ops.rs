@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::clock::{Millis, SharedClock};
 use crate::ingress::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
 use crate::metrics::Metrics;
 use crate::store::SharedStore;
@@ -20,7 +21,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct OpsState {
     pub store: SharedStore,
     pub metrics: Metrics,
+    pub clock: SharedClock,
 }
+
+/// How far back `/readyz` reports scheduled posts Slack refused: the last week's.
+const REFUSED_POSTS_SHOWN_FOR: Millis = 8 * 24 * 3600 * 1000;
 
 pub fn router(state: OpsState) -> Router {
     Router::new()
@@ -30,9 +35,36 @@ pub fn router(state: OpsState) -> Router {
         .with_state(state)
 }
 
+/// Ready while the database answers. Scheduled posts Slack refused (the bot is not in the
+/// digest channel, say) are listed for operators but do not make the app unready: it still
+/// serves everything else, and taking it out of the load balancer would not fix the channel.
 async fn ready(State(state): State<OpsState>) -> Response {
     match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => axum::Json(serde_json::json!({ "status": "ready", "database": "ok" })).into_response(),
+        Ok(Ok(())) => {
+            let since = state.clock.now_millis() - REFUSED_POSTS_SHOWN_FOR;
+            let refused =
+                match tokio::time::timeout(PROBE_TIMEOUT, state.store.digests().failed_posts(since)).await {
+                    Ok(Ok(failed)) => failed,
+                    _ => Vec::new(),
+                };
+            let refused: Vec<serde_json::Value> = refused
+                .iter()
+                .map(|post| {
+                    serde_json::json!({
+                        "kind": post.kind,
+                        "channel": post.channel_id,
+                        "week": post.period,
+                        "error": post.error,
+                        "fix": "invite @circlet to the channel or correct CIRCLET_DIGEST_CHANNEL; it is tried again next week",
+                    })
+                })
+                .collect();
+            let mut body = serde_json::json!({ "status": "ready", "database": "ok" });
+            if !refused.is_empty() {
+                body["scheduled_posts_refused"] = serde_json::Value::Array(refused);
+            }
+            axum::Json(body).into_response()
+        }
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),

@@ -1,5 +1,6 @@
 //! The `circlet` command line.
 
+mod digest;
 mod export;
 mod token;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Demo,
     /// Write insights as CSV or JSON Lines (stdout unless --output is given).
     Export(export::ExportArgs),
+    /// Print the weekly digest and circle recaps that would be posted (--dry-run).
+    Digest(digest::DigestArgs),
     /// API tokens for the export API (`GET /api/v1/insights`).
     Token {
         #[command(subcommand)]
@@ -100,6 +103,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Inbox { command } => inbox(config, command).await,
         Command::Export(args) => export::run(config, args).await,
         Command::Token { command } => token::run(config, command).await,
+        Command::Digest(args) => digest::run(config, args).await,
         Command::Demo => Ok(()),
     }
 }

@@ -17,7 +17,9 @@ fn defaults_follow_the_contract() {
     assert_eq!(config.slack_api_url, "https://slack.com/api");
     assert_eq!(config.database_url, "sqlite://circlet.db");
     assert_eq!(config.bind.to_string(), "0.0.0.0:3000");
-    assert_eq!(config.digest_schedule, "mon 09:00 UTC");
+    assert_eq!(config.digest_schedule.to_string(), "mon 09:00 UTC");
+    assert_eq!(config.quiet_week, QuietWeek::Post);
+    assert_eq!(config.digest_channel, None);
     assert_eq!(config.log_format, LogFormat::Text);
     assert_eq!(config.product_users, ProductUsers::AdminsOnly);
     assert!(config.signing_secret.is_none());
@@ -45,6 +47,15 @@ fn invalid_values_name_the_setting_and_the_expected_form() {
         ("CIRCLET_PRODUCT_USERS", "alice,bob", "user IDs"),
         ("CIRCLET_WORKERS", "0", "1 to 64"),
         ("CIRCLET_INBOX_LEASE_SECS", "soon", "seconds"),
+        ("CIRCLET_DIGEST_SCHEDULE", "monday 9am", "\"mon 09:00 UTC\""),
+        (
+            "CIRCLET_DIGEST_SCHEDULE",
+            "mon 09:00 Mars/Olympus",
+            "IANA time zone",
+        ),
+        ("CIRCLET_DIGEST_SCHEDULE", "someday 09:00", "weekday"),
+        ("CIRCLET_DIGEST_CHANNEL", "#product", "channel ID"),
+        ("CIRCLET_DIGEST_QUIET_WEEK", "maybe", "post"),
     ];
     for (key, value, expected) in cases {
         let err = Config::from_sources(None, env(&[(key, value)]))
@@ -148,4 +159,20 @@ fn the_database_url_shown_to_people_hides_the_password() {
     );
     let sqlite = Config::from_sources(None, env(&[])).unwrap();
     assert_eq!(sqlite.database_url_redacted(), "sqlite://circlet.db");
+}
+
+#[test]
+fn a_digest_schedule_with_a_time_zone_is_accepted() {
+    let config = Config::from_sources(
+        None,
+        env(&[
+            ("CIRCLET_DIGEST_SCHEDULE", "fri 16:30 Europe/Paris"),
+            ("CIRCLET_DIGEST_CHANNEL", "<#C0PRODUCT|product>"),
+            ("CIRCLET_DIGEST_QUIET_WEEK", "skip"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.digest_schedule.to_string(), "fri 16:30 Europe/Paris");
+    assert_eq!(config.digest_channel.as_deref(), Some("C0PRODUCT"));
+    assert_eq!(config.quiet_week, QuietWeek::Skip);
 }

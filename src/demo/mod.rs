@@ -2,26 +2,40 @@
 //! real, signed HTTP endpoints. Needs no workspace and no settings.
 
 mod script;
+
+use script::{Step, Timed};
 mod sender;
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-
 pub use sender::{Answer, FORM, JSON, SignedSender};
 
 use crate::app::{App, AppError};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, ManualClock};
 use crate::config::{Config, Secret};
+use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
-use crate::domain::reports::{self, Period, ReportRequest};
+use crate::domain::reports::{self, ReportRequest};
 use crate::fake_slack::FakeSlack;
 use crate::store::{InsightFilter, SharedStore};
 
 const DEMO_SECRET: &str = "demo-signing-secret";
 
 pub async fn run() -> Result<(), AppError> {
+    let started = Instant::now();
     let fake = FakeSlack::start().await.map_err(AppError::Serve)?;
+    fake.set_team(script::TEAM);
+    // Circlet's posts get timestamps of the demo's week, so the output is the same every run.
+    fake.start_timestamps_at(script::at(1, 9, 0) as u64);
+    let members: Vec<&str> = script::MEMBERS.iter().map(|(id, _)| *id).collect();
+    fake.set_members(script::CIRCLE, &members);
+    fake.set_channel_name(script::CIRCLE, script::CIRCLE_NAME);
+    for (id, name) in script::MEMBERS {
+        fake.set_user(serde_json::json!({
+            "id": id, "name": name.to_lowercase(), "real_name": name,
+            "profile": {"display_name": name, "real_name": name},
+        }));
+    }
     let dir = tempfile::Builder::new()
         .prefix("circlet-demo-")
         .tempdir()
@@ -35,36 +49,76 @@ pub async fn run() -> Result<(), AppError> {
         "SLACK_API_URL" => Some(api_url.clone()),
         "DATABASE_URL" => Some(database_url.clone()),
         "CIRCLET_BIND" => Some("127.0.0.1:0".to_owned()),
-        "CIRCLET_PRODUCT_USERS" => Some(script::PRODUCT_USER.to_owned()),
+        "CIRCLET_PRODUCT_USERS" => Some(script::PRODUCT_USERS.to_owned()),
+        "CIRCLET_DIGEST_CHANNEL" => Some(script::DIGEST_CHANNEL.to_owned()),
         _ => None,
     })?;
-    let app = App::build(config).await?;
+    // The demo's own clock walks through the scripted week, so everything is dated as it
+    // happened and the output is the same on every run.
+    let clock = ManualClock::at_secs(script::at(0, 18, 0));
+    let schedule = config.digest_schedule;
+    let app = App::builder(config).clock(clock.clone()).build().await?;
     let base_url = format!("http://{}", app.local_addr());
     let store = app.store();
+    let services = app.services().clone();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
 
     println!("Circlet demo: the app runs at {base_url} with SQLite at {database_url}");
     println!("and a fake Slack Web API at {}.", fake.api_url());
-    println!("A week in #beauty-insiders, sent as Slack sends it (signed):");
-    let sender = SignedSender::new(base_url, Secret::new(DEMO_SECRET));
+    println!(
+        "A week in #{} (12 members), sent as Slack sends it (signed):",
+        script::CIRCLE_NAME
+    );
+    let sender = SignedSender::new(base_url, Secret::new(DEMO_SECRET)).with_clock(clock.clone());
     for (day, steps) in script::week() {
         println!("\n{day}");
-        for step in steps {
+        for Timed { at, step } in steps {
+            clock.set_secs(at);
             let answered_before = fake.calls_to("response_url").len();
+            let posted_before = fake.calls_to("chat.postMessage").len();
             let answer = step
                 .send(&sender, &fake)
                 .await
                 .map_err(|err| AppError::Serve(std::io::Error::other(err)))?;
-            println!("  {:<60} -> {}", step.describe(), summarize(&answer));
+            if let Step::Schedule { .. } = step {
+                services.digest_scheduler().run_due().await?;
+            }
+            let shown = answer
+                .as_ref()
+                .map(|a| format!("-> {}", summarize(a)))
+                .unwrap_or_default();
+            println!("  {:<62} {shown}", step.describe());
             // Each step's work finishes before the next, as a week's pace would have it.
             settle(&store).await?;
             for call in fake.calls_to("response_url").iter().skip(answered_before) {
                 if let Some(text) = call.params["text"].as_str() {
-                    for line in text.lines() {
-                        println!("  {:<60}    {line}", "");
+                    for line in text.lines().take(8) {
+                        println!("  {:<62}    {line}", "");
                     }
                 }
+            }
+            let mut posts: Vec<_> = fake
+                .calls_to("chat.postMessage")
+                .into_iter()
+                .skip(posted_before)
+                .collect();
+            // Two workers post to different channels at once; show the digest first either way.
+            posts.sort_by_key(|call| call.params["channel"] != script::DIGEST_CHANNEL);
+            for call in posts {
+                let channel = call.params["channel"].as_str().unwrap_or_default();
+                let where_ = if call.params["thread_ts"].is_string() {
+                    "in a thread of"
+                } else {
+                    "to"
+                };
+                let text = call.params["text"].as_str().unwrap_or_default();
+                let first = text.lines().next().unwrap_or_default();
+                println!(
+                    "  {:<62}    Circlet posted {where_} #{}: {first}",
+                    "",
+                    channel_name(channel)
+                );
             }
         }
     }
@@ -77,31 +131,36 @@ pub async fn run() -> Result<(), AppError> {
         counts.unfinished(),
         counts.dead
     );
-    println!("\nInsights in #beauty-insiders:\n");
+    println!("\nInsights in #{}:\n", script::CIRCLE_NAME);
     print!("{}", insights_table(&store).await?);
     let acks = fake.calls_to("reactions.add").len();
     println!(
         "\nCirclet acknowledged {acks} captured messages with :eyes: and never posted to confirm a capture."
     );
-    let posts: Vec<String> = fake
-        .messages(script::CIRCLE)
-        .iter()
-        .filter(|m| m["thread_ts"].is_string())
-        .filter_map(|m| m["text"].as_str().map(str::to_owned))
-        .collect();
-    for post in posts {
-        println!("Circlet replied in the idea's thread (close the loop): {post}");
-    }
 
-    // Members' activity is dated by Slack's timestamps (the script's week), insights by when
-    // Circlet captured them (today): a report since the week began covers both.
-    let request = ReportRequest {
-        period: Period::Since(script::WEEK_START),
-        ..ReportRequest::last_days(script::TEAM, 7)
-    };
-    let report = reports::compute(store.reads().as_ref(), &request, SystemClock.now_millis()).await?;
-    println!("\nThe product team's report (`/feedback report since 2025-11-23`), as text:\n");
+    let now = clock.now_millis();
+    let report = reports::compute(
+        store.reads().as_ref(),
+        &ReportRequest::last_days(script::TEAM, 7),
+        now,
+    )
+    .await?;
+    println!("\n━━ The product team's report (`/feedback report 7d`), as text:\n");
     print!("{}", reports::render_text(&report));
+    let week = schedule.latest_period(now);
+    let digest = digest::product_digest(&store, script::TEAM, &week).await?;
+    println!(
+        "\n━━ The product digest Circlet posted to #{} (as text):\n",
+        channel_name(script::DIGEST_CHANNEL)
+    );
+    let names = store.digests().names(script::TEAM).await?;
+    print!("{}", digest::digest_message(&digest).text_named(&names));
+    let recap = digest::circle_recap(&store, script::TEAM, script::CIRCLE, &week).await?;
+    println!(
+        "\n━━ The member recap Circlet posted to #{} (as text):\n",
+        script::CIRCLE_NAME
+    );
+    print!("{}", digest::recap_message(&recap).text_named(&names));
 
     let export_path = std::env::temp_dir().join("circlet-demo-insights.csv");
     let rows = write_export(&store, &export_path).await?;
@@ -109,6 +168,7 @@ pub async fn run() -> Result<(), AppError> {
         "\nExported {rows} insights as CSV (the columns of `circlet export`) to {}",
         export_path.display()
     );
+    println!("Done in {:.1} s.", started.elapsed().as_secs_f64());
 
     shutdown.cancel();
     server
@@ -117,34 +177,41 @@ pub async fn run() -> Result<(), AppError> {
     Ok(())
 }
 
+fn channel_name(channel: &str) -> &str {
+    match channel {
+        script::CIRCLE => script::CIRCLE_NAME,
+        script::DIGEST_CHANNEL => "product-team",
+        other => other,
+    }
+}
+
 /// Writes every live insight as CSV to `path`; returns how many.
 async fn write_export(store: &SharedStore, path: &std::path::Path) -> Result<usize, AppError> {
-    use std::io::Write;
     let failed = |source| AppError::Output {
         path: path.display().to_string(),
         source,
     };
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
-    let mut rows = 0;
-    let mut chunks = Box::pin(export::encoded(
+    let written = export::write_to(
         store.reads().as_ref(),
         InsightFilter::default(),
         ExportFormat::Csv,
-    ));
-    while let Some(chunk) = chunks.next().await {
-        let (bytes, count) = chunk?;
-        file.write_all(&bytes).map_err(failed)?;
-        rows += count;
+        &mut file,
+        |_| {},
+    )
+    .await;
+    match written {
+        Ok(rows) => Ok(rows),
+        Err(export::WriteError::Store(err)) => Err(err.into()),
+        Err(export::WriteError::Io(err)) => Err(failed(err)),
     }
-    file.flush().map_err(failed)?;
-    Ok(rows)
 }
 
 /// Waits (up to 10 s) until the inbox has nothing left to do.
 async fn settle(store: &SharedStore) -> Result<(), AppError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.inbox_counts().await?.unfinished() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(())
 }

@@ -1,5 +1,8 @@
-//! The scripted circle the demo replays.
+//! The scripted week the demo replays: a dozen members of #beauty-insiders share, react, vote,
+//! reply and edit; the product team tags, merges, triages and ships; Circlet posts a discussion
+//! prompt, closes the loop, and on Monday morning posts the digest and the member recap.
 
+use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::{Answer, JSON, SignedSender};
@@ -7,62 +10,127 @@ use crate::fake_slack::FakeSlack;
 
 pub const TEAM: &str = "T0CIRCLE";
 pub const CIRCLE: &str = "C0BEAUTY";
+pub const CIRCLE_NAME: &str = "beauty-insiders";
+/// Where the product team's digest goes (CIRCLET_DIGEST_CHANNEL).
+pub const DIGEST_CHANNEL: &str = "C0PRODUCT";
 const BOT: &str = "UCIRCLET";
+/// Who runs the product team's commands in the demo.
+pub const PRODUCT_USER: &str = "U0PM";
+/// The community manager, who triages too.
+const MANAGER: &str = "U0CM";
+/// CIRCLET_PRODUCT_USERS in the demo.
+pub const PRODUCT_USERS: &str = "U0PM,U0CM";
+
+/// The circle's members: Slack id and name.
+pub const MEMBERS: [(&str, &str); 12] = [
+    ("U0MAYA", "Maya"),
+    ("U0PRIYA", "Priya"),
+    ("U0LEO", "Leo"),
+    ("U0SAM", "Sam"),
+    ("U0JO", "Jo"),
+    ("U0ANA", "Ana"),
+    ("U0BEN", "Ben"),
+    ("U0CHLOE", "Chloe"),
+    ("U0DEV", "Dev"),
+    ("U0EMMA", "Emma"),
+    ("U0FINN", "Finn"),
+    ("U0GWEN", "Gwen"),
+];
+
+/// Sunday 2026-11-15, 00:00 UTC: the day Circlet is invited.
+pub fn sunday() -> i64 {
+    Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
+        .single()
+        .map_or(1_763_164_800, |t| t.timestamp())
+}
+
+/// Seconds since the epoch of `day` days after Sunday at `hour:minute` UTC.
+pub fn at(day: i64, hour: i64, minute: i64) -> i64 {
+    sunday() + day * 86_400 + hour * 3600 + minute * 60
+}
+
+/// Monday 2026-11-23 09:00 UTC: the digest and recaps of the week go out.
+pub fn digest_time() -> i64 {
+    at(8, 9, 0)
+}
 
 pub enum Step {
     Event {
-        what: &'static str,
+        what: String,
         envelope: Value,
     },
     Retry {
-        what: &'static str,
+        what: String,
         envelope: Value,
     },
     Forged {
-        what: &'static str,
+        what: String,
         envelope: Value,
     },
     Command {
-        what: &'static str,
-        text: &'static str,
+        what: String,
+        text: String,
         user: &'static str,
     },
     Interaction {
-        what: &'static str,
+        what: String,
         payload: Value,
     },
     /// Fills in and submits the capture modal Circlet last opened.
     SubmitModal {
-        what: &'static str,
+        what: String,
         user: &'static str,
         state: Value,
     },
+    /// The scheduler looks at the clock (as `circlet serve` does every half minute).
+    Schedule {
+        what: String,
+    },
+    /// A member answers the discussion prompt Circlet posted, in its thread.
+    AnswerPrompt {
+        what: String,
+        event_id: String,
+        user: &'static str,
+        ts: String,
+        text: &'static str,
+    },
+}
+
+/// A step and when (by the demo's clock) it happens.
+pub struct Timed {
+    pub at: i64,
+    pub step: Step,
 }
 
 impl Step {
     pub fn describe(&self) -> String {
         let (route, what) = match self {
-            Step::Event { what, .. } | Step::Retry { what, .. } | Step::Forged { what, .. } => {
-                ("events", what)
-            }
+            Step::Event { what, .. }
+            | Step::Retry { what, .. }
+            | Step::Forged { what, .. }
+            | Step::AnswerPrompt { what, .. } => ("events", what),
             Step::Command { what, .. } => ("commands", what),
             Step::Interaction { what, .. } | Step::SubmitModal { what, .. } => ("interactions", what),
+            Step::Schedule { what } => ("scheduler", what),
         };
         format!("{route:<13}{what}")
     }
 
     /// Sends the step; slash commands get the fake's `response_url` for their answers.
-    pub async fn send(&self, sender: &SignedSender, fake: &FakeSlack) -> reqwest::Result<Answer> {
+    /// [`Step::Schedule`] is run by the demo itself, not sent.
+    pub async fn send(&self, sender: &SignedSender, fake: &FakeSlack) -> reqwest::Result<Option<Answer>> {
         let response_url = fake.response_url("demo");
         let response_url = response_url.as_str();
-        match self {
-            Step::Event { envelope, .. } => sender.event(envelope).await,
-            Step::Retry { envelope, .. } => sender.event_retry(envelope, 1).await,
+        let answer = match self {
+            Step::Event { envelope, .. } => sender.event(envelope).await?,
+            Step::Retry { envelope, .. } => sender.event_retry(envelope, 1).await?,
             Step::Forged { envelope, .. } => {
                 let body = envelope.to_string().into_bytes();
-                let mut headers = sender.signed_headers(chrono::Utc::now().timestamp(), b"something else");
+                let mut headers = sender.signed_headers(sender.now_secs(), b"something else");
                 headers.remove("content-type");
-                sender.post_with("/slack/events", JSON, body, headers, &[]).await
+                sender
+                    .post_with("/slack/events", JSON, body, headers, &[])
+                    .await?
             }
             Step::Command { text, user, .. } => {
                 // Slack gives every invocation its own trigger; the inbox keys commands by it.
@@ -77,9 +145,9 @@ impl Step {
                         ("trigger_id", trigger.as_str()),
                         ("response_url", response_url),
                     ])
-                    .await
+                    .await?
             }
-            Step::Interaction { payload, .. } => sender.interaction(payload).await,
+            Step::Interaction { payload, .. } => sender.interaction(payload).await?,
             Step::SubmitModal { user, state, .. } => {
                 let opened = fake.calls_to("views.open");
                 let view = opened
@@ -96,10 +164,39 @@ impl Step {
                     },
                     "response_urls": [],
                 });
-                sender.interaction(&submission).await
+                sender.interaction(&submission).await?
             }
-        }
+            Step::AnswerPrompt {
+                event_id,
+                user,
+                ts,
+                text,
+                ..
+            } => {
+                let Some(prompt) = prompt_ts(fake) else {
+                    return Ok(None);
+                };
+                let mut event = message(user, ts, text);
+                event["thread_ts"] = json!(prompt);
+                event["parent_user_id"] = json!(BOT);
+                sender.event(&envelope(event_id, event)).await?
+            }
+            Step::Schedule { .. } => return Ok(None),
+        };
+        Ok(Some(answer))
     }
+}
+
+/// The ts of the discussion prompt Circlet posted in the circle.
+fn prompt_ts(fake: &FakeSlack) -> Option<String> {
+    fake.messages(CIRCLE)
+        .iter()
+        .find(|m| {
+            m["metadata"]["event_payload"]["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("prompt:"))
+        })
+        .and_then(|m| m["ts"].as_str().map(str::to_owned))
 }
 
 fn envelope(event_id: &str, event: Value) -> Value {
@@ -119,234 +216,508 @@ fn message(user: &str, ts: &str, text: &str) -> Value {
     json!({"type": "message", "channel": CIRCLE, "channel_type": "channel", "user": user, "text": text, "ts": ts, "event_ts": ts})
 }
 
-/// `user` reacts with `emoji` at `at` to the message `ts` by `item_user`.
-fn reaction(user: &str, emoji: &str, item_user: &str, ts: &str, at: &str) -> Value {
-    json!({
-        "type": "reaction_added", "user": user, "reaction": emoji, "item_user": item_user,
-        "item": {"type": "message", "channel": CIRCLE, "ts": ts}, "event_ts": at,
-    })
+fn name(user: &str) -> &'static str {
+    MEMBERS
+        .iter()
+        .find(|(id, _)| *id == user)
+        .map_or("someone", |(_, name)| name)
 }
 
-fn edit(ts: &str, at: &str, text: &str) -> Value {
-    json!({
-        "type": "message", "subtype": "message_changed", "channel": CIRCLE, "hidden": true,
-        "message": {"type": "message", "user": "U0MAYA", "text": text, "ts": ts, "edited": {"user": "U0MAYA", "ts": at}},
-        "previous_message": {"type": "message", "user": "U0MAYA", "ts": ts},
-        "ts": at, "event_ts": at,
-    })
+/// Builds the week step by step, keeping Slack timestamps unique and insight numbers known.
+struct Week {
+    days: Vec<(String, Vec<Timed>)>,
+    events: u32,
+    /// Messages by ts: author, and the insight number once captured.
+    messages: Vec<(String, &'static str, Option<i64>)>,
+    captured: i64,
 }
 
-fn reply(user: &str, ts: &str, thread_ts: &str, text: &str) -> Value {
-    let mut event = message(user, ts, text);
-    event["thread_ts"] = json!(thread_ts);
-    event["parent_user_id"] = json!("U0MAYA");
-    event
+impl Week {
+    fn day(&mut self, label: &str) {
+        self.days.push((label.to_owned(), Vec::new()));
+    }
+
+    fn push(&mut self, at: i64, step: Step) {
+        if let Some((_, steps)) = self.days.last_mut() {
+            steps.push(Timed { at, step });
+        }
+    }
+
+    fn event_id(&mut self) -> String {
+        self.events += 1;
+        format!("Ev0DEMO{:03}", self.events)
+    }
+
+    fn ts(&self, at: i64) -> String {
+        format!("{at}.{:06}", 100 + self.events)
+    }
+
+    fn event(&mut self, at: i64, what: impl Into<String>, event: Value) -> Value {
+        let id = self.event_id();
+        let envelope = envelope(&id, event);
+        self.push(
+            at,
+            Step::Event {
+                what: what.into(),
+                envelope: envelope.clone(),
+            },
+        );
+        envelope
+    }
+
+    /// A member posts; returns the message's ts.
+    fn say(&mut self, at: i64, user: &'static str, text: &str) -> String {
+        let ts = self.ts(at);
+        let what = format!("{}: {}", name(user), crate::domain::reports::words::cut(text, 44));
+        self.event(at, what, message(user, &ts, text));
+        self.messages.push((ts.clone(), user, None));
+        ts
+    }
+
+    /// A member replies in a thread.
+    fn reply(&mut self, at: i64, user: &'static str, parent: &str, text: &str) {
+        let ts = self.ts(at);
+        let mut event = message(user, &ts, text);
+        event["thread_ts"] = json!(parent);
+        event["parent_user_id"] = json!(self.author(parent));
+        let what = format!(
+            "{} replies: {}",
+            name(user),
+            crate::domain::reports::words::cut(text, 36)
+        );
+        self.event(at, what, event);
+    }
+
+    fn author(&self, ts: &str) -> &'static str {
+        self.messages
+            .iter()
+            .find(|(t, _, _)| t == ts)
+            .map_or("U0NOBODY", |(_, author, _)| author)
+    }
+
+    /// A reaction; a tag emoji on a message not captured yet captures it (returns its number).
+    fn react(&mut self, at: i64, user: &'static str, emoji: &str, ts: &str) -> Option<i64> {
+        let author = self.author(ts);
+        let event_ts = self.ts(at);
+        let event = json!({
+            "type": "reaction_added", "user": user, "reaction": emoji, "item_user": author,
+            "item": {"type": "message", "channel": CIRCLE, "ts": ts}, "event_ts": event_ts,
+        });
+        let tags = ["bulb", "bug", "heart", "confused", "memo"];
+        let captures = tags.contains(&emoji);
+        let number = if captures {
+            let next = self.captured + 1;
+            let entry = self.messages.iter_mut().find(|(t, _, _)| t == ts);
+            match entry {
+                Some((_, _, Some(number))) => Some(*number),
+                Some((_, _, slot)) => {
+                    *slot = Some(next);
+                    self.captured = next;
+                    Some(next)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let what = match (captures, number) {
+            (true, Some(n)) => format!("{} reacts :{emoji}: to {} (#{n})", name(user), name(author)),
+            _ => format!("{} votes :{emoji}: for {}", name(user), name(author)),
+        };
+        self.event(at, what, event);
+        number
+    }
+
+    /// Votes by several members, a minute apart.
+    fn votes(&mut self, at: i64, voters: &[&'static str], ts: &str) {
+        for (i, voter) in voters.iter().enumerate() {
+            self.react(at + 60 * i as i64, voter, "+1", ts);
+        }
+    }
+
+    fn command(&mut self, at: i64, user: &'static str, text: impl Into<String>) {
+        let text = text.into();
+        self.push(
+            at,
+            Step::Command {
+                what: format!("/feedback {text}"),
+                text,
+                user,
+            },
+        );
+    }
+
+    fn edit(&mut self, at: i64, ts: &str, text: &str) {
+        let user = self.author(ts);
+        let at_ts = self.ts(at);
+        let event = json!({
+            "type": "message", "subtype": "message_changed", "channel": CIRCLE, "hidden": true,
+            "message": {"type": "message", "user": user, "text": text, "ts": ts, "edited": {"user": user, "ts": at_ts}},
+            "previous_message": {"type": "message", "user": user, "ts": ts},
+            "ts": at_ts, "event_ts": at_ts,
+        });
+        self.event(at, format!("{} edits her message", name(user)), event);
+    }
+
+    fn answer_prompt(&mut self, at: i64, user: &'static str, text: &'static str) {
+        // Captured as an insight of its own.
+        self.captured += 1;
+        let event_id = self.event_id();
+        let ts = self.ts(at);
+        self.push(
+            at,
+            Step::AnswerPrompt {
+                what: format!(
+                    "{} answers the prompt: {}",
+                    name(user),
+                    crate::domain::reports::words::cut(text, 30)
+                ),
+                event_id,
+                user,
+                ts,
+                text,
+            },
+        );
+    }
 }
 
-/// Midnight UTC before the week's first message (2025-11-23).
-pub const WEEK_START: crate::clock::Millis = 1_763_856_000_000;
+/// The week, day by day.
+pub fn week() -> Vec<(String, Vec<Timed>)> {
+    let mut w = Week {
+        days: Vec::new(),
+        events: 0,
+        messages: Vec::new(),
+        captured: 0,
+    };
 
-/// Who runs the product team's commands in the demo (CIRCLET_PRODUCT_USERS).
-pub const PRODUCT_USER: &str = "U0PM";
-const MAYA_IDEA: &str = "1763900100.000100";
-const PRIYA_BUG: &str = "1763900200.000100";
-
-/// A week in #beauty-insiders: members share, react, vote, reply and edit; the product team
-/// tags, sets a rule and ships Maya's idea, and Circlet closes the loop in her thread.
-pub fn week() -> Vec<(&'static str, Vec<Step>)> {
-    let bulb = envelope(
-        "Ev0DEMO04",
-        reaction("U0LEO", "bulb", "U0MAYA", MAYA_IDEA, "1763900300.000100"),
+    w.day("Sunday 2026-11-15");
+    w.push(
+        at(0, 18, 0),
+        Step::Event {
+            what: "url_verification (Slack checks the URL)".into(),
+            envelope: json!({"token": "unused", "challenge": "demo-challenge-3eZbrw", "type": "url_verification"}),
+        },
     );
-    vec![
-        (
-            "Monday",
-            vec![
-                Step::Event {
-                    what: "url_verification (Slack checks the URL)",
-                    envelope: json!({"token": "unused", "challenge": "demo-challenge-3eZbrw", "type": "url_verification"}),
-                },
-                Step::Event {
-                    what: "Circlet is invited to #beauty-insiders",
-                    envelope: envelope(
-                        "Ev0DEMO01",
-                        json!({"type": "member_joined_channel", "user": BOT, "channel": CIRCLE, "channel_type": "C", "team": TEAM, "inviter": "U0CM"}),
-                    ),
-                },
-                Step::Event {
-                    what: "Maya: refillable night cream?",
-                    envelope: envelope(
-                        "Ev0DEMO02",
-                        message(
-                            "U0MAYA",
-                            MAYA_IDEA,
-                            "Would love a refillable version of the night cream",
-                        ),
-                    ),
-                },
-                Step::Event {
-                    what: "Priya: the serum pump jams",
-                    envelope: envelope(
-                        "Ev0DEMO03",
-                        message("U0PRIYA", PRIYA_BUG, "The pump on the serum bottle jams half way"),
-                    ),
-                },
-                Step::Event {
-                    what: "Leo reacts :bulb: to Maya (captures it)",
-                    envelope: bulb.clone(),
-                },
-                Step::Retry {
-                    what: "Slack retries that delivery (Retry-Num 1)",
-                    envelope: bulb,
-                },
-                Step::Event {
-                    what: "Sam reacts :bug: to Priya (captures it)",
-                    envelope: envelope(
-                        "Ev0DEMO05",
-                        reaction("U0SAM", "bug", "U0PRIYA", PRIYA_BUG, "1763900400.000100"),
-                    ),
-                },
-            ],
-        ),
-        (
-            "Tuesday",
-            vec![
-                Step::Event {
-                    what: "Priya votes :+1: on Maya's idea",
-                    envelope: envelope(
-                        "Ev0DEMO06",
-                        reaction("U0PRIYA", "+1", "U0MAYA", MAYA_IDEA, "1763986800.000100"),
-                    ),
-                },
-                Step::Event {
-                    what: "Jo votes :+1::skin-tone-3: on it too",
-                    envelope: envelope(
-                        "Ev0DEMO07",
-                        reaction(
-                            "U0JO",
-                            "+1::skin-tone-3",
-                            "U0MAYA",
-                            MAYA_IDEA,
-                            "1763986900.000100",
-                        ),
-                    ),
-                },
-                Step::Event {
-                    what: "Maya's own :+1: (an author's vote does not count)",
-                    envelope: envelope(
-                        "Ev0DEMO08",
-                        reaction("U0MAYA", "+1", "U0MAYA", MAYA_IDEA, "1763987000.000100"),
-                    ),
-                },
-                Step::Event {
-                    what: "an event type Circlet does not handle",
-                    envelope: envelope(
-                        "Ev0DEMO09",
-                        json!({"type": "link_shared", "channel": CIRCLE, "links": []}),
-                    ),
-                },
-                Step::Forged {
-                    what: "a forged request (bad signature)",
-                    envelope: envelope("Ev0DEMO10", message("U0EVIL", "1763987100.000100", "spam")),
-                },
-            ],
-        ),
-        (
-            "Wednesday",
-            vec![
-                Step::Event {
-                    what: "Sam replies in Maya's thread",
-                    envelope: envelope(
-                        "Ev0DEMO11",
-                        reply(
-                            "U0SAM",
-                            "1764073200.000100",
-                            MAYA_IDEA,
-                            "Yes! The jar is too pretty to throw away",
-                        ),
-                    ),
-                },
-                Step::Event {
-                    what: "Maya edits her message",
-                    envelope: envelope(
-                        "Ev0DEMO12",
-                        edit(
-                            MAYA_IDEA,
-                            "1764073300.000100",
-                            "Would love a refillable version of the night cream, with refill pouches",
-                        ),
-                    ),
-                },
-            ],
-        ),
-        (
-            "Thursday",
-            vec![
-                Step::Command {
-                    what: "/feedback help",
-                    text: "help",
-                    user: "U0MAYA",
-                },
-                Step::Command {
-                    what: "/feedback rules add \"refill\" sustainability",
-                    text: "rules add \"refill\" sustainability",
-                    user: PRODUCT_USER,
-                },
-                Step::Event {
-                    what: "Maya edits again (the new rule tags it)",
-                    envelope: envelope(
-                        "Ev0DEMO13",
-                        edit(
-                            MAYA_IDEA,
-                            "1764159600.000100",
-                            "Would love a refillable version of the night cream, with refill pouches please",
-                        ),
-                    ),
-                },
-                Step::Command {
-                    what: "/feedback tags",
-                    text: "tags",
-                    user: PRODUCT_USER,
-                },
-                Step::Interaction {
-                    what: "Capture feedback shortcut on Priya's message",
-                    payload: json!({
-                        "type": "message_action", "callback_id": "capture_feedback", "trigger_id": "demo.trigger.2",
-                        "team": {"id": TEAM, "domain": "circle"}, "user": {"id": "U0CM", "team_id": TEAM},
-                        "channel": {"id": CIRCLE, "name": "beauty-insiders"},
-                        "message": {"type": "message", "user": "U0PRIYA", "ts": PRIYA_BUG, "text": "The pump on the serum bottle jams half way"},
-                        "response_url": "http://127.0.0.1:9/unused",
-                    }),
-                },
-                Step::SubmitModal {
-                    what: "…tagged bug, packaging area, negative, Glow & Co",
-                    user: "U0CM",
-                    state: json!({"values": {
-                        "text": {"input": {"type": "plain_text_input", "value": "The pump on the serum bottle jams half way"}},
-                        "tags": {"input": {"type": "multi_static_select", "selected_options": [
-                            {"text": {"type": "plain_text", "text": "bug"}, "value": "bug"}]}},
-                        "product_area": {"input": {"type": "plain_text_input", "value": "packaging"}},
-                        "sentiment": {"input": {"type": "static_select", "selected_option":
-                            {"text": {"type": "plain_text", "text": "negative"}, "value": "negative"}}},
-                        "company": {"input": {"type": "plain_text_input", "value": "Glow & Co"}},
-                    }}),
-                },
-            ],
-        ),
-        (
-            "Friday",
-            vec![
-                Step::Command {
-                    what: "/feedback status 1 shipped",
-                    text: "status 1 shipped",
-                    user: PRODUCT_USER,
-                },
-                Step::Command {
-                    what: "/feedback circle list",
-                    text: "circle list",
-                    user: PRODUCT_USER,
-                },
-            ],
-        ),
-    ]
+    w.event(
+        at(0, 18, 1),
+        "Circlet is invited to #beauty-insiders",
+        json!({"type": "member_joined_channel", "user": BOT, "channel": CIRCLE, "channel_type": "C", "team": TEAM, "inviter": MANAGER}),
+    );
+    w.command(
+        at(0, 18, 5),
+        PRODUCT_USER,
+        "prompt add \"What would make your evening routine easier?\"",
+    );
+
+    w.day("Monday 2026-11-16");
+    w.push(
+        at(1, 9, 0),
+        Step::Schedule {
+            what: "09:00, the weekly schedule: Circlet posts the queued prompt in the circle".into(),
+        },
+    );
+    let maya_idea = w.say(
+        at(1, 9, 15),
+        "U0MAYA",
+        "Would love a refillable version of the night cream",
+    );
+    let bulb_at = at(1, 9, 16);
+    let refill = w.react(bulb_at, "U0LEO", "bulb", &maya_idea).unwrap_or(1);
+    if let Some((_, steps)) = w.days.last_mut()
+        && let Some(Timed {
+            step: Step::Event { envelope, .. },
+            ..
+        }) = steps.last()
+    {
+        let envelope = envelope.clone();
+        steps.push(Timed {
+            at: bulb_at,
+            step: Step::Retry {
+                what: "Slack retries that delivery (Retry-Num 1)".into(),
+                envelope,
+            },
+        });
+    }
+    w.answer_prompt(
+        at(1, 9, 30),
+        "U0EMMA",
+        "A lighter night cream for the summer months",
+    );
+    let pump = w.say(
+        at(1, 9, 40),
+        "U0PRIYA",
+        "The pump on the serum bottle jams half way",
+    );
+    w.react(at(1, 9, 45), "U0SAM", "bug", &pump);
+    w.answer_prompt(
+        at(1, 10, 0),
+        "U0FINN",
+        "Pump bottles instead of jars, my hands are always creamy",
+    );
+    w.say(at(1, 10, 5), "U0LEO", "Morning all! Just got my order");
+    w.votes(
+        at(1, 10, 10),
+        &["U0PRIYA", "U0JO", "U0MAYA", "U0ANA", "U0BEN"],
+        &maya_idea,
+    );
+    let spf = w.say(
+        at(1, 10, 30),
+        "U0SAM",
+        "The new SPF stick leaves a white cast on darker skin",
+    );
+    w.react(at(1, 10, 40), "U0ANA", "confused", &spf);
+    w.votes(at(1, 10, 45), &["U0CHLOE", "U0DEV"], &spf);
+    let serum = w.say(
+        at(1, 11, 0),
+        "U0JO",
+        "Honestly the vitamin C serum changed my skin, thank you!",
+    );
+    w.react(at(1, 11, 5), "U0EMMA", "heart", &serum);
+    let cleanser = w.say(
+        at(1, 13, 20),
+        "U0ANA",
+        "Could the cleanser come in a bigger bottle? I go through it in 3 weeks",
+    );
+    w.react(at(1, 13, 30), "U0BEN", "bulb", &cleanser);
+    w.votes(at(1, 13, 35), &["U0FINN"], &cleanser);
+    let layering = w.say(
+        at(1, 15, 0),
+        "U0BEN",
+        "Anyone tried layering the toner with the essence?",
+    );
+    w.reply(
+        at(1, 15, 10),
+        "U0CHLOE",
+        &layering,
+        "Yes! Toner first, works great",
+    );
+    let tin = w.say(
+        at(1, 16, 45),
+        "U0CHLOE",
+        "The lip balm tin is hard to open with nails",
+    );
+    w.react(at(1, 16, 50), "U0GWEN", "confused", &tin);
+
+    w.day("Tuesday 2026-11-17");
+    let lotion = w.say(
+        at(2, 8, 30),
+        "U0DEV",
+        "Please bring back the unscented body lotion",
+    );
+    let lotion_number = w.react(at(2, 8, 40), "U0MAYA", "bulb", &lotion).unwrap_or(1);
+    w.votes(at(2, 8, 45), &["U0JO", "U0PRIYA", "U0SAM"], &lotion);
+    let delivery = w.say(
+        at(2, 9, 10),
+        "U0EMMA",
+        "Delivery took 9 days this time, usually 3",
+    );
+    w.react(at(2, 9, 20), "U0FINN", "confused", &delivery);
+    let colours = w.say(at(2, 10, 0), "U0FINN", "Love the new packaging colours");
+    w.react(at(2, 10, 5), "U0GWEN", "heart", &colours);
+    let travel = w.say(
+        at(2, 11, 30),
+        "U0GWEN",
+        "Would a travel-size kit be possible? 50ml bottles for flights",
+    );
+    w.react(at(2, 11, 40), "U0LEO", "bulb", &travel);
+    w.votes(at(2, 11, 45), &["U0ANA", "U0EMMA"], &travel);
+    let pouches = w.say(
+        at(2, 12, 0),
+        "U0LEO",
+        "Refill pouches for the night cream would be amazing",
+    );
+    let duplicate = w.react(at(2, 12, 10), "U0SAM", "bulb", &pouches).unwrap_or(1);
+    w.votes(at(2, 12, 15), &["U0CHLOE"], &pouches);
+    w.reply(
+        at(2, 13, 0),
+        "U0SAM",
+        &maya_idea,
+        "Yes! The jar is too pretty to throw away",
+    );
+    w.event(
+        at(2, 14, 0),
+        "an event type Circlet does not handle",
+        json!({"type": "link_shared", "channel": CIRCLE, "links": []}),
+    );
+    let forged_ts = w.ts(at(2, 14, 5));
+    w.push(
+        at(2, 14, 5),
+        Step::Forged {
+            what: "a forged request (bad signature)".into(),
+            envelope: envelope("Ev0FORGED", message("U0EVIL", &forged_ts, "spam")),
+        },
+    );
+    let sting = w.say(
+        at(2, 15, 30),
+        "U0MAYA",
+        "Has anyone had the eye cream sting a bit?",
+    );
+    w.reply(
+        at(2, 15, 40),
+        "U0PRIYA",
+        &sting,
+        "Same for me, only the first week",
+    );
+    w.reply(
+        at(2, 15, 50),
+        "U0JO",
+        &sting,
+        "Mine too, stopped after a few days",
+    );
+    w.react(at(2, 16, 0), "U0ANA", "bug", &sting);
+
+    w.day("Wednesday 2026-11-18");
+    w.edit(
+        at(3, 9, 0),
+        &maya_idea,
+        "Would love a refillable version of the night cream, with refill pouches",
+    );
+    let logout = w.say(
+        at(3, 9, 30),
+        "U0PRIYA",
+        "The app keeps logging me out before checkout",
+    );
+    let logout_number = w.react(at(3, 9, 35), "U0DEV", "bug", &logout).unwrap_or(1);
+    w.votes(at(3, 9, 40), &["U0CHLOE", "U0BEN"], &logout);
+    let shades = w.say(at(3, 10, 15), "U0SAM", "Shade finder quiz was spot on for me");
+    w.react(at(3, 10, 20), "U0MAYA", "heart", &shades);
+    let samples = w.say(at(3, 11, 0), "U0JO", "Can we get samples with orders again?");
+    w.react(at(3, 11, 5), "U0PRIYA", "bulb", &samples);
+    w.votes(at(3, 11, 10), &["U0GWEN", "U0LEO"], &samples);
+    w.reply(
+        at(3, 11, 20),
+        "U0ANA",
+        &samples,
+        "Samples are how I found the serum!",
+    );
+    w.say(at(3, 13, 40), "U0ANA", "Good morning from Lisbon");
+    let pilling = w.say(
+        at(3, 14, 10),
+        "U0BEN",
+        "The sunscreen pilled under my makeup today",
+    );
+    w.react(at(3, 14, 20), "U0CHLOE", "confused", &pilling);
+    let sensitive = w.say(at(3, 16, 0), "U0CHLOE", "A night cream for sensitive skin please");
+    w.react(at(3, 16, 5), "U0EMMA", "bulb", &sensitive);
+    let service = w.say(
+        at(3, 17, 20),
+        "U0DEV",
+        "Customer service sorted my issue in 10 minutes, impressed",
+    );
+    w.react(at(3, 17, 30), "U0FINN", "heart", &service);
+
+    w.day("Thursday 2026-11-19");
+    w.command(at(4, 9, 0), "U0MAYA", "help");
+    w.command(at(4, 9, 5), PRODUCT_USER, "rules add \"refill\" sustainability");
+    w.edit(
+        at(4, 9, 10),
+        &maya_idea,
+        "Would love a refillable version of the night cream, with refill pouches please",
+    );
+    w.command(at(4, 9, 15), PRODUCT_USER, "tags");
+    let email = w.say(at(4, 9, 30), "U0EMMA", "Order confirmation email never arrived");
+    w.react(at(4, 9, 35), "U0JO", "bug", &email);
+    let hand = w.say(
+        at(4, 10, 0),
+        "U0FINN",
+        "Would love a fragrance-free version of the hand cream",
+    );
+    w.react(at(4, 10, 5), "U0BEN", "bulb", &hand);
+    w.votes(at(4, 10, 10), &["U0DEV"], &hand);
+    w.push(
+        at(4, 10, 30),
+        Step::Interaction {
+            what: "Capture feedback shortcut on Priya's pump message".into(),
+            payload: json!({
+                "type": "message_action", "callback_id": "capture_feedback", "trigger_id": "demo.trigger.2",
+                "team": {"id": TEAM, "domain": "circle"}, "user": {"id": MANAGER, "team_id": TEAM},
+                "channel": {"id": CIRCLE, "name": CIRCLE_NAME},
+                "message": {"type": "message", "user": "U0PRIYA", "ts": pump, "text": "The pump on the serum bottle jams half way"},
+                "response_url": "http://127.0.0.1:9/unused",
+            }),
+        },
+    );
+    w.push(
+        at(4, 10, 32),
+        Step::SubmitModal {
+            what: "…tagged bug, packaging area, negative, Glow & Co".into(),
+            user: MANAGER,
+            state: json!({"values": {
+                "text": {"input": {"type": "plain_text_input", "value": "The pump on the serum bottle jams half way"}},
+                "tags": {"input": {"type": "multi_static_select", "selected_options": [
+                    {"text": {"type": "plain_text", "text": "bug"}, "value": "bug"}]}},
+                "product_area": {"input": {"type": "plain_text_input", "value": "packaging"}},
+                "sentiment": {"input": {"type": "static_select", "selected_option":
+                    {"text": {"type": "plain_text", "text": "negative"}, "value": "negative"}}},
+                "company": {"input": {"type": "plain_text_input", "value": "Glow & Co"}},
+            }}),
+        },
+    );
+    let lids = w.say(at(4, 11, 0), "U0GWEN", "Bamboo lids feel much nicer than plastic");
+    w.react(at(4, 11, 5), "U0ANA", "heart", &lids);
+    w.reply(
+        at(4, 11, 15),
+        "U0LEO",
+        &lids,
+        "Agreed, and they look great on the shelf",
+    );
+    let retinol = w.say(
+        at(4, 13, 0),
+        "U0LEO",
+        "Is the retinol safe to use with the vitamin C?",
+    );
+    w.reply(
+        at(4, 13, 10),
+        "U0MAYA",
+        &retinol,
+        "I alternate mornings and evenings",
+    );
+    w.reply(at(4, 13, 20), "U0SAM", &retinol, "Same, no problems so far");
+    w.command(at(4, 15, 0), MANAGER, format!("merge {duplicate} into {refill}"));
+    let subscription = w.say(
+        at(4, 16, 0),
+        "U0MAYA",
+        "A subscription discount would keep me ordering monthly",
+    );
+    w.react(at(4, 16, 5), "U0GWEN", "bulb", &subscription);
+    w.votes(at(4, 16, 10), &["U0PRIYA", "U0LEO", "U0CHLOE"], &subscription);
+
+    w.day("Friday 2026-11-20");
+    w.command(at(5, 9, 0), PRODUCT_USER, format!("status {refill} shipped"));
+    let dropper = w.say(
+        at(5, 9, 30),
+        "U0PRIYA",
+        "The dropper on the face oil drips everywhere",
+    );
+    w.react(at(5, 9, 35), "U0SAM", "bug", &dropper);
+    w.command(
+        at(5, 10, 0),
+        PRODUCT_USER,
+        format!("status {lotion_number} planned"),
+    );
+    w.command(
+        at(5, 10, 30),
+        PRODUCT_USER,
+        format!("status {logout_number} reviewing"),
+    );
+    w.say(at(5, 11, 0), "U0SAM", "Thank you for listening to us");
+    let heard = w.say(
+        at(5, 12, 0),
+        "U0JO",
+        "Loving this circle, it feels like being heard",
+    );
+    w.reply(at(5, 12, 10), "U0EMMA", &heard, "Same here!");
+    w.say(at(5, 13, 0), "U0BEN", "Have a lovely weekend everyone");
+    w.say(at(5, 13, 5), "U0GWEN", "You too Ben!");
+    w.command(at(5, 14, 0), PRODUCT_USER, "circle list");
+    w.command(at(5, 14, 5), PRODUCT_USER, "prompt list");
+
+    w.day("Monday 2026-11-23");
+    w.push(
+        digest_time(),
+        Step::Schedule {
+            what: "09:00, the weekly schedule: the product digest and the member recap go out".into(),
+        },
+    );
+    w.days
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
-use crate::clock::{Clock, SystemClock};
+use std::sync::Arc;
+
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Secret;
 use crate::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
@@ -29,6 +31,7 @@ pub struct SignedSender {
     base_url: String,
     secret: Secret,
     http: reqwest::Client,
+    clock: SharedClock,
 }
 
 impl SignedSender {
@@ -42,7 +45,19 @@ impl SignedSender {
             base_url: base_url.into(),
             secret,
             http,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Signs with this clock's time (the app under test must use the same one).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in seconds, by the sender's clock.
+    pub fn now_secs(&self) -> i64 {
+        self.clock.now_secs()
     }
 
     /// `POST /slack/events` with a JSON envelope.
@@ -83,7 +98,7 @@ impl SignedSender {
         body: Vec<u8>,
         extra_headers: &[(&str, &str)],
     ) -> reqwest::Result<Answer> {
-        let headers = self.signed_headers(SystemClock.now_secs(), &body);
+        let headers = self.signed_headers(self.clock.now_secs(), &body);
         self.post_with(path, content_type, body, headers, extra_headers)
             .await
     }

@@ -49,8 +49,8 @@ fn usage(name: &str) -> Option<&'static str> {
         "circle" => "/feedback circle add|remove|list",
         "tags" => "/feedback tags [set :emoji: NAME | unset :emoji:]",
         "rules" => "/feedback rules [add \"phrase\" TAG [capture] | remove N]",
-        "prompt" => "/feedback prompt [add \"question\" | remove N]",
-        "digest" => "/feedback digest [preview | circle on|off #channel]",
+        "prompt" => crate::domain::digest::prompt_command::PROMPT_USAGE,
+        "digest" => crate::domain::digest::command::DIGEST_USAGE,
         _ => return None,
     })
 }

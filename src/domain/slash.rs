@@ -85,6 +85,28 @@ impl SlashCommand {
     }
 }
 
+/// What is wrong with a quoted argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteProblem {
+    NoOpeningQuote,
+    NoClosingQuote,
+}
+
+/// Splits `"quoted text" rest` into the quoted text (trimmed) and the rest. Slack clients may
+/// turn straight quotes into curly ones, so either kind opens and closes.
+pub fn quoted(text: &str) -> Result<(&str, &str), QuoteProblem> {
+    let text = text.trim();
+    let Some(open) = text.chars().next().filter(|c| matches!(c, '"' | '“' | '”')) else {
+        return Err(QuoteProblem::NoOpeningQuote);
+    };
+    let after_open = &text[open.len_utf8()..];
+    let Some(close) = after_open.find(['"', '“', '”']) else {
+        return Err(QuoteProblem::NoClosingQuote);
+    };
+    let closing_len = after_open[close..].chars().next().map_or(1, char::len_utf8);
+    Ok((after_open[..close].trim(), &after_open[close + closing_len..]))
+}
+
 /// A channel as the command text gives it: Slack's escaped mention `<#C123|name>` (or `<#C123>`),
 /// or a bare channel id.
 pub fn channel_id(word: &str) -> Option<&str> {
@@ -101,6 +123,17 @@ pub fn channel_id(word: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_text_takes_straight_or_curly_quotes() {
+        assert_eq!(quoted(r#" "dark mode" idea"#), Ok(("dark mode", " idea")));
+        assert_eq!(
+            quoted("“What would you change?”"),
+            Ok(("What would you change?", ""))
+        );
+        assert_eq!(quoted("no quotes"), Err(QuoteProblem::NoOpeningQuote));
+        assert_eq!(quoted("\"open"), Err(QuoteProblem::NoClosingQuote));
+    }
 
     #[test]
     fn channels_are_read_from_escaped_mentions_or_ids() {

@@ -12,6 +12,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::SlackError;
+use super::pacer::Pacer;
 use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::inbox::Backoff;
@@ -33,6 +34,8 @@ pub struct SlackClientSettings {
     /// A `Retry-After` longer than this is not slept through here: the call fails as rate
     /// limited and the inbox retries the job later, so a worker is never parked for minutes.
     pub max_retry_after: Duration,
+    /// Time between two posts to one channel (Slack: about one message per second).
+    pub post_interval: Duration,
 }
 
 impl Default for SlackClientSettings {
@@ -42,6 +45,7 @@ impl Default for SlackClientSettings {
             max_attempts: 4,
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(8)),
             max_retry_after: Duration::from_secs(30),
+            post_interval: Duration::from_secs(1),
         }
     }
 }
@@ -55,6 +59,7 @@ struct Inner {
     settings: SlackClientSettings,
     metrics: Metrics,
     clock: SharedClock,
+    pacer: Pacer,
 }
 
 /// Cheap to clone.
@@ -97,6 +102,7 @@ impl SlackApi {
             client: make_hyper_client(api_url),
             http,
             token: bot_token.map(|t| SlackApiToken::new(SlackApiTokenValue::new(t.expose().to_owned()))),
+            pacer: Pacer::new(settings.post_interval),
             settings,
             metrics,
             clock,
@@ -170,6 +176,13 @@ impl SlackApi {
                 return Ok(ts);
             }
         }
+    }
+
+    /// Waits for `channel`'s next posting slot: Slack takes about one message per second per
+    /// channel. Scheduled posts (digests, recaps, prompts) go through this; replies that follow
+    /// a person's action are one per thread and rely on Slack's 429 and `Retry-After` instead.
+    pub async fn pace(&self, channel: &str) {
+        self.0.pacer.wait(channel).await;
     }
 
     /// Answers through a `response_url` (slash commands, message actions). These URLs are

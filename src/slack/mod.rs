@@ -3,6 +3,7 @@
 
 mod client;
 mod error;
+mod pacer;
 
 pub use client::{SlackApi, SlackClientSettings, make_hyper_client};
 pub use error::SlackError;

@@ -32,6 +32,11 @@ impl<DB: sqlx::Database> SqlTx<DB> {
         }
     }
 
+    /// The transaction's connection, for statements written outside this file.
+    pub(super) fn conn(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+
     fn stale_tags(&mut self, id: i64) {
         self.stale.entry(id).or_default().tags = true;
     }

@@ -294,7 +294,7 @@ pub enum Named<'a> {
 
 /// One transaction over capture and tagging data. Dropping it without `commit` rolls back.
 #[async_trait]
-pub trait InsightTx: Send {
+pub trait InsightTx: super::digest::ScheduleTx + Send {
     // --- the message cache
     async fn put_message(&mut self, message: &CachedMessage, at: Millis) -> StoreResult<()>;
     async fn message(&mut self, at: MessageRef<'_>) -> StoreResult<Option<CachedMessage>>;

@@ -2,6 +2,7 @@
 //!
 //! All SQL lives below this module; callers speak in inbox rows and outcomes.
 
+pub mod digest;
 mod insight_tx;
 pub mod insights;
 mod postgres;
@@ -15,6 +16,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use digest::{
+    DigestStore, FailedPost, HomeInsight, PostKey, PostKind, Prompt, RecapCircle, ScheduleTx, StatusMove,
+};
 pub use insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource,
     InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight, ReactionChange,
@@ -216,6 +220,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The export API's tokens.
     fn tokens(&self) -> Arc<dyn ApiTokens>;
+
+    /// Digests, recaps, prompts and App Home.
+    fn digests(&self) -> Arc<dyn DigestStore>;
 
     /// Drops cached messages seen before `before`, except those an insight was made from.
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64>;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::SqlTx;
 use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
@@ -266,6 +267,13 @@ impl Store for PostgresStore {
 
     fn reads(&self) -> Arc<dyn InsightReads> {
         Arc::new(SqlPool(self.pool.clone()))
+    }
+
+    fn digests(&self) -> Arc<dyn DigestStore> {
+        Arc::new(DigestPools {
+            read: self.pool.clone(),
+            write: self.pool.clone(),
+        })
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {

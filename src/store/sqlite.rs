@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::SqlTx;
 use super::reads_sql::SqlPool;
 use super::{ApiTokens, InsightReads};
@@ -294,6 +295,13 @@ impl Store for SqliteStore {
 
     fn reads(&self) -> Arc<dyn InsightReads> {
         Arc::new(SqlPool(self.readers.clone()))
+    }
+
+    fn digests(&self) -> Arc<dyn DigestStore> {
+        Arc::new(DigestPools {
+            read: self.readers.clone(),
+            write: self.writer.clone(),
+        })
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {

@@ -7,6 +7,7 @@ mod capture;
 mod circles;
 mod cli;
 mod crash;
+mod digest;
 mod export;
 mod ingress;
 mod isolation;

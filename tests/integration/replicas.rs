@@ -163,6 +163,8 @@ async fn two_replicas_process_every_event_once_and_survive_a_kill_9() {
         ("SLACK_BOT_TOKEN", "xoxb-replicas"),
         ("SLACK_API_URL", api_url.as_str()),
         ("CIRCLET_PRODUCT_USERS", "U0PM"),
+        // Both replicas find the week due at start: its digest and recap go out once.
+        ("CIRCLET_DIGEST_CHANNEL", "C0PRODUCT"),
         // A killed replica's claims lapse after a second, so the survivor takes them over fast.
         ("CIRCLET_INBOX_LEASE_SECS", "1"),
         ("RUST_LOG", "warn,circlet::app=info"),
@@ -261,6 +263,22 @@ async fn two_replicas_process_every_event_once_and_survive_a_kill_9() {
         assert_eq!(tx.tags(insight.id).await.unwrap(), ["idea"]);
     }
     drop(tx);
+
+    // The week's digest and the circle's recap, once each, however many replicas claimed.
+    let keys = |channel: &str| -> Vec<String> {
+        fake.messages(channel)
+            .iter()
+            .filter(|m| m["thread_ts"].is_null())
+            .filter_map(|m| m["metadata"]["event_payload"]["key"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(keys("C0PRODUCT").len(), 1, "one digest: {:?}", keys("C0PRODUCT"));
+    let recaps = keys(CIRCLE);
+    assert_eq!(
+        recaps.iter().filter(|k| k.starts_with("recap:")).count(),
+        1,
+        "one recap: {recaps:?}"
+    );
 
     // Exactly one close-the-loop reply in each shipped insight's thread, none elsewhere.
     let mut replies: HashMap<String, usize> = HashMap::new();

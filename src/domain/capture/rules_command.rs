@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::emoji::valid_tag_name;
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
-use crate::domain::slash::SlashCommand;
+use crate::domain::slash::{QuoteProblem, SlashCommand, quoted};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{Rule, SharedStore};
@@ -47,17 +47,14 @@ pub struct NewRule {
 
 pub fn parse_add(rest: &str) -> Result<NewRule, String> {
     let usage = format!("Usage: `{RULES_USAGE}`, e.g. `/feedback rules add \"dark mode\" idea capture`.");
-    let rest = rest.trim();
-    let Some(open) = rest.chars().next().filter(|c| matches!(c, '"' | '“' | '”')) else {
-        return Err(format!("Put the phrase in double quotes. {usage}"));
+    let (phrase, tail) = match quoted(rest) {
+        Ok(parts) => parts,
+        Err(QuoteProblem::NoOpeningQuote) => return Err(format!("Put the phrase in double quotes. {usage}")),
+        Err(QuoteProblem::NoClosingQuote) => {
+            return Err(format!("The phrase needs a closing quote. {usage}"));
+        }
     };
-    let after_open = &rest[open.len_utf8()..];
-    let Some(close) = after_open.find(['"', '“', '”']) else {
-        return Err(format!("The phrase needs a closing quote. {usage}"));
-    };
-    let phrase = after_open[..close].trim();
-    let closing_len = after_open[close..].chars().next().map_or(1, char::len_utf8);
-    let words: Vec<&str> = after_open[close + closing_len..].split_whitespace().collect();
+    let words: Vec<&str> = tail.split_whitespace().collect();
     if phrase.is_empty() || phrase.chars().count() > MAX_PHRASE {
         return Err(format!(
             "The phrase must be 1 to {MAX_PHRASE} characters. {usage}"

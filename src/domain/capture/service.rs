@@ -222,28 +222,56 @@ async fn on_posted(
             queue_ack(tx, &insight, now).await?;
         }
         Some(_) => {}
-        None => capture_if_wanted(tx, ctx, message, posted.user.as_deref(), &posted.text, now).await?,
+        None => {
+            // An answer to a discussion prompt Circlet posted is feedback by definition.
+            let answers_prompt = match posted.thread_ts.as_deref() {
+                Some(parent) if cached.is_thread_reply() && posted.user.is_some() => {
+                    tx.is_prompt_thread(ctx.message(&posted.channel, parent)).await?
+                }
+                _ => false,
+            };
+            let wanted = Wanted {
+                author: posted.user.as_deref(),
+                text: &posted.text,
+                answers_prompt,
+            };
+            capture_if_wanted(tx, ctx, message, wanted, now).await?
+        }
     }
     Ok(())
 }
 
-/// A message not captured yet is captured when a capture rule matches it, or when members
-/// already reacted with a tag emoji (their reaction outran the message, and the fetch it
-/// queued may have found nothing yet).
+/// A new circle message, as capture decides whether to keep it.
+struct Wanted<'a> {
+    author: Option<&'a str>,
+    text: &'a str,
+    /// A reply in the thread of a discussion prompt.
+    answers_prompt: bool,
+}
+
+/// A message not captured yet is captured when it answers a discussion prompt, when a capture
+/// rule matches it, or when members already reacted with a tag emoji (their reaction outran
+/// the message, and the fetch it queued may have found nothing yet).
 async fn capture_if_wanted(
     tx: &mut dyn InsightTx,
     ctx: &TeamContext,
     message: MessageRef<'_>,
-    author: Option<&str>,
-    text: &str,
+    wanted: Wanted<'_>,
     now: Millis,
 ) -> StoreResult<()> {
+    let Wanted {
+        author,
+        text,
+        answers_prompt,
+    } = wanted;
     let reactions = tx.reactions_on(message).await?;
     let actions: Vec<TagAction> = reactions
         .iter()
         .filter_map(|(_, emoji)| ctx.emoji.action(emoji))
         .collect();
-    let source = if !actions.is_empty() {
+    let source = if answers_prompt {
+        InsightSource::Prompt
+    } else if !actions.is_empty() {
         InsightSource::Reaction
     } else if rules::evaluate(&ctx.rules, text).captures {
         InsightSource::Rule
@@ -288,7 +316,14 @@ async fn on_edited(
             }
         }
         Some(_) => {}
-        None => capture_if_wanted(tx, ctx, message, edited.user.as_deref(), &edited.text, now).await?,
+        None => {
+            let wanted = Wanted {
+                author: edited.user.as_deref(),
+                text: &edited.text,
+                answers_prompt: false,
+            };
+            capture_if_wanted(tx, ctx, message, wanted, now).await?
+        }
     }
     Ok(())
 }

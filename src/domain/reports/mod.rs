@@ -9,7 +9,7 @@ pub mod command;
 pub mod model;
 pub mod request;
 pub mod text;
-mod words;
+pub(crate) mod words;
 
 use std::sync::Arc;
 

@@ -78,6 +78,11 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn slack_settings(mut self, settings: SlackClientSettings) -> Self {
+        self.slack_settings = settings;
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -105,7 +110,9 @@ impl TestAppBuilder {
         let mut builder = App::builder(config)
             .worker_settings(self.worker_settings)
             .slack_settings(self.slack_settings);
+        let mut sender_clock: SharedClock = std::sync::Arc::new(circlet::clock::SystemClock);
         if let Some(clock) = self.clock {
+            sender_clock = clock.clone();
             builder = builder.clock(clock);
         }
         if let Some(handlers) = self.handlers {
@@ -122,7 +129,8 @@ impl TestAppBuilder {
         let shutdown = app.shutdown_token();
         tokio::spawn(app.run_until_stopped());
         TestApp {
-            sender: SignedSender::new(base_url.clone(), Secret::new(SECRET)),
+            // Requests are signed by the app's clock, as Slack's would be by the same real time.
+            sender: SignedSender::new(base_url.clone(), Secret::new(SECRET)).with_clock(sender_clock),
             base_url,
             store,
             fake,
@@ -152,6 +160,7 @@ impl TestApp {
             max_attempts: 3,
             backoff: circlet::inbox::Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
             max_retry_after: Duration::from_secs(5),
+            post_interval: Duration::from_millis(100),
         }
     }
 

@@ -57,6 +57,35 @@ impl TestDb {
         }
     }
 
+    /// Another handle on the same database (for a second app); only the first drops it.
+    pub fn handle(&self) -> TestDb {
+        TestDb {
+            backend: self.backend,
+            url: self.url.clone(),
+            postgres_name: None,
+            _dir: self._dir.clone(),
+        }
+    }
+
+    /// Runs raw statements (tests stage states the app cannot reach by itself, e.g. a crash
+    /// between two writes).
+    pub async fn execute(&self, statements: &[String]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                for sql in statements {
+                    sqlx::query(sql).execute(&mut conn).await.expect(sql);
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                for sql in statements {
+                    sqlx::query(sql).execute(&mut conn).await.expect(sql);
+                }
+            }
+        }
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> SharedStore {
         let store = store::connect(&self.url).await.expect("connect store");
