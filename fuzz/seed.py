@@ -82,10 +82,26 @@ feedback = [
     'rules add "dark mode" idea capture', "rules add \u201crefund\u201d billing", "rules remove 2",
     "tags set :rocket: launch", "tags unset :bulb:", "circle add <#C0BEAUTY|beauty-insiders>",
     "circle remove C0BEAUTY", "circle list", "report 7d #ideas tag:bug",
+    'prompt add "What would you change?"', "prompt remove 2", "digest circle off <#C0B|b>",
+    "digest preview",
 ]
 for n, text in enumerate(feedback):
     put("commands", f"feedback_{n:02}", form({
         "team_id": "T0CIRCLE", "user_id": "U0MAYA", "command": "/feedback", "text": text,
+        "response_url": "https://hooks.slack.com/commands/T0CIRCLE/1/x", "trigger_id": "1.2.3",
+    }))
+
+filters = [
+    "format=csv&since=2026-01-01&until=2026-02-01&tag=bug&channel=C0BEAUTY&status=shipped&after_id=42",
+    "format=jsonl&since=2026-01-31T09:00:00Z", "since=2026-01-31T09:00:00%2B02:00&until=2026-02-01",
+    "channel=%3C%23C0BEAUTY%7Cbeauty-insiders%3E&after_id=%2310", "format=xml", "since=yesterday",
+    "csv 30d #beauty tag:idea status:planned", "jsonl since 2026-01-01 until 2026-03-01 <#C0B|b>",
+    "7d", "90d tag:pain-point", "since 2026-11-23", "until 2026-12-01", "status:declined",
+]
+for n, text in enumerate(filters):
+    put("export_filter", f"filter_{n:02}", text)
+    put("commands", f"export_{n:02}", form({
+        "team_id": "T0CIRCLE", "user_id": "U0PM", "command": "/feedback", "text": "export " + text,
         "response_url": "https://hooks.slack.com/commands/T0CIRCLE/1/x", "trigger_id": "1.2.3",
     }))
 

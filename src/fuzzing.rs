@@ -122,6 +122,9 @@ pub fn feedback_text(text: &str) {
     let _ = rules_command::parse_add(rest);
     let (_, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let _ = rules_command::parse_add(tail);
+    let _ = crate::domain::digest::prompt_command::parse(rest);
+    let _ = crate::domain::digest::command::parse(&args);
+    let _ = crate::domain::slash::quoted(rest);
     for word in &args {
         let _ = parse_number(word);
         let _ = parse_status(word);
@@ -155,5 +158,47 @@ pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], is
     );
     if let Ok(opened) = opened {
         assert!(opened.check_submitter(team_id, user_id).is_ok());
+    }
+}
+
+/// Export filters as each door takes them: an API query string, `/feedback export` and
+/// `/feedback report` words, and the CLI's flag values (the same parser as the query). A filter
+/// that parses never starts in the future nor ends before it starts.
+pub fn export_filter(data: &[u8]) {
+    let now = NOW * 1000;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(params) = serde_urlencoded::from_str::<crate::api::insights::ExportParams>(text) {
+        let _ = params.format();
+        for team in [Some("T1"), None] {
+            if let Ok(filter) = params.filter_input().parse(team, now) {
+                check_filter(&filter, now);
+            }
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if let Ok(request) = crate::domain::export::command::parse_words(&words, "T1", now) {
+        check_filter(&request.filter, now);
+    }
+    if let Ok(report) = crate::domain::reports::request::parse("T1", &words, now) {
+        let window = report.window(now);
+        assert!(window.start < window.end, "{window:?}");
+    }
+    for word in &words {
+        use crate::domain::export::filter::{Bound, parse_status, parse_tag, parse_time};
+        let _ = parse_status(word);
+        let _ = parse_tag(word);
+        let _ = parse_time("since", word, Bound::Start);
+        let _ = parse_time("until", word, Bound::End);
+    }
+}
+
+fn check_filter(filter: &crate::store::InsightFilter, now: i64) {
+    if let Some(since) = filter.since {
+        assert!(since <= now, "since in the future: {filter:?}");
+        if let Some(until) = filter.until {
+            assert!(since < until, "empty range: {filter:?}");
+        }
     }
 }

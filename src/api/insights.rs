@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{ApiError, ApiState};
-use crate::domain::export::{self, ExportFormat, FilterInput};
+use crate::domain::export::{self, ExportFormat, FilterError, FilterInput};
 use crate::domain::tokens::{self, TokenError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -23,6 +23,27 @@ pub struct ExportParams {
     after_id: Option<String>,
 }
 
+impl ExportParams {
+    /// The format asked for; CSV when none.
+    pub fn format(&self) -> Result<ExportFormat, FilterError> {
+        match self.format.as_deref() {
+            Some(format) => format.parse::<ExportFormat>(),
+            None => Ok(ExportFormat::Csv),
+        }
+    }
+
+    pub fn filter_input(&self) -> FilterInput<'_> {
+        FilterInput {
+            since: self.since.as_deref(),
+            until: self.until.as_deref(),
+            tag: self.tag.as_deref(),
+            channel: self.channel.as_deref(),
+            status: self.status.as_deref(),
+            after_id: self.after_id.as_deref(),
+        }
+    }
+}
+
 pub async fn export(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -33,20 +54,9 @@ pub async fn export(
     let tokens = state.store.tokens();
     let token = tokens::authenticate(tokens.as_ref(), token, now).await?;
     let Query(params) = params.map_err(|err| ApiError::BadRequest(err.body_text()))?;
-    let format = match params.format.as_deref() {
-        Some(format) => format.parse::<ExportFormat>()?,
-        None => ExportFormat::Csv,
-    };
+    let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;
-    let input = FilterInput {
-        since: params.since.as_deref(),
-        until: params.until.as_deref(),
-        tag: params.tag.as_deref(),
-        channel: params.channel.as_deref(),
-        status: params.status.as_deref(),
-        after_id: params.after_id.as_deref(),
-    };
-    let mut filter = input.parse(team.as_deref(), now)?;
+    let mut filter = params.filter_input().parse(team.as_deref(), now)?;
     if team.is_none() {
         // No workspace has insights yet: an empty export, not every workspace's.
         filter.team_id = Some(String::new());

@@ -1,7 +1,7 @@
 //! The HTTP API for product teams' own tools: `GET /api/v1/insights`, authorised by API tokens.
 
 mod error;
-mod insights;
+pub(crate) mod insights;
 
 use axum::Router;
 use axum::routing::get;
