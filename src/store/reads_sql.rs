@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::StoreResult;
 use super::insights::day_of;
+use crate::clock::Millis;
 use super::reads::{
     Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
     Window,
@@ -314,14 +315,35 @@ fn names_sql(table: &str, key: &str, value: &str, team_id: Option<&str>) -> Sql 
     sql
 }
 
-fn breakdown_sql(filter: &InsightFilter, window: Window) -> Sql {
+/// Live insights created in `[since, until)` grouped as [`Breakdown`]s, current from `window.start`.
+fn breakdown_sql(filter: &InsightFilter, window: Window, since: Millis, until: Millis) -> Sql {
     let mut sql = Sql::new("");
     let current = sql.arg(Arg::Int(window.start));
     sql.push(&format!(
         "SELECT i.created_at >= {current} AS current, i.status, i.tags, COUNT(*) AS count FROM insights i WHERE 1 = 1"
     ))
-    .filter("i", filter, Some(window.previous().start), Some(window.end))
+    .filter("i", filter, Some(since), Some(until))
     .push(" GROUP BY 1, 2, 3");
+    sql
+}
+
+/// The day counts (`insight_days`) of `team_id`'s whole days `days`, current from `current_day`.
+fn day_counts_sql(team_id: &str, days: &[DayRange], current_day: i64) -> Sql {
+    let mut sql = Sql::new("");
+    let team = sql.arg(Arg::Text(team_id.to_owned()));
+    let current = sql.arg(Arg::Int(current_day));
+    let ranges: Vec<String> = days
+        .iter()
+        .map(|range| {
+            let (first, end) = (sql.arg(Arg::Int(range.first)), sql.arg(Arg::Int(range.end)));
+            format!("(day >= {first} AND day < {end})")
+        })
+        .collect();
+    sql.push(&format!(
+        "SELECT day >= {current} AS current, status, tags, CAST(SUM(count) AS BIGINT) AS count FROM insight_days \
+         WHERE team_id = {team} AND ({}) AND count > 0 GROUP BY 1, 2, 3",
+        ranges.join(" OR ")
+    ));
     sql
 }
 
@@ -407,6 +429,52 @@ fn tag_in_use_sql(team_id: &str, tag: &str) -> Sql {
          WHERE i.team_id = {team} AND t.tag = {tag} LIMIT 1) found"
     ));
     sql
+}
+
+/// Whole UTC days `[first, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DayRange {
+    first: i64,
+    end: i64,
+}
+
+/// A report's two periods as whole UTC days and the partial days' time ranges around them.
+#[derive(Debug, PartialEq, Eq)]
+struct DaySplit {
+    days: Vec<DayRange>,
+    partial: Vec<(Millis, Millis)>,
+}
+
+impl DaySplit {
+    fn of(window: Window) -> Self {
+        let mut split = DaySplit {
+            days: Vec::new(),
+            partial: Vec::new(),
+        };
+        for period in [window.previous(), window] {
+            // The first whole day starts at or after the period's start; the last ends by its end.
+            let first = day_of(period.start - 1) + 1;
+            let end = day_of(period.end);
+            if first >= end {
+                split.partial.push((period.start, period.end));
+                continue;
+            }
+            split.days.push(DayRange { first, end });
+            for (since, until) in [(period.start, first * DAY), (end * DAY, period.end)] {
+                if since < until {
+                    split.partial.push((since, until));
+                }
+            }
+        }
+        split
+    }
+}
+
+const DAY: Millis = 86_400_000;
+
+/// Whether a group of the day counts holds insights tagged `tag` (any, when None).
+fn has_tag(group: &Breakdown, tag: Option<&str>) -> bool {
+    tag.is_none_or(|tag| group.tags.split(crate::store::TAG_SEPARATOR).any(|t| t == tag))
 }
 
 fn channel_condition(sql: &mut Sql, column: &str, channel_id: Option<&str>) {
@@ -634,7 +702,28 @@ macro_rules! impl_insight_reads {
             }
 
             async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>> {
-                self.all(breakdown_sql(filter, window)).await
+                let whole_workspace = filter.channel_id.is_none()
+                    && filter.status.is_none()
+                    && filter.after_number.is_none()
+                    && !filter.include_removed;
+                let (Some(team_id), true) = (&filter.team_id, whole_workspace) else {
+                    return self
+                        .all(breakdown_sql(filter, window, window.previous().start, window.end))
+                        .await;
+                };
+                // A whole workspace's periods: whole days from the day counts, the partial days
+                // at the edges from the insights themselves.
+                let split = DaySplit::of(window);
+                let mut groups: Vec<Breakdown> = Vec::new();
+                if !split.days.is_empty() {
+                    let counted: Vec<Breakdown> =
+                        self.all(day_counts_sql(team_id, &split.days, day_of(window.start))).await?;
+                    groups.extend(counted.into_iter().filter(|group| has_tag(group, filter.tag.as_deref())));
+                }
+                for (since, until) in split.partial {
+                    groups.extend(self.all::<Breakdown>(breakdown_sql(filter, window, since, until)).await?);
+                }
+                Ok(groups)
             }
 
             async fn top_insights(
@@ -687,6 +776,34 @@ impl_insight_reads!(Postgres, JsonPage::Postgres);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_periods_split_into_whole_days_and_partial_edges() {
+        let aligned = DaySplit::of(Window { start: 10 * DAY, end: 17 * DAY });
+        assert_eq!(
+            aligned,
+            DaySplit {
+                days: vec![DayRange { first: 3, end: 10 }, DayRange { first: 10, end: 17 }],
+                partial: vec![],
+            }
+        );
+        let mid_day = DaySplit::of(Window { start: 10 * DAY + 5, end: 17 * DAY + 5 });
+        assert_eq!(
+            mid_day,
+            DaySplit {
+                days: vec![DayRange { first: 4, end: 10 }, DayRange { first: 11, end: 17 }],
+                partial: vec![
+                    (3 * DAY + 5, 4 * DAY),
+                    (10 * DAY, 10 * DAY + 5),
+                    (10 * DAY + 5, 11 * DAY),
+                    (17 * DAY, 17 * DAY + 5),
+                ],
+            }
+        );
+        let short = DaySplit::of(Window { start: 10 * DAY + 5, end: 10 * DAY + 9 });
+        assert_eq!(short.days, vec![]);
+        assert_eq!(short.partial, vec![(10 * DAY + 1, 10 * DAY + 5), (10 * DAY + 5, 10 * DAY + 9)]);
+    }
 
     #[test]
     fn filters_number_their_parameters_in_order() {

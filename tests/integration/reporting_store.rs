@@ -168,6 +168,75 @@ on_both_backends! {
     }
 }
 
+/// The breakdown summed by (current, status, tags), as a report reads it.
+fn summed(groups: Vec<circlet::store::Breakdown>) -> std::collections::BTreeMap<(bool, String, String), i64> {
+    let mut sums = std::collections::BTreeMap::new();
+    for group in groups {
+        *sums.entry((group.current, group.status, group.tags)).or_insert(0) += group.count;
+    }
+    sums.retain(|_, count| *count != 0);
+    sums
+}
+
+on_both_backends! {
+    async fn a_whole_workspace_breakdown_from_day_counts_matches_its_insights_through_every_change(db: TestDb) {
+        let store = db.store().await;
+        // Periods that start and end mid-day: whole days come from the day counts, the edges
+        // from the insights.
+        let window = Window { start: 20 * DAY + 7_000, end: 27 * DAY + 7_000 };
+        let mut tx = store.begin().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..200i64 {
+            let when = 12 * DAY + i * (DAY / 12) + i % 7;
+            let id = insight(tx.as_mut(), "T1", if i % 3 == 0 { "C1" } else { "C2" }, &format!("4.{i:06}"), "U0A", when).await;
+            if i % 4 == 0 {
+                tx.add_tag(id, "bug", TagSource::Reaction).await.unwrap();
+            }
+            if i % 5 == 0 {
+                tx.add_tag(id, "idea", TagSource::Modal).await.unwrap();
+            }
+            ids.push(id);
+        }
+        // Edges exactly: the first and last millisecond of each period and just outside.
+        for (n, when) in [window.start - 1, window.start, window.end - 1, window.end, window.previous().start - 1, window.previous().start].into_iter().enumerate() {
+            insight(tx.as_mut(), "T1", "C1", &format!("5.{n:06}"), "U0A", when).await;
+        }
+        insight(tx.as_mut(), "T2", "C1", "6.000001", "U0B", 22 * DAY).await;
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        for id in ids.iter().step_by(9) {
+            tx.change_status(*id, InsightStatus::Planned, None, 30 * DAY).await.unwrap();
+        }
+        tx.merge(ids[101], ids[100], 30 * DAY).await.unwrap();
+        tx.mark_deleted(ids[120], 30 * DAY).await.unwrap();
+        tx.remove_tag(ids[140], "bug", TagSource::Reaction).await.unwrap();
+        tx.add_tag(ids[141], "praise", TagSource::Modal).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let reads = store.reads();
+        for tag in [None, Some("bug"), Some("praise")] {
+            let whole = InsightFilter { tag: tag.map(str::to_owned), ..team("T1") };
+            let from_days = summed(reads.breakdown(&whole, window).await.unwrap());
+            // Per circle the breakdown reads the insights themselves: the two must agree.
+            let mut from_insights = std::collections::BTreeMap::new();
+            for channel in ["C1", "C2"] {
+                let circle = InsightFilter { channel_id: Some(channel.into()), ..whole.clone() };
+                for (key, count) in summed(reads.breakdown(&circle, window).await.unwrap()) {
+                    *from_insights.entry(key).or_insert(0) += count;
+                }
+            }
+            assert_eq!(from_days, from_insights, "tag {tag:?}");
+            assert!(!from_days.is_empty());
+        }
+        let all = summed(reads.breakdown(&team("T1"), window).await.unwrap());
+        let total: i64 = all.values().sum();
+        let live_in_periods = export(&store, team("T1")).await.iter()
+            .filter(|r| r.created_at >= window.previous().start && r.created_at < window.end).count() as i64;
+        assert_eq!(total, live_in_periods, "merged and deleted insights are not counted");
+    }
+}
+
 on_both_backends! {
     async fn report_figures_compare_the_period_with_the_one_before(db: TestDb) {
         use circlet::store::CircleChange;
