@@ -11,7 +11,7 @@ use super::StoreResult;
 use super::insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
     InsightSource, InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight,
-    ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
+    ReactionChange, Reply, Rule, TagSource, day_of,
 };
 use crate::clock::Millis;
 use crate::inbox::NewInboxItem;
@@ -22,13 +22,26 @@ pub struct SqlTx<DB: sqlx::Database> {
     /// Insights whose derived columns (tag list, vote and reply counts) need a refresh before
     /// commit: refreshing once per transaction keeps a batch of votes on one insight cheap.
     stale: BTreeMap<i64, Stale>,
+    /// Member activity counted in this transaction, written in one statement before commit:
+    /// a capture batch of reactions would otherwise upsert a row per event.
+    activity: BTreeMap<ActivityKey, ActivityCounts>,
 }
+
+/// (team, channel, day, user) of a `member_activity` row.
+type ActivityKey = (String, String, i64, String);
+
+/// Posts, replies and reactions.
+type ActivityCounts = [i64; 3];
+
+/// Rows per statement when the counted activity is written (7 parameters each).
+const ACTIVITY_ROWS_PER_STATEMENT: usize = 500;
 
 impl<DB: sqlx::Database> SqlTx<DB> {
     pub(super) fn new(tx: Transaction<'static, DB>) -> Self {
         Self {
             tx,
             stale: BTreeMap::new(),
+            activity: BTreeMap::new(),
         }
     }
 
@@ -82,6 +95,21 @@ fn insight_query(condition: &str) -> String {
 }
 
 /// Per-backend [`InsightTx::lock_messages`].
+/// The refresh of an insight's tag list, in each backend's SQL: distinct tags in order, joined
+/// by [`TAG_SEPARATOR`](super::insights::TAG_SEPARATOR).
+trait TagListSql {
+    const TAG_LIST: &'static str;
+}
+
+impl TagListSql for Sqlite {
+    const TAG_LIST: &'static str = "COALESCE((SELECT group_concat(tag, ';') FROM \
+         (SELECT DISTINCT tag FROM insight_tags WHERE insight_id = $1 ORDER BY tag)), '')";
+}
+
+impl TagListSql for Postgres {
+    const TAG_LIST: &'static str = "COALESCE((SELECT string_agg(DISTINCT tag, ';' ORDER BY tag) FROM insight_tags WHERE insight_id = $1), '')";
+}
+
 #[async_trait]
 trait LockKeys: sqlx::Database {
     async fn lock(tx: &mut Transaction<'static, Self>, keys: &[String]) -> StoreResult<()>;
@@ -725,28 +753,13 @@ macro_rules! impl_insight_tx {
             }
 
             async fn record_activity(&mut self, a: &Activity<'_>) -> StoreResult<()> {
-                let (posts, replies, reactions) = match a.kind {
-                    ActivityKind::Post => (1, 0, 0),
-                    ActivityKind::Reply => (0, 1, 0),
-                    ActivityKind::Reaction => (0, 0, 1),
+                let kind = match a.kind {
+                    ActivityKind::Post => 0,
+                    ActivityKind::Reply => 1,
+                    ActivityKind::Reaction => 2,
                 };
-                sqlx::query(
-                    "INSERT INTO member_activity (team_id, channel_id, day, user_id, posts, replies, reactions) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (team_id, day, channel_id, user_id) DO UPDATE SET \
-                     posts = member_activity.posts + excluded.posts, \
-                     replies = member_activity.replies + excluded.replies, \
-                     reactions = member_activity.reactions + excluded.reactions",
-                )
-                .bind(a.team_id)
-                .bind(a.channel_id)
-                .bind(day_of(a.at))
-                .bind(a.user_id)
-                .bind(posts)
-                .bind(replies)
-                .bind(reactions)
-                .execute(&mut *self.tx)
-                .await?;
+                let key = (a.team_id.to_owned(), a.channel_id.to_owned(), day_of(a.at), a.user_id.to_owned());
+                self.activity.entry(key).or_default()[kind] += 1;
                 Ok(())
             }
 
@@ -843,24 +856,47 @@ macro_rules! impl_insight_tx {
 
             async fn commit(mut self: Box<Self>) -> StoreResult<()> {
                 for (id, stale) in std::mem::take(&mut self.stale) {
+                    // One statement per insight: each rewrites the insight's report index entries.
+                    let mut columns = Vec::new();
                     if stale.tags {
-                        let tags = self.tags(id).await?.join(TAG_SEPARATOR);
-                        sqlx::query("UPDATE insights SET tags = $2 WHERE id = $1")
-                            .bind(id)
-                            .bind(tags)
-                            .execute(&mut *self.tx)
-                            .await?;
+                        columns.push(format!("tags = {}", <$db as TagListSql>::TAG_LIST));
                     }
                     if stale.counts {
-                        sqlx::query(
-                            "UPDATE insights SET \
-                             vote_count = (SELECT COUNT(DISTINCT user_id) FROM votes WHERE insight_id = $1), \
-                             reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = $1) WHERE id = $1",
-                        )
+                        columns.push(
+                            "vote_count = (SELECT COUNT(DISTINCT user_id) FROM votes WHERE insight_id = $1), \
+                             reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = $1)"
+                                .to_owned(),
+                        );
+                    }
+                    if columns.is_empty() {
+                        continue;
+                    }
+                    sqlx::query(&format!("UPDATE insights SET {} WHERE id = $1", columns.join(", ")))
                         .bind(id)
                         .execute(&mut *self.tx)
                         .await?;
-                    }
+                }
+                let activity: Vec<(ActivityKey, ActivityCounts)> = std::mem::take(&mut self.activity).into_iter().collect();
+                for chunk in activity.chunks(ACTIVITY_ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO member_activity (team_id, channel_id, day, user_id, posts, replies, reactions) ",
+                    );
+                    query.push_values(chunk, |mut row, ((team, channel, day, user), counts)| {
+                        row.push_bind(team.as_str())
+                            .push_bind(channel.as_str())
+                            .push_bind(*day)
+                            .push_bind(user.as_str())
+                            .push_bind(counts[0])
+                            .push_bind(counts[1])
+                            .push_bind(counts[2]);
+                    });
+                    query.push(
+                        " ON CONFLICT (team_id, day, channel_id, user_id) DO UPDATE SET \
+                         posts = member_activity.posts + excluded.posts, \
+                         replies = member_activity.replies + excluded.replies, \
+                         reactions = member_activity.reactions + excluded.reactions",
+                    );
+                    query.build().execute(&mut *self.tx).await?;
                 }
                 self.tx.commit().await?;
                 Ok(())

@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 
 use super::StoreResult;
 use super::insights::day_of;
-use crate::clock::Millis;
 use super::reads::{
     Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
     Window,
 };
+use crate::clock::Millis;
 
 /// Rows per export page: each page is one query answering one JSON value, so the driver hands
 /// over one value per page instead of sixteen per row (on SQLite, sqlx copies every value
@@ -708,7 +708,12 @@ macro_rules! impl_insight_reads {
                     && !filter.include_removed;
                 let (Some(team_id), true) = (&filter.team_id, whole_workspace) else {
                     return self
-                        .all(breakdown_sql(filter, window, window.previous().start, window.end))
+                        .all(breakdown_sql(
+                            filter,
+                            window,
+                            window.previous().start,
+                            window.end,
+                        ))
                         .await;
                 };
                 // A whole workspace's periods: whole days from the day counts, the partial days
@@ -716,12 +721,20 @@ macro_rules! impl_insight_reads {
                 let split = DaySplit::of(window);
                 let mut groups: Vec<Breakdown> = Vec::new();
                 if !split.days.is_empty() {
-                    let counted: Vec<Breakdown> =
-                        self.all(day_counts_sql(team_id, &split.days, day_of(window.start))).await?;
-                    groups.extend(counted.into_iter().filter(|group| has_tag(group, filter.tag.as_deref())));
+                    let counted: Vec<Breakdown> = self
+                        .all(day_counts_sql(team_id, &split.days, day_of(window.start)))
+                        .await?;
+                    groups.extend(
+                        counted
+                            .into_iter()
+                            .filter(|group| has_tag(group, filter.tag.as_deref())),
+                    );
                 }
                 for (since, until) in split.partial {
-                    groups.extend(self.all::<Breakdown>(breakdown_sql(filter, window, since, until)).await?);
+                    groups.extend(
+                        self.all::<Breakdown>(breakdown_sql(filter, window, since, until))
+                            .await?,
+                    );
                 }
                 Ok(groups)
             }
@@ -779,7 +792,10 @@ mod tests {
 
     #[test]
     fn report_periods_split_into_whole_days_and_partial_edges() {
-        let aligned = DaySplit::of(Window { start: 10 * DAY, end: 17 * DAY });
+        let aligned = DaySplit::of(Window {
+            start: 10 * DAY,
+            end: 17 * DAY,
+        });
         assert_eq!(
             aligned,
             DaySplit {
@@ -787,7 +803,10 @@ mod tests {
                 partial: vec![],
             }
         );
-        let mid_day = DaySplit::of(Window { start: 10 * DAY + 5, end: 17 * DAY + 5 });
+        let mid_day = DaySplit::of(Window {
+            start: 10 * DAY + 5,
+            end: 17 * DAY + 5,
+        });
         assert_eq!(
             mid_day,
             DaySplit {
@@ -800,9 +819,15 @@ mod tests {
                 ],
             }
         );
-        let short = DaySplit::of(Window { start: 10 * DAY + 5, end: 10 * DAY + 9 });
+        let short = DaySplit::of(Window {
+            start: 10 * DAY + 5,
+            end: 10 * DAY + 9,
+        });
         assert_eq!(short.days, vec![]);
-        assert_eq!(short.partial, vec![(10 * DAY + 1, 10 * DAY + 5), (10 * DAY + 5, 10 * DAY + 9)]);
+        assert_eq!(
+            short.partial,
+            vec![(10 * DAY + 1, 10 * DAY + 5), (10 * DAY + 5, 10 * DAY + 9)]
+        );
     }
 
     #[test]
