@@ -33,6 +33,9 @@ type ActivityKey = (String, String, i64, String);
 /// Posts, replies and reactions.
 type ActivityCounts = [i64; 3];
 
+/// Insights per statement when derived columns are refreshed.
+const REFRESH_IDS_PER_STATEMENT: usize = 500;
+
 /// Rows per statement when the counted activity is written (7 parameters each).
 const ACTIVITY_ROWS_PER_STATEMENT: usize = 500;
 
@@ -103,11 +106,11 @@ trait TagListSql {
 
 impl TagListSql for Sqlite {
     const TAG_LIST: &'static str = "COALESCE((SELECT group_concat(tag, ';') FROM \
-         (SELECT DISTINCT tag FROM insight_tags WHERE insight_id = $1 ORDER BY tag)), '')";
+         (SELECT DISTINCT tag FROM insight_tags WHERE insight_id = insights.id ORDER BY tag)), '')";
 }
 
 impl TagListSql for Postgres {
-    const TAG_LIST: &'static str = "COALESCE((SELECT string_agg(DISTINCT tag, ';' ORDER BY tag) FROM insight_tags WHERE insight_id = $1), '')";
+    const TAG_LIST: &'static str = "COALESCE((SELECT string_agg(DISTINCT tag, ';' ORDER BY tag) FROM insight_tags WHERE insight_id = insights.id), '')";
 }
 
 #[async_trait]
@@ -855,26 +858,39 @@ macro_rules! impl_insight_tx {
             }
 
             async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+                // One statement per kind of staleness, not per insight: each statement is a hop
+                // to the database's thread.
+                let mut groups: BTreeMap<(bool, bool), Vec<i64>> = BTreeMap::new();
                 for (id, stale) in std::mem::take(&mut self.stale) {
-                    // One statement per insight: each rewrites the insight's report index entries.
+                    groups.entry((stale.tags, stale.counts)).or_default().push(id);
+                }
+                for ((tags, counts), ids) in groups {
                     let mut columns = Vec::new();
-                    if stale.tags {
+                    if tags {
                         columns.push(format!("tags = {}", <$db as TagListSql>::TAG_LIST));
                     }
-                    if stale.counts {
+                    if counts {
                         columns.push(
-                            "vote_count = (SELECT COUNT(DISTINCT user_id) FROM votes WHERE insight_id = $1), \
-                             reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = $1)"
+                            "vote_count = (SELECT COUNT(DISTINCT user_id) FROM votes WHERE insight_id = insights.id), \
+                             reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = insights.id)"
                                 .to_owned(),
                         );
                     }
                     if columns.is_empty() {
                         continue;
                     }
-                    sqlx::query(&format!("UPDATE insights SET {} WHERE id = $1", columns.join(", ")))
-                        .bind(id)
-                        .execute(&mut *self.tx)
-                        .await?;
+                    for chunk in ids.chunks(REFRESH_IDS_PER_STATEMENT) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                            "UPDATE insights SET {} WHERE id IN (",
+                            columns.join(", ")
+                        ));
+                        let mut list = query.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        query.push(")");
+                        query.build().execute(&mut *self.tx).await?;
+                    }
                 }
                 let activity: Vec<(ActivityKey, ActivityCounts)> = std::mem::take(&mut self.activity).into_iter().collect();
                 for chunk in activity.chunks(ACTIVITY_ROWS_PER_STATEMENT) {
