@@ -4,13 +4,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::NewInboxItem;
 use crate::metrics::Metrics;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{InboxAppender, SharedStore, StoreError};
 
 /// The most rows one commit takes; bounds commit latency, and so acknowledgement latency.
 const MAX_BATCH: usize = 512;
@@ -208,6 +209,7 @@ async fn write_batches(
         shared: shared.clone(),
         in_flight: None,
     };
+    let mut held = HeldAppender::default();
     loop {
         let next = {
             let mut queue = shared.queue();
@@ -221,13 +223,15 @@ async fn write_batches(
             }
         };
         let Some((items, outcome)) = next else {
+            // Idle: give the write connection back to the workers.
+            held.release();
             shared.work.notified().await;
             continue;
         };
         shared.room.notify_waiters();
         guard.in_flight = Some(outcome.clone());
         metrics.observe_ingest_batch(items.len());
-        let result = match store.insert_inbox(&items).await {
+        let result = match held.append(&store, &items).await {
             Ok(stored) => {
                 let duplicates = items.len() as u64 - stored.min(items.len() as u64);
                 metrics.count_inbox_writes("stored", stored);
@@ -245,5 +249,55 @@ async fn write_batches(
         };
         outcome.finish(result);
         guard.in_flight = None;
+        held.upkeep().await;
+    }
+}
+
+/// How long the writer keeps the connection while batches keep coming; then it lets a waiting
+/// worker have it (SQLite has one write connection) before taking it again.
+const HOLD_AT_MOST: Duration = Duration::from_millis(10);
+
+/// The writer's appender, while it holds one.
+#[derive(Default)]
+struct HeldAppender {
+    appender: Option<(Box<dyn InboxAppender>, Instant)>,
+}
+
+impl HeldAppender {
+    async fn append(&mut self, store: &SharedStore, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        if self
+            .appender
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= HOLD_AT_MOST)
+        {
+            self.release();
+        }
+        let appender = match &mut self.appender {
+            Some((appender, _)) => appender,
+            None => {
+                &mut self
+                    .appender
+                    .insert((store.inbox_appender().await?, Instant::now()))
+                    .0
+            }
+        };
+        let stored = appender.append(items).await;
+        if stored.is_err() {
+            // The connection may be broken; the next batch takes a fresh one.
+            self.release();
+        }
+        stored
+    }
+
+    async fn upkeep(&mut self) {
+        if let Some((appender, _)) = &mut self.appender
+            && let Err(err) = appender.upkeep().await
+        {
+            tracing::warn!(error = %err, "inbox upkeep after a commit failed; will try again");
+        }
+    }
+
+    fn release(&mut self) {
+        self.appender = None;
     }
 }

@@ -233,10 +233,31 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The inbox writer's own connection, for a run of back-to-back commits (see
+    /// [`InboxAppender`]).
+    async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>>;
+
     async fn close(&self);
 }
 
 pub type SharedStore = Arc<dyn Store>;
+
+/// One connection kept by the inbox writer while batches keep coming. Taking a pooled
+/// connection per commit costs a liveness check when it goes back (sqlx pings every released
+/// connection), and the next commit waits for it; held, back-to-back commits run one after the
+/// other. The writer lets go as soon as its queue is empty, or after a few milliseconds, so
+/// SQLite's one write connection is shared fairly with the workers.
+#[async_trait]
+pub trait InboxAppender: Send {
+    /// Same as [`Store::insert_inbox`], on the held connection.
+    async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64>;
+
+    /// Upkeep after a commit's requests were answered, while no ingest commit runs, so it
+    /// delays no acknowledgement (SQLite: a checkpoint that lets the WAL start over).
+    async fn upkeep(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+}
 
 /// Opens the store named by `database_url` (creating a SQLite file if missing).
 pub async fn connect(database_url: &str) -> StoreResult<SharedStore> {

@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::SqlTx;
 use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
-use super::{ApiTokens, InsightReads};
+use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
     RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
@@ -57,28 +58,11 @@ impl Store for PostgresStore {
     }
 
     async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
-        if items.is_empty() {
-            return Ok(0);
-        }
-        let column = |f: fn(&NewInboxItem) -> &str| items.iter().map(f).collect::<Vec<_>>();
-        let received: Vec<i64> = items.iter().map(|item| item.received_at).collect();
-        // One statement per batch whatever its size: a round trip per event is the trap here.
-        let stored = sqlx::query(
-            "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
-             SELECT t, e, k, y, p, r, r FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
-                 AS batch(t, e, k, y, p, r) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(column(|item| &item.team_id))
-        .bind(column(|item| &item.event_id))
-        .bind(column(|item| item.kind.as_str()))
-        .bind(column(|item| &item.event_type))
-        .bind(column(|item| &item.payload))
-        .bind(received)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(stored)
+        insert_items(&mut *self.pool.acquire().await?, items).await
+    }
+
+    async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {
+        Ok(Box::new(PgAppender(self.pool.acquire().await?)))
     }
 
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
@@ -301,4 +285,39 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The inbox writer's held connection (see [`InboxAppender`]).
+struct PgAppender(PoolConnection<Postgres>);
+
+#[async_trait]
+impl InboxAppender for PgAppender {
+    async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64> {
+        insert_items(&mut self.0, items).await
+    }
+}
+
+async fn insert_items(connection: &mut PgConnection, items: &[NewInboxItem]) -> StoreResult<u64> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let column = |f: fn(&NewInboxItem) -> &str| items.iter().map(f).collect::<Vec<_>>();
+    let received: Vec<i64> = items.iter().map(|item| item.received_at).collect();
+    // One statement per batch whatever its size: a round trip per event is the trap here.
+    let stored = sqlx::query(
+        "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
+         SELECT t, e, k, y, p, r, r FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+             AS batch(t, e, k, y, p, r) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(column(|item| &item.team_id))
+    .bind(column(|item| &item.event_id))
+    .bind(column(|item| item.kind.as_str()))
+    .bind(column(|item| &item.event_type))
+    .bind(column(|item| &item.payload))
+    .bind(received)
+    .execute(connection)
+    .await?
+    .rows_affected();
+    Ok(stored)
 }

@@ -2,16 +2,18 @@
 //! survives a power cut; the inbox writer's group commit keeps that cheap.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::SqlTx;
 use super::reads_sql::SqlPool;
-use super::{ApiTokens, InsightReads};
+use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
     RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
@@ -30,7 +32,39 @@ const INSERT_CHUNK: usize = 128;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    since_checkpoint: Arc<WalGrowth>,
 }
+
+/// Inbox commits and rows since the writer last checkpointed.
+#[derive(Default)]
+struct WalGrowth {
+    commits: AtomicU32,
+    rows: AtomicU32,
+}
+
+impl WalGrowth {
+    fn add_commit(&self, rows: usize) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.rows.fetch_add(rows as u32, Ordering::Relaxed);
+    }
+
+    /// Whether enough was appended for a checkpoint; if so, counting starts over.
+    fn checkpoint_due(&self) -> bool {
+        let due = self.commits.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_COMMITS
+            || self.rows.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_ROWS;
+        if due {
+            self.commits.store(0, Ordering::Relaxed);
+            self.rows.store(0, Ordering::Relaxed);
+        }
+        due
+    }
+}
+
+/// A checkpoint from the writer after this many inbox commits (or rows), about 250 WAL pages:
+/// small enough to copy in a millisecond or two, so the commit that waits behind it is not
+/// held long.
+const CHECKPOINT_AFTER_COMMITS: u32 = 25;
+const CHECKPOINT_AFTER_ROWS: u32 = 500;
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -50,13 +84,18 @@ impl SqliteStore {
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
         };
-        // The writer never checkpoints: `maintain` does, on a reader connection, so commits
-        // (and the acknowledgements waiting on them) never pay for copying the WAL.
+        // No checkpoint inside a commit, so no acknowledgement waits for one: the inbox writer
+        // checkpoints between its commits (`SqliteAppender::upkeep`), and `maintain` takes
+        // what other writes leave, on a reader connection.
         let writer = pool(1)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         let readers = pool(4).connect_with(options).await?;
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            since_checkpoint: Arc::default(),
+        })
     }
 }
 
@@ -77,20 +116,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
-        if items.is_empty() {
-            return Ok(0);
-        }
-        if items.len() <= INSERT_CHUNK {
-            let mut connection = self.writer.acquire().await?;
-            return insert_chunk(&mut connection, items).await;
-        }
-        let mut stored = 0;
-        let mut tx = self.writer.begin().await?;
-        for chunk in items.chunks(INSERT_CHUNK) {
-            stored += insert_chunk(&mut tx, chunk).await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
+        let mut connection = self.writer.acquire().await?;
+        insert_items(&mut connection, items).await
     }
 
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
@@ -328,11 +355,19 @@ impl Store for SqliteStore {
 
     async fn maintain(&self) -> StoreResult<()> {
         // PASSIVE copies what it can without blocking the writer or readers; the writer then
-        // restarts the WAL from its beginning once everything was copied.
+        // restarts the WAL from its beginning once everything was copied. Under a steady
+        // stream of commits it never catches up: the inbox writer's own checkpoints do.
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&self.readers)
             .await?;
         Ok(())
+    }
+
+    async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {
+        Ok(Box::new(SqliteAppender {
+            connection: self.writer.acquire().await?,
+            since_checkpoint: self.since_checkpoint.clone(),
+        }))
     }
 
     async fn close(&self) {
@@ -343,6 +378,54 @@ impl Store for SqliteStore {
         self.writer.close().await;
         self.readers.close().await;
     }
+}
+
+/// The inbox writer's hold on the write connection.
+struct SqliteAppender {
+    connection: PoolConnection<Sqlite>,
+    since_checkpoint: Arc<WalGrowth>,
+}
+
+#[async_trait]
+impl InboxAppender for SqliteAppender {
+    async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64> {
+        let stored = insert_items(&mut self.connection, items).await?;
+        self.since_checkpoint.add_commit(items.len());
+        Ok(stored)
+    }
+
+    async fn upkeep(&mut self) -> StoreResult<()> {
+        if !self.since_checkpoint.checkpoint_due() {
+            return Ok(());
+        }
+        // On the write connection, so no commit appends while it copies: it catches up with
+        // the whole WAL, and the next commit starts the WAL over from its beginning. Commits
+        // then overwrite blocks the file already has, and their fsync costs less than one that
+        // grows the file (measured in docs/BENCHMARKS.md). The reader-side checkpoint in
+        // `maintain` never catches up while commits keep coming.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut *self.connection)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Stores a batch: up to [`INSERT_CHUNK`] rows in one autocommit statement (one round trip to
+/// the connection's thread, one fsync), more in one transaction.
+async fn insert_items(connection: &mut SqliteConnection, items: &[NewInboxItem]) -> StoreResult<u64> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    if items.len() <= INSERT_CHUNK {
+        return insert_chunk(connection, items).await;
+    }
+    let mut tx = connection.begin().await?;
+    let mut stored = 0;
+    for chunk in items.chunks(INSERT_CHUNK) {
+        stored += insert_chunk(&mut tx, chunk).await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// One multi-row INSERT; returns how many rows it stored (duplicates are skipped). No

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod digest;
 mod export;
+mod inbox_writer;
 mod ingress;
 mod isolation;
 mod manifest;

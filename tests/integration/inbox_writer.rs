@@ -1,0 +1,105 @@
+//! The inbox writer's hold on the write connection: back-to-back commits on one connection,
+//! shared fairly with everything else that writes, and (SQLite) a WAL that starts over instead
+//! of growing while commits keep coming.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use circlet::inbox::{InboxKind, InboxWriter, NewInboxItem};
+use circlet::metrics::Metrics;
+use circlet::store::CircleChange;
+use tokio::sync::Notify;
+
+use crate::helpers::Backend;
+use crate::helpers::TestDb;
+use crate::on_both_backends;
+
+/// About the size of a real `reaction_added` delivery.
+fn event(event_id: String) -> NewInboxItem {
+    NewInboxItem {
+        team_id: "T0WRITER".into(),
+        payload: format!(
+            r#"{{"type":"event_callback","event_id":"{event_id}","pad":"{}"}}"#,
+            "x".repeat(600)
+        ),
+        event_id,
+        kind: InboxKind::Event,
+        event_type: "reaction_added".into(),
+        received_at: 1_000,
+    }
+}
+
+on_both_backends! {
+    async fn a_steady_stream_of_events_does_not_keep_other_writes_waiting(db: TestDb) {
+        let store = db.store().await;
+        let (writer, writer_task) = InboxWriter::spawn(store.clone(), Arc::new(Notify::new()), Metrics::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        // Enough concurrent senders that the writer's queue is hardly ever empty.
+        let senders: Vec<_> = (0..96)
+            .map(|lane| {
+                let (writer, stop) = (writer.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut sent = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        writer.write(event(format!("EvStream{lane:03}x{sent:06}"))).await.expect("stored");
+                        sent += 1;
+                    }
+                    sent
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let started = Instant::now();
+        let change = CircleChange {
+            team_id: "T0WRITER",
+            channel_id: "C0CIRCLE",
+            active: true,
+            changed_by: None,
+            at: 1_000,
+        };
+        let changed = tokio::time::timeout(Duration::from_secs(10), store.set_circle(&change))
+            .await
+            .expect("a write beside the event stream finished")
+            .expect("set_circle");
+        let waited = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let mut sent = 0;
+        for sender in senders {
+            sent += sender.await.expect("sender");
+        }
+        assert!(changed);
+        assert!(sent > 1_000, "the stream kept the writer busy ({sent} events)");
+        // The writer lets go every 10 ms; on a loaded machine a few turns may pass.
+        assert!(waited < Duration::from_secs(2), "set_circle waited {waited:?} behind the event stream");
+        assert_eq!(store.inbox_counts().await.unwrap().pending, sent);
+
+        drop(writer);
+        writer_task.await.expect("writer stops once every handle is gone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_starts_over_while_the_writer_keeps_committing() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let wal = format!("{}-wal", db.url.trim_start_matches("sqlite://"));
+    let mut appender = store.inbox_appender().await.expect("appender");
+    // 400 back-to-back commits of 20 events: about 3,600 WAL pages (14 MiB) if nothing were
+    // checkpointed between them.
+    for commit in 0..400 {
+        let batch: Vec<_> = (0..20)
+            .map(|i| event(format!("EvWal{commit:04}x{i:02}")))
+            .collect();
+        assert_eq!(appender.append(&batch).await.expect("append"), 20);
+        appender.upkeep().await.expect("upkeep");
+    }
+    drop(appender);
+    let wal_bytes = std::fs::metadata(&wal).expect("WAL file").len();
+    assert!(
+        wal_bytes < 4 * 1024 * 1024,
+        "the WAL grew to {wal_bytes} bytes: it was never restarted"
+    );
+    assert_eq!(store.inbox_counts().await.unwrap().pending, 8_000);
+}
