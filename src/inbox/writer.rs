@@ -1,6 +1,9 @@
-//! Group commit: request handlers hand their row to one writer task, which stores everything
+//! Group commit: request handlers hand their row to one writer, which stores everything
 //! waiting in a single transaction. With `synchronous=FULL` a commit per event costs an fsync
 //! each; one commit per batch makes durable ingest nearly as fast as not storing at all.
+//!
+//! The writer runs on a thread of its own, not on a tokio worker: between two commits it never
+//! waits for a worker busy with HTTP, and a SQLite commit may block it for its fsync.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -109,11 +112,14 @@ pub struct InboxWriter {
 }
 
 impl InboxWriter {
-    /// Starts the writer task. It stops once every handle is dropped and the queue is drained.
-    /// `stored` is notified after each commit that stored something, to wake workers.
+    /// Starts the writer on a thread of the runtime's blocking pool. It stops once every handle
+    /// is dropped and the queue is drained. `stored` is notified after each commit that stored
+    /// something, to wake workers. Call from inside a tokio runtime.
     pub fn spawn(store: SharedStore, stored: Arc<Notify>, metrics: Metrics) -> (Self, JoinHandle<()>) {
         let shared = Arc::new(Shared::default());
-        let task = tokio::spawn(write_batches(store, shared.clone(), stored, metrics));
+        let runtime = tokio::runtime::Handle::current();
+        let writer = write_batches(store, shared.clone(), stored, metrics);
+        let task = tokio::task::spawn_blocking(move || runtime.block_on(writer));
         (
             Self {
                 handle: Arc::new(Handle { shared }),

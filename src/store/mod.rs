@@ -9,6 +9,7 @@ mod postgres;
 pub mod reads;
 mod reads_sql;
 mod sqlite;
+mod sqlite_inbox;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -47,6 +48,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is invalid: {0}")]
     Corrupt(String),
+    /// From the SQLite inbox writer's own connection (`sqlite_inbox`).
+    #[error("database unavailable: {0}")]
+    SqliteUnavailable(#[source] rusqlite::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -83,7 +89,10 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
 
 impl StoreError {
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::SqliteUnavailable(_)
+        )
     }
 }
 
@@ -247,6 +256,9 @@ pub type SharedStore = Arc<dyn Store>;
 /// connection), and the next commit waits for it; held, back-to-back commits run one after the
 /// other. The writer lets go as soon as its queue is empty, or after a few milliseconds, so
 /// SQLite's one write connection is shared fairly with the workers.
+///
+/// The inbox writer runs on a thread of its own, so an appender may block that thread for the
+/// length of a commit (SQLite's does, to skip sqlx's thread hop); it is never used elsewhere.
 #[async_trait]
 pub trait InboxAppender: Send {
     /// Same as [`Store::insert_inbox`], on the held connection.

@@ -13,6 +13,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::SqlTx;
 use super::reads_sql::SqlPool;
+use super::sqlite_inbox::DirectInbox;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
@@ -32,6 +33,8 @@ const INSERT_CHUNK: usize = 128;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The inbox writer's commits, stepped on its own thread (see `sqlite_inbox`).
+    inbox: Arc<DirectInbox>,
     since_checkpoint: Arc<WalGrowth>,
 }
 
@@ -66,13 +69,17 @@ impl WalGrowth {
 const CHECKPOINT_AFTER_COMMITS: u32 = 25;
 const CHECKPOINT_AFTER_ROWS: u32 = 500;
 
+/// How long a write waits for another process's write lock (`circlet inbox retry` beside a
+/// running server) before it fails as unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SqliteStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             // 16 MiB of page cache (negative means KiB), so the inbox indexes stay in memory.
             .pragma("cache_size", "-16384");
@@ -90,10 +97,12 @@ impl SqliteStore {
         let writer = pool(1)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
+        let inbox = Arc::new(DirectInbox::open(options.get_filename(), BUSY_TIMEOUT)?);
         let readers = pool(4).connect_with(options).await?;
         Ok(Self {
             writer,
             readers,
+            inbox,
             since_checkpoint: Arc::default(),
         })
     }
@@ -365,7 +374,8 @@ impl Store for SqliteStore {
 
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {
         Ok(Box::new(SqliteAppender {
-            connection: self.writer.acquire().await?,
+            _write_turn: self.writer.acquire().await?,
+            inbox: self.inbox.clone(),
             since_checkpoint: self.since_checkpoint.clone(),
         }))
     }
@@ -380,16 +390,20 @@ impl Store for SqliteStore {
     }
 }
 
-/// The inbox writer's hold on the write connection.
+/// The inbox writer's turn at writing. Holding sqlx's one write connection, unused, keeps the
+/// workers' writes out while the writer commits on its own connection: they queue in the pool
+/// instead of in SQLite's busy handler.
 struct SqliteAppender {
-    connection: PoolConnection<Sqlite>,
+    _write_turn: PoolConnection<Sqlite>,
+    inbox: Arc<DirectInbox>,
     since_checkpoint: Arc<WalGrowth>,
 }
 
 #[async_trait]
 impl InboxAppender for SqliteAppender {
     async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64> {
-        let stored = insert_items(&mut self.connection, items).await?;
+        // Blocks for the commit: the inbox writer has a thread of its own.
+        let stored = self.inbox.append(items)?;
         self.since_checkpoint.add_commit(items.len());
         Ok(stored)
     }
@@ -398,15 +412,12 @@ impl InboxAppender for SqliteAppender {
         if !self.since_checkpoint.checkpoint_due() {
             return Ok(());
         }
-        // On the write connection, so no commit appends while it copies: it catches up with
+        // In the writer's turn, so no commit appends while it copies: it catches up with
         // the whole WAL, and the next commit starts the WAL over from its beginning. Commits
         // then overwrite blocks the file already has, and their fsync costs less than one that
         // grows the file (measured in docs/BENCHMARKS.md). The reader-side checkpoint in
         // `maintain` never catches up while commits keep coming.
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&mut *self.connection)
-            .await?;
-        Ok(())
+        self.inbox.checkpoint()
     }
 }
 

@@ -103,3 +103,44 @@ async fn sqlite_wal_starts_over_while_the_writer_keeps_committing() {
     );
     assert_eq!(store.inbox_counts().await.unwrap().pending, 8_000);
 }
+
+/// The writer has a thread of its own: it commits even while every tokio worker is busy (here,
+/// the only one, blocked on purpose), so HTTP work never stands between two commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn sqlite_writer_commits_while_every_tokio_worker_is_busy() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    let (writer, writer_task) = InboxWriter::spawn(store.clone(), Arc::new(Notify::new()), Metrics::new());
+    let blocker = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            // Queue the event (the first poll queues it), then keep this, the only worker, busy.
+            use futures_util::FutureExt;
+            let _ = writer.write(event("EvBusyWorker".into())).now_or_never();
+            let reader = rusqlite::Connection::open(&path).expect("open");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                let rows: i64 = reader
+                    .query_row(
+                        "SELECT COUNT(*) FROM inbox WHERE event_id = 'EvBusyWorker'",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .expect("count");
+                if rows == 1 {
+                    return Some(started.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            None
+        })
+    };
+    let committed = blocker.await.expect("blocker");
+    assert!(
+        committed.is_some(),
+        "nothing was committed while the tokio worker was busy"
+    );
+    drop(writer);
+    writer_task.await.expect("writer stops once every handle is gone");
+}
