@@ -1,6 +1,6 @@
 //! The inbox writer's hold on the write connection: back-to-back commits on one connection,
-//! shared fairly with everything else that writes, and (SQLite) a WAL that starts over instead
-//! of growing while commits keep coming.
+//! shared fairly with everything else that writes, on a thread of its own, and (SQLite) a WAL
+//! that starts over instead of growing while commits keep coming.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
