@@ -32,6 +32,12 @@ use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 use tokio::net::TcpStream;
 
+/// Request handling allocates and frees small buffers on many threads (a body on a tokio
+/// worker, freed by the inbox writer's thread); mimalloc handles that with less work than
+/// glibc's malloc (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "bench-signing-secret";
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
