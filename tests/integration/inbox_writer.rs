@@ -112,6 +112,10 @@ async fn sqlite_writer_commits_while_every_tokio_worker_is_busy() {
     let store = db.store().await;
     let path = db.url.trim_start_matches("sqlite://").to_owned();
     let (writer, writer_task) = InboxWriter::spawn(store.clone(), Arc::new(Notify::new()), Metrics::new());
+    // Taking the write turn may need a worker (sqlx returns a released connection to its pool
+    // in a task): one ordinary write first, then time for the writer to give its turn back.
+    writer.write(event("EvFirst".into())).await.expect("stored");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let blocker = {
         let writer = writer.clone();
         tokio::spawn(async move {
