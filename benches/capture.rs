@@ -13,6 +13,10 @@
 //! queued, claimed and settled but call nothing); the second adds the 2,000 `reactions.add`
 //! acknowledgements sent to a local fake Slack.
 
+/// The allocator `circlet serve` runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Instant;
 

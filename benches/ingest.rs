@@ -32,9 +32,7 @@ use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 use tokio::net::TcpStream;
 
-/// Request handling allocates and frees small buffers on many threads (a body on a tokio
-/// worker, freed by the inbox writer's thread); mimalloc handles that with less work than
-/// glibc's malloc (docs/BENCHMARKS.md).
+/// The allocator `circlet serve` runs with (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

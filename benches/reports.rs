@@ -13,6 +13,10 @@
 //! - Export of every row as CSV, in a child process (so its peak RSS is the export's own),
 //!   written to a sink: elapsed time and peak RSS (VmHWM).
 
+/// The allocator `circlet serve` runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
