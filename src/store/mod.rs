@@ -53,6 +53,9 @@ pub enum StoreError {
     SqliteUnavailable(#[source] rusqlite::Error),
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    /// The thread running a blocking write ended before it answered (runtime shutdown).
+    #[error("database unavailable: the write was cut short")]
+    WriteAborted,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -75,10 +78,8 @@ impl From<sqlx::Error> for StoreError {
 /// Slack retries) rather than "this statement is wrong".
 fn is_unavailable_code(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
-    match code.parse::<u32>() {
-        // SQLite result codes; the primary code is the low byte of an extended one.
-        // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
-        Ok(sqlite_code) => matches!(sqlite_code & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+    match code.parse::<i32>() {
+        Ok(sqlite_code) => is_unavailable_sqlite_code(sqlite_code),
         // PostgreSQL SQLSTATE: connection exceptions, operator intervention (shutdown),
         // insufficient resources, and a dropped database.
         Err(_) => {
@@ -87,11 +88,17 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
     }
 }
 
+/// SQLite result codes for "not usable right now": BUSY, LOCKED, READONLY, IOERR, FULL,
+/// CANTOPEN. The primary code is the low byte of an extended one.
+pub(super) fn is_unavailable_sqlite_code(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+}
+
 impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Unavailable(_) | StoreError::SqliteUnavailable(_)
+            StoreError::Unavailable(_) | StoreError::SqliteUnavailable(_) | StoreError::WriteAborted
         )
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::SqlTx;
@@ -17,15 +17,15 @@ use super::sqlite_inbox::DirectInbox;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
-    RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
+    RowParts, Settlement, Store, StoreError, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token,
+    row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
 use std::sync::Arc;
 
-/// Rows per INSERT statement (7 parameters each, far under SQLite's limit). A batch up to this
-/// size is one statement in autocommit: one round trip to the connection's thread, one fsync.
-const INSERT_CHUNK: usize = 128;
+/// Ids per settling `UPDATE … WHERE id IN (…)`, far under SQLite's parameter limit.
+const SETTLE_CHUNK: usize = 512;
 
 /// One write connection and a pool of readers: SQLite takes one writer at a time, so writes
 /// queue in the pool (cheap) instead of in SQLite's busy handler (sleeps of milliseconds), and
@@ -33,7 +33,7 @@ const INSERT_CHUNK: usize = 128;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    /// The inbox writer's commits, stepped on its own thread (see `sqlite_inbox`).
+    /// Every inbox insert, stepped outside sqlx (see `sqlite_inbox`).
     inbox: Arc<DirectInbox>,
     since_checkpoint: Arc<WalGrowth>,
 }
@@ -125,8 +125,12 @@ impl Store for SqliteStore {
     }
 
     async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
-        let mut connection = self.writer.acquire().await?;
-        insert_items(&mut connection, items).await
+        // The inbox writer's path, in a turn of the write connection, off the async workers.
+        let _write_turn = self.writer.acquire().await?;
+        let (inbox, items) = (self.inbox.clone(), items.to_vec());
+        tokio::task::spawn_blocking(move || inbox.append(&items))
+            .await
+            .map_err(|_| StoreError::WriteAborted)?
     }
 
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
@@ -173,7 +177,7 @@ impl Store for SqliteStore {
                 _ => None,
             })
             .collect();
-        for ids in done.chunks(INSERT_CHUNK * 4) {
+        for ids in done.chunks(SETTLE_CHUNK) {
             let mut query = QueryBuilder::<Sqlite>::new("UPDATE inbox SET state = 'done', finished_at = ");
             query
                 .push_bind(now)
@@ -419,44 +423,6 @@ impl InboxAppender for SqliteAppender {
         // `maintain` never catches up while commits keep coming.
         self.inbox.checkpoint()
     }
-}
-
-/// Stores a batch: up to [`INSERT_CHUNK`] rows in one autocommit statement (one round trip to
-/// the connection's thread, one fsync), more in one transaction.
-async fn insert_items(connection: &mut SqliteConnection, items: &[NewInboxItem]) -> StoreResult<u64> {
-    if items.is_empty() {
-        return Ok(0);
-    }
-    if items.len() <= INSERT_CHUNK {
-        return insert_chunk(connection, items).await;
-    }
-    let mut tx = connection.begin().await?;
-    let mut stored = 0;
-    for chunk in items.chunks(INSERT_CHUNK) {
-        stored += insert_chunk(&mut tx, chunk).await?;
-    }
-    tx.commit().await?;
-    Ok(stored)
-}
-
-/// One multi-row INSERT; returns how many rows it stored (duplicates are skipped). No
-/// RETURNING: sqlx hands each returned row across threads one by one, which costs more than
-/// the insert itself.
-async fn insert_chunk(connection: &mut SqliteConnection, chunk: &[NewInboxItem]) -> StoreResult<u64> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) ",
-    );
-    query.push_values(chunk, |mut row, item| {
-        row.push_bind(item.team_id.as_str())
-            .push_bind(item.event_id.as_str())
-            .push_bind(item.kind.as_str())
-            .push_bind(item.event_type.as_str())
-            .push_bind(item.payload.as_str())
-            .push_bind(item.received_at)
-            .push_bind(item.received_at);
-    });
-    query.push(" ON CONFLICT (event_id) DO NOTHING");
-    Ok(query.build().execute(&mut *connection).await?.rows_affected())
 }
 
 pub(super) fn counts_from(rows: Vec<(String, i64)>) -> InboxCounts {

@@ -6,8 +6,9 @@
 //! on a thread of its own, so it steps the insert itself: one prepared single-row statement per
 //! event inside one `BEGIN IMMEDIATE … COMMIT`.
 //!
-//! It writes only while the writer holds sqlx's one write connection (see `SqliteAppender`),
-//! so it never contends with the workers' writes for SQLite's lock.
+//! `SqliteStore::insert_inbox` uses it too, on a blocking thread. Either way it writes only in
+//! a turn of sqlx's one write connection (see `SqliteAppender`), so it never contends with the
+//! workers' writes for SQLite's lock.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, is_unavailable_sqlite_code};
 use crate::inbox::NewInboxItem;
 
 const INSERT: &str = "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
@@ -87,21 +88,13 @@ impl DirectInbox {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        let unavailable = matches!(
-            err.sqlite_error_code(),
-            Some(
-                rusqlite::ErrorCode::DatabaseBusy
-                    | rusqlite::ErrorCode::DatabaseLocked
-                    | rusqlite::ErrorCode::ReadOnly
-                    | rusqlite::ErrorCode::SystemIoFailure
-                    | rusqlite::ErrorCode::DiskFull
-                    | rusqlite::ErrorCode::CannotOpen
-            )
-        );
-        if unavailable {
-            StoreError::SqliteUnavailable(err)
-        } else {
-            StoreError::Sqlite(err)
+        match err {
+            rusqlite::Error::SqliteFailure(ref failure, _)
+                if is_unavailable_sqlite_code(failure.extended_code) =>
+            {
+                StoreError::SqliteUnavailable(err)
+            }
+            other => StoreError::Sqlite(other),
         }
     }
 }
