@@ -30,7 +30,7 @@ pub struct PostgresStore {
 /// ahead of older events; both CTEs walk partial indexes of due rows. The ids are matched with
 /// `= ANY(ARRAY(…))`, so the update finds each row by primary key: `id IN (…) OR id IN (…)`
 /// made PostgreSQL scan the whole table on every claim (2,300 events/s drained against
-/// 20,000 with this form, docs/BENCHMARKS.md).
+/// ~34,000 with this form, docs/BENCHMARKS.md).
 fn claim_sql() -> String {
     format!(
         "WITH urgent AS (SELECT id FROM inbox WHERE state IN ('pending', 'running') \
