@@ -64,6 +64,7 @@ struct Inner {
     inbox_processed: Family<Outcome, Counter>,
     processing_seconds: Family<EventType, Histogram>,
     ingest_batch_rows: Histogram,
+    ingest_write_turns: Counter,
     slack_calls: Family<SlackCall, Counter>,
     scheduled_posts: Family<PostResult, Counter>,
     scheduled_post_failing: Gauge,
@@ -128,6 +129,12 @@ impl Metrics {
             "Rows per group commit of the inbox writer",
             ingest_batch_rows.clone(),
         );
+        let ingest_write_turns = Counter::default();
+        registry.register(
+            "ingest_write_turns",
+            "Times the inbox writer took the write connection (it keeps it while batches follow each other closely)",
+            ingest_write_turns.clone(),
+        );
         let slack_calls = Family::<SlackCall, Counter>::default();
         registry.register(
             "slack_api_calls",
@@ -156,6 +163,7 @@ impl Metrics {
             inbox_processed,
             processing_seconds,
             ingest_batch_rows,
+            ingest_write_turns,
             slack_calls,
             scheduled_posts,
             scheduled_post_failing,
@@ -235,6 +243,10 @@ impl Metrics {
 
     pub fn observe_ingest_batch(&self, rows: usize) {
         self.0.ingest_batch_rows.observe(rows as f64);
+    }
+
+    pub fn count_ingest_write_turn(&self) {
+        self.0.ingest_write_turns.inc();
     }
 
     pub fn count_slack_call(&self, method: &'static str, result: &str) {

@@ -6,7 +6,7 @@
 //! waits for a worker busy with HTTP, and a SQLite commit may block it for its fsync.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -80,8 +80,10 @@ struct Queue {
 #[derive(Default)]
 struct Shared {
     queue: Mutex<Queue>,
-    /// Wakes the writer when a row arrives at an empty queue or the last handle goes.
-    work: Notify,
+    /// Wakes the writer when a row arrives at an empty queue or the last handle goes. A
+    /// condition variable, not a tokio `Notify`: the writer has a thread of its own to block,
+    /// and its short wait before giving the connection back needs no tokio timer.
+    work: Condvar,
     /// Wakes callers waiting for room in a full queue.
     room: Notify,
 }
@@ -215,24 +217,44 @@ async fn write_batches(
         shared: shared.clone(),
         in_flight: None,
     };
-    let mut held = HeldAppender::default();
+    let mut held = HeldAppender {
+        appender: None,
+        metrics: metrics.clone(),
+    };
     loop {
         let next = {
             let mut queue = shared.queue();
-            match queue.batches.pop_front() {
-                Some(batch) => {
+            loop {
+                if let Some(batch) = queue.batches.pop_front() {
                     queue.queued -= batch.0.len();
-                    Some(batch)
+                    break Some(batch);
                 }
-                None if queue.closed => return,
-                None => None,
+                if queue.closed {
+                    break None;
+                }
+                if held.may_keep() {
+                    let (relocked, waited) = shared
+                        .work
+                        .wait_timeout(queue, IDLE_GRACE)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    queue = relocked;
+                    if waited.timed_out() && queue.batches.is_empty() {
+                        // Idle: give the write connection back to the workers.
+                        drop(queue);
+                        held.release();
+                        queue = shared.queue();
+                    }
+                } else {
+                    held.release();
+                    queue = shared
+                        .work
+                        .wait(queue)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
             }
         };
         let Some((items, outcome)) = next else {
-            // Idle: give the write connection back to the workers.
-            held.release();
-            shared.work.notified().await;
-            continue;
+            return;
         };
         shared.room.notify_waiters();
         guard.in_flight = Some(outcome.clone());
@@ -263,28 +285,36 @@ async fn write_batches(
 /// worker have it (SQLite has one write connection) before taking it again.
 const HOLD_AT_MOST: Duration = Duration::from_millis(10);
 
+/// How long the writer, out of work, keeps the connection before it gives it back. Under load
+/// the next batch mostly arrives within a fraction of a millisecond, and taking the connection
+/// again is a trip through sqlx's pool that the batch waits for (measured in
+/// docs/BENCHMARKS.md); a worker waiting for the connection waits this much longer at most.
+const IDLE_GRACE: Duration = Duration::from_millis(1);
+
 /// The writer's appender, while it holds one.
-#[derive(Default)]
 struct HeldAppender {
     appender: Option<(Box<dyn InboxAppender>, Instant)>,
+    metrics: Metrics,
 }
 
 impl HeldAppender {
-    async fn append(&mut self, store: &SharedStore, items: &[NewInboxItem]) -> Result<u64, StoreError> {
-        if self
-            .appender
+    /// Whether the writer holds the connection and may keep it a little longer.
+    fn may_keep(&self) -> bool {
+        self.appender
             .as_ref()
-            .is_some_and(|(_, since)| since.elapsed() >= HOLD_AT_MOST)
-        {
+            .is_some_and(|(_, since)| since.elapsed() < HOLD_AT_MOST)
+    }
+
+    async fn append(&mut self, store: &SharedStore, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        if !self.may_keep() {
             self.release();
         }
         let appender = match &mut self.appender {
             Some((appender, _)) => appender,
             None => {
-                &mut self
-                    .appender
-                    .insert((store.inbox_appender().await?, Instant::now()))
-                    .0
+                let taken = store.inbox_appender().await?;
+                self.metrics.count_ingest_write_turn();
+                &mut self.appender.insert((taken, Instant::now())).0
             }
         };
         let stored = appender.append(items).await;

@@ -261,7 +261,7 @@ pub type SharedStore = Arc<dyn Store>;
 /// One connection kept by the inbox writer while batches keep coming. Taking a pooled
 /// connection per commit costs a liveness check when it goes back (sqlx pings every released
 /// connection), and the next commit waits for it; held, back-to-back commits run one after the
-/// other. The writer lets go as soon as its queue is empty, or after a few milliseconds, so
+/// other. The writer lets go once its queue has been empty for a millisecond, or after ten, so
 /// SQLite's one write connection is shared fairly with the workers.
 ///
 /// The inbox writer runs on a thread of its own, so an appender may block that thread for the
