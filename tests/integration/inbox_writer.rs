@@ -31,6 +31,17 @@ fn event(event_id: String) -> NewInboxItem {
     }
 }
 
+/// A write that needs the write connection, as `/feedback circle add #channel` makes.
+fn circle_on(channel_id: &str) -> CircleChange<'_> {
+    CircleChange {
+        team_id: "T0WRITER",
+        channel_id,
+        active: true,
+        changed_by: None,
+        at: 1_000,
+    }
+}
+
 on_both_backends! {
     async fn a_steady_stream_of_events_does_not_keep_other_writes_waiting(db: TestDb) {
         let store = db.store().await;
@@ -53,13 +64,7 @@ on_both_backends! {
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         let started = Instant::now();
-        let change = CircleChange {
-            team_id: "T0WRITER",
-            channel_id: "C0CIRCLE",
-            active: true,
-            changed_by: None,
-            at: 1_000,
-        };
+        let change = circle_on("C0CIRCLE");
         let changed = tokio::time::timeout(Duration::from_secs(10), store.set_circle(&change))
             .await
             .expect("a write beside the event stream finished")
@@ -172,13 +177,7 @@ on_both_backends! {
         );
 
         // Out of work, it still lets go: another write gets the connection.
-        let change = CircleChange {
-            team_id: "T0WRITER",
-            channel_id: "C0CLOSE",
-            active: true,
-            changed_by: None,
-            at: 1_000,
-        };
+        let change = circle_on("C0CLOSE");
         let changed = tokio::time::timeout(Duration::from_secs(2), store.set_circle(&change))
             .await
             .expect("a write after the writer went idle finished")
