@@ -244,8 +244,12 @@ async fn write_batches(
                         held.release();
                         queue = shared.queue();
                     }
-                } else {
+                } else if held.holds() {
+                    // Held too long: let a waiting worker have it before the next batch.
+                    drop(queue);
                     held.release();
+                    queue = shared.queue();
+                } else {
                     queue = shared
                         .work
                         .wait(queue)
@@ -298,6 +302,10 @@ struct HeldAppender {
 }
 
 impl HeldAppender {
+    fn holds(&self) -> bool {
+        self.appender.is_some()
+    }
+
     /// Whether the writer holds the connection and may keep it a little longer.
     fn may_keep(&self) -> bool {
         self.appender
