@@ -238,23 +238,21 @@ async fn write_batches(
                         .wait_timeout(queue, IDLE_GRACE)
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
                     queue = relocked;
-                    if waited.timed_out() && queue.batches.is_empty() {
-                        // Idle: give the write connection back to the workers.
-                        drop(queue);
-                        held.release();
-                        queue = shared.queue();
+                    if !waited.timed_out() || !queue.batches.is_empty() {
+                        continue;
                     }
-                } else if held.holds() {
-                    // Held too long: let a waiting worker have it before the next batch.
+                }
+                if held.holds() {
+                    // Idle for a moment, or held too long: the workers get the connection.
                     drop(queue);
                     held.release();
                     queue = shared.queue();
-                } else {
-                    queue = shared
-                        .work
-                        .wait(queue)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    continue;
                 }
+                queue = shared
+                    .work
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
         };
         let Some((items, outcome)) = next else {
