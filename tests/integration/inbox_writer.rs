@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::helpers::Backend;
 use crate::helpers::TestDb;
+use crate::helpers::metrics::sample;
 use crate::on_both_backends;
 
 /// About the size of a real `reaction_added` delivery.
@@ -191,11 +192,6 @@ on_both_backends! {
 }
 
 fn write_turns(metrics: &Metrics) -> u64 {
-    metrics
-        .render()
-        .lines()
-        .find(|line| line.starts_with("circlet_ingest_write_turns_total "))
-        .and_then(|line| line.split_whitespace().last())
-        .and_then(|value| value.parse().ok())
+    sample(&metrics.render(), "circlet_ingest_write_turns_total")
         .expect("circlet_ingest_write_turns_total in /metrics")
 }

@@ -6,6 +6,7 @@ use circlet::inbox::{InboxKind, NewInboxItem};
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{CIRCLE, TEAM, captured, feedback_in, make_circle, message, reaction, send};
+use crate::helpers::metrics::sample;
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
@@ -39,11 +40,11 @@ fn shortcut(team: &str) -> Value {
 }
 
 fn foreign_count(metrics: &str, stopped_at: &str) -> u64 {
-    let prefix = format!("circlet_foreign_team_total{{reason=\"{stopped_at}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    sample(
+        metrics,
+        &format!("circlet_foreign_team_total{{reason=\"{stopped_at}\"}}"),
+    )
+    .unwrap_or(0)
 }
 
 on_both_backends! {
