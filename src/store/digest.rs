@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use sqlx::{Pool, Postgres, Sqlite};
 
 use super::StoreResult;
-use super::insight_tx::SqlTx;
+use super::direct_sql;
+use super::insight_tx::{PgTx, SqliteTx};
 use super::insights::MessageRef;
 use super::reads::Window;
 use crate::clock::Millis;
@@ -214,12 +215,13 @@ const HOME_COLUMNS: &str =
     "number, channel_id, text, status, vote_count AS votes, reply_count AS replies, created_at";
 const LIVE: &str = "deleted = FALSE AND merged_into IS NULL";
 
-macro_rules! impl_schedule {
-    ($db:ty) => {
+/// `$tx` runs the SQL through `$sql` (`sqlx` or `direct_sql`), as in `insight_tx`.
+macro_rules! impl_schedule_tx {
+    ($tx:ty, $sql:ident) => {
         #[async_trait]
-        impl ScheduleTx for SqlTx<$db> {
+        impl ScheduleTx for $tx {
             async fn claim_post(&mut self, key: &PostKey, at: Millis) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = $sql::query(
                     "INSERT INTO scheduled_posts (team_id, channel_id, period, kind, claimed_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 )
@@ -234,7 +236,7 @@ macro_rules! impl_schedule {
             }
 
             async fn prompt_for_period(&mut self, team_id: &str, period: &str) -> StoreResult<Option<Prompt>> {
-                let chosen: Option<Prompt> = sqlx::query_as(&format!(
+                let chosen: Option<Prompt> = $sql::query_as(&format!(
                     "SELECT {PROMPT_COLUMNS} FROM prompts \
                      WHERE team_id = $1 AND posted_period = $2 AND removed_at IS NULL"
                 ))
@@ -245,7 +247,7 @@ macro_rules! impl_schedule {
                 if chosen.is_some() {
                     return Ok(chosen);
                 }
-                Ok(sqlx::query_as(&format!(
+                Ok($sql::query_as(&format!(
                     "UPDATE prompts SET posted_period = $2 WHERE team_id = $1 AND number = \
                      (SELECT MIN(number) FROM prompts WHERE team_id = $1 AND posted_period IS NULL \
                      AND removed_at IS NULL) RETURNING {PROMPT_COLUMNS}"
@@ -263,7 +265,7 @@ macro_rules! impl_schedule {
                 by: &str,
                 at: Millis,
             ) -> StoreResult<Prompt> {
-                Ok(sqlx::query_as(&format!(
+                Ok($sql::query_as(&format!(
                     "INSERT INTO prompts (team_id, number, question, created_by, created_at) \
                      VALUES ($1, (SELECT COALESCE(MAX(number), 0) + 1 FROM prompts WHERE team_id = $1), \
                      $2, $3, $4) RETURNING {PROMPT_COLUMNS}"
@@ -277,7 +279,7 @@ macro_rules! impl_schedule {
             }
 
             async fn remove_prompt(&mut self, team_id: &str, number: i64, at: Millis) -> StoreResult<Option<Prompt>> {
-                Ok(sqlx::query_as(&format!(
+                Ok($sql::query_as(&format!(
                     "UPDATE prompts SET removed_at = $3 WHERE team_id = $1 AND number = $2 \
                      AND removed_at IS NULL RETURNING {PROMPT_COLUMNS}"
                 ))
@@ -289,7 +291,7 @@ macro_rules! impl_schedule {
             }
 
             async fn queued_prompts(&mut self, team_id: &str) -> StoreResult<Vec<Prompt>> {
-                Ok(sqlx::query_as(&format!(
+                Ok($sql::query_as(&format!(
                     "SELECT {PROMPT_COLUMNS} FROM prompts WHERE team_id = $1 AND posted_period IS NULL \
                      AND removed_at IS NULL ORDER BY number"
                 ))
@@ -299,7 +301,7 @@ macro_rules! impl_schedule {
             }
 
             async fn set_recap(&mut self, team_id: &str, channel_id: &str, on: bool) -> StoreResult<Option<bool>> {
-                let before: Option<(bool,)> = sqlx::query_as(
+                let before: Option<(bool,)> = $sql::query_as(
                     "SELECT recap FROM circles WHERE team_id = $1 AND channel_id = $2 AND active = TRUE",
                 )
                 .bind(team_id)
@@ -307,7 +309,7 @@ macro_rules! impl_schedule {
                 .fetch_optional(self.conn())
                 .await?;
                 if before.is_some() {
-                    sqlx::query("UPDATE circles SET recap = $3 WHERE team_id = $1 AND channel_id = $2")
+                    $sql::query("UPDATE circles SET recap = $3 WHERE team_id = $1 AND channel_id = $2")
                         .bind(team_id)
                         .bind(channel_id)
                         .bind(on)
@@ -318,7 +320,7 @@ macro_rules! impl_schedule {
             }
 
             async fn is_prompt_thread(&mut self, message: MessageRef<'_>) -> StoreResult<bool> {
-                let found: Option<(i64,)> = sqlx::query_as(
+                let found: Option<(i64,)> = $sql::query_as(
                     "SELECT prompt_number FROM prompt_posts WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
                 )
                 .bind(message.team_id)
@@ -329,7 +331,14 @@ macro_rules! impl_schedule {
                 Ok(found.is_some())
             }
         }
+    };
+}
 
+impl_schedule_tx!(SqliteTx, direct_sql);
+impl_schedule_tx!(PgTx, sqlx);
+
+macro_rules! impl_digest_store {
+    ($db:ty) => {
         #[async_trait]
         impl DigestStore for DigestPools<$db> {
             async fn teams_with_circles(&self) -> StoreResult<Vec<String>> {
@@ -499,5 +508,5 @@ macro_rules! impl_schedule {
     };
 }
 
-impl_schedule!(Sqlite);
-impl_schedule!(Postgres);
+impl_digest_store!(Sqlite);
+impl_digest_store!(Postgres);

@@ -1,24 +1,28 @@
 //! [`InsightTx`] for both backends. The SQL is written once: both SQLite and PostgreSQL accept
 //! `$n` parameters, `ON CONFLICT`, `RETURNING` and `TRUE`/`FALSE`, so one macro body serves
-//! `Transaction<Sqlite>` and `Transaction<Postgres>`.
+//! PostgreSQL through sqlx and SQLite through its direct connection (`direct_sql`, the same
+//! query API over rusqlite).
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{PgConnection, Postgres, Sqlite, Transaction};
 
 use super::StoreResult;
+use super::direct_sql;
 use super::insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
     InsightSource, InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight,
     ReactionChange, Reply, Rule, TagSource, day_of,
 };
+use super::sqlite_direct::DirectTransaction;
 use crate::clock::Millis;
 use crate::inbox::NewInboxItem;
 
-/// An open transaction on either backend.
-pub struct SqlTx<DB: sqlx::Database> {
-    tx: Transaction<'static, DB>,
+/// An open transaction: `tx` is the backend's own (sqlx's for PostgreSQL, the direct
+/// connection's for SQLite).
+pub struct SqlTx<T> {
+    tx: T,
     /// Insights whose derived columns (tag list, vote and reply counts) need a refresh before
     /// commit: refreshing once per transaction keeps a batch of votes on one insight cheap.
     stale: BTreeMap<i64, Stale>,
@@ -26,6 +30,9 @@ pub struct SqlTx<DB: sqlx::Database> {
     /// a capture batch of reactions would otherwise upsert a row per event.
     activity: BTreeMap<ActivityKey, ActivityCounts>,
 }
+
+pub(super) type PgTx = SqlTx<Transaction<'static, Postgres>>;
+pub(super) type SqliteTx = SqlTx<DirectTransaction>;
 
 /// (team, channel, day, user) of a `member_activity` row.
 type ActivityKey = (String, String, i64, String);
@@ -39,18 +46,13 @@ const REFRESH_IDS_PER_STATEMENT: usize = 500;
 /// Rows per statement when the counted activity is written (7 parameters each).
 const ACTIVITY_ROWS_PER_STATEMENT: usize = 500;
 
-impl<DB: sqlx::Database> SqlTx<DB> {
-    pub(super) fn new(tx: Transaction<'static, DB>) -> Self {
+impl<T> SqlTx<T> {
+    pub(super) fn new(tx: T) -> Self {
         Self {
             tx,
             stale: BTreeMap::new(),
             activity: BTreeMap::new(),
         }
-    }
-
-    /// The transaction's connection, for statements written outside this file.
-    pub(super) fn conn(&mut self) -> &mut DB::Connection {
-        &mut self.tx
     }
 
     fn stale_tags(&mut self, id: i64) {
@@ -70,6 +72,20 @@ impl<DB: sqlx::Database> SqlTx<DB> {
             }
             None => false,
         }
+    }
+}
+
+impl PgTx {
+    /// The transaction's connection, for the statements of the macros here and in `digest`.
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+impl SqliteTx {
+    /// The transaction's connection, for the statements of the macros here and in `digest`.
+    pub(super) fn conn(&mut self) -> &mut rusqlite::Connection {
+        self.tx.connection()
     }
 }
 
@@ -97,7 +113,6 @@ fn insight_query(condition: &str) -> String {
     format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE {condition}")
 }
 
-/// Per-backend [`InsightTx::lock_messages`].
 /// The refresh of an insight's tag list, in each backend's SQL: distinct tags in order, joined
 /// by [`TAG_SEPARATOR`](super::insights::TAG_SEPARATOR).
 trait TagListSql {
@@ -113,24 +128,17 @@ impl TagListSql for Postgres {
     const TAG_LIST: &'static str = "COALESCE((SELECT string_agg(DISTINCT tag, ';' ORDER BY tag) FROM insight_tags WHERE insight_id = insights.id), '')";
 }
 
+/// Locks on message keys for [`InsightTx::lock_messages`].
 #[async_trait]
-trait LockKeys: sqlx::Database {
-    async fn lock(tx: &mut Transaction<'static, Self>, keys: &[String]) -> StoreResult<()>;
+pub(super) trait LockKeys {
+    async fn lock_keys(&mut self, keys: &[String]) -> StoreResult<()>;
 }
 
 #[async_trait]
-impl LockKeys for Sqlite {
-    /// SQLite has one writer connection: its transactions already run one at a time.
-    async fn lock(_tx: &mut Transaction<'static, Self>, _keys: &[String]) -> StoreResult<()> {
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl LockKeys for Postgres {
+impl LockKeys for Transaction<'static, Postgres> {
     /// Transaction-scoped advisory locks, taken in one order (by hash) in every transaction,
     /// so two batches wait for each other instead of deadlocking.
-    async fn lock(tx: &mut Transaction<'static, Self>, keys: &[String]) -> StoreResult<()> {
+    async fn lock_keys(&mut self, keys: &[String]) -> StoreResult<()> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -139,18 +147,20 @@ impl LockKeys for Postgres {
              (SELECT DISTINCT hashtextextended(k, 0) AS h FROM UNNEST($1::text[]) AS k ORDER BY h) AS keys",
         )
         .bind(keys)
-        .execute(&mut **tx)
+        .execute(&mut **self)
         .await?;
         Ok(())
     }
 }
 
+/// `$tx` runs the SQL through `$sql` (`sqlx` or `direct_sql`), `$builder` is that module's
+/// query builder, `$db` names the SQL dialect.
 macro_rules! impl_insight_tx {
-    ($db:ty) => {
+    ($tx:ty, $db:ty, $sql:ident, $builder:ty) => {
         #[async_trait]
-        impl InsightTx for SqlTx<$db> {
+        impl InsightTx for $tx {
             async fn put_message(&mut self, m: &CachedMessage, at: Millis) -> StoreResult<()> {
-                sqlx::query(
+                $sql::query(
                     "INSERT INTO messages (team_id, channel_id, ts, user_id, text, thread_ts, seen_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (team_id, channel_id, ts) DO UPDATE SET \
@@ -164,49 +174,49 @@ macro_rules! impl_insight_tx {
                 .bind(&m.text)
                 .bind(&m.thread_ts)
                 .bind(at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(())
             }
 
             async fn message(&mut self, at: MessageRef<'_>) -> StoreResult<Option<CachedMessage>> {
-                let row: Option<MessageParts> = sqlx::query_as(
+                let row: Option<MessageParts> = $sql::query_as(
                     "SELECT team_id, channel_id, ts, user_id, text, thread_ts FROM messages \
                      WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
                 )
                 .bind(at.team_id)
                 .bind(at.channel_id)
                 .bind(at.ts)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.conn())
                 .await?;
                 Ok(row.map(message_from))
             }
 
             async fn thread_replies(&mut self, parent: MessageRef<'_>) -> StoreResult<Vec<CachedMessage>> {
-                let rows: Vec<MessageParts> = sqlx::query_as(
+                let rows: Vec<MessageParts> = $sql::query_as(
                     "SELECT team_id, channel_id, ts, user_id, text, thread_ts FROM messages \
                      WHERE team_id = $1 AND channel_id = $2 AND thread_ts = $3 AND ts <> $3 ORDER BY ts",
                 )
                 .bind(parent.team_id)
                 .bind(parent.channel_id)
                 .bind(parent.ts)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?;
                 Ok(rows.into_iter().map(message_from).collect())
             }
 
             async fn forget_message(&mut self, at: MessageRef<'_>) -> StoreResult<()> {
-                sqlx::query("DELETE FROM messages WHERE team_id = $1 AND channel_id = $2 AND ts = $3")
+                $sql::query("DELETE FROM messages WHERE team_id = $1 AND channel_id = $2 AND ts = $3")
                     .bind(at.team_id)
                     .bind(at.channel_id)
                     .bind(at.ts)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
                 Ok(())
             }
 
             async fn set_reaction(&mut self, c: &ReactionChange<'_>) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = $sql::query(
                     "INSERT INTO reactions (team_id, channel_id, message_ts, user_id, emoji, present, event_ts) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (team_id, channel_id, message_ts, user_id, emoji) DO UPDATE SET \
@@ -220,13 +230,13 @@ macro_rules! impl_insight_tx {
                 .bind(c.emoji)
                 .bind(c.present)
                 .bind(c.event_ts)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn reactions_on(&mut self, m: MessageRef<'_>) -> StoreResult<Vec<(String, String)>> {
-                Ok(sqlx::query_as(
+                Ok($sql::query_as(
                     "SELECT user_id, emoji FROM reactions \
                      WHERE team_id = $1 AND channel_id = $2 AND message_ts = $3 AND present \
                      ORDER BY user_id, emoji",
@@ -234,20 +244,20 @@ macro_rules! impl_insight_tx {
                 .bind(m.team_id)
                 .bind(m.channel_id)
                 .bind(m.ts)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?)
             }
 
             async fn has_reaction(&mut self, insight_id: i64, emoji: &[&str]) -> StoreResult<bool> {
                 for one in emoji {
-                    let found: Option<(i64,)> = sqlx::query_as(
+                    let found: Option<(i64,)> = $sql::query_as(
                         "SELECT 1 FROM reactions r JOIN insights i \
                          ON i.team_id = r.team_id AND i.channel_id = r.channel_id AND i.message_ts = r.message_ts \
                          WHERE (i.id = $1 OR i.merged_into = $1) AND r.emoji = $2 AND r.present LIMIT 1",
                     )
                     .bind(insight_id)
                     .bind(*one)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn())
                     .await?;
                     if found.is_some() {
                         return Ok(true);
@@ -257,39 +267,39 @@ macro_rules! impl_insight_tx {
             }
 
             async fn insight(&mut self, id: i64) -> StoreResult<Option<Insight>> {
-                Ok(sqlx::query_as(&insight_query("id = $1"))
+                Ok($sql::query_as(&insight_query("id = $1"))
                     .bind(id)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn())
                     .await?)
             }
 
             async fn insight_by_number(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Insight>> {
-                Ok(sqlx::query_as(&insight_query("team_id = $1 AND number = $2"))
+                Ok($sql::query_as(&insight_query("team_id = $1 AND number = $2"))
                     .bind(team_id)
                     .bind(number)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn())
                     .await?)
             }
 
             async fn insight_by_message(&mut self, m: MessageRef<'_>) -> StoreResult<Option<Insight>> {
                 Ok(
-                    sqlx::query_as(&insight_query("team_id = $1 AND channel_id = $2 AND message_ts = $3"))
+                    $sql::query_as(&insight_query("team_id = $1 AND channel_id = $2 AND message_ts = $3"))
                         .bind(m.team_id)
                         .bind(m.channel_id)
                         .bind(m.ts)
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn())
                         .await?,
                 )
             }
 
             async fn create_insight(&mut self, new: &NewInsight<'_>) -> StoreResult<Insight> {
-                let (number,): (i64,) = sqlx::query_as(
+                let (number,): (i64,) = $sql::query_as(
                     "INSERT INTO insight_numbers (team_id, last_number) VALUES ($1, 1) \
                      ON CONFLICT (team_id) DO UPDATE SET last_number = insight_numbers.last_number + 1 \
                      RETURNING last_number",
                 )
                 .bind(new.message.team_id)
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.conn())
                 .await?;
                 let sql = format!(
                     "INSERT INTO insights (team_id, number, channel_id, message_ts, thread_ts, author_id, text, \
@@ -297,7 +307,7 @@ macro_rules! impl_insight_tx {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
                      ON CONFLICT (team_id, channel_id, message_ts) DO NOTHING RETURNING {INSIGHT_COLUMNS}"
                 );
-                let created: Option<Insight> = sqlx::query_as(&sql)
+                let created: Option<Insight> = $sql::query_as(&sql)
                     .bind(new.message.team_id)
                     .bind(number)
                     .bind(new.message.channel_id)
@@ -308,7 +318,7 @@ macro_rules! impl_insight_tx {
                     .bind(new.text_version)
                     .bind(new.source.as_str())
                     .bind(new.at)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn())
                     .await?;
                 let insight = match created {
                     Some(insight) => insight,
@@ -323,7 +333,7 @@ macro_rules! impl_insight_tx {
             }
 
             async fn set_text(&mut self, id: i64, text: &str, version: i64, at: Millis) -> StoreResult<bool> {
-                sqlx::query(
+                $sql::query(
                     "INSERT INTO insight_revisions (insight_id, text, replaced_at) \
                      SELECT id, text, $3 FROM insights \
                      WHERE id = $1 AND text IS NOT NULL AND text <> $2 AND text_version <= $4 AND NOT deleted",
@@ -332,9 +342,9 @@ macro_rules! impl_insight_tx {
                 .bind(text)
                 .bind(at)
                 .bind(version)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
-                let changed = sqlx::query(
+                let changed = $sql::query(
                     "UPDATE insights SET text = $2, text_version = $3, updated_at = $4 \
                      WHERE id = $1 AND text_version <= $3 AND NOT deleted AND (text IS NULL OR text <> $2)",
                 )
@@ -342,13 +352,13 @@ macro_rules! impl_insight_tx {
                 .bind(text)
                 .bind(version)
                 .bind(at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(changed.rows_affected() > 0)
             }
 
             async fn set_details(&mut self, id: i64, d: &InsightDetails, at: Millis) -> StoreResult<()> {
-                sqlx::query(
+                $sql::query(
                     "UPDATE insights SET product_area = $2, sentiment = $3, customer_company = $4, updated_at = $5 \
                      WHERE id = $1",
                 )
@@ -357,75 +367,75 @@ macro_rules! impl_insight_tx {
                 .bind(&d.sentiment)
                 .bind(&d.customer_company)
                 .bind(at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(())
             }
 
             async fn mark_deleted(&mut self, id: i64, at: Millis) -> StoreResult<()> {
-                sqlx::query("DELETE FROM insight_revisions WHERE insight_id = $1")
+                $sql::query("DELETE FROM insight_revisions WHERE insight_id = $1")
                     .bind(id)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
-                sqlx::query("UPDATE insights SET deleted = TRUE, text = '', updated_at = $2 WHERE id = $1")
+                $sql::query("UPDATE insights SET deleted = TRUE, text = '', updated_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(at)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
                 Ok(())
             }
 
             async fn discard_insight(&mut self, id: i64) -> StoreResult<()> {
                 for table in ["insight_revisions", "insight_tags", "insight_sources", "votes", "replies", "status_changes"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
+                    $sql::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
                         .bind(id)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn())
                         .await?;
                 }
-                sqlx::query("DELETE FROM insights WHERE id = $1")
+                $sql::query("DELETE FROM insights WHERE id = $1")
                     .bind(id)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
                 Ok(())
             }
 
             async fn revisions(&mut self, id: i64) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT text FROM insight_revisions WHERE insight_id = $1 ORDER BY id")
+                    $sql::query_as("SELECT text FROM insight_revisions WHERE insight_id = $1 ORDER BY id")
                         .bind(id)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn())
                         .await?;
                 Ok(rows.into_iter().map(|(text,)| text).collect())
             }
 
             async fn add_source(&mut self, id: i64, source: InsightSource) -> StoreResult<()> {
-                sqlx::query(
+                $sql::query(
                     "INSERT INTO insight_sources (insight_id, source) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(source.as_str())
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(())
             }
 
             async fn sources(&mut self, id: i64) -> StoreResult<Vec<InsightSource>> {
                 let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT source FROM insight_sources WHERE insight_id = $1 ORDER BY source")
+                    $sql::query_as("SELECT source FROM insight_sources WHERE insight_id = $1 ORDER BY source")
                         .bind(id)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn())
                         .await?;
                 Ok(rows.into_iter().filter_map(|(s,)| s.parse().ok()).collect())
             }
 
             async fn add_tag(&mut self, id: i64, tag: &str, source: TagSource) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = $sql::query(
                     "INSERT INTO insight_tags (insight_id, tag, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(tag)
                 .bind(source.as_str())
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 self.stale_tags(id);
                 Ok(done.rows_affected() > 0)
@@ -433,21 +443,21 @@ macro_rules! impl_insight_tx {
 
             async fn remove_tag(&mut self, id: i64, tag: &str, source: TagSource) -> StoreResult<bool> {
                 let done =
-                    sqlx::query("DELETE FROM insight_tags WHERE insight_id = $1 AND tag = $2 AND source = $3")
+                    $sql::query("DELETE FROM insight_tags WHERE insight_id = $1 AND tag = $2 AND source = $3")
                         .bind(id)
                         .bind(tag)
                         .bind(source.as_str())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn())
                         .await?;
                 self.stale_tags(id);
                 Ok(done.rows_affected() > 0)
             }
 
             async fn replace_tags(&mut self, id: i64, source: TagSource, tags: &[String]) -> StoreResult<()> {
-                sqlx::query("DELETE FROM insight_tags WHERE insight_id = $1 AND source = $2")
+                $sql::query("DELETE FROM insight_tags WHERE insight_id = $1 AND source = $2")
                     .bind(id)
                     .bind(source.as_str())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
                 self.stale_tags(id);
                 for tag in tags {
@@ -458,15 +468,15 @@ macro_rules! impl_insight_tx {
 
             async fn tags(&mut self, id: i64) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT DISTINCT tag FROM insight_tags WHERE insight_id = $1 ORDER BY tag")
+                    $sql::query_as("SELECT DISTINCT tag FROM insight_tags WHERE insight_id = $1 ORDER BY tag")
                         .bind(id)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn())
                         .await?;
                 Ok(rows.into_iter().map(|(tag,)| tag).collect())
             }
 
             async fn add_vote(&mut self, id: i64, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = $sql::query(
                     "INSERT INTO votes (insight_id, user_id, channel_id, message_ts) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT DO NOTHING",
                 )
@@ -474,7 +484,7 @@ macro_rules! impl_insight_tx {
                 .bind(user_id)
                 .bind(on.channel_id)
                 .bind(on.ts)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 self.stale_counts(id);
                 Ok(done.rows_affected() > 0)
@@ -483,7 +493,7 @@ macro_rules! impl_insight_tx {
             async fn add_vote_on_message(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
                 // One statement: votes are most of a busy circle's reactions. Merges re-point
                 // whole chains, so one hop through merged_into reaches the target.
-                let done: Option<(i64,)> = sqlx::query_as(
+                let done: Option<(i64,)> = $sql::query_as(
                     "INSERT INTO votes (insight_id, user_id, channel_id, message_ts) \
                      SELECT COALESCE(merged_into, id), $1, channel_id, message_ts FROM insights \
                      WHERE team_id = $2 AND channel_id = $3 AND message_ts = $4 AND NOT deleted \
@@ -494,13 +504,13 @@ macro_rules! impl_insight_tx {
                 .bind(on.team_id)
                 .bind(on.channel_id)
                 .bind(on.ts)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.conn())
                 .await?;
                 Ok(self.counted(done))
             }
 
             async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
-                let done: Vec<(i64,)> = sqlx::query_as(
+                let done: Vec<(i64,)> = $sql::query_as(
                     "DELETE FROM votes WHERE channel_id = $1 AND message_ts = $2 AND user_id = $3 \
                      AND EXISTS (SELECT 1 FROM insights i WHERE i.id = votes.insight_id AND i.team_id = $4) \
                      RETURNING insight_id",
@@ -509,7 +519,7 @@ macro_rules! impl_insight_tx {
                 .bind(on.ts)
                 .bind(user_id)
                 .bind(on.team_id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?;
                 let removed = !done.is_empty();
                 for (id,) in done {
@@ -520,28 +530,28 @@ macro_rules! impl_insight_tx {
 
             async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT DISTINCT user_id FROM votes WHERE insight_id = $1 ORDER BY user_id")
+                    $sql::query_as("SELECT DISTINCT user_id FROM votes WHERE insight_id = $1 ORDER BY user_id")
                         .bind(id)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn())
                         .await?;
                 Ok(rows.into_iter().map(|(user,)| user).collect())
             }
 
             async fn voters_on(&mut self, id: i64, m: MessageRef<'_>) -> StoreResult<Vec<String>> {
-                let rows: Vec<(String,)> = sqlx::query_as(
+                let rows: Vec<(String,)> = $sql::query_as(
                     "SELECT DISTINCT user_id FROM votes \
                      WHERE insight_id = $1 AND channel_id = $2 AND message_ts = $3 ORDER BY user_id",
                 )
                 .bind(id)
                 .bind(m.channel_id)
                 .bind(m.ts)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?;
                 Ok(rows.into_iter().map(|(user,)| user).collect())
             }
 
             async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = $sql::query(
                     "INSERT INTO replies (insight_id, channel_id, ts, user_id, text) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT DO NOTHING",
                 )
@@ -550,7 +560,7 @@ macro_rules! impl_insight_tx {
                 .bind(&reply.ts)
                 .bind(&reply.user_id)
                 .bind(&reply.text)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 self.stale_counts(id);
                 Ok(done.rows_affected() > 0)
@@ -558,16 +568,16 @@ macro_rules! impl_insight_tx {
 
             async fn edit_reply(&mut self, channel_id: &str, ts: &str, text: Option<&str>) -> StoreResult<()> {
                 let query = match text {
-                    Some(text) => sqlx::query("UPDATE replies SET text = $3 WHERE channel_id = $1 AND ts = $2")
+                    Some(text) => $sql::query("UPDATE replies SET text = $3 WHERE channel_id = $1 AND ts = $2")
                         .bind(channel_id)
                         .bind(ts)
                         .bind(text),
                     None => {
                         let removed: Vec<(i64,)> =
-                            sqlx::query_as("DELETE FROM replies WHERE channel_id = $1 AND ts = $2 RETURNING insight_id")
+                            $sql::query_as("DELETE FROM replies WHERE channel_id = $1 AND ts = $2 RETURNING insight_id")
                                 .bind(channel_id)
                                 .bind(ts)
-                                .fetch_all(&mut *self.tx)
+                                .fetch_all(self.conn())
                                 .await?;
                         for (id,) in removed {
                             self.stale_counts(id);
@@ -575,16 +585,16 @@ macro_rules! impl_insight_tx {
                         return Ok(());
                     }
                 };
-                query.execute(&mut *self.tx).await?;
+                query.execute(self.conn()).await?;
                 Ok(())
             }
 
             async fn replies(&mut self, id: i64) -> StoreResult<Vec<Reply>> {
-                Ok(sqlx::query_as(
+                Ok($sql::query_as(
                     "SELECT channel_id, ts, user_id, text FROM replies WHERE insight_id = $1 ORDER BY ts",
                 )
                 .bind(id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?)
             }
 
@@ -595,19 +605,19 @@ macro_rules! impl_insight_tx {
                 by: Option<&str>,
                 at: Millis,
             ) -> StoreResult<Option<i64>> {
-                let changed = sqlx::query(
+                let changed = $sql::query(
                     "UPDATE insights SET status = $2, updated_at = $3 \
                      WHERE id = $1 AND status <> $2 AND merged_into IS NULL",
                 )
                 .bind(id)
                 .bind(status.as_str())
                 .bind(at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 if changed.rows_affected() == 0 {
                     return Ok(None);
                 }
-                let (change,): (i64,) = sqlx::query_as(
+                let (change,): (i64,) = $sql::query_as(
                     "INSERT INTO status_changes (insight_id, status, changed_by, changed_at) \
                      VALUES ($1, $2, $3, $4) RETURNING id",
                 )
@@ -615,7 +625,7 @@ macro_rules! impl_insight_tx {
                 .bind(status.as_str())
                 .bind(by)
                 .bind(at)
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.conn())
                 .await?;
                 Ok(Some(change))
             }
@@ -623,7 +633,7 @@ macro_rules! impl_insight_tx {
             async fn merge(&mut self, from: i64, into: i64, at: Millis) -> StoreResult<()> {
                 for table in ["insight_tags", "insight_sources", "votes", "replies"] {
                     // Rows the target already has stay once; the rest move.
-                    sqlx::query(&format!(
+                    $sql::query(&format!(
                         "UPDATE {table} SET insight_id = $2 WHERE insight_id = $1 \
                          AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.insight_id = $2 AND {same})",
                         same = match table {
@@ -637,37 +647,37 @@ macro_rules! impl_insight_tx {
                     ))
                     .bind(from)
                     .bind(into)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
-                    sqlx::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
+                    $sql::query(&format!("DELETE FROM {table} WHERE insight_id = $1"))
                         .bind(from)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn())
                         .await?;
                 }
                 for id in [from, into] {
                     self.stale_tags(id);
                     self.stale_counts(id);
                 }
-                sqlx::query("UPDATE insights SET merged_into = $2, updated_at = $3 WHERE id = $1 OR merged_into = $1")
+                $sql::query("UPDATE insights SET merged_into = $2, updated_at = $3 WHERE id = $1 OR merged_into = $1")
                     .bind(from)
                     .bind(into)
                     .bind(at)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn())
                     .await?;
                 Ok(())
             }
 
             async fn merged_into(&mut self, id: i64) -> StoreResult<Vec<Insight>> {
-                Ok(sqlx::query_as(&insight_query("merged_into = $1 ORDER BY number"))
+                Ok($sql::query_as(&insight_query("merged_into = $1 ORDER BY number"))
                     .bind(id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn())
                     .await?)
             }
 
             async fn emoji_overrides(&mut self, team_id: &str) -> StoreResult<Vec<EmojiOverride>> {
-                Ok(sqlx::query_as("SELECT emoji, tag FROM emoji_tags WHERE team_id = $1 ORDER BY emoji")
+                Ok($sql::query_as("SELECT emoji, tag FROM emoji_tags WHERE team_id = $1 ORDER BY emoji")
                     .bind(team_id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn())
                     .await?)
             }
 
@@ -679,7 +689,7 @@ macro_rules! impl_insight_tx {
                 by: &str,
                 at: Millis,
             ) -> StoreResult<()> {
-                sqlx::query(
+                $sql::query(
                     "INSERT INTO emoji_tags (team_id, emoji, tag, changed_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (team_id, emoji) DO UPDATE SET tag = excluded.tag, \
                      changed_by = excluded.changed_by, updated_at = excluded.updated_at",
@@ -689,17 +699,17 @@ macro_rules! impl_insight_tx {
                 .bind(tag)
                 .bind(by)
                 .bind(at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(())
             }
 
             async fn rules(&mut self, team_id: &str) -> StoreResult<Vec<Rule>> {
-                Ok(sqlx::query_as(
+                Ok($sql::query_as(
                     "SELECT number, phrase, tag, capture FROM rules WHERE team_id = $1 ORDER BY number",
                 )
                 .bind(team_id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?)
             }
 
@@ -710,7 +720,7 @@ macro_rules! impl_insight_tx {
                 by: &str,
                 at: Millis,
             ) -> StoreResult<Rule> {
-                Ok(sqlx::query_as(
+                Ok($sql::query_as(
                     "INSERT INTO rules (team_id, number, phrase, tag, capture, created_by, created_at) \
                      SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4, $5, $6 FROM rules WHERE team_id = $1 \
                      RETURNING number, phrase, tag, capture",
@@ -721,37 +731,37 @@ macro_rules! impl_insight_tx {
                 .bind(capture)
                 .bind(by)
                 .bind(at)
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.conn())
                 .await?)
             }
 
             async fn remove_rule(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Rule>> {
-                Ok(sqlx::query_as(
+                Ok($sql::query_as(
                     "DELETE FROM rules WHERE team_id = $1 AND number = $2 RETURNING number, phrase, tag, capture",
                 )
                 .bind(team_id)
                 .bind(number)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.conn())
                 .await?)
             }
 
             async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT channel_id FROM circles WHERE team_id = $1 AND active ORDER BY channel_id")
+                    $sql::query_as("SELECT channel_id FROM circles WHERE team_id = $1 AND active ORDER BY channel_id")
                         .bind(team_id)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn())
                         .await?;
                 Ok(rows.into_iter().map(|(c,)| c).collect())
             }
 
             async fn insight_counts(&mut self, team_id: &str) -> StoreResult<Vec<(String, i64)>> {
-                Ok(sqlx::query_as(
+                Ok($sql::query_as(
                     "SELECT channel_id, COUNT(*) FROM insights \
                      WHERE team_id = $1 AND NOT deleted AND merged_into IS NULL \
                      GROUP BY channel_id ORDER BY channel_id",
                 )
                 .bind(team_id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn())
                 .await?)
             }
 
@@ -774,7 +784,7 @@ macro_rules! impl_insight_tx {
                     MembershipChange::Joined => (Some(m.at), None, "joined_at = excluded.joined_at, left_at = NULL"),
                     MembershipChange::Left => (None, Some(m.at), "left_at = excluded.left_at"),
                 };
-                sqlx::query(&format!(
+                $sql::query(&format!(
                     "INSERT INTO circle_members (team_id, channel_id, user_id, joined_at, left_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, channel_id, user_id) DO UPDATE SET {on_conflict}"
                 ))
@@ -783,14 +793,14 @@ macro_rules! impl_insight_tx {
                 .bind(m.user_id)
                 .bind(joined_at)
                 .bind(left_at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(())
             }
 
             async fn set_name(&mut self, named: Named<'_>, name: &str, at: Millis) -> StoreResult<()> {
                 let query = match named {
-                    Named::Person { team_id, user_id } => sqlx::query(
+                    Named::Person { team_id, user_id } => $sql::query(
                         "INSERT INTO people (team_id, user_id, name, updated_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (team_id, user_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
                     )
@@ -800,12 +810,12 @@ macro_rules! impl_insight_tx {
                     .bind(at),
                     // A circle's row records its on/off changes; a rename is not one.
                     Named::Channel { team_id, channel_id } => {
-                        sqlx::query("UPDATE circles SET name = $3 WHERE team_id = $1 AND channel_id = $2")
+                        $sql::query("UPDATE circles SET name = $3 WHERE team_id = $1 AND channel_id = $2")
                             .bind(team_id)
                             .bind(channel_id)
                             .bind(name)
                     }
-                    Named::Workspace { team_id } => sqlx::query(
+                    Named::Workspace { team_id } => $sql::query(
                         "INSERT INTO workspaces (team_id, url, updated_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (team_id) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
                     )
@@ -813,32 +823,32 @@ macro_rules! impl_insight_tx {
                     .bind(name)
                     .bind(at),
                 };
-                query.execute(&mut *self.tx).await?;
+                query.execute(self.conn()).await?;
                 Ok(())
             }
 
             async fn has_name(&mut self, named: Named<'_>) -> StoreResult<bool> {
                 let query = match named {
                     Named::Person { team_id, user_id } => {
-                        sqlx::query_as("SELECT 1 FROM people WHERE team_id = $1 AND user_id = $2")
+                        $sql::query_as("SELECT 1 FROM people WHERE team_id = $1 AND user_id = $2")
                             .bind(team_id)
                             .bind(user_id)
                     }
-                    Named::Channel { team_id, channel_id } => sqlx::query_as(
+                    Named::Channel { team_id, channel_id } => $sql::query_as(
                         "SELECT 1 FROM circles WHERE team_id = $1 AND channel_id = $2 AND name IS NOT NULL",
                     )
                     .bind(team_id)
                     .bind(channel_id),
                     Named::Workspace { team_id } => {
-                        sqlx::query_as("SELECT 1 FROM workspaces WHERE team_id = $1").bind(team_id)
+                        $sql::query_as("SELECT 1 FROM workspaces WHERE team_id = $1").bind(team_id)
                     }
                 };
-                let found: Option<(i32,)> = query.fetch_optional(&mut *self.tx).await?;
+                let found: Option<(i32,)> = query.fetch_optional(self.conn()).await?;
                 Ok(found.is_some())
             }
 
             async fn enqueue(&mut self, item: &NewInboxItem) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = $sql::query(
                     "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
                      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (event_id) DO NOTHING",
                 )
@@ -848,18 +858,18 @@ macro_rules! impl_insight_tx {
                 .bind(&item.event_type)
                 .bind(&item.payload)
                 .bind(item.received_at)
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn lock_messages(&mut self, keys: &[String]) -> StoreResult<()> {
-                <$db as LockKeys>::lock(&mut self.tx, keys).await
+                self.tx.lock_keys(keys).await
             }
 
             async fn commit(mut self: Box<Self>) -> StoreResult<()> {
-                // One statement per kind of staleness, not per insight: each statement is a hop
-                // to the database's thread.
+                // One statement per kind of staleness, not per insight: on PostgreSQL each
+                // statement is a round trip.
                 let mut groups: BTreeMap<(bool, bool), Vec<i64>> = BTreeMap::new();
                 for (id, stale) in std::mem::take(&mut self.stale) {
                     groups.entry((stale.tags, stale.counts)).or_default().push(id);
@@ -880,7 +890,7 @@ macro_rules! impl_insight_tx {
                         continue;
                     }
                     for chunk in ids.chunks(REFRESH_IDS_PER_STATEMENT) {
-                        let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                        let mut query = <$builder>::new(format!(
                             "UPDATE insights SET {} WHERE id IN (",
                             columns.join(", ")
                         ));
@@ -889,12 +899,12 @@ macro_rules! impl_insight_tx {
                             list.push_bind(*id);
                         }
                         query.push(")");
-                        query.build().execute(&mut *self.tx).await?;
+                        query.build().execute(self.conn()).await?;
                     }
                 }
                 let activity: Vec<(ActivityKey, ActivityCounts)> = std::mem::take(&mut self.activity).into_iter().collect();
                 for chunk in activity.chunks(ACTIVITY_ROWS_PER_STATEMENT) {
-                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                    let mut query = <$builder>::new(
                         "INSERT INTO member_activity (team_id, channel_id, day, user_id, posts, replies, reactions) ",
                     );
                     query.push_values(chunk, |mut row, ((team, channel, day, user), counts)| {
@@ -912,7 +922,7 @@ macro_rules! impl_insight_tx {
                          replies = member_activity.replies + excluded.replies, \
                          reactions = member_activity.reactions + excluded.reactions",
                     );
-                    query.build().execute(&mut *self.tx).await?;
+                    query.build().execute(self.conn()).await?;
                 }
                 self.tx.commit().await?;
                 Ok(())
@@ -921,5 +931,5 @@ macro_rules! impl_insight_tx {
     };
 }
 
-impl_insight_tx!(Sqlite);
-impl_insight_tx!(Postgres);
+impl_insight_tx!(SqliteTx, Sqlite, direct_sql, direct_sql::QueryBuilder);
+impl_insight_tx!(PgTx, Postgres, sqlx, sqlx::QueryBuilder<Postgres>);

@@ -3,12 +3,14 @@
 //! All SQL lives below this module; callers speak in inbox rows and outcomes.
 
 pub mod digest;
+mod direct_sql;
 mod insight_tx;
 pub mod insights;
 mod postgres;
 pub mod reads;
 mod reads_sql;
 mod sqlite;
+mod sqlite_direct;
 mod sqlite_inbox;
 pub mod tokens;
 

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::digest::{DigestPools, DigestStore};
-use super::insight_tx::SqlTx;
+use super::insight_tx::PgTx;
 use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
 use super::{ApiTokens, InboxAppender, InsightReads};
@@ -255,7 +255,7 @@ impl Store for PostgresStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
-        Ok(Box::new(SqlTx::new(self.pool.begin().await?)))
+        Ok(Box::new(PgTx::new(self.pool.begin().await?)))
     }
 
     fn reads(&self) -> Arc<dyn InsightReads> {

@@ -11,9 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::digest::{DigestPools, DigestStore};
-use super::insight_tx::SqlTx;
+use super::insight_tx::SqliteTx;
 use super::reads_sql::SqlPool;
-use super::sqlite_inbox::DirectInbox;
+use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
+use super::sqlite_inbox;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
@@ -33,8 +34,8 @@ const SETTLE_CHUNK: usize = 512;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    /// Every inbox insert, stepped outside sqlx (see `sqlite_inbox`).
-    inbox: Arc<DirectInbox>,
+    /// Every inbox insert and every [`InsightTx`], stepped outside sqlx (see `sqlite_direct`).
+    direct: SharedConnection,
     since_checkpoint: Arc<WalGrowth>,
 }
 
@@ -97,12 +98,12 @@ impl SqliteStore {
         let writer = pool(1)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
-        let inbox = Arc::new(DirectInbox::open(options.get_filename(), BUSY_TIMEOUT)?);
+        let direct = sqlite_direct::open(options.get_filename(), BUSY_TIMEOUT)?;
         let readers = pool(4).connect_with(options).await?;
         Ok(Self {
             writer,
             readers,
-            inbox,
+            direct,
             since_checkpoint: Arc::default(),
         })
     }
@@ -127,8 +128,9 @@ impl Store for SqliteStore {
     async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
         // The inbox writer's path, in a turn of the write connection, off the async workers.
         let _write_turn = self.writer.acquire().await?;
-        let (inbox, items) = (self.inbox.clone(), items.to_vec());
-        tokio::task::spawn_blocking(move || inbox.append(&items))
+        let mut connection = self.direct.clone().lock_owned().await;
+        let items = items.to_vec();
+        tokio::task::spawn_blocking(move || sqlite_inbox::append(&mut connection, &items))
             .await
             .map_err(|_| StoreError::WriteAborted)?
     }
@@ -330,7 +332,10 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
-        Ok(Box::new(SqlTx::new(self.writer.begin().await?)))
+        let turn = self.writer.acquire().await?;
+        Ok(Box::new(SqliteTx::new(
+            DirectTransaction::begin(turn, &self.direct).await?,
+        )))
     }
 
     fn reads(&self) -> Arc<dyn InsightReads> {
@@ -379,7 +384,7 @@ impl Store for SqliteStore {
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {
         Ok(Box::new(SqliteAppender {
             _write_turn: self.writer.acquire().await?,
-            inbox: self.inbox.clone(),
+            direct: self.direct.clone(),
             since_checkpoint: self.since_checkpoint.clone(),
         }))
     }
@@ -399,7 +404,7 @@ impl Store for SqliteStore {
 /// instead of in SQLite's busy handler.
 struct SqliteAppender {
     _write_turn: PoolConnection<Sqlite>,
-    inbox: Arc<DirectInbox>,
+    direct: SharedConnection,
     since_checkpoint: Arc<WalGrowth>,
 }
 
@@ -407,7 +412,7 @@ struct SqliteAppender {
 impl InboxAppender for SqliteAppender {
     async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64> {
         // Blocks for the commit: the inbox writer has a thread of its own.
-        let stored = self.inbox.append(items)?;
+        let stored = sqlite_inbox::append(&mut *self.direct.lock().await, items)?;
         self.since_checkpoint.add_commit(items.len());
         Ok(stored)
     }
@@ -421,7 +426,7 @@ impl InboxAppender for SqliteAppender {
         // then overwrite blocks the file already has, and their fsync costs less than one that
         // grows the file (measured in docs/BENCHMARKS.md). The reader-side checkpoint in
         // `maintain` never catches up while commits keep coming.
-        self.inbox.checkpoint()
+        sqlite_inbox::checkpoint(&*self.direct.lock().await)
     }
 }
 

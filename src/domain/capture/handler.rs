@@ -17,6 +17,7 @@ use crate::store::SharedStore;
 /// Event types this handler takes.
 pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
 
+#[derive(Clone)]
 pub struct CaptureHandler {
     pub store: SharedStore,
     pub bot: Arc<BotIdentity>,
@@ -41,7 +42,7 @@ impl InboxHandler for CaptureHandler {
                 events::parse(&job.row.payload).map_err(|err| HandlerError::permanent(err.to_string()))
             })
             .collect();
-        match self.apply_all(jobs, &parsed).await {
+        match self.apply_on_a_blocking_thread(jobs, &parsed).await {
             Ok(()) => parsed.into_iter().map(|event| event.map(|_| ())).collect(),
             Err(err) => {
                 tracing::warn!(error = %err, rows = jobs.len(), "capture batch failed; will retry");
@@ -71,6 +72,24 @@ fn message_keys(jobs: &[Job], events: &[Result<CaptureEvent, HandlerError>]) -> 
 }
 
 impl CaptureHandler {
+    /// [`Self::apply_all`] off the runtime's threads: on SQLite a batch's statements step on
+    /// the calling thread, a few milliseconds of work without a pause, and the runtime's
+    /// threads must stay free to acknowledge Slack's requests.
+    async fn apply_on_a_blocking_thread(
+        &self,
+        jobs: &[Job],
+        events: &[Result<CaptureEvent, HandlerError>],
+    ) -> Result<(), HandlerError> {
+        let (handler, jobs, events) = (self.clone(), jobs.to_vec(), events.to_vec());
+        let runtime = tokio::runtime::Handle::current();
+        match tokio::task::spawn_blocking(move || runtime.block_on(handler.apply_all(&jobs, &events))).await {
+            Ok(applied) => applied,
+            // The worker parks the rows, as it does when any handler panics.
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => Err(HandlerError::transient("the capture batch was cut short")),
+        }
+    }
+
     /// Whether a reaction of the batch is in a circle, so the bot's own id is needed to leave
     /// its reactions out. Asked before the transaction: the answer may take a Slack call, and
     /// events outside circles must not wait on Slack at all.

@@ -1,0 +1,404 @@
+//! The part of sqlx's query API that `insight_tx` and `digest` use, over rusqlite: their SQL
+//! stays written once for both backends, while SQLite's statements step on the calling thread.
+//!
+//! sqlx hands every SQLite statement to the connection's own thread and its result back, two
+//! wake-ups per statement; in a capture batch of a few hundred short statements those hops were
+//! most of the time (docs/BENCHMARKS.md). The futures returned here are ready when made: the
+//! statement has already run.
+
+use std::fmt::Display;
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+
+use rusqlite::types::{FromSql, ToSqlOutput, Type, Value};
+use rusqlite::{Connection, Row, Statement, ToSql};
+
+use super::StoreResult;
+use super::digest::Prompt;
+use super::insights::{EmojiOverride, Insight, Reply, Rule};
+
+/// A statement with its bound values, like `sqlx::query`.
+pub(super) fn query(sql: &str) -> Query<'_> {
+    Query {
+        sql,
+        args: Args::default(),
+    }
+}
+
+/// A statement whose rows decode into `T`, like `sqlx::query_as`.
+pub(super) fn query_as<T: FromDirectRow>(sql: &str) -> QueryAs<'_, T> {
+    QueryAs {
+        query: query(sql),
+        row: PhantomData,
+    }
+}
+
+/// Bound values, converted to owned SQLite values as they are bound; a value that cannot be
+/// converted fails the statement when it runs.
+#[derive(Default)]
+struct Args {
+    values: Vec<Value>,
+    error: Option<rusqlite::Error>,
+}
+
+impl Args {
+    fn push<V: ToSql>(&mut self, value: V) {
+        match value.to_sql() {
+            Ok(ToSqlOutput::Borrowed(borrowed)) => self.values.push(borrowed.into()),
+            Ok(ToSqlOutput::Owned(owned)) => self.values.push(owned),
+            Ok(_) => {
+                self.error.get_or_insert(rusqlite::Error::ToSqlConversionFailure(
+                    "unsupported bound value".into(),
+                ));
+            }
+            Err(err) => {
+                self.error.get_or_insert(err);
+            }
+        }
+    }
+}
+
+pub(super) struct Query<'q> {
+    sql: &'q str,
+    args: Args,
+}
+
+impl Query<'_> {
+    pub(super) fn bind<V: ToSql>(mut self, value: V) -> Self {
+        self.args.push(value);
+        self
+    }
+
+    pub(super) fn execute(self, connection: &Connection) -> Ready<StoreResult<Done>> {
+        ready(self.run(connection))
+    }
+
+    fn run(self, connection: &Connection) -> StoreResult<Done> {
+        let mut statement = self.prepare(connection)?;
+        let mut rows = statement.raw_query();
+        while rows.next()?.is_some() {}
+        Ok(Done(connection.changes()))
+    }
+
+    fn prepare(self, connection: &Connection) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        if let Some(err) = self.args.error {
+            return Err(err);
+        }
+        let mut statement = connection.prepare_cached(self.sql)?;
+        bind_all(&mut statement, &self.args.values)?;
+        Ok(statement)
+    }
+}
+
+/// Binds `values` to a statement's parameters. `$n` (the SQL shared with PostgreSQL) takes the
+/// n-th value: SQLite numbers such named parameters by first appearance, which is not always n.
+/// A bare `?` (from [`QueryBuilder`]) takes the value at its own position.
+fn bind_all(statement: &mut Statement<'_>, values: &[Value]) -> rusqlite::Result<()> {
+    for index in 1..=statement.parameter_count() {
+        let position = match statement.parameter_name(index) {
+            Some(name) => name[1..]
+                .parse::<usize>()
+                .map_err(|_| rusqlite::Error::InvalidParameterName(name.to_owned()))?,
+            None => index,
+        };
+        let value = values
+            .get(position.wrapping_sub(1))
+            .ok_or(rusqlite::Error::InvalidParameterCount(position, values.len()))?;
+        statement.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
+}
+
+/// What a statement changed.
+pub(super) struct Done(u64);
+
+impl Done {
+    pub(super) fn rows_affected(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(super) struct QueryAs<'q, T> {
+    query: Query<'q>,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<T: FromDirectRow> QueryAs<'_, T> {
+    pub(super) fn bind<V: ToSql>(mut self, value: V) -> Self {
+        self.query.args.push(value);
+        self
+    }
+
+    /// The first row; SQLite makes all of a statement's changes in its first step, so a
+    /// `RETURNING` statement is complete even when later rows are not read.
+    pub(super) fn fetch_optional(self, connection: &Connection) -> Ready<StoreResult<Option<T>>> {
+        ready(self.first(connection))
+    }
+
+    pub(super) fn fetch_one(self, connection: &Connection) -> Ready<StoreResult<T>> {
+        ready(
+            self.first(connection)
+                .and_then(|row| row.ok_or_else(|| rusqlite::Error::QueryReturnedNoRows.into())),
+        )
+    }
+
+    pub(super) fn fetch_all(self, connection: &Connection) -> Ready<StoreResult<Vec<T>>> {
+        ready(self.all(connection))
+    }
+
+    fn first(self, connection: &Connection) -> StoreResult<Option<T>> {
+        let mut statement = self.query.prepare(connection)?;
+        let mut rows = statement.raw_query();
+        Ok(rows.next()?.map(T::from_row).transpose()?)
+    }
+
+    fn all(self, connection: &Connection) -> StoreResult<Vec<T>> {
+        let mut statement = self.query.prepare(connection)?;
+        let mut rows = statement.raw_query();
+        let mut decoded = Vec::new();
+        while let Some(row) = rows.next()? {
+            decoded.push(T::from_row(row)?);
+        }
+        Ok(decoded)
+    }
+}
+
+/// A statement put together piece by piece, like `sqlx::QueryBuilder`; values bind to `?`.
+pub(super) struct QueryBuilder {
+    sql: String,
+    args: Args,
+}
+
+impl QueryBuilder {
+    pub(super) fn new(init: impl Into<String>) -> Self {
+        Self {
+            sql: init.into(),
+            args: Args::default(),
+        }
+    }
+
+    pub(super) fn push(&mut self, sql: impl Display) -> &mut Self {
+        use std::fmt::Write;
+        let _ = write!(self.sql, "{sql}");
+        self
+    }
+
+    pub(super) fn separated(&mut self, separator: &'static str) -> Separated<'_> {
+        Separated {
+            builder: self,
+            separator,
+            first: true,
+        }
+    }
+
+    /// `VALUES (…), (…)`, one tuple per item, as `sqlx::QueryBuilder::push_values` writes it.
+    pub(super) fn push_values<I, F>(&mut self, tuples: I, mut push_tuple: F) -> &mut Self
+    where
+        I: IntoIterator,
+        F: FnMut(Separated<'_>, I::Item),
+    {
+        self.push("VALUES ");
+        for (i, tuple) in tuples.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push("(");
+            push_tuple(self.separated(", "), tuple);
+            self.push(")");
+        }
+        self
+    }
+
+    /// The statement, taking the bound values: build it once.
+    pub(super) fn build(&mut self) -> Query<'_> {
+        Query {
+            sql: &self.sql,
+            args: std::mem::take(&mut self.args),
+        }
+    }
+}
+
+pub(super) struct Separated<'b> {
+    builder: &'b mut QueryBuilder,
+    separator: &'static str,
+    first: bool,
+}
+
+impl Separated<'_> {
+    pub(super) fn push_bind<V: ToSql>(&mut self, value: V) -> &mut Self {
+        if !self.first {
+            self.builder.sql.push_str(self.separator);
+        }
+        self.first = false;
+        self.builder.sql.push('?');
+        self.builder.args.push(value);
+        self
+    }
+}
+
+/// A row decoded into a value, as `sqlx::FromRow` does for the sqlx backends.
+pub(super) trait FromDirectRow: Sized {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! tuple_rows {
+    ($($column:ident $index:tt),+) => {
+        impl<$($column: FromSql),+> FromDirectRow for ($($column,)+) {
+            fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(row.get::<_, $column>($index)?,)+))
+            }
+        }
+    };
+}
+
+tuple_rows!(A 0);
+tuple_rows!(A 0, B 1);
+tuple_rows!(A 0, B 1, C 2);
+tuple_rows!(A 0, B 1, C 2, D 3);
+tuple_rows!(A 0, B 1, C 2, D 3, E 4);
+tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// A text column parsed into `T`, failing the row as sqlx's `try_from` attribute does.
+fn parsed<T: TryFrom<String, Error = String>>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    T::try_from(text).map_err(|err| {
+        let index = row.as_ref().column_index(column).unwrap_or_default();
+        rusqlite::Error::FromSqlConversionFailure(index, Type::Text, err.into())
+    })
+}
+
+impl FromDirectRow for Insight {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            team_id: row.get("team_id")?,
+            number: row.get("number")?,
+            channel_id: row.get("channel_id")?,
+            message_ts: row.get("message_ts")?,
+            thread_ts: row.get("thread_ts")?,
+            author_id: row.get("author_id")?,
+            text: row.get("text")?,
+            text_version: row.get("text_version")?,
+            source: parsed(row, "source")?,
+            status: parsed(row, "status")?,
+            product_area: row.get("product_area")?,
+            sentiment: row.get("sentiment")?,
+            customer_company: row.get("customer_company")?,
+            deleted: row.get("deleted")?,
+            merged_into: row.get("merged_into")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
+impl FromDirectRow for Reply {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            channel_id: row.get("channel_id")?,
+            ts: row.get("ts")?,
+            user_id: row.get("user_id")?,
+            text: row.get("text")?,
+        })
+    }
+}
+
+impl FromDirectRow for Rule {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            number: row.get("number")?,
+            phrase: row.get("phrase")?,
+            tag: row.get("tag")?,
+            capture: row.get("capture")?,
+        })
+    }
+}
+
+impl FromDirectRow for EmojiOverride {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            emoji: row.get("emoji")?,
+            tag: row.get("tag")?,
+        })
+    }
+}
+
+impl FromDirectRow for Prompt {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            number: row.get("number")?,
+            question: row.get("question")?,
+            created_by: row.get("created_by")?,
+            created_at: row.get("created_at")?,
+            posted_period: row.get("posted_period")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> Connection {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c INTEGER)")
+            .unwrap();
+        connection
+    }
+
+    fn now<T>(future: Ready<T>) -> T {
+        future.into_inner()
+    }
+
+    #[test]
+    fn numbered_parameters_take_their_own_values_in_any_order() {
+        let connection = connection();
+        now(query("INSERT INTO t (c, b, a) VALUES ($3, $2, $1)")
+            .bind(7_i64)
+            .bind("seven")
+            .bind(70_i64)
+            .execute(&connection))
+        .unwrap();
+        let row: (i64, String, i64) = now(query_as("SELECT a, b, c FROM t WHERE b = $2 AND a = $1")
+            .bind(7_i64)
+            .bind("seven")
+            .fetch_one(&connection))
+        .unwrap();
+        assert_eq!(row, (7, "seven".to_owned(), 70));
+    }
+
+    #[test]
+    fn execute_counts_changed_rows() {
+        let connection = connection();
+        let mut insert = QueryBuilder::new("INSERT INTO t (a, b) ");
+        insert.push_values([1_i64, 2, 3], |mut row, a| {
+            row.push_bind(a).push_bind(format!("n{a}"));
+        });
+        assert_eq!(
+            now(insert.build().execute(&connection)).unwrap().rows_affected(),
+            3
+        );
+        let mut update = QueryBuilder::new("UPDATE t SET c = 1 WHERE a IN (");
+        let mut list = update.separated(", ");
+        list.push_bind(1_i64).push_bind(3_i64);
+        update.push(")");
+        assert_eq!(
+            now(update.build().execute(&connection)).unwrap().rows_affected(),
+            2
+        );
+    }
+
+    #[test]
+    fn fetch_one_without_a_row_and_a_missing_value_are_errors() {
+        let connection = connection();
+        let none: StoreResult<(i64,)> = now(query_as("SELECT a FROM t").fetch_one(&connection));
+        assert!(none.is_err());
+        let short = now(query("INSERT INTO t (a, b) VALUES ($1, $2)")
+            .bind(1_i64)
+            .execute(&connection));
+        assert!(short.is_err());
+        let optional: Option<(i64,)> = now(query_as("SELECT a FROM t").fetch_optional(&connection)).unwrap();
+        assert_eq!(optional, None);
+    }
+}
