@@ -52,9 +52,23 @@ pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedCon
 /// on a blocking thread; the statements between them only read the page cache and append to
 /// it, and run where they are called.
 pub(super) struct DirectTransaction {
-    /// None once committed.
-    connection: Option<OwnedMutexGuard<Connection>>,
-    turn: Option<PoolConnection<Sqlite>>,
+    open: Open,
+}
+
+/// The connection, in a transaction, and the turn it writes in. However it is dropped (a
+/// failed `COMMIT`, a caller that gave up, a future cancelled while its blocking part still
+/// ran), an unfinished transaction is rolled back before the connection is free again.
+struct Open {
+    connection: OwnedMutexGuard<Connection>,
+    _turn: PoolConnection<Sqlite>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if !self.connection.is_autocommit() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 impl DirectTransaction {
@@ -62,56 +76,34 @@ impl DirectTransaction {
         turn: PoolConnection<Sqlite>,
         connection: &SharedConnection,
     ) -> StoreResult<Self> {
-        let guard = connection.clone().lock_owned().await;
-        let guard = run_blocking(move || {
-            let begun = guard.execute_batch("BEGIN IMMEDIATE");
-            (guard, begun)
+        let open = Open {
+            connection: connection.clone().lock_owned().await,
+            _turn: turn,
+        };
+        let open = run_blocking(move || {
+            let begun = open.connection.execute_batch("BEGIN IMMEDIATE");
+            (open, begun)
         })
         .await?;
-        Ok(Self {
-            connection: Some(guard),
-            turn: Some(turn),
-        })
+        Ok(Self { open })
     }
 
     pub(super) fn connection(&mut self) -> &mut Connection {
-        self.connection
-            .as_mut()
-            .expect("a transaction's connection is there until it commits")
+        &mut self.open.connection
     }
 
-    pub(super) async fn commit(mut self) -> StoreResult<()> {
-        let guard = self.connection.take().expect("a transaction commits once");
-        // The turn goes with the commit: if this future is dropped midway, the connection and
-        // the turn are released only when the commit (or its rollback) has finished.
-        let turn = self.turn.take();
+    pub(super) async fn commit(self) -> StoreResult<()> {
+        let open = self.open;
         run_blocking(move || {
-            let committed = guard.execute_batch("COMMIT");
-            if committed.is_err() {
-                roll_back(&guard);
-            }
-            drop(turn);
+            let committed = open.connection.execute_batch("COMMIT");
+            drop(open);
             ((), committed)
         })
         .await
     }
 }
 
-impl Drop for DirectTransaction {
-    fn drop(&mut self) {
-        if let Some(guard) = &self.connection {
-            roll_back(guard);
-        }
-    }
-}
-
-fn roll_back(connection: &Connection) {
-    if !connection.is_autocommit() {
-        let _ = connection.execute_batch("ROLLBACK");
-    }
-}
-
-/// Runs `work` on a blocking thread, which hands back what it was given along with the result.
+/// Runs `work` on a blocking thread; it hands back what it was given along with the result.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> (T, rusqlite::Result<()>) + Send + 'static,
 ) -> StoreResult<T> {
@@ -127,5 +119,96 @@ impl super::insight_tx::LockKeys for DirectTransaction {
     /// SQLite takes one writer at a time: its transactions already run one by one.
     async fn lock_keys(&mut self, _keys: &[String]) -> StoreResult<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::SqlitePool;
+
+    async fn database(
+        dir: &tempfile::TempDir,
+        busy_timeout: Duration,
+    ) -> (SqlitePool, SharedConnection, Connection) {
+        let path = dir.path().join("direct.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+            .unwrap();
+        let turns = SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        (turns, open(&path, busy_timeout).unwrap(), setup)
+    }
+
+    fn count(connection: &Connection) -> i64 {
+        connection
+            .query_row("SELECT COUNT(*) FROM notes", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_seen_by_other_connections_and_a_drop_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (turns, direct, other) = database(&dir, Duration::from_secs(1)).await;
+        let mut tx = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
+            .await
+            .unwrap();
+        tx.connection()
+            .execute("INSERT INTO notes (text) VALUES ('kept')", [])
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
+            .await
+            .unwrap();
+        tx.connection()
+            .execute("INSERT INTO notes (text) VALUES ('dropped')", [])
+            .unwrap();
+        drop(tx);
+        assert_eq!(count(&other), 1);
+        assert!(direct.lock().await.is_autocommit(), "no transaction left open");
+    }
+
+    #[tokio::test]
+    async fn a_begin_that_waits_out_another_writer_is_unavailable_and_leaves_the_connection_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let (turns, direct, other) = database(&dir, Duration::from_millis(50)).await;
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
+            .await
+            .err()
+            .expect("the other connection holds the write lock");
+        assert!(err.is_unavailable(), "{err}");
+        other.execute_batch("ROLLBACK").unwrap();
+        let mut tx = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
+            .await
+            .unwrap();
+        tx.connection()
+            .execute("INSERT INTO notes (text) VALUES ('after')", [])
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&other), 1);
+    }
+
+    #[tokio::test]
+    async fn a_begin_given_up_midway_still_rolls_back_before_the_connection_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let (turns, direct, other) = database(&dir, Duration::from_secs(5)).await;
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let begin = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct);
+        // The caller stops waiting while BEGIN still waits on its blocking thread.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), begin)
+                .await
+                .is_err()
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        // BEGIN then succeeds on its thread with nobody to hand the transaction to.
+        let connection = direct.lock().await;
+        assert!(
+            connection.is_autocommit(),
+            "the abandoned transaction was rolled back"
+        );
     }
 }
