@@ -50,7 +50,7 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is invalid: {0}")]
     Corrupt(String),
-    /// From the SQLite inbox writer's own connection (`sqlite_inbox`).
+    /// From SQLite's direct connection (`sqlite_direct`).
     #[error("database unavailable: {0}")]
     SqliteUnavailable(#[source] rusqlite::Error),
     #[error("database error: {0}")]

@@ -28,9 +28,10 @@ use std::sync::Arc;
 /// Ids per settling `UPDATE … WHERE id IN (…)`, far under SQLite's parameter limit.
 const SETTLE_CHUNK: usize = 512;
 
-/// One write connection and a pool of readers: SQLite takes one writer at a time, so writes
-/// queue in the pool (cheap) instead of in SQLite's busy handler (sleeps of milliseconds), and
-/// the writer's page cache stays warm because no other connection writes behind its back.
+/// One sqlx write connection, a pool of readers and the direct connection. SQLite takes one
+/// writer at a time, so every write, sqlx's own or the direct connection's, happens in a turn
+/// of the one write connection: writes queue in the pool (cheap) instead of in SQLite's busy
+/// handler (sleeps of milliseconds).
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
