@@ -292,47 +292,24 @@ impl FromDirectRow for Insight {
     }
 }
 
-impl FromDirectRow for Reply {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            channel_id: row.get("channel_id")?,
-            ts: row.get("ts")?,
-            user_id: row.get("user_id")?,
-            text: row.get("text")?,
-        })
-    }
+/// Rows decoded field by field from the columns of the same names, as `sqlx::FromRow` does.
+macro_rules! rows_by_column_name {
+    ($($type:ty { $($field:ident),+ })+) => {
+        $(
+            impl FromDirectRow for $type {
+                fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+                    Ok(Self { $($field: row.get(stringify!($field))?),+ })
+                }
+            }
+        )+
+    };
 }
 
-impl FromDirectRow for Rule {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            number: row.get("number")?,
-            phrase: row.get("phrase")?,
-            tag: row.get("tag")?,
-            capture: row.get("capture")?,
-        })
-    }
-}
-
-impl FromDirectRow for EmojiOverride {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            emoji: row.get("emoji")?,
-            tag: row.get("tag")?,
-        })
-    }
-}
-
-impl FromDirectRow for Prompt {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            number: row.get("number")?,
-            question: row.get("question")?,
-            created_by: row.get("created_by")?,
-            created_at: row.get("created_at")?,
-            posted_period: row.get("posted_period")?,
-        })
-    }
+rows_by_column_name! {
+    Reply { channel_id, ts, user_id, text }
+    Rule { number, phrase, tag, capture }
+    EmojiOverride { emoji, tag }
+    Prompt { number, question, created_by, created_at, posted_period }
 }
 
 #[cfg(test)]
