@@ -24,13 +24,14 @@ use bytes::Bytes;
 use circlet::app::App;
 use circlet::clock::{Clock, SystemClock};
 use circlet::config::{Config, Secret};
-use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job};
+use circlet::inbox::{DrainStep, HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job, Worker};
 use circlet::ingress::body::read_capped;
 use circlet::ingress::signature::{SignatureVerifier, sign};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 /// The allocator `circlet serve` runs with (src/main.rs).
 #[global_allocator]
@@ -305,6 +306,17 @@ async fn start_circlet(database_url: &str) -> (App, SocketAddr) {
     (app, addr)
 }
 
+/// A worker taking rows as they arrive until `stop`, looking again 1 ms after it finds none
+/// (serve's workers are woken by each stored batch instead).
+async fn drain_until(worker: Worker, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        match worker.try_run_next().await.expect("worker") {
+            DrainStep::Worked(_) => {}
+            DrainStep::Empty => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+}
+
 /// Mean of the writer's batch-size histogram, from the metrics text.
 fn mean_batch(metrics: &str) -> f64 {
     let value = |name: &str| {
@@ -446,6 +458,25 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         options.open_loop_secs,
         ms(open.p50),
         ms(open.p99)
+    );
+
+    // The same load while two workers (serve's default) take the rows as they come: their
+    // claims and settles are writes too, and wait for the same write turn as the inbox writer.
+    worker.drain().await.expect("drain");
+    let stop = CancellationToken::new();
+    let drainers: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(drain_until(worker.clone(), stop.clone())))
+        .collect();
+    let busy = open_loop(addr, Arc::new(presign("busy", 1000)), 500, options.open_loop_secs).await;
+    stop.cancel();
+    for drainer in drainers {
+        drainer.await.expect("drainer");
+    }
+    println!(
+        "open loop 500 ev/s for {} s with two workers draining alongside: p50 {}, p99 {}",
+        options.open_loop_secs,
+        ms(busy.p50),
+        ms(busy.p99)
     );
 
     // Drain: clear what the load left, queue a fresh burst, then time two workers (serve's

@@ -237,7 +237,7 @@ impl Separated<'_> {
 }
 
 /// A row decoded into a value, as `sqlx::FromRow` does for the sqlx backends.
-pub(super) trait FromDirectRow: Sized {
+pub(crate) trait FromDirectRow: Sized {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
 }
 
@@ -257,6 +257,7 @@ tuple_rows!(A 0, B 1, C 2);
 tuple_rows!(A 0, B 1, C 2, D 3);
 tuple_rows!(A 0, B 1, C 2, D 3, E 4);
 tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 
 /// A text column parsed into `T`, failing the row as sqlx's `try_from` attribute does.
 fn parsed<T: TryFrom<String, Error = String>>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::params;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Sqlite, SqlitePool};
 
 use super::digest::{DigestPools, DigestStore};
+use super::direct_sql::FromDirectRow;
 use super::insight_tx::SqliteTx;
 use super::reads_sql::SqlPool;
 use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
@@ -18,15 +20,11 @@ use super::sqlite_inbox;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
-    RowParts, Settlement, Store, StoreError, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token,
-    row_from_parts,
+    RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
 use std::sync::Arc;
-
-/// Ids per settling `UPDATE … WHERE id IN (…)`, far under SQLite's parameter limit.
-const SETTLE_CHUNK: usize = 512;
 
 /// One sqlx write connection, a pool of readers and the direct connection. SQLite takes one
 /// writer at a time, so every write, sqlx's own or the direct connection's, happens in a turn
@@ -75,7 +73,29 @@ const CHECKPOINT_AFTER_ROWS: u32 = 500;
 /// running server) before it fails as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The workers' claim (see `claim_inbox`): ?1 lease end, ?2 claim token, ?3 now, ?4 limit,
+/// ?5 urgent rows.
+static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE inbox SET state = 'running', attempts = attempts + 1, run_after = ?1, claim_token = ?2 \
+         WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') \
+                      AND kind IN ('interaction', 'command') AND run_after <= ?3 \
+                      ORDER BY run_after LIMIT ?5) \
+            OR id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= ?3 \
+                      ORDER BY run_after LIMIT ?4) \
+         RETURNING {ROW_COLUMNS}"
+    )
+});
+
 impl SqliteStore {
+    /// `work` in one transaction on the direct connection, in a turn of the write connection.
+    async fn direct_write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        sqlite_direct::write(self.writer.acquire().await?, &self.direct, work).await
+    }
+
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -127,42 +147,37 @@ impl Store for SqliteStore {
     }
 
     async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
-        // The inbox writer's path, in a turn of the write connection, off the async workers.
-        let _write_turn = self.writer.acquire().await?;
-        let mut connection = self.direct.clone().lock_owned().await;
+        // The inbox writer's statement, off the async workers.
         let items = items.to_vec();
-        tokio::task::spawn_blocking(move || sqlite_inbox::append(&mut connection, &items))
+        self.direct_write(move |tx| sqlite_inbox::append_in(tx, &items))
             .await
-            .map_err(|_| StoreError::WriteAborted)?
     }
 
     async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
         let token = new_claim_token();
         let lease_end = now + lease.as_millis() as i64;
-        // One statement, so the claim is atomic: SQLite runs it under the write lock.
-        // People wait on interactions and commands: up to URGENT_CLAIM of them join every claim
-        // ahead of older events (both subqueries walk partial indexes of due rows).
-        let sql = format!(
-            "UPDATE inbox SET state = 'running', attempts = attempts + 1, run_after = ?1, claim_token = ?2 \
-             WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') \
-                          AND kind IN ('interaction', 'command') AND run_after <= ?3 \
-                          ORDER BY run_after LIMIT ?5) \
-                OR id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= ?3 \
-                          ORDER BY run_after LIMIT ?4) \
-             RETURNING {ROW_COLUMNS}"
-        );
-        let rows: Vec<RowParts> = sqlx::query_as(&sql)
-            .bind(lease_end)
-            .bind(&token)
-            .bind(now)
-            .bind(limit as i64)
-            .bind(URGENT_CLAIM)
-            .fetch_all(&self.writer)
+        let claim_token = token.clone();
+        let rows = self
+            .direct_write(move |tx| {
+                // One statement, so the claim is atomic: SQLite runs it under the write lock.
+                // People wait on interactions and commands: up to URGENT_CLAIM of them join every
+                // claim ahead of older events (both subqueries walk partial indexes of due rows).
+                let mut claim = tx.prepare_cached(&CLAIM)?;
+                let mut rows = claim.query(params![
+                    lease_end,
+                    claim_token,
+                    now,
+                    i64::from(limit),
+                    URGENT_CLAIM
+                ])?;
+                let mut claimed = Vec::new();
+                while let Some(row) = rows.next()? {
+                    claimed.push(row_from_parts(RowParts::from_row(row)?)?);
+                }
+                Ok(claimed)
+            })
             .await?;
-        let mut rows = rows
-            .into_iter()
-            .map(row_from_parts)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut rows = rows;
         rows.sort_by_key(|row| row.id);
         Ok(Claim { token, rows })
     }
@@ -171,77 +186,60 @@ impl Store for SqliteStore {
         if settlements.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer.begin().await?;
-        // Finished rows, the common case, in one statement.
-        let done: Vec<i64> = settlements
-            .iter()
-            .filter_map(|s| match s {
-                Settlement::Done { id } => Some(*id),
-                _ => None,
-            })
-            .collect();
-        for ids in done.chunks(SETTLE_CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new("UPDATE inbox SET state = 'done', finished_at = ");
-            query
-                .push_bind(now)
-                .push(", claim_token = NULL, last_error = NULL WHERE claim_token = ")
-                .push_bind(token)
-                .push(" AND id IN (");
-            let mut list = query.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
+        let (token, settlements) = (token.to_owned(), settlements.to_vec());
+        self.direct_write(move |tx| {
+            // Finished rows, the common case, in one statement whatever their number.
+            let done: Vec<i64> = settlements
+                .iter()
+                .filter_map(|s| match s {
+                    Settlement::Done { id } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            if !done.is_empty() {
+                tx.prepare_cached(
+                    "UPDATE inbox SET state = 'done', finished_at = ?1, claim_token = NULL, last_error = NULL \
+                     WHERE claim_token = ?2 AND id IN (SELECT value FROM json_each(?3))",
+                )?
+                .execute(params![now, token, json_array(&done)])?;
             }
-            query.push(")");
-            query.build().execute(&mut *tx).await?;
-        }
-        for settlement in settlements {
-            match settlement {
-                Settlement::Done { .. } => {}
-                Settlement::Retry { id, run_after, error } => {
-                    sqlx::query(
-                        "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, last_error = ?2 \
-                         WHERE id = ?3 AND claim_token = ?4",
-                    )
-                    .bind(run_after)
-                    .bind(error)
-                    .bind(id)
-                    .bind(token)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Settlement::Dead { id, error } => {
-                    sqlx::query(
-                        "UPDATE inbox SET state = 'dead', finished_at = ?1, claim_token = NULL, last_error = ?2 \
-                         WHERE id = ?3 AND claim_token = ?4",
-                    )
-                    .bind(now)
-                    .bind(error)
-                    .bind(id)
-                    .bind(token)
-                    .execute(&mut *tx)
-                    .await?;
+            for settlement in &settlements {
+                match settlement {
+                    Settlement::Done { .. } => {}
+                    Settlement::Retry { id, run_after, error } => {
+                        tx.prepare_cached(
+                            "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, last_error = ?2 \
+                             WHERE id = ?3 AND claim_token = ?4",
+                        )?
+                        .execute(params![run_after, error, id, token])?;
+                    }
+                    Settlement::Dead { id, error } => {
+                        tx.prepare_cached(
+                            "UPDATE inbox SET state = 'dead', finished_at = ?1, claim_token = NULL, last_error = ?2 \
+                             WHERE id = ?3 AND claim_token = ?4",
+                        )?
+                        .execute(params![now, error, id, token])?;
+                    }
                 }
             }
-        }
-        tx.commit().await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        for id in ids {
-            sqlx::query(
-                "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, attempts = MAX(attempts - 1, 0) \
-                 WHERE id = ?2 AND claim_token = ?3",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (token, ids) = (token.to_owned(), ids.to_vec());
+        self.direct_write(move |tx| {
+            let mut release = tx.prepare_cached(
+                "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, \
+                 attempts = MAX(attempts - 1, 0) WHERE id = ?2 AND claim_token = ?3",
+            )?;
+            for id in ids {
+                release.execute(params![now, id, token])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64> {
@@ -429,6 +427,13 @@ impl InboxAppender for SqliteAppender {
         // `maintain` never catches up while commits keep coming.
         sqlite_inbox::checkpoint(&*self.direct.lock().await)
     }
+}
+
+/// `[1,2,3]`: ids as one parameter, for `json_each`, so one prepared statement serves any
+/// number of them.
+fn json_array(ids: &[i64]) -> String {
+    let listed: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", listed.join(","))
 }
 
 pub(super) fn counts_from(rows: Vec<(String, i64)>) -> InboxCounts {

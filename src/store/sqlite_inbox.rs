@@ -2,9 +2,9 @@
 //! prepared single-row statement per event inside one `BEGIN IMMEDIATE … COMMIT`.
 //!
 //! The inbox writer runs on a thread of its own and steps it there; `SqliteStore::insert_inbox`
-//! runs it on a blocking thread. Either way only in a turn of sqlx's write connection.
+//! runs it through `sqlite_direct::write`. Either way only in a turn of sqlx's write connection.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::{StoreError, StoreResult, is_unavailable_sqlite_code};
 use crate::inbox::NewInboxItem;
@@ -19,21 +19,25 @@ pub(super) fn append(connection: &mut Connection, items: &[NewInboxItem]) -> Sto
         return Ok(0);
     }
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut stored = 0;
-    {
-        let mut insert = tx.prepare_cached(INSERT)?;
-        for item in items {
-            stored += insert.execute(params![
-                item.team_id,
-                item.event_id,
-                item.kind.as_str(),
-                item.event_type,
-                item.payload,
-                item.received_at,
-            ])? as u64;
-        }
-    }
+    let stored = append_in(&tx, items)?;
     tx.commit()?;
+    Ok(stored)
+}
+
+/// Stores `items` in the open transaction `tx`; how many were new.
+pub(super) fn append_in(tx: &Transaction<'_>, items: &[NewInboxItem]) -> StoreResult<u64> {
+    let mut insert = tx.prepare_cached(INSERT)?;
+    let mut stored = 0;
+    for item in items {
+        stored += insert.execute(params![
+            item.team_id,
+            item.event_id,
+            item.kind.as_str(),
+            item.event_type,
+            item.payload,
+            item.received_at,
+        ])? as u64;
+    }
     Ok(stored)
 }
 
