@@ -33,7 +33,8 @@ use std::sync::Arc;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    /// Every inbox insert and every [`InsightTx`], stepped outside sqlx (see `sqlite_direct`).
+    /// The inbox's writes (inserts, claims, settles) and every [`InsightTx`], stepped outside
+    /// sqlx (see `sqlite_direct`).
     direct: SharedConnection,
     since_checkpoint: Arc<WalGrowth>,
 }
@@ -157,7 +158,7 @@ impl Store for SqliteStore {
         let token = new_claim_token();
         let lease_end = now + lease.as_millis() as i64;
         let claim_token = token.clone();
-        let rows = self
+        let mut rows = self
             .direct_write(move |tx| {
                 // One statement, so the claim is atomic: SQLite runs it under the write lock.
                 // People wait on interactions and commands: up to URGENT_CLAIM of them join every
@@ -177,7 +178,6 @@ impl Store for SqliteStore {
                 Ok(claimed)
             })
             .await?;
-        let mut rows = rows;
         rows.sort_by_key(|row| row.id);
         Ok(Claim { token, rows })
     }

@@ -1,9 +1,9 @@
 //! SQLite's direct write connection: rusqlite, outside sqlx.
 //!
 //! sqlx runs every SQLite connection on a thread of its own and hands each statement and its
-//! result across, two thread wake-ups per statement. The inbox writer's group commit and the
-//! workers' transactions (capture batches of a few hundred statements) step their statements
-//! on this connection instead, on the thread that runs them.
+//! result across, two thread wake-ups per statement. The inbox writer's group commit, the
+//! workers' claims and settles, and their transactions (capture batches of a few hundred
+//! statements) step their statements on this connection instead.
 //!
 //! Every use happens in a turn of sqlx's one write connection (holding it, unused), so these
 //! writes and sqlx's never contend for SQLite's lock: they queue in the pool, not in SQLite's
