@@ -11,14 +11,18 @@
 //! and the rest :+1: votes from different members. Timed until the inbox is empty, follow-up
 //! tasks included. The first series times capture itself (the acknowledgement tasks are
 //! queued, claimed and settled but call nothing); the second adds the 2,000 `reactions.add`
-//! acknowledgements sent to a local fake Slack.
+//! acknowledgements sent to a local fake Slack. The third asks what a burst does to the
+//! acknowledgement of new events: a larger burst is captured while signed events arrive over
+//! HTTP at 500/s (open loop), and their acknowledgement latency is reported.
 
 /// The allocator `circlet serve` runs with (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod load;
+
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use circlet::app::{App, default_handlers};
 use circlet::clock::{Clock, SystemClock};
@@ -27,8 +31,10 @@ use circlet::domain::capture::ACK_TASK;
 use circlet::fake_slack::FakeSlack;
 use circlet::inbox::{HandlerError, InboxHandler, InboxKind, Job, NewInboxItem};
 use circlet::store::{CachedMessage, CircleChange};
+use load::{Run, open_loop, presign};
 use serde_json::json;
 
+const SECRET: &str = "bench";
 const TEAM: &str = "T0BENCH";
 const CIRCLE: &str = "C0BENCH";
 const MESSAGES: usize = 2_000;
@@ -70,7 +76,14 @@ fn message_ts(message: usize) -> String {
 struct Round {
     secs: f64,
     insights: i64,
+    /// Acknowledgements of the events sent while the burst was captured, when asked for.
+    probe: Option<Run>,
 }
+
+/// Signed events sent over HTTP at this rate, for this long, while a burst is captured. They
+/// come from the load generator's workspace but another channel, so capture stores and skips
+/// them.
+const PROBE_RATE: u64 = 500;
 
 /// Stands in for the acknowledgement task when only capture is timed.
 struct SkipAck;
@@ -84,14 +97,14 @@ impl InboxHandler for SkipAck {
 
 /// One burst from a fresh database. Without `acks`, the acknowledgement tasks are still queued,
 /// claimed and settled, but send nothing to Slack: that isolates capture itself.
-async fn round(events: usize, acks: bool) -> Round {
+async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
     let fake = FakeSlack::start().await.expect("fake Slack");
     // The bot token belongs to the bench's workspace; Circlet ignores any other.
     fake.set_team(TEAM);
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("capture.db").display());
     let env = [
-        ("SLACK_SIGNING_SECRET", "bench".to_owned()),
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
         ("SLACK_BOT_TOKEN", "xoxb-bench".to_owned()),
         ("SLACK_API_URL", fake.api_url()),
         ("DATABASE_URL", database_url),
@@ -113,7 +126,9 @@ async fn round(events: usize, acks: bool) -> Round {
         .build()
         .await
         .expect("app");
-    let store = app.store();
+    let (store, worker, addr) = (app.store(), app.worker(), app.local_addr());
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
     let circle = CircleChange {
         team_id: TEAM,
         channel_id: CIRCLE,
@@ -144,17 +159,28 @@ async fn round(events: usize, acks: bool) -> Round {
     }
 
     let started = Instant::now();
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let worker = app.worker();
-            tokio::spawn(async move { worker.drain().await.expect("drain") })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("worker");
-    }
-    app.worker().drain().await.expect("final drain");
-    let total = started.elapsed();
+    let capture = async {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let worker = worker.clone();
+                tokio::spawn(async move { worker.drain().await.expect("drain") })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("worker");
+        }
+        started.elapsed()
+    };
+    let (total, probe) = match probe {
+        None => (capture.await, None),
+        Some(length) => {
+            let requests = (PROBE_RATE * length.as_secs()) as usize;
+            let sent = Arc::new(presign(SECRET, "probe", requests));
+            let (total, acks) = tokio::join!(capture, open_loop(addr, sent, PROBE_RATE, length.as_secs()));
+            (total, Some(acks))
+        }
+    };
+    worker.drain().await.expect("final drain");
 
     let counts = store.inbox_counts().await.expect("counts");
     assert_eq!(counts.dead, 0, "no row may fail");
@@ -174,9 +200,12 @@ async fn round(events: usize, acks: bool) -> Round {
         expected_acks,
         "one ack per message"
     );
+    shutdown.cancel();
+    server.await.expect("server").expect("serve");
     Round {
         secs: total.as_secs_f64(),
         insights,
+        probe,
     }
 }
 
@@ -203,7 +232,7 @@ fn main() {
         ] {
             let mut rates = Vec::new();
             for n in 1..=rounds {
-                let result = round(events, acks).await;
+                let result = round(events, acks, None).await;
                 let rate = events as f64 / result.secs;
                 println!(
                     "  {what}, round {n}: {:.2} s, {rate:.0} ev/s, {} insights",
@@ -216,5 +245,23 @@ fn main() {
                 median(rates)
             );
         }
+        let (burst, length) = if quick { (10_000, 1) } else { (40_000, 2) };
+        let mut p99s = Vec::new();
+        for n in 1..=rounds {
+            let result = round(burst, false, Some(Duration::from_secs(length))).await;
+            let acks = result.probe.expect("probe");
+            println!(
+                "  acknowledgements at {PROBE_RATE}/s during a {burst}-event capture burst, round {n}: \
+                 p50 {:.2} ms, p99 {:.2} ms (burst captured in {:.2} s)",
+                acks.p50.as_secs_f64() * 1e3,
+                acks.p99.as_secs_f64() * 1e3,
+                result.secs
+            );
+            p99s.push(acks.p99.as_secs_f64() * 1e3);
+        }
+        println!(
+            "median p99 of acknowledgements during a capture burst: {:.2} ms (target ≤ 5 ms at 500 ev/s)",
+            median(p99s)
+        );
     });
 }

@@ -20,20 +20,20 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use bytes::Bytes;
 use circlet::app::App;
-use circlet::clock::{Clock, SystemClock};
+use circlet::clock::SystemClock;
 use circlet::config::{Config, Secret};
 use circlet::inbox::{DrainStep, HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job, Worker};
 use circlet::ingress::body::read_capped;
-use circlet::ingress::signature::{SignatureVerifier, sign};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use circlet::ingress::signature::SignatureVerifier;
 use sqlx::Connection;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// The allocator `circlet serve` runs with (src/main.rs).
+mod load;
+
+use load::{closed_loop, open_loop, percentile, presign};
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -80,177 +80,6 @@ fn options() -> Options {
             open_loop_secs: 10,
             burst: 20_000,
         }
-    }
-}
-
-/// Pre-signed request bodies with their signature headers.
-struct Signed {
-    body: Bytes,
-    timestamp: String,
-    signature: String,
-}
-
-/// Slack's event ids do not arrive in key order; scattering the bench's ids the same way makes
-/// each commit touch the inbox's unique index where real traffic does, not only at its end.
-/// Multiplying by 3^18 permutes 0..10^9 (it shares no factor with 10^9), so ids stay unique.
-fn scattered(i: usize) -> u64 {
-    (i as u64 * 387_420_489) % 1_000_000_000
-}
-
-fn presign(prefix: &str, n: usize) -> Vec<Signed> {
-    let secret = Secret::new(SECRET);
-    let now = SystemClock.now_secs();
-    (0..n)
-        .map(|i| {
-            let body = serde_json::json!({
-                "token": "verification_token", "team_id": "T0BENCH", "enterprise_id": "E111", "api_app_id": "A111",
-                "event": {"type": "reaction_added", "user": "U0BENCHUSER", "reaction": "bulb", "item_user": "U0AUTHOR",
-                          "item": {"type": "message", "channel": "C0BENCHCIRCLE", "ts": format!("1763900000.{i:06}")},
-                          "event_ts": "1763900100.000800"},
-                "type": "event_callback", "event_id": format!("Ev{prefix}{:09}", scattered(i)), "event_time": 1_763_900_100,
-                "authed_users": ["U0BENCHBOT"],
-                "authorizations": [{"enterprise_id": null, "team_id": "T0BENCH", "user_id": "U0BENCHBOT", "is_bot": true, "is_enterprise_install": false}],
-                "is_ext_shared_channel": false, "event_context": "4-eyJldCI6InJlYWN0aW9uX2FkZGVkIiwidGlkIjoiVDBCRU5DSCJ9"
-            })
-            .to_string();
-            let signature = sign(&secret, now, body.as_bytes());
-            Signed { body: Bytes::from(body), timestamp: now.to_string(), signature }
-        })
-        .collect()
-}
-
-/// A client connection that sends one request at a time.
-struct Connection1 {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-}
-
-impl Connection1 {
-    async fn open(addr: SocketAddr) -> Connection1 {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        Connection1 { sender }
-    }
-
-    async fn send(&mut self, signed: &Signed) -> u16 {
-        let request = hyper::Request::post("/slack/events")
-            .header("host", "127.0.0.1")
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", &signed.timestamp)
-            .header("x-slack-signature", &signed.signature)
-            .body(Full::new(signed.body.clone()))
-            .expect("request");
-        self.sender.ready().await.expect("ready");
-        let response = self.sender.send_request(request).await.expect("response");
-        let status = response.status().as_u16();
-        let _ = response.into_body().collect().await;
-        status
-    }
-}
-
-struct Run {
-    events_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-    /// CPU time of this whole process (servers and load generator) per event: unlike the
-    /// rates, it barely moves when other work shares the machine.
-    cpu_per_event: Duration,
-}
-
-/// User plus system CPU time of this process so far (Linux; zero elsewhere).
-fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the command name (which may hold spaces) close with ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of the stat line, in clock ticks (100 per second).
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Closed loop: every connection sends its share back to back.
-async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections: usize) -> Run {
-    let cpu_before = process_cpu();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..connections)
-        .map(|lane| {
-            let events = events.clone();
-            tokio::spawn(async move {
-                let mut connection = Connection1::open(addr).await;
-                let mut latencies = Vec::with_capacity(events.len() / connections + 1);
-                for signed in events.iter().skip(lane).step_by(connections) {
-                    let sent = Instant::now();
-                    let status = connection.send(signed).await;
-                    assert_eq!(status, 200, "bench request refused");
-                    latencies.push(sent.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(events.len());
-    for task in tasks {
-        latencies.extend(task.await.expect("lane"));
-    }
-    let elapsed = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu_before);
-    latencies.sort_unstable();
-    Run {
-        events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        cpu_per_event: cpu / latencies.len().max(1) as u32,
-    }
-}
-
-/// Open loop: requests start on a fixed schedule whatever the server does; latency counts from
-/// the scheduled start, so a stall shows up instead of hiding (no coordinated omission).
-async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: u64) -> Run {
-    let lanes = 16usize;
-    let total = (rate * secs) as usize;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let started = Instant::now() + Duration::from_millis(100);
-    let tasks: Vec<_> = (0..lanes)
-        .map(|lane| {
-            let events = events.clone();
-            tokio::spawn(async move {
-                let mut connection = Connection1::open(addr).await;
-                let mut latencies = Vec::new();
-                for i in (lane..total).step_by(lanes) {
-                    let scheduled = started + interval * i as u32;
-                    tokio::time::sleep_until(scheduled.into()).await;
-                    let status = connection.send(&events[i % events.len()]).await;
-                    assert_eq!(status, 200);
-                    latencies.push(scheduled.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("lane"));
-    }
-    latencies.sort_unstable();
-    Run {
-        events_per_sec: latencies.len() as f64 / secs as f64,
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        cpu_per_event: Duration::ZERO,
     }
 }
 
@@ -352,7 +181,7 @@ async fn store_commit_latency(store: &circlet::store::SharedStore, rows: usize) 
                 event_id: format!("EvStore{rows}x{round}x{i}"),
                 kind: InboxKind::Event,
                 event_type: "reaction_added".into(),
-                payload: String::from_utf8_lossy(&presign("x", 1)[0].body).into_owned(),
+                payload: String::from_utf8_lossy(&presign(SECRET, "x", 1)[0].body).into_owned(),
                 received_at: 1,
             })
             .collect();
@@ -381,8 +210,18 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     let server = tokio::spawn(app.run_until_stopped());
 
     // Warm both servers (connections, statement caches, page cache).
-    closed_loop(baseline, Arc::new(presign("warmb", 2_000)), options.connections).await;
-    closed_loop(addr, Arc::new(presign("warmc", 2_000)), options.connections).await;
+    closed_loop(
+        baseline,
+        Arc::new(presign(SECRET, "warmb", 2_000)),
+        options.connections,
+    )
+    .await;
+    closed_loop(
+        addr,
+        Arc::new(presign(SECRET, "warmc", 2_000)),
+        options.connections,
+    )
+    .await;
 
     let mut ratios = Vec::new();
     let mut durable_rates = Vec::new();
@@ -398,7 +237,7 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
             // For a profiler: only the durable path, long enough to sample.
             closed_loop(
                 addr,
-                Arc::new(presign(&format!("p{round}"), options.events * 4)),
+                Arc::new(presign(SECRET, &format!("p{round}"), options.events * 4)),
                 options.connections,
             )
             .await;
@@ -406,13 +245,13 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         }
         let base = closed_loop(
             baseline,
-            Arc::new(presign(&format!("b{round}"), options.events)),
+            Arc::new(presign(SECRET, &format!("b{round}"), options.events)),
             options.connections,
         )
         .await;
         let durable = closed_loop(
             addr,
-            Arc::new(presign(&format!("d{round}"), options.events)),
+            Arc::new(presign(SECRET, &format!("d{round}"), options.events)),
             options.connections,
         )
         .await;
@@ -452,7 +291,13 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     );
     println!("mean rows per group commit: {:.1}", mean_batch(&metrics.render()));
 
-    let open = open_loop(addr, Arc::new(presign("open", 1000)), 500, options.open_loop_secs).await;
+    let open = open_loop(
+        addr,
+        Arc::new(presign(SECRET, "open", 1000)),
+        500,
+        options.open_loop_secs,
+    )
+    .await;
     println!(
         "open loop 500 ev/s for {} s: p50 {}, p99 {} (acknowledgement latency, durable)",
         options.open_loop_secs,
@@ -467,7 +312,13 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     let drainers: Vec<_> = (0..2)
         .map(|_| tokio::spawn(drain_until(worker.clone(), stop.clone())))
         .collect();
-    let busy = open_loop(addr, Arc::new(presign("busy", 1000)), 500, options.open_loop_secs).await;
+    let busy = open_loop(
+        addr,
+        Arc::new(presign(SECRET, "busy", 1000)),
+        500,
+        options.open_loop_secs,
+    )
+    .await;
     stop.cancel();
     for drainer in drainers {
         drainer.await.expect("drainer");
@@ -484,7 +335,7 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     worker.drain().await.expect("drain");
     closed_loop(
         addr,
-        Arc::new(presign("burst", options.burst)),
+        Arc::new(presign(SECRET, "burst", options.burst)),
         options.connections,
     )
     .await;

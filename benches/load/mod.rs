@@ -1,0 +1,186 @@
+//! The load generator the benches share: pre-signed `reaction_added` requests, keep-alive
+//! client connections, a closed and an open loop. Each bench uses part of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use circlet::clock::{Clock, SystemClock};
+use circlet::config::Secret;
+use circlet::ingress::signature::sign;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Pre-signed request bodies with their signature headers.
+pub struct Signed {
+    pub body: Bytes,
+    pub timestamp: String,
+    pub signature: String,
+}
+
+/// Slack's event ids do not arrive in key order; scattering the bench's ids the same way makes
+/// each commit touch the inbox's unique index where real traffic does, not only at its end.
+/// Multiplying by 3^18 permutes 0..10^9 (it shares no factor with 10^9), so ids stay unique.
+pub fn scattered(i: usize) -> u64 {
+    (i as u64 * 387_420_489) % 1_000_000_000
+}
+
+pub fn presign(secret: &str, prefix: &str, n: usize) -> Vec<Signed> {
+    let secret = Secret::new(secret);
+    let now = SystemClock.now_secs();
+    (0..n)
+        .map(|i| {
+            let body = serde_json::json!({
+                "token": "verification_token", "team_id": "T0BENCH", "enterprise_id": "E111", "api_app_id": "A111",
+                "event": {"type": "reaction_added", "user": "U0BENCHUSER", "reaction": "bulb", "item_user": "U0AUTHOR",
+                          "item": {"type": "message", "channel": "C0BENCHCIRCLE", "ts": format!("1763900000.{i:06}")},
+                          "event_ts": "1763900100.000800"},
+                "type": "event_callback", "event_id": format!("Ev{prefix}{:09}", scattered(i)), "event_time": 1_763_900_100,
+                "authed_users": ["U0BENCHBOT"],
+                "authorizations": [{"enterprise_id": null, "team_id": "T0BENCH", "user_id": "U0BENCHBOT", "is_bot": true, "is_enterprise_install": false}],
+                "is_ext_shared_channel": false, "event_context": "4-eyJldCI6InJlYWN0aW9uX2FkZGVkIiwidGlkIjoiVDBCRU5DSCJ9"
+            })
+            .to_string();
+            let signature = sign(&secret, now, body.as_bytes());
+            Signed { body: Bytes::from(body), timestamp: now.to_string(), signature }
+        })
+        .collect()
+}
+
+/// A client connection that sends one request at a time.
+pub struct Connection1 {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection1 {
+    pub async fn open(addr: SocketAddr) -> Connection1 {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        Connection1 { sender }
+    }
+
+    pub async fn send(&mut self, signed: &Signed) -> u16 {
+        let request = hyper::Request::post("/slack/events")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", &signed.timestamp)
+            .header("x-slack-signature", &signed.signature)
+            .body(Full::new(signed.body.clone()))
+            .expect("request");
+        self.sender.ready().await.expect("ready");
+        let response = self.sender.send_request(request).await.expect("response");
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        status
+    }
+}
+
+pub struct Run {
+    pub events_per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// CPU time of this whole process (servers and load generator) per event: unlike the
+    /// rates, it barely moves when other work shares the machine.
+    pub cpu_per_event: Duration,
+}
+
+/// User plus system CPU time of this process so far (Linux; zero elsewhere).
+pub fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) close with ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the stat line, in clock ticks (100 per second).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Closed loop: every connection sends its share back to back.
+pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections: usize) -> Run {
+    let cpu_before = process_cpu();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|lane| {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let mut connection = Connection1::open(addr).await;
+                let mut latencies = Vec::with_capacity(events.len() / connections + 1);
+                for signed in events.iter().skip(lane).step_by(connections) {
+                    let sent = Instant::now();
+                    let status = connection.send(signed).await;
+                    assert_eq!(status, 200, "bench request refused");
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(events.len());
+    for task in tasks {
+        latencies.extend(task.await.expect("lane"));
+    }
+    let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    latencies.sort_unstable();
+    Run {
+        events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        cpu_per_event: cpu / latencies.len().max(1) as u32,
+    }
+}
+
+/// Open loop: requests start on a fixed schedule whatever the server does; latency counts from
+/// the scheduled start, so a stall shows up instead of hiding (no coordinated omission).
+pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: u64) -> Run {
+    let lanes = 16usize;
+    let total = (rate * secs) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now() + Duration::from_millis(100);
+    let tasks: Vec<_> = (0..lanes)
+        .map(|lane| {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let mut connection = Connection1::open(addr).await;
+                let mut latencies = Vec::new();
+                for i in (lane..total).step_by(lanes) {
+                    let scheduled = started + interval * i as u32;
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    let status = connection.send(&events[i % events.len()]).await;
+                    assert_eq!(status, 200);
+                    latencies.push(scheduled.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("lane"));
+    }
+    latencies.sort_unstable();
+    Run {
+        events_per_sec: latencies.len() as f64 / secs as f64,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        cpu_per_event: Duration::ZERO,
+    }
+}
