@@ -10,8 +10,10 @@ mod postgres;
 pub mod reads;
 mod reads_sql;
 mod sqlite;
+mod sqlite_checkpoints;
 mod sqlite_direct;
 mod sqlite_inbox;
+mod sqlite_turns;
 pub mod tokens;
 
 use std::sync::Arc;

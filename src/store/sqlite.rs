@@ -2,21 +2,21 @@
 //! survives a power cut; the inbox writer's group commit keeps that cheap.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::params;
-use sqlx::pool::PoolConnection;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
 
 use super::digest::{DigestPools, DigestStore};
 use super::direct_sql::FromDirectRow;
 use super::insight_tx::SqliteTx;
 use super::reads_sql::SqlPool;
+use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;
+use super::sqlite_turns::{Turn, WriteTurns};
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
@@ -32,43 +32,14 @@ use std::sync::Arc;
 /// handler (sleeps of milliseconds).
 pub struct SqliteStore {
     writer: SqlitePool,
+    /// Turns of `writer` for the inbox writer and the direct connection's other writes.
+    turns: WriteTurns,
     readers: SqlitePool,
     /// The inbox's writes (inserts, claims, settles) and every [`InsightTx`], stepped outside
     /// sqlx (see `sqlite_direct`).
     direct: SharedConnection,
-    since_checkpoint: Arc<WalGrowth>,
+    checkpoints: Arc<Checkpoints>,
 }
-
-/// Inbox commits and rows since the writer last checkpointed.
-#[derive(Default)]
-struct WalGrowth {
-    commits: AtomicU32,
-    rows: AtomicU32,
-}
-
-impl WalGrowth {
-    fn add_commit(&self, rows: usize) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.rows.fetch_add(rows as u32, Ordering::Relaxed);
-    }
-
-    /// Whether enough was appended for a checkpoint; if so, counting starts over.
-    fn checkpoint_due(&self) -> bool {
-        let due = self.commits.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_COMMITS
-            || self.rows.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_ROWS;
-        if due {
-            self.commits.store(0, Ordering::Relaxed);
-            self.rows.store(0, Ordering::Relaxed);
-        }
-        due
-    }
-}
-
-/// A checkpoint from the writer after this many inbox commits (or rows), about 250 WAL pages:
-/// small enough to copy in a millisecond or two, so the commit that waits behind it is not
-/// held long.
-const CHECKPOINT_AFTER_COMMITS: u32 = 25;
-const CHECKPOINT_AFTER_ROWS: u32 = 500;
 
 /// How long a write waits for another process's write lock (`circlet inbox retry` beside a
 /// running server) before it fails as unavailable.
@@ -94,7 +65,10 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        sqlite_direct::write(self.writer.acquire().await?, &self.direct, work).await
+        let turn = self.turns.for_others().await?;
+        let written = sqlite_direct::write(turn, &self.direct, work).await?;
+        self.checkpoints.others_committed();
+        Ok(written)
     }
 
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -114,19 +88,20 @@ impl SqliteStore {
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
         };
-        // No checkpoint inside a commit, so no acknowledgement waits for one: the inbox writer
-        // checkpoints between its commits (`SqliteAppender::upkeep`), and `maintain` takes
-        // what other writes leave, on a reader connection.
+        // No checkpoint inside a commit, so no acknowledgement waits for one: see
+        // `sqlite_checkpoints` for who copies the WAL back, and when.
         let writer = pool(1)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         let direct = sqlite_direct::open(options.get_filename(), BUSY_TIMEOUT)?;
+        let checkpoints = Checkpoints::open(options.get_filename(), BUSY_TIMEOUT)?;
         let readers = pool(4).connect_with(options).await?;
         Ok(Self {
+            turns: WriteTurns::new(writer.clone()),
             writer,
             readers,
             direct,
-            since_checkpoint: Arc::default(),
+            checkpoints,
         })
     }
 }
@@ -331,9 +306,9 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
-        let turn = self.writer.acquire().await?;
+        let turn = self.turns.for_others().await?;
         Ok(Box::new(SqliteTx::new(
-            DirectTransaction::begin(turn, &self.direct).await?,
+            DirectTransaction::begin(turn, &self.direct, self.checkpoints.clone()).await?,
         )))
     }
 
@@ -382,9 +357,9 @@ impl Store for SqliteStore {
 
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {
         Ok(Box::new(SqliteAppender {
-            _write_turn: self.writer.acquire().await?,
+            _write_turn: self.turns.for_inbox_writer().await?,
             direct: self.direct.clone(),
-            since_checkpoint: self.since_checkpoint.clone(),
+            checkpoints: self.checkpoints.clone(),
         }))
     }
 
@@ -402,9 +377,9 @@ impl Store for SqliteStore {
 /// workers' writes out while the writer commits on its own connection: they queue in the pool
 /// instead of in SQLite's busy handler.
 struct SqliteAppender {
-    _write_turn: PoolConnection<Sqlite>,
+    _write_turn: Turn,
     direct: SharedConnection,
-    since_checkpoint: Arc<WalGrowth>,
+    checkpoints: Arc<Checkpoints>,
 }
 
 #[async_trait]
@@ -412,19 +387,15 @@ impl InboxAppender for SqliteAppender {
     async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64> {
         // Blocks for the commit: the inbox writer has a thread of its own.
         let stored = sqlite_inbox::append(&mut *self.direct.lock().await, items)?;
-        self.since_checkpoint.add_commit(items.len());
+        self.checkpoints.writer_committed(items.len());
         Ok(stored)
     }
 
     async fn upkeep(&mut self) -> StoreResult<()> {
-        if !self.since_checkpoint.checkpoint_due() {
+        if !self.checkpoints.writer_checkpoint_due() {
             return Ok(());
         }
-        // In the writer's turn, so no commit appends while it copies: it catches up with
-        // the whole WAL, and the next commit starts the WAL over from its beginning. Commits
-        // then overwrite blocks the file already has, and their fsync costs less than one that
-        // grows the file (measured in docs/BENCHMARKS.md). The reader-side checkpoint in
-        // `maintain` never catches up while commits keep coming.
+        // In the writer's turn, so no commit appends while it copies (`sqlite_checkpoints`).
         sqlite_inbox::checkpoint(&*self.direct.lock().await)
     }
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::sqlite_checkpoints::Checkpoints;
+use super::sqlite_turns::Turn;
 use super::{StoreError, StoreResult};
 
 /// The one direct connection, shared by the inbox writer and the workers' transactions.
@@ -53,6 +53,7 @@ pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedCon
 /// it, and run where they are called.
 pub(super) struct DirectTransaction {
     open: Open,
+    checkpoints: Arc<Checkpoints>,
 }
 
 /// The connection, in a transaction, and the turn it writes in. However it is dropped (a
@@ -60,7 +61,7 @@ pub(super) struct DirectTransaction {
 /// ran), an unfinished transaction is rolled back before the connection is free again.
 struct Open {
     connection: OwnedMutexGuard<Connection>,
-    _turn: PoolConnection<Sqlite>,
+    _turn: Turn,
 }
 
 impl Drop for Open {
@@ -73,8 +74,9 @@ impl Drop for Open {
 
 impl DirectTransaction {
     pub(super) async fn begin(
-        turn: PoolConnection<Sqlite>,
+        turn: Turn,
         connection: &SharedConnection,
+        checkpoints: Arc<Checkpoints>,
     ) -> StoreResult<Self> {
         let open = Open {
             connection: connection.clone().lock_owned().await,
@@ -85,7 +87,7 @@ impl DirectTransaction {
             (open, begun)
         })
         .await?;
-        Ok(Self { open })
+        Ok(Self { open, checkpoints })
     }
 
     pub(super) fn connection(&mut self) -> &mut Connection {
@@ -99,7 +101,9 @@ impl DirectTransaction {
             drop(open);
             ((), committed)
         })
-        .await
+        .await?;
+        self.checkpoints.others_committed();
+        Ok(())
     }
 }
 
@@ -109,7 +113,7 @@ impl DirectTransaction {
 /// inside the blocking task, so a caller that stops waiting leaves nothing half done: rusqlite
 /// rolls back a transaction that is dropped uncommitted.
 pub(super) async fn write<T: Send + 'static>(
-    turn: PoolConnection<Sqlite>,
+    turn: Turn,
     connection: &SharedConnection,
     work: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {
@@ -147,21 +151,28 @@ impl super::insight_tx::LockKeys for DirectTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite_turns::WriteTurns;
     use sqlx::SqlitePool;
 
     async fn database(
         dir: &tempfile::TempDir,
         busy_timeout: Duration,
-    ) -> (SqlitePool, SharedConnection, Connection) {
+    ) -> (WriteTurns, SharedConnection, Connection, Arc<Checkpoints>) {
         let path = dir.path().join("direct.db");
         let setup = Connection::open(&path).unwrap();
         setup
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
             .unwrap();
-        let turns = SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        let pool = SqlitePool::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();
-        (turns, open(&path, busy_timeout).unwrap(), setup)
+        let checkpoints = Checkpoints::open(&path, busy_timeout).unwrap();
+        (
+            WriteTurns::new(pool),
+            open(&path, busy_timeout).unwrap(),
+            setup,
+            checkpoints,
+        )
     }
 
     fn count(connection: &Connection) -> i64 {
@@ -173,17 +184,19 @@ mod tests {
     #[tokio::test]
     async fn a_commit_is_seen_by_other_connections_and_a_drop_rolls_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (turns, direct, other) = database(&dir, Duration::from_secs(1)).await;
-        let mut tx = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
-            .await
-            .unwrap();
+        let (turns, direct, other, checkpoints) = database(&dir, Duration::from_secs(1)).await;
+        let mut tx =
+            DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
+                .await
+                .unwrap();
         tx.connection()
             .execute("INSERT INTO notes (text) VALUES ('kept')", [])
             .unwrap();
         tx.commit().await.unwrap();
-        let mut tx = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
-            .await
-            .unwrap();
+        let mut tx =
+            DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
+                .await
+                .unwrap();
         tx.connection()
             .execute("INSERT INTO notes (text) VALUES ('dropped')", [])
             .unwrap();
@@ -195,17 +208,18 @@ mod tests {
     #[tokio::test]
     async fn a_begin_that_waits_out_another_writer_is_unavailable_and_leaves_the_connection_free() {
         let dir = tempfile::tempdir().unwrap();
-        let (turns, direct, other) = database(&dir, Duration::from_millis(50)).await;
+        let (turns, direct, other, checkpoints) = database(&dir, Duration::from_millis(50)).await;
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let err = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
+        let err = DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
             .await
             .err()
             .expect("the other connection holds the write lock");
         assert!(err.is_unavailable(), "{err}");
         other.execute_batch("ROLLBACK").unwrap();
-        let mut tx = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct)
-            .await
-            .unwrap();
+        let mut tx =
+            DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
+                .await
+                .unwrap();
         tx.connection()
             .execute("INSERT INTO notes (text) VALUES ('after')", [])
             .unwrap();
@@ -216,9 +230,9 @@ mod tests {
     #[tokio::test]
     async fn a_begin_given_up_midway_still_rolls_back_before_the_connection_is_free() {
         let dir = tempfile::tempdir().unwrap();
-        let (turns, direct, other) = database(&dir, Duration::from_secs(5)).await;
+        let (turns, direct, other, checkpoints) = database(&dir, Duration::from_secs(5)).await;
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let begin = DirectTransaction::begin(turns.acquire().await.unwrap(), &direct);
+        let begin = DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone());
         // The caller stops waiting while BEGIN still waits on its blocking thread.
         assert!(
             tokio::time::timeout(Duration::from_millis(50), begin)

@@ -677,3 +677,53 @@ async fn a_message_event_after_a_failed_fetch_still_captures_the_reacted_message
     assert_eq!(got.tags, ["bug"]);
     assert_eq!(got.insight.text.as_deref(), Some("It crashes on login"));
 }
+
+#[tokio::test]
+async fn a_large_batch_commits_in_parts_and_only_the_part_that_failed_is_retried() {
+    use circlet::domain::capture::EVENTS_PER_TRANSACTION;
+    let app = circle_app(TestDb::sqlite()).await;
+    let ts = |i: usize| format!("1700000000.{:06}", 200 + i);
+    let mut events: Vec<_> = (0..EVENTS_PER_TRANSACTION + 4)
+        .map(|i| message("U0MAYA", CIRCLE, &ts(i), &format!("Idea {i}"), None))
+        .collect();
+    let last = ts(EVENTS_PER_TRANSACTION + 3);
+    events.push(reaction(true, "U0LEA", "bulb", CIRCLE, &last, "U0MAYA", 1));
+    // The second part captures `last`, and its transaction fails until the trigger goes.
+    app.db
+        .execute(&[format!(
+            "CREATE TRIGGER fail_capture BEFORE INSERT ON insights WHEN NEW.message_ts = '{last}' \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )])
+        .await;
+    send(&app, &events).await;
+    app.worker.try_run_next().await.unwrap();
+
+    let state = |event: &serde_json::Value| {
+        let event_id = event["event_id"].as_str().unwrap().to_owned();
+        let store = app.store.clone();
+        async move {
+            store
+                .find_inbox_by_event_id(&event_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+        }
+    };
+    assert_eq!(state(&events[0]).await, InboxState::Done);
+    assert_eq!(state(&events[EVENTS_PER_TRANSACTION - 1]).await, InboxState::Done);
+    assert_eq!(
+        state(&events[EVENTS_PER_TRANSACTION]).await,
+        InboxState::Pending,
+        "the failed part waits"
+    );
+    assert_eq!(state(events.last().unwrap()).await, InboxState::Pending);
+    assert!(captured(&app, CIRCLE, &last).await.is_none());
+
+    app.db.execute(&["DROP TRIGGER fail_capture".to_owned()]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+    app.worker.drain().await.unwrap();
+    assert_eq!(captured(&app, CIRCLE, &last).await.unwrap().tags, ["idea"]);
+    assert_eq!(state(&events[EVENTS_PER_TRANSACTION]).await, InboxState::Done);
+    assert_eq!(app.store.inbox_counts().await.unwrap().dead, 0);
+}

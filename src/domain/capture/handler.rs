@@ -1,6 +1,6 @@
 //! The capture handler: reactions and circle messages from the inbox, a claimed batch at a
-//! time in one transaction, so capture keeps up with bursts (one commit per batch, not per
-//! event).
+//! time in a few transactions, so capture keeps up with bursts (one commit per
+//! [`EVENTS_PER_TRANSACTION`] events, not per event).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +16,11 @@ use crate::store::SharedStore;
 
 /// Event types this handler takes.
 pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
+
+/// Events per capture transaction. On SQLite a transaction holds the one write turn, which the
+/// inbox writer needs for every acknowledgement: a 128-event transaction held it ~6 ms, and
+/// during a burst acknowledgements waited 12–20 ms at p99 (docs/BENCHMARKS.md).
+pub const EVENTS_PER_TRANSACTION: usize = 32;
 
 #[derive(Clone)]
 pub struct CaptureHandler {
@@ -42,13 +47,7 @@ impl InboxHandler for CaptureHandler {
                 events::parse(&job.row.payload).map_err(|err| HandlerError::permanent(err.to_string()))
             })
             .collect();
-        match self.apply_on_a_blocking_thread(jobs, &parsed).await {
-            Ok(()) => parsed.into_iter().map(|event| event.map(|_| ())).collect(),
-            Err(err) => {
-                tracing::warn!(error = %err, rows = jobs.len(), "capture batch failed; will retry");
-                vec![Err(err); jobs.len()]
-            }
-        }
+        self.apply_on_a_blocking_thread(jobs, parsed).await
     }
 }
 
@@ -72,22 +71,53 @@ fn message_keys(jobs: &[Job], events: &[Result<CaptureEvent, HandlerError>]) -> 
 }
 
 impl CaptureHandler {
-    /// [`Self::apply_all`] off the runtime's threads: on SQLite a batch's statements step on
-    /// the calling thread, a few milliseconds of work without a pause, and the runtime's
-    /// threads must stay free to acknowledge Slack's requests.
+    /// [`Self::apply_in_transactions`] off the runtime's threads: on SQLite a batch's
+    /// statements step on the calling thread, milliseconds of work without a pause, and the
+    /// runtime's threads must stay free to acknowledge Slack's requests.
     async fn apply_on_a_blocking_thread(
         &self,
         jobs: &[Job],
-        events: &[Result<CaptureEvent, HandlerError>],
-    ) -> Result<(), HandlerError> {
-        let (handler, jobs, events) = (self.clone(), jobs.to_vec(), events.to_vec());
+        events: Vec<Result<CaptureEvent, HandlerError>>,
+    ) -> Vec<Result<(), HandlerError>> {
+        let (handler, count, jobs) = (self.clone(), jobs.len(), jobs.to_vec());
         let runtime = tokio::runtime::Handle::current();
-        match tokio::task::spawn_blocking(move || runtime.block_on(handler.apply_all(&jobs, &events))).await {
-            Ok(applied) => applied,
+        let applied = tokio::task::spawn_blocking(move || {
+            runtime.block_on(handler.apply_in_transactions(&jobs, &events))
+        });
+        match applied.await {
+            Ok(results) => results,
             // The worker parks the rows, as it does when any handler panics.
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(_) => Err(HandlerError::transient("the capture batch was cut short")),
+            Err(_) => vec![Err(HandlerError::transient("the capture batch was cut short")); count],
         }
+    }
+
+    /// The batch in order, [`EVENTS_PER_TRANSACTION`] events per transaction. When one fails,
+    /// its events and all after it are retried (capture is idempotent, so events of a
+    /// committed part that come round again change nothing).
+    async fn apply_in_transactions(
+        &self,
+        jobs: &[Job],
+        events: &[Result<CaptureEvent, HandlerError>],
+    ) -> Vec<Result<(), HandlerError>> {
+        let mut results = Vec::with_capacity(jobs.len());
+        for (part, part_events) in jobs
+            .chunks(EVENTS_PER_TRANSACTION)
+            .zip(events.chunks(EVENTS_PER_TRANSACTION))
+        {
+            if let Err(err) = self.apply_all(part, part_events).await {
+                let left = jobs.len() - results.len();
+                tracing::warn!(error = %err, rows = left, "capture batch failed; will retry");
+                results.resize(jobs.len(), Err(err));
+                break;
+            }
+            results.extend(
+                part_events
+                    .iter()
+                    .map(|event| event.as_ref().map(|_| ()).map_err(Clone::clone)),
+            );
+        }
+        results
     }
 
     /// Whether a reaction of the batch is in a circle, so the bot's own id is needed to leave

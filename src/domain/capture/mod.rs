@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::app::Services;
 use crate::inbox::{HandlerRegistry, InboxKind};
 
-pub use handler::{CAPTURE_EVENTS, CaptureHandler};
+pub use handler::{CAPTURE_EVENTS, CaptureHandler, EVENTS_PER_TRANSACTION};
 pub use service::{ACK_TASK, FETCH_TASK};
 
 /// Registers capture's event handler and its follow-up tasks.

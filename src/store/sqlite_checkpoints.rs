@@ -1,0 +1,179 @@
+//! When SQLite's WAL is copied back into the database file, and by whom.
+//!
+//! No commit checkpoints (`wal_autocheckpoint=0`): an acknowledgement must never wait for one.
+//! The inbox writer checkpoints between its commits, in its write turn, so no commit appends
+//! while it copies: it catches up with the whole WAL and the next commit starts the WAL over
+//! from its beginning, overwriting blocks the file already has (a cheaper fsync than growing
+//! it, measured in docs/BENCHMARKS.md). That copy is small as long as the WAL holds mostly the
+//! writer's own few pages.
+//!
+//! The workers write far more during a burst (a capture transaction dirties hundreds of
+//! pages). Copying that in the writer's turn held acknowledgements up: 11–12 ms at p99 during
+//! a capture burst, against 4 ms without. So once other writers have committed more than a
+//! little since the last full copy, the writer leaves the checkpoint alone, and a checkpoint on
+//! a connection of its own, on a blocking thread and outside any turn, copies the WAL while
+//! commits go on.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreResult;
+
+/// The writer checkpoints after this many of its commits (or rows), about 250 WAL pages: small
+/// enough to copy in a millisecond or two, so the commit that waits behind it is not held long.
+const WRITER_COMMITS: u32 = 25;
+const WRITER_ROWS: u32 = 500;
+
+/// Other writers' commits since the last full copy that the writer still copies in its turn;
+/// from this many on, the background checkpoint takes over.
+const OTHERS_COMMITS: u32 = 4;
+
+pub(super) struct Checkpoints {
+    writer_commits: AtomicU32,
+    writer_rows: AtomicU32,
+    others_commits: AtomicU32,
+    background_running: AtomicBool,
+    /// Only ever locked on a blocking thread, by the one background checkpoint running.
+    background: Mutex<Connection>,
+}
+
+impl Checkpoints {
+    pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Arc<Self>> {
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        connection.busy_timeout(busy_timeout)?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Arc::new(Self {
+            writer_commits: AtomicU32::new(0),
+            writer_rows: AtomicU32::new(0),
+            others_commits: AtomicU32::new(0),
+            background_running: AtomicBool::new(false),
+            background: Mutex::new(connection),
+        }))
+    }
+
+    pub(super) fn writer_committed(&self, rows: usize) {
+        self.writer_commits.fetch_add(1, Ordering::Relaxed);
+        self.writer_rows.fetch_add(rows as u32, Ordering::Relaxed);
+    }
+
+    /// Whether the writer should checkpoint now, in its turn: enough of its own commits, little
+    /// of anyone else's left to copy, and no background checkpoint copying. If so, counting starts over, on the understanding
+    /// that the writer copies the whole WAL (nothing appends during its turn).
+    pub(super) fn writer_checkpoint_due(&self) -> bool {
+        let enough = self.writer_commits.load(Ordering::Relaxed) >= WRITER_COMMITS
+            || self.writer_rows.load(Ordering::Relaxed) >= WRITER_ROWS;
+        if !enough
+            || self.others_commits.load(Ordering::Relaxed) >= OTHERS_COMMITS
+            || self.background_running.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        self.writer_commits.store(0, Ordering::Relaxed);
+        self.writer_rows.store(0, Ordering::Relaxed);
+        self.others_commits.store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// Another writer committed; once enough is waiting, a background checkpoint copies it.
+    pub(super) fn others_committed(self: &Arc<Self>) {
+        let waiting = self.others_commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if waiting < OTHERS_COMMITS || self.background_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let checkpoints = self.clone();
+        tokio::task::spawn_blocking(move || checkpoints.copy_in_background());
+    }
+
+    fn copy_in_background(&self) {
+        // Counted from here: commits that land while it copies are left for the next one.
+        self.others_commits.store(0, Ordering::Relaxed);
+        self.writer_commits.store(0, Ordering::Relaxed);
+        self.writer_rows.store(0, Ordering::Relaxed);
+        let connection = self
+            .background
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(err) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "background WAL checkpoint failed; the next one retries");
+        }
+        drop(connection);
+        self.background_running.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoints() -> (tempfile::TempDir, Arc<Checkpoints>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x)")
+            .unwrap();
+        let checkpoints = Checkpoints::open(&path, Duration::from_secs(1)).unwrap();
+        (dir, checkpoints)
+    }
+
+    #[tokio::test]
+    async fn the_writer_checkpoints_after_enough_of_its_own_commits() {
+        let (_dir, checkpoints) = checkpoints();
+        for _ in 0..WRITER_COMMITS - 1 {
+            checkpoints.writer_committed(1);
+        }
+        assert!(!checkpoints.writer_checkpoint_due());
+        checkpoints.writer_committed(1);
+        assert!(checkpoints.writer_checkpoint_due());
+        assert!(!checkpoints.writer_checkpoint_due(), "counting starts over");
+    }
+
+    async fn until(condition: impl Fn() -> bool) {
+        for _ in 0..400 {
+            if condition() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("condition not met within 2 s");
+    }
+
+    #[tokio::test]
+    // The lock is held across the waits on purpose: it keeps the background checkpoint waiting.
+    #[allow(clippy::await_holding_lock)]
+    async fn others_writing_a_lot_moves_the_checkpoint_out_of_the_writers_turn() {
+        let (_dir, checkpoints) = checkpoints();
+        checkpoints.writer_committed(WRITER_ROWS as usize);
+        for _ in 0..OTHERS_COMMITS - 1 {
+            checkpoints.others_committed();
+        }
+        assert!(!checkpoints.background_running.load(Ordering::Acquire));
+        assert!(
+            checkpoints.writer_checkpoint_due(),
+            "a few of others' commits are still the writer's to copy"
+        );
+
+        // Hold the background connection, so the background checkpoint waits mid-way.
+        let held = checkpoints.background.lock().unwrap();
+        for _ in 0..OTHERS_COMMITS {
+            checkpoints.others_committed();
+        }
+        assert!(checkpoints.background_running.load(Ordering::Acquire));
+        until(|| checkpoints.others_commits.load(Ordering::Relaxed) == 0).await;
+        checkpoints.writer_committed(WRITER_ROWS as usize);
+        assert!(
+            !checkpoints.writer_checkpoint_due(),
+            "the writer leaves the copy to the background checkpoint"
+        );
+        drop(held);
+        until(|| !checkpoints.background_running.load(Ordering::Acquire)).await;
+        assert!(checkpoints.writer_checkpoint_due(), "and takes it up again after");
+    }
+}
