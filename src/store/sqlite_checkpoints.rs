@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use super::StoreResult;
+use super::{StoreResult, sqlite_direct};
 
 /// The writer checkpoints after this many of its commits (or rows), about 250 WAL pages: small
 /// enough to copy in a millisecond or two, so the commit that waits behind it is not held long.
@@ -43,12 +43,7 @@ pub(super) struct Checkpoints {
 
 impl Checkpoints {
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Arc<Self>> {
-        let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        connection.busy_timeout(busy_timeout)?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
+        let connection = sqlite_direct::connect(path, busy_timeout)?;
         Ok(Arc::new(Self {
             writer_commits: AtomicU32::new(0),
             writer_rows: AtomicU32::new(0),

@@ -27,9 +27,10 @@ pub(super) type SharedConnection = Arc<Mutex<Connection>>;
 /// Prepared statements kept: every statement of `insight_tx` and `digest` stays prepared.
 const STATEMENT_CACHE: usize = 128;
 
-/// Opens `path` with the same durability as the sqlx connections: WAL, `synchronous=FULL`
-/// (an acknowledged event survives a power cut), no checkpoint inside a commit.
-pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedConnection> {
+/// A rusqlite connection to the existing database at `path` with the same durability as the
+/// sqlx connections: WAL, `synchronous=FULL` (an acknowledged event survives a power cut), no
+/// checkpoint inside a commit.
+pub(super) fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -38,6 +39,13 @@ pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedCon
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(connection)
+}
+
+/// The direct connection: [`connect`], with the foreign keys and page cache of the sqlx
+/// connections.
+pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedConnection> {
+    let connection = connect(path, busy_timeout)?;
     connection.pragma_update(None, "foreign_keys", true)?;
     // 16 MiB of page cache (negative means KiB), like the sqlx connections.
     connection.pragma_update(None, "cache_size", -16384)?;
