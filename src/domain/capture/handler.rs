@@ -18,8 +18,8 @@ use crate::store::SharedStore;
 pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
 
 /// Events per capture transaction. On SQLite a transaction holds the one write turn, which the
-/// inbox writer needs for every acknowledgement: a 128-event transaction held it ~6 ms, and
-/// during a burst acknowledgements waited 12–20 ms at p99 (docs/BENCHMARKS.md).
+/// inbox writer needs for every acknowledgement: during a capture burst, acknowledgements' p99
+/// was 6.1 ms at 128 events per transaction, 5.1 ms at 64 and 4.2 ms at 32 (docs/BENCHMARKS.md).
 pub const EVENTS_PER_TRANSACTION: usize = 32;
 
 #[derive(Clone)]
