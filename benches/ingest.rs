@@ -291,13 +291,15 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     );
     println!("mean rows per group commit: {:.1}", mean_batch(&metrics.render()));
 
-    let open = open_loop(
-        addr,
-        Arc::new(presign(SECRET, "open", 1000)),
-        500,
-        options.open_loop_secs,
-    )
-    .await;
+    let open_loop_500 = |prefix| {
+        open_loop(
+            addr,
+            Arc::new(presign(SECRET, prefix, 1000)),
+            500,
+            options.open_loop_secs,
+        )
+    };
+    let open = open_loop_500("open").await;
     println!(
         "open loop 500 ev/s for {} s: p50 {}, p99 {} (acknowledgement latency, durable)",
         options.open_loop_secs,
@@ -312,13 +314,7 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     let drainers: Vec<_> = (0..2)
         .map(|_| tokio::spawn(drain_until(worker.clone(), stop.clone())))
         .collect();
-    let busy = open_loop(
-        addr,
-        Arc::new(presign(SECRET, "busy", 1000)),
-        500,
-        options.open_loop_secs,
-    )
-    .await;
+    let busy = open_loop_500("busy").await;
     stop.cancel();
     for drainer in drainers {
         drainer.await.expect("drainer");

@@ -237,7 +237,7 @@ impl Separated<'_> {
 }
 
 /// A row decoded into a value, as `sqlx::FromRow` does for the sqlx backends.
-pub(crate) trait FromDirectRow: Sized {
+pub(super) trait FromDirectRow: Sized {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
 }
 

@@ -59,8 +59,8 @@ impl Checkpoints {
     }
 
     /// Whether the writer should checkpoint now, in its turn: enough of its own commits, little
-    /// of anyone else's left to copy, and no background checkpoint copying. If so, counting starts over, on the understanding
-    /// that the writer copies the whole WAL (nothing appends during its turn).
+    /// of anyone else's left to copy, and no background checkpoint copying. If so, counting
+    /// starts over: the writer copies the whole WAL, since nothing appends during its turn.
     pub(super) fn writer_checkpoint_due(&self) -> bool {
         let enough = self.writer_commits.load(Ordering::Relaxed) >= WRITER_COMMITS
             || self.writer_rows.load(Ordering::Relaxed) >= WRITER_ROWS;

@@ -162,94 +162,99 @@ mod tests {
     use crate::store::sqlite_turns::WriteTurns;
     use sqlx::SqlitePool;
 
-    async fn database(
-        dir: &tempfile::TempDir,
-        busy_timeout: Duration,
-    ) -> (WriteTurns, SharedConnection, Connection, Arc<Checkpoints>) {
-        let path = dir.path().join("direct.db");
-        let setup = Connection::open(&path).unwrap();
-        setup
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
-            .unwrap();
-        let pool = SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        let checkpoints = Checkpoints::open(&path, busy_timeout).unwrap();
-        (
-            WriteTurns::new(pool),
-            open(&path, busy_timeout).unwrap(),
-            setup,
-            checkpoints,
-        )
+    /// A database with a `notes` table, the store's pieces over it, and `other`, a plain
+    /// connection that plays another process.
+    struct Database {
+        _dir: tempfile::TempDir,
+        turns: WriteTurns,
+        direct: SharedConnection,
+        checkpoints: Arc<Checkpoints>,
+        other: Connection,
     }
 
-    fn count(connection: &Connection) -> i64 {
-        connection
-            .query_row("SELECT COUNT(*) FROM notes", [], |row| row.get(0))
-            .unwrap()
+    impl Database {
+        async fn new(busy_timeout: Duration) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("direct.db");
+            let other = Connection::open(&path).unwrap();
+            other
+                .execute_batch(
+                    "PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",
+                )
+                .unwrap();
+            let pool = SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            Self {
+                turns: WriteTurns::new(pool),
+                direct: open(&path, busy_timeout).unwrap(),
+                checkpoints: Checkpoints::open(&path, busy_timeout).unwrap(),
+                other,
+                _dir: dir,
+            }
+        }
+
+        async fn begin(&self) -> StoreResult<DirectTransaction> {
+            let turn = self.turns.for_others().await.unwrap();
+            DirectTransaction::begin(turn, &self.direct, self.checkpoints.clone()).await
+        }
+
+        fn notes(&self) -> i64 {
+            self.other
+                .query_row("SELECT COUNT(*) FROM notes", [], |row| row.get(0))
+                .unwrap()
+        }
+    }
+
+    fn add_note(tx: &mut DirectTransaction, text: &str) {
+        tx.connection()
+            .execute("INSERT INTO notes (text) VALUES (?1)", [text])
+            .unwrap();
     }
 
     #[tokio::test]
     async fn a_commit_is_seen_by_other_connections_and_a_drop_rolls_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let (turns, direct, other, checkpoints) = database(&dir, Duration::from_secs(1)).await;
-        let mut tx =
-            DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
-                .await
-                .unwrap();
-        tx.connection()
-            .execute("INSERT INTO notes (text) VALUES ('kept')", [])
-            .unwrap();
+        let db = Database::new(Duration::from_secs(1)).await;
+        let mut tx = db.begin().await.unwrap();
+        add_note(&mut tx, "kept");
         tx.commit().await.unwrap();
-        let mut tx =
-            DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
-                .await
-                .unwrap();
-        tx.connection()
-            .execute("INSERT INTO notes (text) VALUES ('dropped')", [])
-            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        add_note(&mut tx, "dropped");
         drop(tx);
-        assert_eq!(count(&other), 1);
-        assert!(direct.lock().await.is_autocommit(), "no transaction left open");
+        assert_eq!(db.notes(), 1);
+        assert!(db.direct.lock().await.is_autocommit(), "no transaction left open");
     }
 
     #[tokio::test]
     async fn a_begin_that_waits_out_another_writer_is_unavailable_and_leaves_the_connection_free() {
-        let dir = tempfile::tempdir().unwrap();
-        let (turns, direct, other, checkpoints) = database(&dir, Duration::from_millis(50)).await;
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let err = DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
+        let db = Database::new(Duration::from_millis(50)).await;
+        db.other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = db
+            .begin()
             .await
             .err()
             .expect("the other connection holds the write lock");
         assert!(err.is_unavailable(), "{err}");
-        other.execute_batch("ROLLBACK").unwrap();
-        let mut tx =
-            DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone())
-                .await
-                .unwrap();
-        tx.connection()
-            .execute("INSERT INTO notes (text) VALUES ('after')", [])
-            .unwrap();
+        db.other.execute_batch("ROLLBACK").unwrap();
+        let mut tx = db.begin().await.unwrap();
+        add_note(&mut tx, "after");
         tx.commit().await.unwrap();
-        assert_eq!(count(&other), 1);
+        assert_eq!(db.notes(), 1);
     }
 
     #[tokio::test]
     async fn a_begin_given_up_midway_still_rolls_back_before_the_connection_is_free() {
-        let dir = tempfile::tempdir().unwrap();
-        let (turns, direct, other, checkpoints) = database(&dir, Duration::from_secs(5)).await;
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let begin = DirectTransaction::begin(turns.for_others().await.unwrap(), &direct, checkpoints.clone());
+        let db = Database::new(Duration::from_secs(5)).await;
+        db.other.execute_batch("BEGIN IMMEDIATE").unwrap();
         // The caller stops waiting while BEGIN still waits on its blocking thread.
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), begin)
+            tokio::time::timeout(Duration::from_millis(50), db.begin())
                 .await
                 .is_err()
         );
-        other.execute_batch("ROLLBACK").unwrap();
+        db.other.execute_batch("ROLLBACK").unwrap();
         // BEGIN then succeeds on its thread with nobody to hand the transaction to.
-        let connection = direct.lock().await;
+        let connection = db.direct.lock().await;
         assert!(
             connection.is_autocommit(),
             "the abandoned transaction was rolled back"

@@ -100,12 +100,19 @@ impl CaptureHandler {
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
     ) -> Vec<Result<(), HandlerError>> {
+        let bot_user = match self.bot_user_if_needed(jobs, events).await {
+            Ok(bot_user) => bot_user,
+            Err(err) => {
+                tracing::warn!(error = %err, rows = jobs.len(), "capture batch failed; will retry");
+                return vec![Err(err); jobs.len()];
+            }
+        };
         let mut results = Vec::with_capacity(jobs.len());
         for (part, part_events) in jobs
             .chunks(EVENTS_PER_TRANSACTION)
             .zip(events.chunks(EVENTS_PER_TRANSACTION))
         {
-            if let Err(err) = self.apply_all(part, part_events).await {
+            if let Err(err) = self.apply_part(part, part_events, &bot_user).await {
                 let left = jobs.len() - results.len();
                 tracing::warn!(error = %err, rows = left, "capture batch failed; will retry");
                 results.resize(jobs.len(), Err(err));
@@ -121,8 +128,8 @@ impl CaptureHandler {
     }
 
     /// Whether a reaction of the batch is in a circle, so the bot's own id is needed to leave
-    /// its reactions out. Asked before the transaction: the answer may take a Slack call, and
-    /// events outside circles must not wait on Slack at all.
+    /// its reactions out. Asked once, before the batch's transactions: the answer may take a
+    /// Slack call, and events outside circles must not wait on Slack at all.
     async fn reacts_in_a_circle(
         &self,
         jobs: &[Job],
@@ -150,16 +157,27 @@ impl CaptureHandler {
         Ok(false)
     }
 
-    async fn apply_all(
+    /// The bot's own user id, whose reactions capture leaves out; empty when no reaction of the
+    /// batch is in a circle, so those batches never wait on Slack for it.
+    async fn bot_user_if_needed(
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
-    ) -> Result<(), HandlerError> {
-        let bot_user = if self.reacts_in_a_circle(jobs, events).await? {
-            self.bot.user_id().await?.to_owned()
+    ) -> Result<String, HandlerError> {
+        if self.reacts_in_a_circle(jobs, events).await? {
+            Ok(self.bot.user_id().await?.to_owned())
         } else {
-            String::new()
-        };
+            Ok(String::new())
+        }
+    }
+
+    /// One transaction over a part of the batch.
+    async fn apply_part(
+        &self,
+        jobs: &[Job],
+        events: &[Result<CaptureEvent, HandlerError>],
+        bot_user: &str,
+    ) -> Result<(), HandlerError> {
         let now = self.clock.now_millis();
         let mut tx = self.store.begin().await?;
         tx.lock_messages(&message_keys(jobs, events)).await?;
@@ -176,7 +194,7 @@ impl CaptureHandler {
                 teams.insert(team, context);
             }
             let context = &teams[team];
-            service::apply(tx.as_mut(), context, &bot_user, event, now).await?;
+            service::apply(tx.as_mut(), context, bot_user, event, now).await?;
         }
         tx.commit().await.map_err(HandlerError::from)
     }
