@@ -31,7 +31,7 @@ use circlet::domain::capture::ACK_TASK;
 use circlet::fake_slack::FakeSlack;
 use circlet::inbox::{HandlerError, InboxHandler, InboxKind, Job, NewInboxItem};
 use circlet::store::{CachedMessage, CircleChange};
-use load::{Run, open_loop, presign};
+use load::{EventIds, Run, open_loop, presign};
 use serde_json::json;
 
 const SECRET: &str = "bench";
@@ -175,7 +175,7 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
         None => (capture.await, None),
         Some(length) => {
             let requests = (PROBE_RATE * length.as_secs()) as usize;
-            let sent = Arc::new(presign(SECRET, "probe", requests));
+            let sent = Arc::new(presign(SECRET, "probe", requests, EventIds::SlackOrder));
             let (total, acks) = tokio::join!(capture, open_loop(addr, sent, PROBE_RATE, length.as_secs()));
             (total, Some(acks))
         }

@@ -4,11 +4,14 @@
 //!     cargo bench --bench ingest                 # SQLite and PostgreSQL (if reachable)
 //!     cargo bench --bench ingest -- --quick      # fewer events, for a smoke run
 //!     cargo bench --bench ingest -- --only sqlite   # or postgres
+//!     cargo bench --bench ingest -- --scattered-ids # event ids in no order: the index's worst case
 //!
 //! Every server runs in this process on 127.0.0.1, as does the load generator, which sends
-//! pre-signed unique `reaction_added` events (~650 bytes) over HTTP/1.1 keep-alive connections.
-//! The machine is noisy: each figure is the median of several rounds, and the ratio is taken
-//! within one round.
+//! pre-signed unique `reaction_added` events (~650 bytes) over HTTP/1.1 keep-alive connections,
+//! with ids ordered as Slack's are (`load::EventIds`). The machine is noisy: each figure is the
+//! median of several rounds, and the ratio is taken within one round. Each run also measures
+//! what the disk takes (fsync'd 64 KiB writes) and what the durable rounds wrote per event, so a
+//! run shows when the disk's bandwidth, not the code, sets the durable rate.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use axum::routing::post;
 use circlet::app::App;
 use circlet::clock::SystemClock;
 use circlet::config::{Config, Secret};
-use circlet::inbox::{DrainStep, HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job, Worker};
+use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job};
 use circlet::ingress::body::read_capped;
 use circlet::ingress::signature::SignatureVerifier;
 use sqlx::Connection;
@@ -32,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 /// The allocator `circlet serve` runs with (src/main.rs).
 mod load;
 
-use load::{closed_loop, open_loop, percentile, presign};
+use load::{EventIds, closed_loop, fsynced_write_rate, open_loop, percentile, presign};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -42,6 +45,7 @@ const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 struct Options {
     only: Option<String>,
+    ids: EventIds,
     events: usize,
     connections: usize,
     rounds: usize,
@@ -62,9 +66,11 @@ fn options() -> Options {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(32);
+    let ids = EventIds::from_args(&args);
     if args.iter().any(|a| a == "--quick") {
         Options {
             only,
+            ids,
             events: 5_000,
             connections,
             rounds: 1,
@@ -74,6 +80,7 @@ fn options() -> Options {
     } else {
         Options {
             only,
+            ids,
             events: 40_000,
             connections,
             rounds: 3,
@@ -135,17 +142,6 @@ async fn start_circlet(database_url: &str) -> (App, SocketAddr) {
     (app, addr)
 }
 
-/// A worker taking rows as they arrive until `stop`, looking again 1 ms after it finds none
-/// (serve's workers are woken by each stored batch instead).
-async fn drain_until(worker: Worker, stop: CancellationToken) {
-    while !stop.is_cancelled() {
-        match worker.try_run_next().await.expect("worker") {
-            DrainStep::Worked(_) => {}
-            DrainStep::Empty => tokio::time::sleep(Duration::from_millis(1)).await,
-        }
-    }
-}
-
 /// Mean of the writer's batch-size histogram, from the metrics text.
 fn mean_batch(metrics: &str) -> f64 {
     let value = |name: &str| {
@@ -181,7 +177,8 @@ async fn store_commit_latency(store: &circlet::store::SharedStore, rows: usize) 
                 event_id: format!("EvStore{rows}x{round}x{i}"),
                 kind: InboxKind::Event,
                 event_type: "reaction_added".into(),
-                payload: String::from_utf8_lossy(&presign(SECRET, "x", 1)[0].body).into_owned(),
+                payload: String::from_utf8_lossy(&presign(SECRET, "x", 1, EventIds::SlackOrder)[0].body)
+                    .into_owned(),
                 received_at: 1,
             })
             .collect();
@@ -194,8 +191,15 @@ async fn store_commit_latency(store: &circlet::store::SharedStore, rows: usize) 
     percentile(&took, 0.5)
 }
 
-async fn bench_backend(name: &str, database_url: &str, options: &Options, baseline: SocketAddr) {
+async fn bench_backend(
+    name: &str,
+    database_url: &str,
+    options: &Options,
+    baseline: SocketAddr,
+    disk_rate: f64,
+) {
     println!("\n## {name}\n");
+    println!("event ids: {:?}", options.ids);
     let (app, addr) = start_circlet(database_url).await;
     let metrics = app.services().metrics.clone();
     let store = app.store();
@@ -206,19 +210,20 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         );
     }
     let worker = app.worker();
+    let stored = app.stored_signal();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
 
     // Warm both servers (connections, statement caches, page cache).
     closed_loop(
         baseline,
-        Arc::new(presign(SECRET, "warmb", 2_000)),
+        Arc::new(presign(SECRET, "warmb", 2_000, options.ids)),
         options.connections,
     )
     .await;
     closed_loop(
         addr,
-        Arc::new(presign(SECRET, "warmc", 2_000)),
+        Arc::new(presign(SECRET, "warmc", 2_000, options.ids)),
         options.connections,
     )
     .await;
@@ -228,36 +233,42 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     let mut baseline_rates = Vec::new();
     let mut cpu_base = Vec::new();
     let mut cpu_durable = Vec::new();
+    let mut written_per_event = Vec::new();
+    let mut written_per_sec = Vec::new();
     println!(
-        "| round | verify-only ev/s | p50 / p99 | durable ev/s | p50 / p99 | ratio | CPU µs/event verify-only / durable |"
+        "| round | verify-only ev/s | p50 / p99 | durable ev/s | p50 / p99 | ratio | CPU µs/event verify-only / durable | disk KiB/event durable |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for round in 0..options.rounds {
         if std::env::var("CIRCLET_BENCH_PROFILE").is_ok() {
-            // For a profiler: only the durable path, long enough to sample.
-            closed_loop(
-                addr,
-                Arc::new(presign(SECRET, &format!("p{round}"), options.events * 4)),
-                options.connections,
-            )
-            .await;
+            // For a profiler: only the durable path, long enough to sample. The events are
+            // signed first and the sending announced on stderr, so a profile can leave the
+            // signing out.
+            let events = Arc::new(presign(
+                SECRET,
+                &format!("p{round}"),
+                options.events * 4,
+                options.ids,
+            ));
+            eprintln!("profile: sending");
+            closed_loop(addr, events, options.connections).await;
             continue;
         }
         let base = closed_loop(
             baseline,
-            Arc::new(presign(SECRET, &format!("b{round}"), options.events)),
+            Arc::new(presign(SECRET, &format!("b{round}"), options.events, options.ids)),
             options.connections,
         )
         .await;
         let durable = closed_loop(
             addr,
-            Arc::new(presign(SECRET, &format!("d{round}"), options.events)),
+            Arc::new(presign(SECRET, &format!("d{round}"), options.events, options.ids)),
             options.connections,
         )
         .await;
         let ratio = durable.events_per_sec / base.events_per_sec;
         println!(
-            "| {} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} | {:.1} / {:.1} |",
+            "| {} | {:.0} | {} / {} | {:.0} | {} / {} | {:.2} | {:.1} / {:.1} | {:.1} |",
             round + 1,
             base.events_per_sec,
             ms(base.p50),
@@ -268,7 +279,10 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
             ratio,
             base.cpu_per_event.as_secs_f64() * 1e6,
             durable.cpu_per_event.as_secs_f64() * 1e6,
+            durable.disk_bytes_per_event / 1024.0,
         );
+        written_per_event.push(durable.disk_bytes_per_event);
+        written_per_sec.push(durable.disk_bytes_per_sec);
         cpu_base.push(base.cpu_per_event.as_secs_f64() * 1e6);
         cpu_durable.push(durable.cpu_per_event.as_secs_f64() * 1e6);
         ratios.push(ratio);
@@ -290,11 +304,24 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         median(cpu_durable)
     );
     println!("mean rows per group commit: {:.1}", mean_batch(&metrics.render()));
+    // The durable rate the disk allows: its own rate for commit-like writes over what each
+    // event made it write (the WAL, checkpoints, and the server's own files for PostgreSQL).
+    let (per_event, per_sec) = (median(written_per_event), median(written_per_sec));
+    if per_event > 0.0 {
+        println!(
+            "disk: durable rounds wrote {:.1} KiB/event at {:.0} MB/s; the disk takes {:.0} MB/s of fsync'd 64 KiB writes, \
+             so it allows about {:.0} ev/s at this size",
+            per_event / 1024.0,
+            per_sec / 1e6,
+            disk_rate / 1e6,
+            disk_rate / per_event
+        );
+    }
 
     let open_loop_500 = |prefix| {
         open_loop(
             addr,
-            Arc::new(presign(SECRET, prefix, 1000)),
+            Arc::new(presign(SECRET, prefix, 1000, options.ids)),
             500,
             options.open_loop_secs,
         )
@@ -307,12 +334,13 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
         ms(open.p99)
     );
 
-    // The same load while two workers (serve's default) take the rows as they come: their
-    // claims and settles are writes too, and wait for the same write turn as the inbox writer.
+    // The same load while two workers (serve's default) take the rows as they come, woken by
+    // each commit as serve's are: their claims and settles are writes too, and on SQLite wait
+    // for the same write turn as the inbox writer.
     worker.drain().await.expect("drain");
     let stop = CancellationToken::new();
     let drainers: Vec<_> = (0..2)
-        .map(|_| tokio::spawn(drain_until(worker.clone(), stop.clone())))
+        .map(|_| tokio::spawn(worker.clone().run(stored.clone(), stop.clone())))
         .collect();
     let busy = open_loop_500("busy").await;
     stop.cancel();
@@ -331,7 +359,7 @@ async fn bench_backend(name: &str, database_url: &str, options: &Options, baseli
     worker.drain().await.expect("drain");
     closed_loop(
         addr,
-        Arc::new(presign(SECRET, "burst", options.burst)),
+        Arc::new(presign(SECRET, "burst", options.burst, options.ids)),
         options.connections,
     )
     .await;
@@ -389,15 +417,24 @@ fn main() {
             Err(_) => tempfile::tempdir().expect("temp dir"),
         };
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        // PostgreSQL's data directory is on the machine's one disk too (see docs/BENCHMARKS.md).
+        let disk_rate = fsynced_write_rate(dir.path());
         if options.only.as_deref() != Some("postgres") {
-            bench_backend("SQLite (WAL, synchronous=FULL)", &sqlite, &options, baseline).await;
+            bench_backend(
+                "SQLite (WAL, synchronous=FULL)",
+                &sqlite,
+                &options,
+                baseline,
+                disk_rate,
+            )
+            .await;
         }
         if options.only.as_deref() == Some("sqlite") {
             return;
         }
         match fresh_postgres().await {
             Some((name, url)) => {
-                bench_backend("PostgreSQL", &url, &options, baseline).await;
+                bench_backend("PostgreSQL", &url, &options, baseline, disk_rate).await;
                 drop_postgres(&name).await;
             }
             None => println!("\nPostgreSQL not reachable at {POSTGRES_ADMIN_URL}; skipped"),

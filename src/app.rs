@@ -392,6 +392,12 @@ impl App {
         self.worker.clone()
     }
 
+    /// Notified after each commit of the inbox writer that stored rows: what `serve`'s workers
+    /// wait on between batches ([`Worker::run`]).
+    pub fn stored_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
     /// Cancel this to shut down gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

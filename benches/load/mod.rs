@@ -21,24 +21,81 @@ pub struct Signed {
     pub signature: String,
 }
 
-/// Slack's event ids do not arrive in key order; scattering the bench's ids the same way makes
-/// each commit touch the inbox's unique index where real traffic does, not only at its end.
-/// Multiplying by 3^18 permutes 0..10^9 (it shares no factor with 10^9), so ids stay unique.
+/// How a run's event ids are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventIds {
+    /// As Slack's: `Ev0` and nine base-36 digits of a number that only grows. Every real id in
+    /// shared/slack-samples and in the public payloads looked up (docs/BENCHMARKS.md,
+    /// 2026-12-06) sorts with its `event_time`, so one app's deliveries land near the end of
+    /// the inbox's unique index; the connections' interleaving still mixes their order a little.
+    SlackOrder,
+    /// Scattered over the whole key space: the worst case for the index, where every row of a
+    /// commit lands on a leaf page of its own.
+    Scattered,
+}
+
+impl EventIds {
+    pub fn from_args(args: &[String]) -> EventIds {
+        if args.iter().any(|a| a == "--scattered-ids") {
+            EventIds::Scattered
+        } else {
+            EventIds::SlackOrder
+        }
+    }
+
+    fn ids(self, prefix: &str, n: usize) -> Vec<String> {
+        match self {
+            EventIds::SlackOrder => {
+                let first = next_slack_sequence(n);
+                (first..first + n as u64).map(slack_shaped).collect()
+            }
+            EventIds::Scattered => (0..n).map(|i| format!("Ev{prefix}{:09}", scattered(i))).collect(),
+        }
+    }
+}
+
+/// The next `n` numbers of this process's id sequence: it starts at the current Unix time in
+/// milliseconds and only grows, so ids signed later sort later, as Slack's do.
+fn next_slack_sequence(n: usize) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = SystemClock.now_millis().max(0) as u64;
+    let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    NEXT.fetch_add(n as u64, Ordering::Relaxed)
+}
+
+/// `Ev0` and `sequence` in nine base-36 digits, the shape of Slack's current ids
+/// (`Ev0AFC3DRA3V`).
+fn slack_shaped(sequence: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut digits = [b'0'; 9];
+    let mut rest = sequence;
+    for digit in digits.iter_mut().rev() {
+        *digit = DIGITS[(rest % 36) as usize];
+        rest /= 36;
+    }
+    format!("Ev0{}", String::from_utf8_lossy(&digits))
+}
+
+/// Multiplying by 3^18 permutes 0..10^9 (it shares no factor with 10^9), so scattered ids stay
+/// unique.
 pub fn scattered(i: usize) -> u64 {
     (i as u64 * 387_420_489) % 1_000_000_000
 }
 
-pub fn presign(secret: &str, prefix: &str, n: usize) -> Vec<Signed> {
+pub fn presign(secret: &str, prefix: &str, n: usize, ids: EventIds) -> Vec<Signed> {
     let secret = Secret::new(secret);
     let now = SystemClock.now_secs();
-    (0..n)
-        .map(|i| {
+    ids.ids(prefix, n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, event_id)| {
             let body = serde_json::json!({
                 "token": "verification_token", "team_id": "T0BENCH", "enterprise_id": "E111", "api_app_id": "A111",
                 "event": {"type": "reaction_added", "user": "U0BENCHUSER", "reaction": "bulb", "item_user": "U0AUTHOR",
                           "item": {"type": "message", "channel": "C0BENCHCIRCLE", "ts": format!("1763900000.{i:06}")},
                           "event_ts": "1763900100.000800"},
-                "type": "event_callback", "event_id": format!("Ev{prefix}{:09}", scattered(i)), "event_time": 1_763_900_100,
+                "type": "event_callback", "event_id": event_id, "event_time": 1_763_900_100,
                 "authed_users": ["U0BENCHBOT"],
                 "authorizations": [{"enterprise_id": null, "team_id": "T0BENCH", "user_id": "U0BENCHBOT", "is_bot": true, "is_enterprise_install": false}],
                 "is_ext_shared_channel": false, "event_context": "4-eyJldCI6InJlYWN0aW9uX2FkZGVkIiwidGlkIjoiVDBCRU5DSCJ9"
@@ -89,6 +146,10 @@ pub struct Run {
     /// CPU time of this whole process (servers and load generator) per event: unlike the
     /// rates, it barely moves when other work shares the machine.
     pub cpu_per_event: Duration,
+    /// Bytes the machine's disks took during the run, per event and per second (closed loop
+    /// only; every writer on the machine counts, PostgreSQL's server included).
+    pub disk_bytes_per_event: f64,
+    pub disk_bytes_per_sec: f64,
 }
 
 /// User plus system CPU time of this process so far (Linux; zero elsewhere).
@@ -106,6 +167,39 @@ pub fn process_cpu() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// Bytes written to this machine's disks so far: the write sectors of every device in
+/// /sys/block (Linux; zero elsewhere). Partitions are not listed there, so nothing counts twice.
+pub fn disk_bytes_written() -> u64 {
+    let Ok(devices) = std::fs::read_dir("/sys/block") else {
+        return 0;
+    };
+    devices
+        .flatten()
+        .filter_map(|device| std::fs::read_to_string(device.path().join("stat")).ok())
+        // The seventh field is sectors written, in 512-byte units whatever the device's own.
+        .filter_map(|stat| stat.split_whitespace().nth(6)?.parse::<u64>().ok())
+        .map(|sectors| sectors * 512)
+        .sum()
+}
+
+/// What the disk under `dir` takes when written the way a commit writes: 64 KiB appended, then
+/// `fdatasync`, 1,024 times. Bytes per second.
+pub fn fsynced_write_rate(dir: &std::path::Path) -> f64 {
+    use std::io::Write;
+    let path = dir.join("disk-probe");
+    let mut file = std::fs::File::create(&path).expect("disk probe file");
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let started = Instant::now();
+    for _ in 0..1024 {
+        file.write_all(&chunk).expect("disk probe write");
+        file.sync_data().expect("disk probe sync");
+    }
+    let rate = (chunk.len() * 1024) as f64 / started.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(path);
+    rate
+}
+
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -116,6 +210,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Closed loop: every connection sends its share back to back.
 pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections: usize) -> Run {
     let cpu_before = process_cpu();
+    let disk_before = disk_bytes_written();
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|lane| {
@@ -139,12 +234,15 @@ pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections
     }
     let elapsed = started.elapsed();
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let disk = disk_bytes_written().saturating_sub(disk_before) as f64;
     latencies.sort_unstable();
     Run {
         events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
         cpu_per_event: cpu / latencies.len().max(1) as u32,
+        disk_bytes_per_event: disk / latencies.len().max(1) as f64,
+        disk_bytes_per_sec: disk / elapsed.as_secs_f64(),
     }
 }
 
@@ -182,5 +280,7 @@ pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, se
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
         cpu_per_event: Duration::ZERO,
+        disk_bytes_per_event: 0.0,
+        disk_bytes_per_sec: 0.0,
     }
 }
