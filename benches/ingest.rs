@@ -417,7 +417,8 @@ fn main() {
             Err(_) => tempfile::tempdir().expect("temp dir"),
         };
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        // PostgreSQL's data directory is on the machine's one disk too (see docs/BENCHMARKS.md).
+        // Measured where the SQLite file lives; on this machine PostgreSQL's data directory is on
+        // the same disk.
         let disk_rate = fsynced_write_rate(dir.path());
         if options.only.as_deref() != Some("postgres") {
             bench_backend(

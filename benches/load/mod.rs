@@ -57,10 +57,10 @@ impl EventIds {
 /// The next `n` numbers of this process's id sequence: it starts at the current Unix time in
 /// milliseconds and only grows, so ids signed later sort later, as Slack's do.
 fn next_slack_sequence(n: usize) -> u64 {
+    use std::sync::LazyLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let start = SystemClock.now_millis().max(0) as u64;
-    let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    static NEXT: LazyLock<AtomicU64> =
+        LazyLock::new(|| AtomicU64::new(SystemClock.now_millis().max(0) as u64));
     NEXT.fetch_add(n as u64, Ordering::Relaxed)
 }
 
@@ -68,18 +68,16 @@ fn next_slack_sequence(n: usize) -> u64 {
 /// (`Ev0AFC3DRA3V`).
 fn slack_shaped(sequence: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut digits = [b'0'; 9];
-    let mut rest = sequence;
-    for digit in digits.iter_mut().rev() {
-        *digit = DIGITS[(rest % 36) as usize];
-        rest /= 36;
-    }
-    format!("Ev0{}", String::from_utf8_lossy(&digits))
+    let digits: String = (0..9)
+        .rev()
+        .map(|place| DIGITS[(sequence / 36u64.pow(place) % 36) as usize] as char)
+        .collect();
+    format!("Ev0{digits}")
 }
 
 /// Multiplying by 3^18 permutes 0..10^9 (it shares no factor with 10^9), so scattered ids stay
 /// unique.
-pub fn scattered(i: usize) -> u64 {
+fn scattered(i: usize) -> u64 {
     (i as u64 * 387_420_489) % 1_000_000_000
 }
 
