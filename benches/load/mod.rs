@@ -141,11 +141,13 @@ pub struct Run {
     pub events_per_sec: f64,
     pub p50: Duration,
     pub p99: Duration,
+    /// The slowest request: with p99 it tells one long stall from many short ones.
+    pub max: Duration,
     /// CPU time of this whole process (servers and load generator) per event: unlike the
     /// rates, it barely moves when other work shares the machine.
     pub cpu_per_event: Duration,
-    /// Bytes the machine's disks took during the run, per event and per second (closed loop
-    /// only; every writer on the machine counts, PostgreSQL's server included).
+    /// Bytes the machine's disks took during the run, per event and per second (every writer
+    /// on the machine counts, PostgreSQL's server and the kernel's write-back included).
     pub disk_bytes_per_event: f64,
     pub disk_bytes_per_sec: f64,
 }
@@ -238,6 +240,7 @@ pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections
         events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
+        max: latencies.last().copied().unwrap_or_default(),
         cpu_per_event: cpu / latencies.len().max(1) as u32,
         disk_bytes_per_event: disk / latencies.len().max(1) as f64,
         disk_bytes_per_sec: disk / elapsed.as_secs_f64(),
@@ -249,6 +252,7 @@ pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections
 pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: u64) -> Run {
     let lanes = 16usize;
     let total = (rate * secs) as usize;
+    let disk_before = disk_bytes_written();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now() + Duration::from_millis(100);
     let tasks: Vec<_> = (0..lanes)
@@ -272,13 +276,15 @@ pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, se
     for task in tasks {
         latencies.extend(task.await.expect("lane"));
     }
+    let disk = disk_bytes_written().saturating_sub(disk_before) as f64;
     latencies.sort_unstable();
     Run {
         events_per_sec: latencies.len() as f64 / secs as f64,
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
+        max: latencies.last().copied().unwrap_or_default(),
         cpu_per_event: Duration::ZERO,
-        disk_bytes_per_event: 0.0,
-        disk_bytes_per_sec: 0.0,
+        disk_bytes_per_event: disk / latencies.len().max(1) as f64,
+        disk_bytes_per_sec: disk / secs as f64,
     }
 }
