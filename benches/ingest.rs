@@ -402,7 +402,8 @@ async fn settle(database_url: &str) {
             .await
             .expect("checkpoint");
     }
-    let _ = std::process::Command::new("sync").status();
+    // `sync` blocks until the kernel's dirty pages are on the disk.
+    let _ = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await;
 }
 
 async fn fresh_postgres() -> Option<(String, String)> {

@@ -152,6 +152,23 @@ pub struct Run {
     pub disk_bytes_per_sec: f64,
 }
 
+impl Run {
+    fn summarize(mut latencies: Vec<Duration>, elapsed: Duration, cpu: Duration, disk_bytes: u64) -> Run {
+        latencies.sort_unstable();
+        let events = latencies.len().max(1);
+        let disk = disk_bytes as f64;
+        Run {
+            events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+            cpu_per_event: cpu / events as u32,
+            disk_bytes_per_event: disk / events as f64,
+            disk_bytes_per_sec: disk / elapsed.as_secs_f64(),
+        }
+    }
+}
+
 /// User plus system CPU time of this process so far (Linux; zero elsewhere).
 pub fn process_cpu() -> Duration {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
@@ -232,19 +249,12 @@ pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections
     for task in tasks {
         latencies.extend(task.await.expect("lane"));
     }
-    let elapsed = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu_before);
-    let disk = disk_bytes_written().saturating_sub(disk_before) as f64;
-    latencies.sort_unstable();
-    Run {
-        events_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        max: latencies.last().copied().unwrap_or_default(),
-        cpu_per_event: cpu / latencies.len().max(1) as u32,
-        disk_bytes_per_event: disk / latencies.len().max(1) as f64,
-        disk_bytes_per_sec: disk / elapsed.as_secs_f64(),
-    }
+    Run::summarize(
+        latencies,
+        started.elapsed(),
+        process_cpu().saturating_sub(cpu_before),
+        disk_bytes_written().saturating_sub(disk_before),
+    )
 }
 
 /// Open loop: requests start on a fixed schedule whatever the server does; latency counts from
@@ -276,15 +286,11 @@ pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, se
     for task in tasks {
         latencies.extend(task.await.expect("lane"));
     }
-    let disk = disk_bytes_written().saturating_sub(disk_before) as f64;
-    latencies.sort_unstable();
-    Run {
-        events_per_sec: latencies.len() as f64 / secs as f64,
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        max: latencies.last().copied().unwrap_or_default(),
-        cpu_per_event: Duration::ZERO,
-        disk_bytes_per_event: disk / latencies.len().max(1) as f64,
-        disk_bytes_per_sec: disk / secs as f64,
-    }
+    // The schedule's length, not the time the last answer took: the rate is the one asked for.
+    Run::summarize(
+        latencies,
+        Duration::from_secs(secs),
+        Duration::ZERO,
+        disk_bytes_written().saturating_sub(disk_before),
+    )
 }
