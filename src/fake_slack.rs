@@ -624,9 +624,15 @@ impl Slack {
         Ok(json!({"members": page, "response_metadata": {"next_cursor": next}}))
     }
 
+    /// A user set with [`FakeSlack::set_user`] (or a default one), of the bot's workspace
+    /// unless the user says which workspace it belongs to (a Slack Connect member).
     fn user_info(&self, params: &Params) -> Answer {
         let id = required(params, "user").ok_or("user_not_found")?;
-        let user = self.users.get(&id).cloned().unwrap_or_else(|| default_user(&id));
+        let mut user = self.users.get(&id).cloned().unwrap_or_else(|| default_user(&id));
+        if let Some(user) = user.as_object_mut() {
+            let team = self.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID);
+            user.entry("team_id").or_insert_with(|| team.into());
+        }
         Ok(json!({"user": user}))
     }
 

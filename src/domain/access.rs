@@ -1,12 +1,19 @@
 //! Who may run product-team commands: the users or user group in `CIRCLET_PRODUCT_USERS`, and
-//! always the workspace's admins and owners.
+//! always the workspace's admins and owners, provided they belong to the installed workspace.
+//!
+//! A Slack Connect circle holds members of other organizations. Their own organization may make
+//! them admins, and `users.info` reports those flags as it finds them; so a user whose own
+//! workspace is not the installation's is never a product user, whatever their flags or lists
+//! say (ARCHITECTURE §10).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
 use crate::config::ProductUsers;
+use crate::domain::bot::BotIdentity;
 use crate::slack::{SlackApi, SlackError};
 
 /// How long a user group's members are trusted before asking Slack again.
@@ -15,19 +22,23 @@ const GROUP_CACHE: Duration = Duration::from_secs(300);
 pub struct ProductAccess {
     product_users: ProductUsers,
     slack: SlackApi,
+    bot: Arc<BotIdentity>,
     group_members: Mutex<Option<(Instant, Vec<String>)>>,
 }
 
 impl ProductAccess {
-    pub fn new(product_users: ProductUsers, slack: SlackApi) -> Self {
+    pub fn new(product_users: ProductUsers, slack: SlackApi, bot: Arc<BotIdentity>) -> Self {
         Self {
             product_users,
             slack,
+            bot,
             group_members: Mutex::new(None),
         }
     }
 
-    /// Whether `user` may configure circles, triage, report and export.
+    /// Whether `user` may configure circles, triage, report and export. Users listed in the
+    /// settings (by id or group) are the operator's own choice; admin flags are Slack's word
+    /// about a user of whichever organization, so they count only for the installed workspace.
     pub async fn is_product_user(&self, user: &str) -> Result<bool, SlackError> {
         let listed = match &self.product_users {
             ProductUsers::Users(users) => users.iter().any(|u| u == user),
@@ -38,6 +49,40 @@ impl ProductAccess {
             return Ok(true);
         }
         self.is_admin(user).await
+    }
+
+    async fn is_admin(&self, user: &str) -> Result<bool, SlackError> {
+        let member = self.member(user).await?;
+        let flags = &member.flags;
+        let admin = [flags.is_admin, flags.is_owner, flags.is_primary_owner].contains(&Some(true));
+        if admin && !self.is_of_installed_workspace(&member).await? {
+            tracing::info!(%user, team_id = ?member.team_id, "an admin of another organization is not a product user here");
+            return Ok(false);
+        }
+        Ok(admin)
+    }
+
+    async fn member(&self, user: &str) -> Result<SlackUser, SlackError> {
+        let request = &SlackApiUsersInfoRequest::new(user.into());
+        let answer = self
+            .slack
+            .call("users.info", |s| async move { s.users_info(request).await })
+            .await?;
+        Ok(answer.user)
+    }
+
+    /// Whether `member`'s own workspace is the installation's: their `team_id`, or, in an
+    /// Enterprise Grid organization, one of the workspaces they belong to. A user Slack names
+    /// no workspace for is not trusted.
+    async fn is_of_installed_workspace(&self, member: &SlackUser) -> Result<bool, SlackError> {
+        let installed = &self.bot.identity().await?.team_id;
+        let home = member.team_id.as_ref().is_some_and(|team| team.0 == *installed);
+        let grid = member
+            .enterprise_user
+            .as_ref()
+            .and_then(|grid| grid.teams.as_ref())
+            .is_some_and(|teams| teams.iter().any(|team| team.0 == *installed));
+        Ok(home || grid)
     }
 
     async fn group_has(&self, group: &str, user: &str) -> Result<bool, SlackError> {
@@ -57,15 +102,5 @@ impl ProductAccess {
         Ok(cached
             .as_ref()
             .is_some_and(|(_, members)| members.iter().any(|m| m == user)))
-    }
-
-    async fn is_admin(&self, user: &str) -> Result<bool, SlackError> {
-        let request = &SlackApiUsersInfoRequest::new(user.into());
-        let answer = self
-            .slack
-            .call("users.info", |s| async move { s.users_info(request).await })
-            .await?;
-        let flags = &answer.user.flags;
-        Ok([flags.is_admin, flags.is_owner, flags.is_primary_owner].contains(&Some(true)))
     }
 }

@@ -171,6 +171,33 @@ async fn customers_are_refused_politely_and_admins_and_group_members_are_let_in(
     );
 }
 
+/// ARCHITECTURE §10: a Slack Connect member whose own organization makes them admin or owner
+/// is never a product user here.
+#[tokio::test]
+async fn admins_of_another_organization_are_not_product_users() {
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    for id in ["U0PARTNERADMIN", "U0PARTNEROWNER"] {
+        app.fake.set_user(json!({
+            "id": id, "name": "partner", "team_id": "T0PARTNER",
+            "is_admin": true, "is_owner": true, "is_primary_owner": true,
+        }));
+        let refused = feedback(&app, id, "circle add <#C0NEW>").await;
+        assert_eq!(
+            refused, "Sorry, only the product team and workspace admins can manage circles.",
+            "{id}"
+        );
+    }
+    assert!(!is_circle(&app, "C0NEW").await);
+
+    app.fake
+        .set_user(json!({"id": "U0ADMIN", "name": "admin", "team_id": "T0CIRCLE", "is_admin": true}));
+    assert!(
+        feedback(&app, "U0ADMIN", "circle add <#C0NEW>")
+            .await
+            .contains("is now a circle")
+    );
+}
+
 #[tokio::test]
 async fn help_lists_the_circle_command() {
     let app = TestApp::spawn(TestDb::sqlite()).await;
