@@ -193,8 +193,10 @@ pub trait DigestStore: Send + Sync {
         channel_id: Option<&str>,
         window: Window,
     ) -> StoreResult<Vec<StatusMove>>;
-    /// Who voted on each of `insights`: (insight id, user), in vote order.
-    async fn voters_of(&self, insights: &[i64]) -> StoreResult<Vec<(i64, String)>>;
+    /// Who voted on each of `insights` on a message of `channel_id`: (insight id, user), in
+    /// vote order. A merge across circles moves votes from another circle's messages onto an
+    /// insight; those voters belong to that circle and are not named here.
+    async fn voters_of(&self, insights: &[i64], channel_id: &str) -> StoreResult<Vec<(i64, String)>>;
     /// A member's own live insights, newest first.
     async fn authored(&self, team_id: &str, user_id: &str, limit: u32) -> StoreResult<Vec<HomeInsight>>;
     /// The workspace's newest live insights.
@@ -457,13 +459,15 @@ macro_rules! impl_digest_store {
                 .await?)
             }
 
-            async fn voters_of(&self, insights: &[i64]) -> StoreResult<Vec<(i64, String)>> {
+            async fn voters_of(&self, insights: &[i64], channel_id: &str) -> StoreResult<Vec<(i64, String)>> {
                 let mut voters = Vec::new();
                 for id in insights {
                     let rows: Vec<(String,)> = sqlx::query_as(
-                        "SELECT user_id FROM votes WHERE insight_id = $1 GROUP BY user_id ORDER BY MIN(message_ts), user_id",
+                        "SELECT user_id FROM votes WHERE insight_id = $1 AND channel_id = $2 \
+                         GROUP BY user_id ORDER BY MIN(message_ts), user_id",
                     )
                     .bind(id)
+                    .bind(channel_id)
                     .fetch_all(&self.read)
                     .await?;
                     voters.extend(rows.into_iter().map(|(user,)| (*id, user)));

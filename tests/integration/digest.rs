@@ -350,6 +350,48 @@ async fn the_recap_thanks_authors_and_voters_of_what_shipped_and_hides_company_a
     );
 }
 
+on_both_backends! {
+    /// §5: nothing of one circle in another's recap, also after a merge across circles moved
+    /// the other circle's voters onto the insight.
+    async fn a_recap_thanks_only_its_own_circles_voters_after_a_merge_across_circles(db: TestDb) {
+        let clock = ManualClock::at_secs(nov(16, 10, 0));
+        let app = app_at(db, &clock, &[]).await;
+        circle_since(&app, CIRCLE, nov(1, 0, 0)).await;
+        circle_since(&app, OTHER, nov(1, 0, 0)).await;
+        a_week(&app, &clock).await;
+        // Otto's idea in the other circle gets two votes there, then is merged into Maya's.
+        deliver(
+            &app,
+            &[
+                reaction(true, "U0OTHERVOTER", "+1", OTHER, "1763381000.000100", "U0OTTO", 6),
+                reaction(true, "U0SECONDVOTER", "+1", OTHER, "1763381000.000100", "U0OTTO", 7),
+            ],
+        )
+        .await;
+        clock.set_secs(nov(20, 10, 0));
+        let idea = captured(&app, CIRCLE, "1763380800.000100").await.unwrap().insight;
+        let duplicate = captured(&app, OTHER, "1763381000.000100").await.unwrap().insight;
+        let merged = feedback(&app, PM, &format!("merge {} into {}", duplicate.number, idea.number)).await;
+        assert!(merged.contains("Merged"), "{merged}");
+        feedback(&app, PM, &format!("status {} shipped", idea.number)).await;
+
+        clock.set_secs(nov(23, 9, 1));
+        run_schedule(&app).await;
+        let recap = posts(&app, CIRCLE)
+            .into_iter()
+            .find(|c| c.params["thread_ts"].is_null() && key_of(c).starts_with("recap:"))
+            .expect("a recap");
+        let text = shown(&recap);
+        assert!(
+            text.contains("thank you <@U0MAYA>, <@U0JO> and <@U0PRIYA> for asking for it"),
+            "this circle's author and voters: {text}"
+        );
+        for outsider in ["U0OTHERVOTER", "U0SECONDVOTER", "U0OTTO", "Secret other-circle idea"] {
+            assert!(!text.contains(outsider), "{outsider} belongs to the other circle: {text}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_go_out_after_the_recap_and_their_replies_are_captured() {
     let clock = ManualClock::at_secs(nov(20, 10, 0));

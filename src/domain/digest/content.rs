@@ -102,7 +102,7 @@ pub async fn circle_recap(
     .collect();
     let ids: Vec<i64> = moves.iter().map(|m| m.insight_id).collect();
     let mut voters: HashMap<i64, Vec<String>> = HashMap::new();
-    for (id, user) in digests.voters_of(&ids).await? {
+    for (id, user) in digests.voters_of(&ids, channel_id).await? {
         voters.entry(id).or_default().push(user);
     }
     let moved = moves
