@@ -139,13 +139,18 @@ impl AppBuilder {
             metrics.clone(),
             self.clock.clone(),
         )?;
+        let bot = Arc::new(BotIdentity::new(slack.clone()));
         let services = Services {
             store: store.clone(),
             slack: slack.clone(),
             metrics: metrics.clone(),
             clock: self.clock.clone(),
-            bot: Arc::new(BotIdentity::new(slack.clone())),
-            access: Arc::new(ProductAccess::new(config.product_users.clone(), slack.clone())),
+            access: Arc::new(ProductAccess::new(
+                config.product_users.clone(),
+                slack.clone(),
+                bot.clone(),
+            )),
+            bot,
             settings: Arc::new(DomainSettings::from_config(&config, secret.clone())),
         };
         let registry = Arc::new(match self.handlers {

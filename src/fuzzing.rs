@@ -147,6 +147,7 @@ pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], is
         message_ts: message_ts.to_owned(),
         user_id: user_id.to_owned(),
         issued_at,
+        product_fields: issued_at % 2 == 0,
     };
     let opened = FormContext::open(&context.seal(&key), &key, now);
     let age = i128::from(now) - i128::from(issued_at);

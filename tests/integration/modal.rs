@@ -1,6 +1,7 @@
 //! The "Capture feedback" message shortcut: the modal opens prefilled on circle messages only,
 //! mistakes are answered inside the modal before anything is stored, and a valid form captures
-//! or edits the message's insight.
+//! or edits the message's insight. Members get text and tags; only an insight's author and the
+//! product team edit it, and only the product team sees and sets the product-only fields.
 
 use circlet::clock::{Clock, ManualClock, SystemClock};
 use circlet::demo::{Answer, FORM};
@@ -8,6 +9,7 @@ use circlet::fake_slack::Fault;
 use circlet::store::{CircleChange, Insight, InsightDetails, InsightSource, MessageRef};
 use serde_json::{Value, json};
 
+use crate::helpers::circle::{captured, deliver, feedback, message, reaction};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
@@ -30,23 +32,46 @@ async fn make_circle(app: &TestApp, channel: &str) {
     app.store.set_circle(&change).await.unwrap();
 }
 
-fn shortcut(app: &TestApp, trigger: &str, channel: &str) -> Value {
+/// An app whose product team is [`MEMBER`]: the tests of the full form.
+async fn product_app(db: TestDb) -> TestApp {
+    TestApp::builder(db)
+        .env("CIRCLET_PRODUCT_USERS", MEMBER)
+        .start()
+        .await
+}
+
+/// The shortcut used by `user` on the message `ts` by `author` in `channel`.
+fn shortcut_on(
+    app: &TestApp,
+    trigger: &str,
+    user: &str,
+    channel: &str,
+    (ts, author, text): (&str, &str, &str),
+) -> Value {
     json!({
         "type": "message_action", "callback_id": "capture_feedback", "trigger_id": trigger,
         "action_ts": "1763900300.000001",
-        "team": {"id": TEAM, "domain": "circle"}, "user": {"id": MEMBER, "team_id": TEAM},
+        "team": {"id": TEAM, "domain": "circle"}, "user": {"id": user, "team_id": TEAM},
         "channel": {"id": channel, "name": "beauty-insiders"},
-        "message_ts": TS,
-        "message": {"type": "message", "user": AUTHOR, "ts": TS, "text": MESSAGE},
+        "message_ts": ts,
+        "message": {"type": "message", "user": author, "ts": ts, "text": text},
         "response_url": app.fake.response_url(trigger),
     })
 }
 
+fn shortcut(app: &TestApp, trigger: &str, channel: &str) -> Value {
+    shortcut_on(app, trigger, MEMBER, channel, (TS, AUTHOR, MESSAGE))
+}
+
 /// Uses the shortcut, runs the inbox, and returns the view the last `views.open` sent.
 async fn open_form(app: &TestApp, trigger: &str) -> Value {
+    open_form_as(app, trigger, MEMBER).await
+}
+
+async fn open_form_as(app: &TestApp, trigger: &str, user: &str) -> Value {
     let answer = app
         .sender
-        .interaction(&shortcut(app, trigger, CIRCLE))
+        .interaction(&shortcut_on(app, trigger, user, CIRCLE, (TS, AUTHOR, MESSAGE)))
         .await
         .unwrap();
     assert_eq!((answer.status, answer.body.as_str()), (200, ""));
@@ -170,7 +195,7 @@ async fn assert_refused(app: &TestApp, answer: &Answer, field: &str, message_par
 
 #[tokio::test]
 async fn the_shortcut_opens_a_form_prefilled_with_the_message_and_the_workspace_tags() {
-    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let app = product_app(TestDb::sqlite()).await;
     make_circle(&app, CIRCLE).await;
     let mut tx = app.store.begin().await.unwrap();
     tx.add_rule(TEAM, ("too expensive", "pricing", false), MEMBER, 0)
@@ -206,7 +231,7 @@ async fn the_shortcut_opens_a_form_prefilled_with_the_message_and_the_workspace_
 
 #[tokio::test]
 async fn on_a_captured_message_the_form_is_prefilled_from_its_insight() {
-    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let app = product_app(TestDb::sqlite()).await;
     make_circle(&app, CIRCLE).await;
     let first = open_form(&app, "trig.1").await;
     let filled = Filled {
@@ -263,7 +288,7 @@ async fn outside_a_circle_the_shortcut_answers_ephemerally_and_opens_no_form() {
 
 #[tokio::test]
 async fn a_valid_submission_captures_the_message_with_the_forms_fields_and_acknowledges_it() {
-    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let app = product_app(TestDb::sqlite()).await;
     make_circle(&app, CIRCLE).await;
     let view = open_form(&app, "trig.1").await;
     let filled = Filled {
@@ -309,7 +334,7 @@ async fn a_valid_submission_captures_the_message_with_the_forms_fields_and_ackno
 
 on_both_backends! {
     async fn submitting_again_edits_the_same_insight_and_keeps_the_earlier_text(db: TestDb) {
-        let app = TestApp::spawn(db).await;
+        let app = product_app(db).await;
         make_circle(&app, CIRCLE).await;
         let view = open_form(&app, "trig.1").await;
         let first = Filled { tags: &["bug"], company: Some("Glow & Co"), ..Filled::just("Pump jams") };
@@ -458,4 +483,170 @@ async fn an_expired_trigger_finishes_the_job_without_retrying_and_tells_the_user
             .unwrap()
             .contains("took too long")
     );
+}
+
+/// The view and metadata a member's shortcut opened, and whom for.
+async fn submit_as(app: &TestApp, view: &Value, trigger: &str, user: &str, filled: &Filled<'_>) -> Answer {
+    app.sender
+        .interaction(&submission(view, trigger, user, filled))
+        .await
+        .unwrap()
+}
+
+fn block_ids(view: &Value) -> Vec<&str> {
+    view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["block_id"].as_str())
+        .collect()
+}
+
+/// What the last ephemeral answer through a `response_url` said.
+fn last_ephemeral(app: &TestApp) -> String {
+    let replies = app.fake.calls_to("response_url");
+    let reply = &replies.last().expect("an ephemeral answer").params;
+    assert_eq!(reply["response_type"], "ephemeral");
+    reply["text"].as_str().unwrap().to_owned()
+}
+
+fn full_form<'a>(text: &'a str) -> Filled<'a> {
+    Filled {
+        tags: &["bug"],
+        product_area: Some("Packaging"),
+        sentiment: Some("negative"),
+        company: Some("Glow & Co"),
+        ..Filled::just(text)
+    }
+}
+
+on_both_backends! {
+    /// A member captures an uncaptured message with text and tags; the product-only fields
+    /// are neither shown nor stored, whatever the submitted state holds.
+    async fn a_member_captures_with_text_and_tags_and_cannot_set_product_fields(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        make_circle(&app, CIRCLE).await;
+        let view = open_form(&app, "trig.member").await;
+        assert_eq!(block_ids(&view), ["text", "tags"]);
+
+        let answer = submit(&app, &view, "trig.save", &full_form("Pump jams")).await;
+        assert_eq!((answer.status, answer.body.as_str()), (200, ""));
+        app.worker.drain().await.unwrap();
+        let insight = insight(&app).await.expect("captured");
+        assert_eq!(insight.text.as_deref(), Some("Pump jams"));
+        assert_eq!(tags(&app, insight.id).await, ["bug"]);
+        assert_eq!(
+            (insight.product_area, insight.sentiment, insight.customer_company),
+            (None, None, None),
+            "a member's form sets no product fields"
+        );
+    }
+}
+
+on_both_backends! {
+    /// Someone who is neither the author nor on the product team learns the insight's number
+    /// and how to vote, and can change nothing: not by opening the form, not by submitting one
+    /// opened before the capture, not by a submission that reaches the worker.
+    async fn someone_elses_captured_insight_is_not_editable_by_a_member(db: TestDb) {
+        let app = TestApp::builder(db).env("CIRCLET_PRODUCT_USERS", "U0PM").start().await;
+        make_circle(&app, CIRCLE).await;
+        // Opened while the message is not captured yet: a member's form.
+        let early = open_form(&app, "trig.early").await;
+        deliver(&app, &[
+            message(AUTHOR, CIRCLE, TS, MESSAGE, None),
+            reaction(true, "U0LEO", "bug", CIRCLE, TS, AUTHOR, 1),
+        ]).await;
+        let before = insight(&app).await.expect("captured by the reaction");
+
+        let answer = app.sender.interaction(&shortcut(&app, "trig.late", CIRCLE)).await.unwrap();
+        assert_eq!(answer.status, 200);
+        app.worker.drain().await.unwrap();
+        assert_eq!(app.fake.calls_to("views.open").len(), 1, "no form for someone else's insight");
+        assert_eq!(
+            last_ephemeral(&app),
+            "This message is already captured as #1 — a :+1: on it counts as your vote."
+        );
+
+        let rows = inbox_rows(&app).await;
+        let refused = submit(&app, &early, "trig.submit", &full_form("Rewritten by someone else")).await;
+        assert_eq!(refused.json()["response_action"], "errors", "{}", refused.body);
+        assert!(refused.body.contains("already captured as #1"), "{}", refused.body);
+        assert_eq!(inbox_rows(&app).await, rows, "a refused form is not stored");
+
+        // A submission that got past the request path (the capture happened meanwhile).
+        let payload = submission(&early, "trig.raced", MEMBER, &full_form("Rewritten by someone else"));
+        let row = circlet::inbox::NewInboxItem {
+            team_id: TEAM.into(),
+            event_id: "interaction:raced".into(),
+            kind: circlet::inbox::InboxKind::Interaction,
+            event_type: "view_submission".into(),
+            payload: payload.to_string(),
+            received_at: SystemClock.now_millis(),
+        };
+        app.store.insert_inbox(&[row]).await.unwrap();
+        app.worker.drain().await.unwrap();
+
+        let after = insight(&app).await.unwrap();
+        assert_eq!(after.text, before.text);
+        assert_eq!(after.customer_company, None);
+        assert_eq!(tags(&app, after.id).await, ["bug"]);
+        assert_eq!(app.store.inbox_counts().await.unwrap().dead, 0);
+    }
+}
+
+on_both_backends! {
+    /// The author edits their own insight's text and tags; the product team's fields stay as
+    /// the product team set them, unseen.
+    async fn the_author_edits_text_and_tags_and_the_product_fields_stay_hidden_and_kept(db: TestDb) {
+        let app = product_app(db).await;
+        make_circle(&app, CIRCLE).await;
+        let view = open_form(&app, "trig.pm").await;
+        assert_eq!(submit(&app, &view, "trig.pm.save", &full_form("Pump jams")).await.body, "");
+        app.worker.drain().await.unwrap();
+
+        let view = open_form_as(&app, "trig.author", AUTHOR).await;
+        assert_eq!(block_ids(&view), ["text", "tags"]);
+        assert!(!view.to_string().contains("Glow & Co"), "{view}");
+        assert_eq!(block(&view, "text")["element"]["initial_value"], "Pump jams");
+        let mine = Filled { tags: &["idea"], ..Filled::just("The pump jams half way down") };
+        let answer = submit_as(&app, &view, "trig.author.save", AUTHOR, &mine).await;
+        assert_eq!((answer.status, answer.body.as_str()), (200, ""));
+        app.worker.drain().await.unwrap();
+
+        let insight = insight(&app).await.unwrap();
+        assert_eq!(insight.text.as_deref(), Some("The pump jams half way down"));
+        assert_eq!(tags(&app, insight.id).await, ["idea"]);
+        assert_eq!(
+            (insight.product_area.as_deref(), insight.customer_company.as_deref()),
+            (Some("Packaging"), Some("Glow & Co"))
+        );
+    }
+}
+
+on_both_backends! {
+    /// A message merged into another circle's insight: its own author is not that insight's
+    /// author, so they are told its number and nothing of the other circle.
+    async fn a_message_merged_into_another_circles_insight_shows_nothing_of_it(db: TestDb) {
+        let app = TestApp::builder(db).env("CIRCLET_PRODUCT_USERS", "U0PM").start().await;
+        make_circle(&app, CIRCLE).await;
+        make_circle(&app, "C0OTHER").await;
+        let other_ts = "1763900900.000100";
+        deliver(&app, &[
+            message(AUTHOR, CIRCLE, TS, MESSAGE, None),
+            reaction(true, "U0LEO", "bug", CIRCLE, TS, AUTHOR, 1),
+            message("U0OTTO", "C0OTHER", other_ts, "My pump jams too", None),
+            reaction(true, "U0OTTO", "bug", "C0OTHER", other_ts, "U0OTTO", 2),
+        ]).await;
+        let target = captured(&app, CIRCLE, TS).await.unwrap().insight;
+        let duplicate = captured(&app, "C0OTHER", other_ts).await.unwrap().insight;
+        feedback(&app, "U0PM", &format!("merge {} into {}", duplicate.number, target.number)).await;
+
+        let shortcut = shortcut_on(&app, "trig.otto", "U0OTTO", "C0OTHER", (other_ts, "U0OTTO", "My pump jams too"));
+        app.sender.interaction(&shortcut).await.unwrap();
+        app.worker.drain().await.unwrap();
+        assert!(app.fake.calls_to("views.open").is_empty());
+        let told = last_ephemeral(&app);
+        assert_eq!(told, format!("This message is already captured as #{} — a :+1: on it counts as your vote.", target.number));
+        assert!(!told.contains(MESSAGE));
+    }
 }

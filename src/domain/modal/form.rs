@@ -47,12 +47,18 @@ pub struct Choice {
 pub struct FeedbackForm {
     pub text: String,
     pub tags: Vec<String>,
-    pub details: InsightDetails,
+    /// The product-only fields; None on a member's form, whatever its state holds.
+    pub details: Option<InsightDetails>,
 }
 
 impl FeedbackForm {
-    /// Reads and checks the form; `known_tags` are the workspace's tags.
-    pub fn read(state: &ViewState, known_tags: &BTreeSet<String>) -> Result<FeedbackForm, FieldErrors> {
+    /// Reads and checks the form; `known_tags` are the workspace's tags. The product-only
+    /// fields are read only when the form was opened with them (`product_fields`).
+    pub fn read(
+        state: &ViewState,
+        known_tags: &BTreeSet<String>,
+        product_fields: bool,
+    ) -> Result<FeedbackForm, FieldErrors> {
         let mut errors = FieldErrors::new();
         let text = text(state, TEXT_BLOCK).unwrap_or_default();
         let length = text.chars().count();
@@ -87,33 +93,32 @@ impl FeedbackForm {
             );
         }
 
-        let sentiment = input(state, SENTIMENT_BLOCK)
-            .and_then(|input| input.selected_option.as_ref())
-            .map(|choice| choice.value.clone());
-        if sentiment
-            .as_deref()
-            .is_some_and(|s| !SENTIMENTS.iter().any(|(value, _)| *value == s))
-        {
-            errors.insert(
-                SENTIMENT_BLOCK.into(),
-                "Please choose positive, neutral or negative.".into(),
-            );
-        }
-
-        let product_area = detail(state, PRODUCT_AREA_BLOCK, "product area", &mut errors);
-        let customer_company = detail(state, COMPANY_BLOCK, "company name", &mut errors);
+        let details = product_fields.then(|| details(state, &mut errors));
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(FeedbackForm {
-            text,
-            tags,
-            details: InsightDetails {
-                product_area,
-                sentiment,
-                customer_company,
-            },
-        })
+        Ok(FeedbackForm { text, tags, details })
+    }
+}
+
+/// The product-only fields: product area, sentiment, customer company.
+fn details(state: &ViewState, errors: &mut FieldErrors) -> InsightDetails {
+    let sentiment = input(state, SENTIMENT_BLOCK)
+        .and_then(|input| input.selected_option.as_ref())
+        .map(|choice| choice.value.clone());
+    if sentiment
+        .as_deref()
+        .is_some_and(|s| !SENTIMENTS.iter().any(|(value, _)| *value == s))
+    {
+        errors.insert(
+            SENTIMENT_BLOCK.into(),
+            "Please choose positive, neutral or negative.".into(),
+        );
+    }
+    InsightDetails {
+        product_area: detail(state, PRODUCT_AREA_BLOCK, "product area", errors),
+        sentiment,
+        customer_company: detail(state, COMPANY_BLOCK, "company name", errors),
     }
 }
 
@@ -171,18 +176,35 @@ mod tests {
                 "company": {"input": {"type": "plain_text_input", "value": null}},
             })),
             &known(),
+            true,
         )
         .unwrap();
         assert_eq!(form.text, "The pump jams");
         assert_eq!(form.tags, ["bug"]);
         assert_eq!(
             form.details,
-            InsightDetails {
+            Some(InsightDetails {
                 product_area: Some("Packaging".into()),
                 sentiment: Some("negative".into()),
                 customer_company: None,
-            }
+            })
         );
+    }
+
+    #[test]
+    fn a_members_form_ignores_product_fields_its_state_holds() {
+        let form = FeedbackForm::read(
+            &state(json!({
+                "text": {"input": {"value": "The pump jams"}},
+                "product_area": {"input": {"value": "Packaging"}},
+                "sentiment": {"input": {"selected_option": {"value": "furious"}}},
+                "company": {"input": {"value": "x".repeat(MAX_DETAIL_CHARS + 1)}},
+            })),
+            &known(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(form.details, None);
     }
 
     #[test]
@@ -195,6 +217,7 @@ mod tests {
                 "company": {"input": {"value": "x".repeat(MAX_DETAIL_CHARS + 1)}},
             })),
             &known(),
+            true,
         )
         .unwrap_err();
         assert_eq!(
@@ -208,7 +231,8 @@ mod tests {
     #[test]
     fn text_may_have_up_to_3000_characters() {
         let at_limit = "é".repeat(MAX_TEXT_CHARS);
-        let read = |text: &str| FeedbackForm::read(&state(json!({"text": {"i": {"value": text}}})), &known());
+        let read =
+            |text: &str| FeedbackForm::read(&state(json!({"text": {"i": {"value": text}}})), &known(), false);
         assert!(read(&at_limit).is_ok(), "characters are counted, not bytes");
         let errors = read(&format!("{at_limit}!")).unwrap_err();
         assert!(errors["text"].contains("3,000"), "{}", errors["text"]);

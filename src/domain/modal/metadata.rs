@@ -40,6 +40,10 @@ pub struct FormContext {
     pub user_id: String,
     /// Unix seconds.
     pub issued_at: i64,
+    /// Whether the form was opened for a product user, and so shows (and may set) the
+    /// product-only fields. Signed like the rest: a member cannot turn it on.
+    #[serde(default)]
+    pub product_fields: bool,
 }
 
 /// The wire form: the context and its signature (hex).
@@ -82,6 +86,15 @@ impl FormContext {
         Ok(sealed.context)
     }
 
+    /// The message the form is about, in `team_id`.
+    pub fn message<'a>(&'a self, team_id: &'a str) -> crate::store::MessageRef<'a> {
+        crate::store::MessageRef {
+            team_id,
+            channel_id: &self.channel_id,
+            ts: &self.message_ts,
+        }
+    }
+
     /// Only the user the form was opened for, in that workspace, may submit it.
     pub fn check_submitter(&self, team_id: &str, user_id: &str) -> Result<(), MetadataError> {
         if self.team_id == team_id && self.user_id == user_id {
@@ -96,6 +109,7 @@ impl FormContext {
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(PURPOSE);
         let issued_at = self.issued_at.to_string();
+        let product_fields = if self.product_fields { "product" } else { "member" }.to_owned();
         // Each field is length-prefixed, so no two different contexts sign the same bytes.
         for field in [
             &self.team_id,
@@ -103,6 +117,7 @@ impl FormContext {
             &self.message_ts,
             &self.user_id,
             &issued_at,
+            &product_fields,
         ] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field.as_bytes());
@@ -122,6 +137,7 @@ mod tests {
             message_ts: "1700000000.000100".into(),
             user_id: "U1".into(),
             issued_at: 1_700_000_000,
+            product_fields: false,
         }
     }
 
@@ -173,6 +189,13 @@ mod tests {
         assert_eq!(
             FormContext::open(&retargeted, &key(), now),
             Err(MetadataError::Forged)
+        );
+        let promoted = sealed.replace("\"product_fields\":false", "\"product_fields\":true");
+        assert_ne!(promoted, sealed);
+        assert_eq!(
+            FormContext::open(&promoted, &key(), now),
+            Err(MetadataError::Forged),
+            "a member cannot give their form the product fields"
         );
         let other_key = Secret::new("other");
         assert_eq!(

@@ -10,14 +10,15 @@ use serde::de::IgnoredAny;
 use slack_morphism::prelude::*;
 
 use super::metadata::FormContext;
-use super::view::{self, Prefill};
-use super::{CALLBACK_ID, workspace_tags};
+use super::view::{self, Audience, Prefill};
+use super::{CALLBACK_ID, audience_of, may_edit, workspace_tags};
 use crate::clock::SharedClock;
+use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::{SlackApi, SlackError};
-use crate::store::{CachedMessage, InsightDetails, MessageRef, SharedStore, StoreResult};
+use crate::store::{CachedMessage, Insight, InsightDetails, MessageRef, SharedStore, StoreResult};
 
 /// `views.open` errors meaning the trigger can no longer open anything: retrying cannot help.
 const TRIGGER_GONE: &[&str] = &["expired_trigger_id", "invalid_trigger_id", "trigger_exchanged"];
@@ -54,8 +55,17 @@ struct ActionMessage {
 pub struct OpenFormHandler {
     pub store: SharedStore,
     pub slack: SlackApi,
+    pub access: Arc<ProductAccess>,
     pub clock: SharedClock,
     pub settings: Arc<DomainSettings>,
+}
+
+/// What the shortcut finds on a circle message.
+struct Found {
+    prefill: Prefill,
+    tags: BTreeSet<String>,
+    /// The insight standing for the message (its merge target), if it is captured.
+    captured: Option<Insight>,
 }
 
 #[async_trait]
@@ -67,17 +77,38 @@ impl InboxHandler for OpenFormHandler {
             return Ok(());
         }
         let team = job.row.team_id.as_str();
-        let Some((prefill, tags)) = self.prefill(team, &action).await? else {
+        let user = action.user.id.as_str();
+        let (found, audience) = tokio::join!(self.find(team, &action), audience_of(&self.access, user));
+        let Some(Found {
+            mut prefill,
+            tags,
+            captured,
+        }) = found?
+        else {
             return self.explain_not_a_circle(&action).await;
         };
+        if let Some(insight) = &captured
+            && !may_edit(insight, user, audience)
+        {
+            return self.explain_already_captured(&action, insight.number).await;
+        }
+        if audience == Audience::Member {
+            prefill.details = InsightDetails::default();
+        }
         let context = FormContext {
             team_id: team.to_owned(),
             channel_id: action.channel.id.clone(),
             message_ts: action.message.ts.clone(),
-            user_id: action.user.id.clone(),
+            user_id: user.to_owned(),
             issued_at: self.clock.now_secs(),
+            product_fields: audience == Audience::Product,
         };
-        let form = view::capture_form(&prefill, &tags, context.seal(&self.settings.signing_key));
+        let form = view::capture_form(
+            &prefill,
+            &tags,
+            audience,
+            context.seal(&self.settings.signing_key),
+        );
         match self.open(&action.trigger_id, form).await {
             Ok(()) => {}
             Err(SlackError::Api { code, .. }) if TRIGGER_GONE.contains(&code.as_str()) => {
@@ -93,13 +124,10 @@ impl InboxHandler for OpenFormHandler {
 }
 
 impl OpenFormHandler {
-    /// What the form starts with and the workspace's tags, or None outside a circle. Reads
-    /// only: nothing is written before the modal is open, the trigger is short-lived.
-    async fn prefill(
-        &self,
-        team: &str,
-        action: &MessageAction,
-    ) -> Result<Option<(Prefill, BTreeSet<String>)>, HandlerError> {
+    /// What the form starts with, the workspace's tags and the message's insight, or None
+    /// outside a circle. Reads only: nothing is written before the modal is open, the
+    /// trigger is short-lived.
+    async fn find(&self, team: &str, action: &MessageAction) -> Result<Option<Found>, HandlerError> {
         let mut tx = self.store.begin().await?;
         let context = TeamContext::load(tx.as_mut(), team).await?;
         if !context.circles.contains(&action.channel.id) {
@@ -120,19 +148,23 @@ impl OpenFormHandler {
             Some(insight) if !insight.deleted => Some(follow_merges(tx.as_mut(), insight).await?),
             _ => None,
         };
-        if let Some(insight) = captured {
+        if let Some(insight) = &captured {
             prefill.tags = tx.tags(insight.id).await?;
             prefill.number = Some(insight.number);
-            if let Some(text) = insight.text {
-                prefill.text = text;
+            if let Some(text) = &insight.text {
+                prefill.text = text.clone();
             }
             prefill.details = InsightDetails {
-                product_area: insight.product_area,
-                sentiment: insight.sentiment,
-                customer_company: insight.customer_company,
+                product_area: insight.product_area.clone(),
+                sentiment: insight.sentiment.clone(),
+                customer_company: insight.customer_company.clone(),
             };
         }
-        Ok(Some((prefill, workspace_tags(&context))))
+        Ok(Some(Found {
+            prefill,
+            tags: workspace_tags(&context),
+            captured,
+        }))
     }
 
     async fn open(&self, trigger_id: &str, form: SlackView) -> Result<(), SlackError> {
@@ -161,6 +193,26 @@ impl OpenFormHandler {
             return Ok(());
         };
         self.slack.respond(response_url, &ephemeral(&text)).await?;
+        Ok(())
+    }
+
+    /// Someone other than the author or the product team used the shortcut on a captured
+    /// message: nothing of the insight is shown, only its number and how to support it.
+    async fn explain_already_captured(
+        &self,
+        action: &MessageAction,
+        number: i64,
+    ) -> Result<(), HandlerError> {
+        let Some(response_url) = &action.response_url else {
+            tracing::info!(
+                number,
+                "shortcut on someone else's captured message, and no response_url to say so"
+            );
+            return Ok(());
+        };
+        self.slack
+            .respond(response_url, &ephemeral(&already_captured(number)))
+            .await?;
         Ok(())
     }
 
@@ -196,6 +248,11 @@ impl OpenFormHandler {
         tx.put_message(message, self.clock.now_millis()).await?;
         tx.commit().await
     }
+}
+
+/// What someone who may not edit an insight is told about it.
+pub fn already_captured(number: i64) -> String {
+    format!("This message is already captured as #{number} — a :+1: on it counts as your vote.")
 }
 
 fn ephemeral(text: &str) -> serde_json::Value {

@@ -8,14 +8,16 @@ use serde::Deserialize;
 
 use super::form::{FeedbackForm, FieldErrors, ViewState};
 use super::metadata::{FormContext, MetadataError};
-use super::view::TEXT_BLOCK;
-use super::{CALLBACK_ID, workspace_tags};
+use super::open::already_captured;
+use super::view::{Audience, TEXT_BLOCK};
+use super::{CALLBACK_ID, may_edit, workspace_tags};
 use crate::clock::{Millis, SharedClock};
 use crate::config::Secret;
-use crate::domain::capture::service::{self, TeamContext};
+use crate::domain::access::ProductAccess;
+use crate::domain::capture::service::{self, TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
-use crate::store::{InsightSource, InsightTx, MessageRef, SharedStore, StoreResult, TagSource};
+use crate::store::{Insight, InsightSource, InsightTx, MessageRef, SharedStore, StoreResult, TagSource};
 
 const EXPIRED: &str = "This form has expired or could not be verified. Please close it and use the \
                        Capture feedback shortcut on the message again.";
@@ -69,7 +71,8 @@ pub fn read_offline(
 ) -> Option<(FormContext, Result<FeedbackForm, FieldErrors>)> {
     let submission = Submission::parse(payload).ok()?;
     let context = submission.context(team_id, key, now).ok()?;
-    Some((context, FeedbackForm::read(&submission.view.state, known_tags)))
+    let form = FeedbackForm::read(&submission.view.state, known_tags, context.product_fields);
+    Some((context, form))
 }
 
 /// Answers a submission's mistakes inline, before anything is stored.
@@ -100,7 +103,25 @@ impl ViewSubmissionCheck for SubmissionCheck {
         if !team.circles.contains(&context.channel_id) {
             return Err(refuse(NOT_A_CIRCLE));
         }
-        FeedbackForm::read(&submission.view.state, &workspace_tags(&team)).map_err(ViewRejection::Invalid)?;
+        // The form says whether it was opened for a product user (signed); the worker asks
+        // Slack again before it saves.
+        let audience = if context.product_fields {
+            Audience::Product
+        } else {
+            Audience::Member
+        };
+        let message = context.message(team_id);
+        if let Some(insight) = live_insight(tx.as_mut(), message).await.map_err(unavailable)?
+            && !may_edit(&insight, &context.user_id, audience)
+        {
+            return Err(refuse(&already_captured(insight.number)));
+        }
+        FeedbackForm::read(
+            &submission.view.state,
+            &workspace_tags(&team),
+            context.product_fields,
+        )
+        .map_err(ViewRejection::Invalid)?;
         Ok(())
     }
 }
@@ -108,8 +129,31 @@ impl ViewSubmissionCheck for SubmissionCheck {
 /// Saves a checked submission as the message's insight.
 pub struct SaveFormHandler {
     pub store: SharedStore,
+    pub access: Arc<ProductAccess>,
     pub clock: SharedClock,
     pub settings: Arc<DomainSettings>,
+}
+
+impl SaveFormHandler {
+    /// Whether the submitter counts as a product user for this save. Slack is asked only when
+    /// it matters: the form carries product fields, or someone else's insight stands for the
+    /// message. Asked before the saving transaction opens, never inside it.
+    async fn audience(&self, team_id: &str, context: &FormContext) -> Result<Audience, HandlerError> {
+        let someone_elses = {
+            let mut tx = self.store.begin().await?;
+            live_insight(tx.as_mut(), context.message(team_id))
+                .await?
+                .is_some_and(|insight| insight.author_id.as_deref() != Some(context.user_id.as_str()))
+        };
+        if !(context.product_fields || someone_elses) {
+            return Ok(Audience::Member);
+        }
+        Ok(if self.access.is_product_user(&context.user_id).await? {
+            Audience::Product
+        } else {
+            Audience::Member
+        })
+    }
 }
 
 #[async_trait]
@@ -126,6 +170,7 @@ impl InboxHandler for SaveFormHandler {
         let context = submission
             .context(team_id, &self.settings.signing_key, received_secs)
             .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
+        let audience = self.audience(team_id, &context).await?;
         let mut tx = self.store.begin().await?;
         let team = TeamContext::load(tx.as_mut(), team_id).await?;
         if !team.circles.contains(&context.channel_id) {
@@ -134,31 +179,56 @@ impl InboxHandler for SaveFormHandler {
         }
         // The workspace's tags may have changed since the check; a refused form stays visible
         // as a dead row rather than being saved in part.
-        let form = FeedbackForm::read(&submission.view.state, &workspace_tags(&team)).map_err(|errors| {
+        let form = FeedbackForm::read(
+            &submission.view.state,
+            &workspace_tags(&team),
+            context.product_fields,
+        )
+        .map_err(|errors| {
             HandlerError::permanent(format!(
                 "capture form no longer valid in: {}",
                 errors.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        save(tx.as_mut(), &team, &context, &form, self.clock.now_millis()).await?;
+        save(
+            tx.as_mut(),
+            &team,
+            &context,
+            &form,
+            audience,
+            self.clock.now_millis(),
+        )
+        .await?;
         tx.commit().await.map_err(HandlerError::from)
     }
 }
 
-/// Captures the message with the form's text (or updates the insight already capturing it),
-/// then sets its modal tags and details.
+/// The live insight standing for `message` (its merge target), if the message is captured.
+async fn live_insight(tx: &mut dyn InsightTx, message: MessageRef<'_>) -> StoreResult<Option<Insight>> {
+    match tx.insight_by_message(message).await? {
+        Some(insight) if !insight.deleted => Ok(Some(follow_merges(tx, insight).await?)),
+        _ => Ok(None),
+    }
+}
+
+/// Captures the message with the form's text (or updates the insight already capturing it,
+/// when `audience` may edit it), then sets its modal tags and, for product users, details.
 async fn save(
     tx: &mut dyn InsightTx,
     team: &TeamContext,
     context: &FormContext,
     form: &FeedbackForm,
+    audience: Audience,
     now: Millis,
 ) -> StoreResult<()> {
-    let message = MessageRef {
-        team_id: &team.team_id,
-        channel_id: &context.channel_id,
-        ts: &context.message_ts,
-    };
+    let message = context.message(&team.team_id);
+    if let Some(insight) = live_insight(tx, message).await?
+        && !may_edit(&insight, &context.user_id, audience)
+    {
+        tracing::info!(team_id = %team.team_id, user = %context.user_id, number = insight.number,
+            "capture form for someone else's insight from a member; not saved");
+        return Ok(());
+    }
     let captured = service::capture(
         tx,
         team,
@@ -188,5 +258,8 @@ async fn save(
         }
     }
     tx.replace_tags(insight.id, TagSource::Modal, &form.tags).await?;
-    tx.set_details(insight.id, &form.details, now).await
+    match (&form.details, audience) {
+        (Some(details), Audience::Product) => tx.set_details(insight.id, details, now).await,
+        _ => Ok(()),
+    }
 }

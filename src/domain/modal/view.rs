@@ -30,10 +30,19 @@ pub struct Prefill {
     pub details: InsightDetails,
 }
 
+/// Who a form is for: members see the text and tags; product users also the product-only
+/// fields (product area, sentiment, customer company).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Member,
+    Product,
+}
+
 /// The modal for `prefill`, offering `workspace_tags`, carrying `private_metadata`.
 pub fn capture_form(
     prefill: &Prefill,
     workspace_tags: &BTreeSet<String>,
+    audience: Audience,
     private_metadata: String,
 ) -> SlackView {
     let mut blocks = vec![about(prefill), text_input(prefill)];
@@ -41,19 +50,9 @@ pub fn capture_form(
         // Slack refuses a select without options; a workspace with no tags gets no tags field.
         blocks.push(tags_input(prefill, workspace_tags));
     }
-    blocks.push(detail_input(
-        PRODUCT_AREA_BLOCK,
-        "Product area",
-        "e.g. Checkout, Packaging",
-        prefill.details.product_area.as_deref(),
-    ));
-    blocks.push(sentiment_input(prefill.details.sentiment.as_deref()));
-    blocks.push(detail_input(
-        COMPANY_BLOCK,
-        "Customer company",
-        "Who said it",
-        prefill.details.customer_company.as_deref(),
-    ));
+    if audience == Audience::Product {
+        blocks.extend(product_inputs(prefill));
+    }
     SlackView::Modal(
         SlackModalView::new("Capture feedback".into(), blocks)
             .with_submit("Save".into())
@@ -61,6 +60,24 @@ pub fn capture_form(
             .with_callback_id(CALLBACK_ID.into())
             .with_private_metadata(private_metadata),
     )
+}
+
+fn product_inputs(prefill: &Prefill) -> [SlackBlock; 3] {
+    [
+        detail_input(
+            PRODUCT_AREA_BLOCK,
+            "Product area",
+            "e.g. Checkout, Packaging",
+            prefill.details.product_area.as_deref(),
+        ),
+        sentiment_input(prefill.details.sentiment.as_deref()),
+        detail_input(
+            COMPANY_BLOCK,
+            "Customer company",
+            "Who said it",
+            prefill.details.customer_company.as_deref(),
+        ),
+    ]
 }
 
 fn about(prefill: &Prefill) -> SlackBlock {
@@ -89,19 +106,36 @@ fn text_input(prefill: &Prefill) -> SlackBlock {
         .into()
 }
 
-fn tags_input(prefill: &Prefill, workspace_tags: &BTreeSet<String>) -> SlackBlock {
-    let options: Vec<_> = workspace_tags
-        .iter()
-        .take(MAX_OPTIONS)
-        .map(|tag| option(tag, tag))
-        .collect();
-    // Slack refuses initial options that are not among the options.
-    let chosen: Vec<_> = prefill
+/// The tags the select offers (alphabetical) and those it starts with: the insight's tags
+/// that are still the workspace's, all of them offered, then the workspace's others up to
+/// Slack's 100 options. Slack refuses a form whose initial options are not among its options.
+fn offered_tags<'a>(
+    prefill: &'a Prefill,
+    workspace_tags: &'a BTreeSet<String>,
+) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    let chosen: BTreeSet<&str> = prefill
         .tags
         .iter()
+        .map(String::as_str)
         .filter(|tag| workspace_tags.contains(*tag))
-        .map(|tag| option(tag, tag))
+        .take(MAX_OPTIONS)
         .collect();
+    let room = MAX_OPTIONS - chosen.len();
+    let mut offered = chosen.clone();
+    offered.extend(
+        workspace_tags
+            .iter()
+            .map(String::as_str)
+            .filter(|tag| !chosen.contains(tag))
+            .take(room),
+    );
+    (offered, chosen)
+}
+
+fn tags_input(prefill: &Prefill, workspace_tags: &BTreeSet<String>) -> SlackBlock {
+    let (offered, chosen) = offered_tags(prefill, workspace_tags);
+    let chosen: Vec<_> = chosen.iter().map(|tag| option(tag, tag)).collect();
+    let options: Vec<_> = offered.iter().map(|tag| option(tag, tag)).collect();
     let mut element = SlackBlockMultiStaticSelectElement::new()
         .with_action_id(INPUT_ACTION.into())
         .with_placeholder("Choose tags".into())
@@ -173,8 +207,13 @@ mod tests {
                 customer_company: None,
             },
         };
-        let view =
-            serde_json::to_value(capture_form(&prefill, &tags(&["bug", "idea"]), "meta".into())).unwrap();
+        let view = serde_json::to_value(capture_form(
+            &prefill,
+            &tags(&["bug", "idea"]),
+            Audience::Product,
+            "meta".into(),
+        ))
+        .unwrap();
         assert_eq!(view["type"], "modal");
         assert_eq!(view["callback_id"], CALLBACK_ID);
         assert_eq!(view["private_metadata"], "meta");
@@ -205,13 +244,95 @@ mod tests {
 
     #[test]
     fn a_workspace_without_tags_gets_no_tags_field() {
-        let view =
-            serde_json::to_value(capture_form(&Prefill::default(), &BTreeSet::new(), String::new())).unwrap();
+        let view = serde_json::to_value(capture_form(
+            &Prefill::default(),
+            &BTreeSet::new(),
+            Audience::Product,
+            String::new(),
+        ))
+        .unwrap();
         let has_tags = view["blocks"]
             .as_array()
             .unwrap()
             .iter()
             .any(|b| b["block_id"] == TAGS_BLOCK);
         assert!(!has_tags);
+    }
+
+    fn block_ids(view: &serde_json::Value) -> Vec<String> {
+        view["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["block_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn members_get_text_and_tags_only_and_product_users_the_product_fields_too() {
+        let prefill = Prefill {
+            details: InsightDetails {
+                product_area: Some("Packaging".into()),
+                sentiment: Some("negative".into()),
+                customer_company: Some("Glow & Co".into()),
+            },
+            ..Prefill::default()
+        };
+        let member = serde_json::to_value(capture_form(
+            &prefill,
+            &tags(&["bug"]),
+            Audience::Member,
+            String::new(),
+        ))
+        .unwrap();
+        assert_eq!(block_ids(&member), [TEXT_BLOCK, TAGS_BLOCK]);
+        assert!(!member.to_string().contains("Glow & Co"), "{member}");
+        let product = serde_json::to_value(capture_form(
+            &prefill,
+            &tags(&["bug"]),
+            Audience::Product,
+            String::new(),
+        ))
+        .unwrap();
+        assert_eq!(
+            block_ids(&product),
+            [
+                TEXT_BLOCK,
+                TAGS_BLOCK,
+                PRODUCT_AREA_BLOCK,
+                SENTIMENT_BLOCK,
+                COMPANY_BLOCK
+            ]
+        );
+    }
+
+    #[test]
+    fn an_insights_tags_are_offered_even_beyond_the_first_hundred_of_the_workspace() {
+        let many: BTreeSet<String> = (0..150).map(|n| format!("tag{n:03}")).collect();
+        let prefill = Prefill {
+            tags: vec!["tag149".into(), "tag120".into(), "gone".into()],
+            ..Prefill::default()
+        };
+        let view =
+            serde_json::to_value(capture_form(&prefill, &many, Audience::Member, String::new())).unwrap();
+        let select = &view["blocks"][2]["element"];
+        let values = |list: &serde_json::Value| -> Vec<String> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["value"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let offered = values(&select["options"]);
+        assert_eq!(offered.len(), MAX_OPTIONS);
+        let chosen = values(&select["initial_options"]);
+        assert_eq!(
+            chosen,
+            ["tag120", "tag149"],
+            "a tag the workspace dropped is not kept"
+        );
+        for tag in &chosen {
+            assert!(offered.contains(tag), "{tag} is chosen but not offered");
+        }
     }
 }
