@@ -678,6 +678,25 @@ async fn a_message_event_after_a_failed_fetch_still_captures_the_reacted_message
     assert_eq!(got.insight.text.as_deref(), Some("It crashes on login"));
 }
 
+on_both_backends! {
+    /// A capture dropped because Slack could not find the message does not block the message:
+    /// a later reaction captures it again, fetches its text and acknowledges it.
+    async fn a_dropped_capture_does_not_block_a_later_one_of_the_same_message(db: TestDb) {
+        let app = circle_app(db).await;
+        deliver(&app, &[reaction(true, "U0LEA", "bug", CIRCLE, IDEA, "U0MAYA", 1)]).await;
+        assert!(captured(&app, CIRCLE, IDEA).await.is_none(), "Slack did not have it: dropped");
+
+        app.fake.seed_message(CIRCLE, json!({"ts": IDEA, "user": "U0MAYA", "text": "It crashes on login"}));
+        deliver(&app, &[reaction(true, "U0SAM", "bulb", CIRCLE, IDEA, "U0MAYA", 2)]).await;
+        let got = captured(&app, CIRCLE, IDEA).await.expect("captured again");
+        assert_eq!(got.insight.text.as_deref(), Some("It crashes on login"));
+        let acks = app.fake.calls_to("reactions.add");
+        assert_eq!(acks.len(), 1, "acknowledged once it had its text");
+        assert_eq!(acks[0].params["timestamp"], IDEA);
+        assert_eq!(app.store.inbox_counts().await.unwrap().dead, 0);
+    }
+}
+
 #[tokio::test]
 async fn a_large_batch_commits_in_parts_and_only_the_part_that_failed_is_retried() {
     use circlet::domain::capture::EVENTS_PER_TRANSACTION;

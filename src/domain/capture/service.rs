@@ -407,9 +407,15 @@ pub async fn capture(
             queue_ack(tx, &insight, now).await?;
         }
         None => {
+            // Keyed by the insight's number (never handed out twice), not only the message: a
+            // capture dropped because Slack could not find the message leaves its finished task
+            // behind, and a later capture of the same message must queue a fetch of its own.
             let task = NewInboxItem::task(
                 message.team_id,
-                format!("fetch:{}:{}:{}", message.team_id, message.channel_id, message.ts),
+                format!(
+                    "fetch:{}:{}:{}:{}",
+                    message.team_id, message.channel_id, message.ts, insight.number
+                ),
                 FETCH_TASK,
                 &json!({ "channel": message.channel_id, "ts": message.ts }),
                 now,
