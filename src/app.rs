@@ -245,6 +245,11 @@ async fn maintain_store(store: SharedStore, clock: SharedClock, shutdown: Cancel
                         Ok(n) => tracing::info!(messages = n, "pruned the message cache"),
                         Err(err) => tracing::warn!(error = %err, "pruning the message cache failed"),
                     }
+                    match store.prune_reactions(before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(reactions = n, "pruned reactions no insight or cached message needs"),
+                        Err(err) => tracing::warn!(error = %err, "pruning reactions failed"),
+                    }
                 }
             }
         }

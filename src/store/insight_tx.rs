@@ -12,8 +12,8 @@ use super::StoreResult;
 use super::direct_sql;
 use super::insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
-    InsightSource, InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight,
-    ReactionChange, Reply, Rule, TagSource, day_of,
+    InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
+    NewInsight, ReactionChange, Reply, Rule, TagSource, day_of,
 };
 use super::sqlite_direct::DirectTransaction;
 use crate::clock::Millis;
@@ -342,6 +342,14 @@ macro_rules! impl_insight_tx {
                 .bind(text)
                 .bind(at)
                 .bind(version)
+                .execute(self.conn())
+                .await?;
+                $sql::query(
+                    "DELETE FROM insight_revisions WHERE insight_id = $1 AND id <= \
+                     (SELECT id FROM insight_revisions WHERE insight_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                )
+                .bind(id)
+                .bind(MAX_REVISIONS)
                 .execute(self.conn())
                 .await?;
                 let changed = $sql::query(

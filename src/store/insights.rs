@@ -236,6 +236,9 @@ pub struct EmojiOverride {
 /// Separates tags in an insight's stored tag list and in CSV exports.
 pub const TAG_SEPARATOR: &str = ";";
 
+/// Earlier texts an insight keeps: edits by members must not grow storage without bound.
+pub const MAX_REVISIONS: i64 = 10;
+
 /// The UTC day (days since the Unix epoch) of a time in milliseconds.
 pub fn day_of(at: Millis) -> i64 {
     at.div_euclid(86_400_000)
@@ -319,7 +322,8 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     /// Creates the insight with the workspace's next number, or returns the one already
     /// capturing this message (callers look first: that case spends a number).
     async fn create_insight(&mut self, new: &NewInsight<'_>) -> StoreResult<Insight>;
-    /// Sets the text unless a newer version is stored, keeping the previous text as a revision.
+    /// Sets the text unless a newer version is stored, keeping the previous text as a revision
+    /// (the newest [`MAX_REVISIONS`] of them).
     /// Returns whether it changed.
     async fn set_text(&mut self, id: i64, text: &str, version: i64, at: Millis) -> StoreResult<bool>;
     async fn set_details(&mut self, id: i64, details: &InsightDetails, at: Millis) -> StoreResult<()>;

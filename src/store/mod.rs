@@ -26,8 +26,8 @@ pub use digest::{
 };
 pub use insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource,
-    InsightStatus, InsightTx, Membership, MembershipChange, MessageRef, Named, NewInsight, ReactionChange,
-    Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
+    InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named, NewInsight,
+    ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
 };
 pub use postgres::PostgresStore;
 pub use reads::{
@@ -244,8 +244,13 @@ pub trait Store: Send + Sync + 'static {
     /// Digests, recaps, prompts and App Home.
     fn digests(&self) -> Arc<dyn DigestStore>;
 
-    /// Drops cached messages seen before `before`, except those an insight was made from.
+    /// Drops cached messages seen before `before`, except those an insight was made from, in
+    /// slices of [`PRUNE_SLICE`] rows.
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64>;
+
+    /// Drops reaction rows from before `before` that no insight or cached message needs, in
+    /// slices of [`PRUNE_SLICE`] rows.
+    async fn prune_reactions(&self, before: Millis) -> StoreResult<u64>;
 
     /// Periodic upkeep off the request path (SQLite: checkpoint the WAL into the database file,
     /// which would otherwise stall whichever commit crosses the auto-checkpoint threshold).
@@ -294,10 +299,44 @@ pub async fn connect(database_url: &str) -> StoreResult<SharedStore> {
     }
 }
 
-/// Drops cached messages seen before `$1`; those an insight was made from stay, so later replies
-/// and edits still find them. One text for both backends.
-pub(crate) const PRUNE_MESSAGES: &str = "DELETE FROM messages WHERE seen_at < $1 AND NOT EXISTS (SELECT 1 FROM insights i \
-     WHERE i.team_id = messages.team_id AND i.channel_id = messages.channel_id AND i.message_ts = messages.ts)";
+/// Rows one pruning statement deletes at most: a prune after a long downtime runs as many short
+/// statements, each a turn of its own, so acknowledgements never wait behind one long delete.
+pub const PRUNE_SLICE: i64 = 5000;
+
+/// Drops up to `$2` cached messages seen before `$1`; those an insight was made from stay, so
+/// later replies and edits still find them. One text for both backends.
+pub(crate) const PRUNE_MESSAGES_SLICE: &str = "DELETE FROM messages WHERE (team_id, channel_id, ts) IN \
+     (SELECT m.team_id, m.channel_id, m.ts FROM messages m WHERE m.seen_at < $1 AND NOT EXISTS \
+      (SELECT 1 FROM insights i WHERE i.team_id = m.team_id AND i.channel_id = m.channel_id AND i.message_ts = m.ts) \
+      LIMIT $2)";
+
+/// Drops up to `$2` reaction rows older than `$1` (Slack's `event_ts`, microseconds) that no
+/// insight and no cached message needs: a reaction is kept only to count on a capture of its
+/// message, which needs the message cached or already captured. One text for both backends.
+pub(crate) const PRUNE_REACTIONS_SLICE: &str = "DELETE FROM reactions WHERE \
+     (team_id, channel_id, message_ts, user_id, emoji) IN \
+     (SELECT r.team_id, r.channel_id, r.message_ts, r.user_id, r.emoji FROM reactions r WHERE r.event_ts < $1 \
+      AND NOT EXISTS (SELECT 1 FROM insights i \
+          WHERE i.team_id = r.team_id AND i.channel_id = r.channel_id AND i.message_ts = r.message_ts) \
+      AND NOT EXISTS (SELECT 1 FROM messages m \
+          WHERE m.team_id = r.team_id AND m.channel_id = r.channel_id AND m.ts = r.message_ts) \
+      LIMIT $2)";
+
+/// Runs `slice` until it deletes fewer than [`PRUNE_SLICE`] rows; returns how many in all.
+pub(crate) async fn prune_in_slices<F, Fut>(mut slice: F) -> StoreResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = slice().await?;
+        total += deleted;
+        if deleted < PRUNE_SLICE as u64 {
+            return Ok(total);
+        }
+    }
+}
 
 /// Interactions and commands a claim takes on top of its limit, ahead of older events.
 pub(crate) const URGENT_CLAIM: i64 = 8;

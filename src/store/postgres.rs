@@ -14,8 +14,9 @@ use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
-    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
-    RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
+    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
+    PRUNE_SLICE, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, URGENT_CLAIM,
+    circle_from_row, new_claim_token, prune_in_slices, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -274,11 +275,27 @@ impl Store for PostgresStore {
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {
-        let done = sqlx::query(PRUNE_MESSAGES)
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        prune_in_slices(|| async {
+            let done = sqlx::query(PRUNE_MESSAGES_SLICE)
+                .bind(before)
+                .bind(PRUNE_SLICE)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    async fn prune_reactions(&self, before: Millis) -> StoreResult<u64> {
+        prune_in_slices(|| async {
+            let done = sqlx::query(PRUNE_REACTIONS_SLICE)
+                .bind(before.saturating_mul(1000))
+                .bind(PRUNE_SLICE)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {

@@ -19,8 +19,9 @@ use super::sqlite_inbox;
 use super::sqlite_turns::{Turn, WriteTurns};
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
-    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
-    RowParts, Settlement, Store, StoreResult, URGENT_CLAIM, circle_from_row, new_claim_token, row_from_parts,
+    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
+    PRUNE_SLICE, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, URGENT_CLAIM,
+    circle_from_row, new_claim_token, prune_in_slices, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -39,7 +40,16 @@ pub struct SqliteStore {
     /// sqlx (see `sqlite_direct`).
     direct: SharedConnection,
     checkpoints: Arc<Checkpoints>,
+    /// How long without a commit before upkeep truncates the WAL file.
+    truncate_idle_after: Duration,
 }
+
+/// The WAL file's size once a checkpoint let it start over: a burst grows it, and it is cut
+/// back to this much instead of keeping its peak size.
+pub(super) const JOURNAL_SIZE_LIMIT: &str = "33554432";
+
+/// How long without a commit before the WAL file is truncated to nothing.
+pub const TRUNCATE_IDLE_AFTER: Duration = Duration::from_secs(30);
 
 /// How long a write waits for another process's write lock (`circlet inbox retry` beside a
 /// running server) before it fails as unavailable.
@@ -60,6 +70,12 @@ static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 impl SqliteStore {
+    /// One slice of a prune, in a turn of its own (the inbox writer goes first between two).
+    async fn prune_slice(&self, sql: &'static str, before: i64) -> StoreResult<u64> {
+        self.direct_write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params![before, PRUNE_SLICE])? as u64))
+            .await
+    }
+
     /// `work` in one transaction on the direct connection, in a turn of the write connection.
     async fn direct_write<T: Send + 'static>(
         &self,
@@ -78,6 +94,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT)
             // 16 MiB of page cache (negative means KiB), so the inbox indexes stay in memory.
             .pragma("cache_size", "-16384");
         let pool = |connections| {
@@ -102,7 +119,14 @@ impl SqliteStore {
             readers,
             direct,
             checkpoints,
+            truncate_idle_after: TRUNCATE_IDLE_AFTER,
         })
+    }
+
+    /// Changes how long without a commit upkeep waits before truncating the WAL.
+    pub fn truncate_wal_when_idle_for(mut self, idle: Duration) -> Self {
+        self.truncate_idle_after = idle;
+        self
     }
 }
 
@@ -328,11 +352,11 @@ impl Store for SqliteStore {
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {
-        let done = sqlx::query(PRUNE_MESSAGES)
-            .bind(before)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        prune_in_slices(|| self.prune_slice(PRUNE_MESSAGES_SLICE, before)).await
+    }
+
+    async fn prune_reactions(&self, before: Millis) -> StoreResult<u64> {
+        prune_in_slices(|| self.prune_slice(PRUNE_REACTIONS_SLICE, before.saturating_mul(1000))).await
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
@@ -352,6 +376,10 @@ impl Store for SqliteStore {
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&self.readers)
             .await?;
+        if self.checkpoints.truncate_due(self.truncate_idle_after) {
+            let _turn = self.turns.for_others().await?;
+            self.checkpoints.truncate().await?;
+        }
         Ok(())
     }
 

@@ -15,9 +15,9 @@
 //! commits go on.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -33,6 +33,11 @@ const WRITER_ROWS: u32 = 500;
 const OTHERS_COMMITS: u32 = 4;
 
 pub(super) struct Checkpoints {
+    /// When the last commit of this process happened, in milliseconds since `started`.
+    last_commit: AtomicU64,
+    started: Instant,
+    /// Whether the WAL was truncated since the last commit (nothing left to shrink).
+    truncated: AtomicBool,
     writer_commits: AtomicU32,
     writer_rows: AtomicU32,
     others_commits: AtomicU32,
@@ -45,6 +50,9 @@ impl Checkpoints {
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Arc<Self>> {
         let connection = sqlite_direct::connect(path, busy_timeout)?;
         Ok(Arc::new(Self {
+            last_commit: AtomicU64::new(0),
+            started: Instant::now(),
+            truncated: AtomicBool::new(false),
             writer_commits: AtomicU32::new(0),
             writer_rows: AtomicU32::new(0),
             others_commits: AtomicU32::new(0),
@@ -53,7 +61,46 @@ impl Checkpoints {
         }))
     }
 
+    fn committed(&self) {
+        let at = self.started.elapsed().as_millis() as u64;
+        self.last_commit.store(at, Ordering::Relaxed);
+        self.truncated.store(false, Ordering::Release);
+    }
+
+    /// Whether no commit happened for `idle` and the WAL was not truncated since the last one:
+    /// after a burst the WAL file keeps its size (up to `journal_size_limit`) until then.
+    pub(super) fn truncate_due(&self, idle: Duration) -> bool {
+        let since = self
+            .started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.last_commit.load(Ordering::Relaxed)));
+        since >= idle && !self.truncated.load(Ordering::Acquire)
+    }
+
+    /// Copies the whole WAL back and truncates it to nothing, on a blocking thread. Call it in
+    /// a write turn, so no commit of this process runs meanwhile; readers that keep the WAL in
+    /// use make it return unfinished, and the next idle moment tries again.
+    pub(super) async fn truncate(self: &Arc<Self>) -> StoreResult<()> {
+        let checkpoints = self.clone();
+        let truncated = tokio::task::spawn_blocking(move || {
+            let connection = checkpoints
+                .background
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            // (busy, WAL frames, frames copied); busy 0 means the WAL was reset.
+            let busy: i64 = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            Ok::<_, rusqlite::Error>(busy == 0)
+        })
+        .await
+        .map_err(|_| super::StoreError::WriteAborted)??;
+        if truncated {
+            self.truncated.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     pub(super) fn writer_committed(&self, rows: usize) {
+        self.committed();
         self.writer_commits.fetch_add(1, Ordering::Relaxed);
         self.writer_rows.fetch_add(rows as u32, Ordering::Relaxed);
     }
@@ -78,6 +125,7 @@ impl Checkpoints {
 
     /// Another writer committed; once enough is waiting, a background checkpoint copies it.
     pub(super) fn others_committed(self: &Arc<Self>) {
+        self.committed();
         let waiting = self.others_commits.fetch_add(1, Ordering::Relaxed) + 1;
         if waiting < OTHERS_COMMITS || self.background_running.swap(true, Ordering::AcqRel) {
             return;

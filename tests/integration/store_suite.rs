@@ -242,6 +242,35 @@ async fn sqlite_maintenance_checkpoints_the_wal_so_it_is_reused() {
     );
 }
 
+/// After a burst, the WAL file does not keep its peak size: once no commit came for a while,
+/// upkeep truncates it.
+#[tokio::test]
+async fn sqlite_upkeep_truncates_the_wal_once_writes_stop() {
+    use circlet::store::{SqliteStore, Store};
+    let db = TestDb::sqlite();
+    db.store().await.close().await;
+    let store = SqliteStore::connect(&db.url)
+        .await
+        .unwrap()
+        .truncate_wal_when_idle_for(Duration::from_millis(300));
+    let wal = format!("{}-wal", db.url.trim_start_matches("sqlite://"));
+    let wal_bytes = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    for round in 0..8 {
+        store
+            .insert_inbox(&items(&format!("EvBurst{round}x"), 500, 1))
+            .await
+            .unwrap();
+    }
+    store.maintain().await.unwrap();
+    assert!(wal_bytes() > 0, "the burst's WAL is still there right after it");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.maintain().await.unwrap();
+    assert_eq!(wal_bytes(), 0, "truncated once writes stopped");
+    store.insert_inbox(&[item("EvAfter", 2)]).await.unwrap();
+    assert_eq!(store.inbox_counts().await.unwrap().pending, 4_001);
+    store.close().await;
+}
+
 on_both_backends! {
     async fn circles_are_switched_on_and_off_per_workspace_and_changes_are_reported(db: TestDb) {
         use circlet::store::CircleChange;
@@ -306,6 +335,134 @@ on_both_backends! {
         assert!(tx.message(at("1.000002")).await.unwrap().is_some(), "captured: kept for replies and edits");
         assert!(tx.message(at("1.000003")).await.unwrap().is_some(), "recent");
     }
+}
+
+on_both_backends! {
+    /// Members editing a message over and over keep at most ten earlier texts.
+    async fn an_insight_keeps_only_its_ten_latest_revisions(db: TestDb) {
+        use circlet::store::{InsightSource, MAX_REVISIONS, MessageRef, NewInsight};
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        let at = MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts: "3.000001" };
+        let insight = tx
+            .create_insight(&NewInsight {
+                message: at,
+                thread_ts: None,
+                author_id: Some("U0MAYA"),
+                text: Some("text 0"),
+                text_version: 0,
+                source: InsightSource::Reaction,
+                at: 1_000,
+            })
+            .await
+            .unwrap();
+        for edit in 1..=25 {
+            assert!(tx.set_text(insight.id, &format!("text {edit}"), edit, 1_000 + edit).await.unwrap());
+        }
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let kept = tx.revisions(insight.id).await.unwrap();
+        let newest: Vec<String> = (15..25).map(|n| format!("text {n}")).collect();
+        assert_eq!(kept.len() as i64, MAX_REVISIONS);
+        assert_eq!(kept, newest, "the newest earlier texts, oldest first");
+        assert_eq!(tx.insight(insight.id).await.unwrap().unwrap().text.as_deref(), Some("text 25"));
+    }
+}
+
+on_both_backends! {
+    /// Reaction rows stay while a capture could still count them (their message is cached or
+    /// captured) and are pruned, old ones only, once nothing needs them.
+    async fn reactions_nothing_needs_are_pruned(db: TestDb) {
+        use circlet::store::{InsightSource, MessageRef, NewInsight, ReactionChange};
+        let store = db.store().await;
+        let at = |ts| MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts };
+        let mut tx = store.begin().await.unwrap();
+        tx.put_message(&cached("4.000002"), 1_000).await.unwrap();
+        tx.create_insight(&NewInsight {
+            message: at("4.000003"),
+            thread_ts: None,
+            author_id: Some("U0MAYA"),
+            text: Some("captured"),
+            text_version: 0,
+            source: InsightSource::Reaction,
+            at: 1_000,
+        })
+        .await
+        .unwrap();
+        // Old (event_ts in microseconds, before 5 s) on: an uncached, uncaptured message; a
+        // cached one; a captured one. And a recent one on an uncached message.
+        for (ts, event_ts) in [("4.000001", 1_000_000), ("4.000002", 1_000_000), ("4.000003", 1_000_000), ("4.000004", 9_000_000)] {
+            for user in ["U0LEA", "U0SAM"] {
+                let change = ReactionChange { message: at(ts), user_id: user, emoji: "+1", present: true, event_ts };
+                assert!(tx.set_reaction(&change).await.unwrap());
+            }
+        }
+        tx.commit().await.unwrap();
+
+        assert_eq!(store.prune_reactions(5_000).await.unwrap(), 2);
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.reactions_on(at("4.000001")).await.unwrap().is_empty(), "old, and nothing needs it");
+        for kept in ["4.000002", "4.000003", "4.000004"] {
+            assert_eq!(tx.reactions_on(at(kept)).await.unwrap().len(), 2, "{kept}");
+        }
+    }
+}
+
+on_both_backends! {
+    /// A large prune runs as many short deletes, all of them.
+    async fn prunes_after_a_long_downtime_remove_everything_due_in_slices(db: TestDb) {
+        let store = db.store().await;
+        let n = circlet::store::PRUNE_SLICE * 2 + 7;
+        db.execute(&[format!(
+            "INSERT INTO messages (team_id, channel_id, ts, user_id, text, seen_at) \
+             SELECT 'T0STORE', 'C0STORE', 'old.' || g, 'U0MAYA', 'old message', 1 \
+             FROM {}",
+            numbers(db.backend, n)
+        )])
+        .await;
+        assert_eq!(store.prune_messages(5_000).await.unwrap(), n as u64);
+        assert_eq!(store.prune_messages(5_000).await.unwrap(), 0);
+    }
+}
+
+/// A FROM item of one column `g` numbering 1..=n, for either backend.
+fn numbers(backend: crate::helpers::Backend, n: i64) -> String {
+    match backend {
+        crate::helpers::Backend::Postgres => format!("generate_series(1, {n}) AS numbers(g)"),
+        crate::helpers::Backend::Sqlite => format!(
+            "(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {n}) SELECT g FROM s) AS numbers"
+        ),
+    }
+}
+
+/// The inbox writer is not held up behind a large message-cache prune: it commits between
+/// the prune's slices (one long delete would hold SQLite's only writer to the end).
+#[tokio::test]
+async fn sqlite_acknowledgements_go_between_the_slices_of_a_large_prune() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let n = 200_000;
+    db.execute(&[format!(
+        "INSERT INTO messages (team_id, channel_id, ts, user_id, text, seen_at) \
+         SELECT 'T0STORE', 'C0STORE', 'old.' || g, 'U0MAYA', 'an old message of some length', 1 \
+         FROM {}",
+        numbers(db.backend, n)
+    )])
+    .await;
+    let remaining = || db.query_i64("SELECT COUNT(*) FROM messages");
+    let prune = {
+        let store = store.clone();
+        tokio::spawn(async move { store.prune_messages(5_000).await.unwrap() })
+    };
+    while remaining().await == n {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut appender = store.inbox_appender().await.unwrap();
+    appender.append(&[item("EvDuringPrune", 1)]).await.unwrap();
+    drop(appender);
+    let left = remaining().await;
+    assert!(left > 0, "the acknowledgement waited for the whole prune");
+    assert_eq!(prune.await.unwrap(), n as u64);
 }
 
 on_both_backends! {

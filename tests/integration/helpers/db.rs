@@ -86,6 +86,20 @@ impl TestDb {
         }
     }
 
+    /// The one number `sql` selects, read on a connection of its own.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect(sql)
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect(sql)
+            }
+        }
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> SharedStore {
         let store = store::connect(&self.url).await.expect("connect store");
