@@ -200,6 +200,14 @@ impl AppBuilder {
                 source,
             })?;
         let local_addr = listener.local_addr().map_err(AppError::Serve)?;
+        // Restarted, this process takes back the rows its previous life was running instead of
+        // sitting out their lease.
+        let owner = claim_owner(local_addr.port());
+        let worker = worker.with_owner(&owner);
+        match store.release_claims_of(&owner, self.clock.now_millis()).await? {
+            0 => {}
+            rows => tracing::info!(rows, %owner, "took back inbox rows a previous run left running"),
+        }
         Ok(App {
             listener,
             local_addr,
@@ -217,6 +225,12 @@ impl AppBuilder {
             shutdown: CancellationToken::new(),
         })
     }
+}
+
+/// This process's name in its inbox claims: the host and the port it serves on, which no other
+/// live process on the host has, and which the same process has again after a restart.
+pub fn claim_owner(port: u16) -> String {
+    format!("{}:{port}", gethostname::gethostname().to_string_lossy())
 }
 
 /// How long circle messages stay in the capture cache: a reaction on an older message costs

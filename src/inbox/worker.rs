@@ -78,6 +78,8 @@ pub struct Worker {
     settings: WorkerSettings,
     metrics: Metrics,
     gate: Arc<dyn TeamGate>,
+    /// Names this process in its claims (see [`crate::store::Store::release_claims_of`]).
+    owner: Arc<str>,
 }
 
 impl Worker {
@@ -95,7 +97,15 @@ impl Worker {
             settings,
             metrics,
             gate: Arc::new(AnyTeam),
+            owner: Arc::from(""),
         }
+    }
+
+    /// Claims made by this worker name `owner`, so that this process, restarted, finds the
+    /// rows it was running when it died (see [`crate::store::Store::release_claims_of`]).
+    pub fn with_owner(mut self, owner: &str) -> Self {
+        self.owner = Arc::from(owner);
+        self
     }
 
     /// Rows whose workspace `gate` does not admit are finished without running a handler.
@@ -160,7 +170,7 @@ impl Worker {
         let now = self.clock.now_millis();
         let claim = self
             .store
-            .claim_inbox(now, self.settings.lease, self.settings.batch_size)
+            .claim_inbox_as(&self.owner, now, self.settings.lease, self.settings.batch_size)
             .await?;
         if claim.rows.is_empty() {
             return Ok(DrainStep::Empty);
@@ -179,6 +189,12 @@ impl Worker {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         });
+        // A batch may outlive its lease (Slack slow, each call retried): the claim is renewed
+        // while it runs, so no other worker takes its rows and runs them a second time.
+        let mut renew = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.renew_every(),
+            self.renew_every(),
+        );
         loop {
             tokio::select! {
                 next = results.next() => match next {
@@ -188,6 +204,7 @@ impl Worker {
                     }
                     None => break,
                 },
+                _ = renew.tick() => self.renew(&claim.token).await,
                 _ = &mut grace_over => {
                     tracing::warn!(rows = unfinished.len(), "shutdown grace over; releasing unfinished inbox rows");
                     break;
@@ -205,8 +222,21 @@ impl Worker {
         Ok(DrainStep::Worked(claimed))
     }
 
+    /// A third of the lease: two renewals may fail before the claim lapses.
+    fn renew_every(&self) -> Duration {
+        (self.settings.lease / 3).max(Duration::from_millis(10))
+    }
+
+    async fn renew(&self, token: &str) {
+        let until = self.clock.now_millis() + self.settings.lease.as_millis() as i64;
+        if let Err(err) = self.store.extend_claim(token, until).await {
+            tracing::warn!(error = %err, "could not renew the inbox claim; its rows may run twice if it lapses");
+        }
+    }
+
     /// Keeps the rows of admitted workspaces; the others are settled here without a handler
-    /// reading them (finished when foreign, retried when the gate cannot tell yet).
+    /// reading them: finished when foreign, and waiting without spending an attempt when the
+    /// gate cannot tell yet (Slack unreachable at start must not park every row as dead).
     async fn screen(&self, rows: Vec<InboxRow>, settled: &mut Vec<Settlement>) -> Vec<InboxRow> {
         let mut verdicts: HashMap<String, Result<bool, HandlerError>> = HashMap::new();
         let mut admitted = Vec::with_capacity(rows.len());
@@ -226,8 +256,22 @@ impl Worker {
                     settled.push(Settlement::Done { id: row.id });
                 }
                 Err(err) => {
-                    let err = err.clone();
-                    settled.push(self.settle(row, Err(err)));
+                    // The first retry's delay, every time: the attempt is given back.
+                    let first_delay = self.settings.backoff.delay(1);
+                    let wait = match err {
+                        HandlerError::Transient {
+                            retry_after: Some(after),
+                            ..
+                        } => (*after).max(first_delay),
+                        _ => first_delay,
+                    };
+                    tracing::info!(team_id = %row.team_id, event_id = %row.event_id, error = %err,
+                        wait_ms = wait.as_millis() as u64, "cannot tell the row's workspace yet; it waits without spending an attempt");
+                    self.metrics.count_inbox_processed(&row.event_type, "waiting");
+                    settled.push(Settlement::Postpone {
+                        id: row.id,
+                        run_after: self.clock.now_millis() + wait.as_millis() as i64,
+                    });
                 }
             }
         }

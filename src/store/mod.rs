@@ -137,12 +137,21 @@ pub enum Settlement {
         id: i64,
         error: String,
     },
+    /// Not run, and not an attempt: the row waits until `run_after` with its attempt given
+    /// back (its workspace cannot be told yet, say).
+    Postpone {
+        id: i64,
+        run_after: Millis,
+    },
 }
 
 impl Settlement {
     pub fn id(&self) -> i64 {
         match self {
-            Settlement::Done { id } | Settlement::Retry { id, .. } | Settlement::Dead { id, .. } => *id,
+            Settlement::Done { id }
+            | Settlement::Retry { id, .. }
+            | Settlement::Dead { id, .. }
+            | Settlement::Postpone { id, .. } => *id,
         }
     }
 }
@@ -200,8 +209,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Atomically claims up to `limit` due rows for `lease`, oldest first, plus up to
     /// `URGENT_CLAIM` due interactions and commands ahead of them; a claim that lapses (its
-    /// worker died) makes the row due again.
-    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim>;
+    /// worker died) makes the row due again. The claim's token names `owner` (a process, see
+    /// [`Store::release_claims_of`]); an empty owner names none.
+    async fn claim_inbox_as(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Claim>;
+
+    /// [`Store::claim_inbox_as`] by no owner in particular.
+    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
+        self.claim_inbox_as("", now, lease, limit).await
+    }
+
+    /// Extends a claim's rows that are still running to `until`, so a batch that runs long
+    /// (Slack slow) is not taken over by another worker while it runs. Returns how many.
+    async fn extend_claim(&self, token: &str, until: Millis) -> StoreResult<u64>;
+
+    /// Puts back in the queue, due at `now`, the rows a process left running when it died:
+    /// on PostgreSQL those claimed by `owner` (this process's earlier life, recognised by
+    /// name); on SQLite every running row, since one process owns the file. Their attempt
+    /// stays counted, so a row that crashes its process every time still ends up dead.
+    async fn release_claims_of(&self, owner: &str, now: Millis) -> StoreResult<u64>;
 
     /// Records outcomes of claimed rows in one transaction; rows whose claim was lost are skipped.
     async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()>;
@@ -341,8 +372,14 @@ where
 /// Interactions and commands a claim takes on top of its limit, ahead of older events.
 pub(crate) const URGENT_CLAIM: i64 = 8;
 
-pub(crate) fn new_claim_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// A claim's token: `owner/random`, or just random without an owner.
+pub(crate) fn new_claim_token(owner: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    if owner.is_empty() {
+        random
+    } else {
+        format!("{owner}/{random}")
+    }
 }
 
 /// A circle as both backends read it: team, channel, active, changed_by, updated_at.

@@ -85,8 +85,14 @@ impl Store for PostgresStore {
         Ok(Box::new(PgAppender(self.pool.acquire().await?)))
     }
 
-    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
-        let token = new_claim_token();
+    async fn claim_inbox_as(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Claim> {
+        let token = new_claim_token(owner);
         let lease_end = now + lease.as_millis() as i64;
         let sql = claim_sql();
         let rows: Vec<RowParts> = sqlx::query_as(&sql)
@@ -138,6 +144,17 @@ impl Store for PostgresStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Settlement::Postpone { id, run_after } => {
+                    sqlx::query(
+                        "UPDATE inbox SET state = 'pending', run_after = $1, claim_token = NULL, \
+                         attempts = GREATEST(attempts - 1, 0) WHERE id = $2 AND claim_token = $3",
+                    )
+                    .bind(run_after)
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
         }
         if !done.is_empty() {
@@ -153,6 +170,31 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn extend_claim(&self, token: &str, until: Millis) -> StoreResult<u64> {
+        let extended =
+            sqlx::query("UPDATE inbox SET run_after = $1 WHERE claim_token = $2 AND state = 'running'")
+                .bind(until)
+                .bind(token)
+                .execute(&self.pool)
+                .await?;
+        Ok(extended.rows_affected())
+    }
+
+    async fn release_claims_of(&self, owner: &str, now: Millis) -> StoreResult<u64> {
+        if owner.is_empty() {
+            return Ok(0);
+        }
+        let released = sqlx::query(
+            "UPDATE inbox SET state = 'pending', run_after = $1, claim_token = NULL \
+             WHERE state = 'running' AND left(claim_token, length($2) + 1) = $2 || '/'",
+        )
+        .bind(now)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(released.rows_affected())
     }
 
     async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {

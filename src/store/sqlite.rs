@@ -153,8 +153,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
-        let token = new_claim_token();
+    async fn claim_inbox_as(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Claim> {
+        let token = new_claim_token(owner);
         let lease_end = now + lease.as_millis() as i64;
         let claim_token = token.clone();
         let mut rows = self
@@ -219,9 +225,41 @@ impl Store for SqliteStore {
                         )?
                         .execute(params![now, error, id, token])?;
                     }
+                    Settlement::Postpone { id, run_after } => {
+                        tx.prepare_cached(
+                            "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, \
+                             attempts = MAX(attempts - 1, 0) WHERE id = ?2 AND claim_token = ?3",
+                        )?
+                        .execute(params![run_after, id, token])?;
+                    }
                 }
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn extend_claim(&self, token: &str, until: Millis) -> StoreResult<u64> {
+        let token = token.to_owned();
+        self.direct_write(move |tx| {
+            let extended = tx
+                .prepare_cached(
+                    "UPDATE inbox SET run_after = ?1 WHERE claim_token = ?2 AND state = 'running'",
+                )?
+                .execute(params![until, token])?;
+            Ok(extended as u64)
+        })
+        .await
+    }
+
+    async fn release_claims_of(&self, _owner: &str, now: Millis) -> StoreResult<u64> {
+        self.direct_write(move |tx| {
+            let released = tx
+                .prepare_cached(
+                    "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL WHERE state = 'running'",
+                )?
+                .execute(params![now])?;
+            Ok(released as u64)
         })
         .await
     }

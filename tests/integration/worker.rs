@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use circlet::clock::{Clock, ManualClock};
 use circlet::inbox::{
     DrainStep, HandlerError, HandlerRegistry, InboxHandler, InboxKind, InboxState, Job, Worker,
+    WorkerSettings,
 };
 use serde_json::json;
 use tokio::sync::Notify;
@@ -365,4 +366,158 @@ async fn a_slack_outage_is_retried_then_parked_dead_and_a_recovery_posts_exactly
         InboxState::Done
     );
     assert_eq!(app.fake.messages("C0CIRCLE").len(), 1);
+}
+
+on_both_backends! {
+    /// Slack slow (each call takes longer than the lease): the batch renews its claim while it
+    /// runs, so the other worker never takes its rows and nothing is acknowledged twice.
+    async fn a_batch_that_outlives_its_lease_is_renewed_and_no_row_runs_twice(db: TestDb) {
+        use crate::helpers::circle::{CIRCLE, make_circle, message, reaction, send};
+        let lease = Duration::from_millis(300);
+        let app = TestApp::builder(db)
+            .worker_settings(WorkerSettings { lease, ..TestApp::quick_worker_settings() })
+            .slack_settings(circlet::slack::SlackClientSettings {
+                timeout: Duration::from_secs(5),
+                ..TestApp::quick_slack_settings()
+            })
+            .start()
+            .await;
+        make_circle(&app, CIRCLE).await;
+        app.services.bot.identity().await.unwrap();
+        app.fake.inject("reactions.add", circlet::fake_slack::Fault::Slow(lease * 4), 100);
+        let messages = 6;
+        let events: Vec<_> = (0..messages)
+            .flat_map(|i| {
+                let ts = format!("1700000000.{i:06}");
+                [
+                    message("U0MAYA", CIRCLE, &ts, &format!("Idea {i}"), None),
+                    reaction(true, "U0LEA", "bulb", CIRCLE, &ts, "U0MAYA", i as u32 + 1),
+                ]
+            })
+            .collect();
+        send(&app, &events).await;
+
+        let (wake, shutdown) = (Arc::new(Notify::new()), CancellationToken::new());
+        let workers: Vec<_> = (0..2)
+            .map(|_| tokio::spawn(app.worker.clone().run(wake.clone(), shutdown.clone())))
+            .collect();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while app.store.inbox_counts().await.unwrap().unfinished() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the inbox drains");
+        shutdown.cancel();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        assert_eq!(
+            app.fake.calls_to("reactions.add").len(),
+            messages,
+            "each capture acknowledged once"
+        );
+        let rows = app.store.list_inbox(None, 100).await.unwrap();
+        assert!(rows.iter().all(|r| r.attempts == 1), "no row ran twice: {rows:?}");
+    }
+}
+
+on_both_backends! {
+    /// A process killed mid-batch, restarted on the same host and port, runs the rows it had
+    /// claimed at once instead of sitting out their lease. On PostgreSQL another replica's
+    /// claims stay theirs; on SQLite one process owns the file, so every claim was its own.
+    async fn a_restarted_process_takes_back_the_rows_it_was_running(db: TestDb) {
+        let clock = ManualClock::at_secs(1_763_900_000);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let store = db.store().await;
+        store
+            .insert_inbox(&[
+                circlet::inbox::NewInboxItem {
+                    team_id: "T0CIRCLE".into(),
+                    event_id: "EvMine".into(),
+                    kind: InboxKind::Event,
+                    event_type: "reaction_added".into(),
+                    payload: event("EvMine", "reaction_added").to_string(),
+                    received_at: clock.now_millis(),
+                },
+                circlet::inbox::NewInboxItem {
+                    team_id: "T0CIRCLE".into(),
+                    event_id: "EvOtherReplica".into(),
+                    kind: InboxKind::Event,
+                    event_type: "reaction_added".into(),
+                    payload: event("EvOtherReplica", "reaction_added").to_string(),
+                    received_at: clock.now_millis() + 1,
+                },
+            ])
+            .await
+            .unwrap();
+        let lease = Duration::from_secs(120);
+        let mine = store
+            .claim_inbox_as(&circlet::app::claim_owner(port), clock.now_millis(), lease, 1)
+            .await
+            .unwrap();
+        assert_eq!(mine.rows[0].event_id, "EvMine");
+        let theirs = store.claim_inbox_as("another-host:3000", clock.now_millis() + 1, lease, 1).await.unwrap();
+        assert_eq!(theirs.rows[0].event_id, "EvOtherReplica");
+        store.close().await;
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let handler_calls = calls.clone();
+        let app = TestApp::builder(db)
+            .clock(clock.clone())
+            .env("CIRCLET_BIND", &format!("127.0.0.1:{port}"))
+            .handlers(move |_| {
+                HandlerRegistry::new().with(
+                    InboxKind::Event,
+                    "reaction_added",
+                    Arc::new(Scripted { script: Script::Succeed, calls: handler_calls }),
+                )
+            })
+            .start()
+            .await;
+        let expected = match app.db.backend {
+            crate::helpers::Backend::Postgres => 1,
+            crate::helpers::Backend::Sqlite => 2,
+        };
+        assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(expected), "without waiting out the lease");
+        assert_eq!(calls.load(Ordering::SeqCst), expected);
+        let done = app.store.find_inbox_by_event_id("EvMine").await.unwrap().unwrap();
+        assert_eq!((done.state, done.attempts), (InboxState::Done, 2), "the killed run's attempt still counts");
+    }
+}
+
+on_both_backends! {
+    /// Slack unreachable at start: rows wait to learn their workspace without spending
+    /// attempts (however long it takes), and run once Slack answers.
+    async fn rows_wait_for_slack_to_name_the_workspace_without_spending_attempts(db: TestDb) {
+        let clock = ManualClock::at_secs(1_763_900_000);
+        let app = TestApp::builder(db)
+            .clock(clock.clone())
+            .fault_from_start("auth.test", circlet::fake_slack::Fault::ServerError, 1_000)
+            .start()
+            .await;
+        for n in 0..3 {
+            let body = event(&format!("EvEarly{n}"), "reaction_added").to_string().into_bytes();
+            let headers = app.sender.signed_headers(clock.now_secs(), &body);
+            let answer = app.sender.post_with("/slack/events", circlet::demo::JSON, body, headers, &[]).await.unwrap();
+            assert_eq!(answer.status, 200);
+        }
+        let max_attempts = app.worker.settings().max_attempts;
+        for _ in 0..max_attempts * 2 {
+            app.worker.drain().await.unwrap();
+            clock.advance_millis(60_000);
+        }
+        let rows = app.store.list_inbox(None, 10).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows.iter().all(|r| r.state == InboxState::Pending && r.attempts == 0),
+            "waiting spends no attempt: {rows:?}"
+        );
+
+        app.fake.clear_faults();
+        clock.advance_millis(60_000);
+        assert_eq!(app.worker.drain().await.unwrap(), 3);
+        let counts = app.store.inbox_counts().await.unwrap();
+        assert_eq!((counts.done, counts.dead), (3, 0));
+    }
 }
