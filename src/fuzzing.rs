@@ -184,14 +184,43 @@ pub fn export_filter(data: &[u8]) {
     if let Ok(report) = crate::domain::reports::request::parse("T1", &words, now) {
         let window = report.window(now);
         assert!(window.start < window.end, "{window:?}");
+        check_previous(window);
+    }
+    // Two numbers as a window's bounds: the period before it, whatever they are.
+    if let [start, end] = words[..]
+        && let (Ok(start), Ok(end)) = (start.parse(), end.parse())
+    {
+        check_previous(crate::store::Window { start, end });
     }
     for word in &words {
         use crate::domain::export::filter::{Bound, parse_status, parse_tag, parse_time};
         let _ = parse_status(word);
         let _ = parse_tag(word);
-        let _ = parse_time("since", word, Bound::Start);
-        let _ = parse_time("until", word, Bound::End);
+        for (field, bound) in [("since", Bound::Start), ("until", Bound::End)] {
+            if let Ok(at) = parse_time(field, word, bound) {
+                check_in_years(at);
+            }
+        }
     }
+}
+
+/// The period before `window` ends where it starts and, for a window in order, is in order.
+fn check_previous(window: crate::store::Window) {
+    let previous = window.previous();
+    assert_eq!(previous.end, window.start, "{window:?}");
+    if window.start <= window.end {
+        assert!(previous.start <= previous.end, "{window:?} → {previous:?}");
+    }
+}
+
+/// A date read as written in the years 0000 to 9999 lands, in UTC, at most a day outside them.
+fn check_in_years(at: i64) {
+    use chrono::Datelike;
+    let year = chrono::DateTime::from_timestamp_millis(at).map(|t| t.year());
+    assert!(
+        year.is_some_and(|year| (-1..=10_000).contains(&year)),
+        "{at} ms is year {year:?}"
+    );
 }
 
 fn check_filter(filter: &crate::store::InsightFilter, now: i64) {

@@ -259,6 +259,9 @@ async fn the_api_answers_bad_filters_with_400_and_what_to_fix() {
         ("?status=done", "status must be one of"),
         ("?after_id=abc", "after_id must be"),
         ("?channel=general", "channel must be"),
+        ("?since=-150000-01-01", "from 0000-01-01 to 9999-12-31"),
+        ("?until=%2B275760-01-01", "from 0000-01-01 to 9999-12-31"),
+        ("?since=%2B10000-01-01T00:00:00Z", "from 0000-01-01 to 9999-12-31"),
     ] {
         let response = get(&app, query, Some(&bearer)).await;
         assert_eq!(response.status(), 400, "{query}");
