@@ -163,7 +163,8 @@ pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], is
 
 /// Export filters as each door takes them: an API query string, `/feedback export` and
 /// `/feedback report` words, and the CLI's flag values (the same parser as the query). A filter
-/// that parses never starts in the future nor ends before it starts.
+/// people typed never starts in the future nor ends before it starts; the API's may (it then
+/// selects nothing), but its dates are in the years 0000 to 9999 too.
 pub fn export_filter(data: &[u8]) {
     let now = NOW * 1000;
     let Ok(text) = std::str::from_utf8(data) else {
@@ -174,6 +175,13 @@ pub fn export_filter(data: &[u8]) {
         for team in [Some("T1"), None] {
             if let Ok(filter) = params.filter_input().parse(team, now) {
                 check_filter(&filter, now);
+            }
+            if let Ok(filter) = params.filter_input().parse_allowing_empty(team) {
+                filter
+                    .since
+                    .into_iter()
+                    .chain(filter.until)
+                    .for_each(check_in_years);
             }
         }
     }

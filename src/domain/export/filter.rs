@@ -50,8 +50,31 @@ pub struct FilterInput<'a> {
 }
 
 impl FilterInput<'_> {
-    /// The filter for `team_id` (None: every workspace), checked against `now`.
+    /// The filter for `team_id` (None: every workspace), for people (the CLI, `/feedback
+    /// export`): a `since` after `now` or a range that ends before it starts is surely a slip,
+    /// and is answered with what is wrong.
     pub fn parse(&self, team_id: Option<&str>, now: Millis) -> Result<InsightFilter, FilterError> {
+        let filter = self.parse_allowing_empty(team_id)?;
+        if let (Some(since), Some(value)) = (filter.since, self.since)
+            && since > now
+        {
+            return Err(FilterError::SinceInFuture {
+                value: value.to_owned(),
+            });
+        }
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since >= until
+        {
+            return Err(FilterError::EmptyRange);
+        }
+        Ok(filter)
+    }
+
+    /// The filter for `team_id`, for programs (the export API): every value must be well
+    /// formed, but a `since` in the future or a range that ends before it starts is a filter
+    /// that selects nothing. No schema can exclude those, so a client that follows
+    /// docs/openapi.yaml gets an empty export for them, never a 400.
+    pub fn parse_allowing_empty(&self, team_id: Option<&str>) -> Result<InsightFilter, FilterError> {
         let since = self
             .since
             .map(|v| parse_time("since", v, Bound::Start))
@@ -60,18 +83,6 @@ impl FilterInput<'_> {
             .until
             .map(|v| parse_time("until", v, Bound::End))
             .transpose()?;
-        if let (Some(since), Some(value)) = (since, self.since)
-            && since > now
-        {
-            return Err(FilterError::SinceInFuture {
-                value: value.to_owned(),
-            });
-        }
-        if let (Some(since), Some(until)) = (since, until)
-            && since >= until
-        {
-            return Err(FilterError::EmptyRange);
-        }
         let tag = self.tag.map(parse_tag).transpose()?;
         let channel_id = self
             .channel
@@ -306,6 +317,36 @@ mod tests {
         ] {
             assert!(parse_time("since", value, Bound::Start).is_ok(), "{value}");
         }
+    }
+
+    #[test]
+    fn a_future_since_or_an_empty_range_is_refused_for_people_and_selects_nothing_for_programs() {
+        for input in [
+            FilterInput {
+                since: Some("2999-01-01"),
+                ..Default::default()
+            },
+            FilterInput {
+                since: Some("2026-02-01"),
+                until: Some("2026-01-01"),
+                ..Default::default()
+            },
+            FilterInput {
+                since: Some("2026-01-01T10:00:00Z"),
+                until: Some("2026-01-01T10:00:00Z"),
+                ..Default::default()
+            },
+        ] {
+            assert!(parse(input).is_err(), "{input:?}");
+            let filter = input.parse_allowing_empty(Some("T1")).unwrap();
+            let (since, until) = (filter.since.unwrap(), filter.until.unwrap_or(i64::MAX));
+            assert!(since > NOW || since >= until, "{filter:?}");
+        }
+        let bad_date = FilterInput {
+            since: Some("2999-13-01"),
+            ..Default::default()
+        };
+        assert!(bad_date.parse_allowing_empty(None).is_err());
     }
 
     #[test]
