@@ -12,7 +12,7 @@ const HIDDEN: &str = "***";
 
 /// The query parameters sqlx's PostgreSQL driver reads (as `PgConnectOptions` parses a URL),
 /// besides `options[NAME]`. Names are case-sensitive there.
-pub const POSTGRES_PARAMETERS: &[&str] = &[
+const POSTGRES_PARAMETERS: &[&str] = &[
     "sslmode",
     "ssl-mode",
     "sslrootcert",
