@@ -18,6 +18,20 @@ fn spec() -> Value {
     serde_yaml_ng::from_str(&text).expect("openapi.yaml is YAML")
 }
 
+/// An app on a fresh SQLite database and an export API token for it.
+async fn app_with_token() -> (TestApp, String) {
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let issued = tokens::issue(
+        app.store.tokens().as_ref(),
+        "spec",
+        None,
+        SystemClock.now_millis(),
+    )
+    .await
+    .unwrap();
+    (app, issued.token)
+}
+
 #[test]
 fn the_spec_documents_the_insights_route_and_every_export_column() {
     let spec = spec();
@@ -47,16 +61,7 @@ fn the_spec_documents_the_insights_route_and_every_export_column() {
 
 #[tokio::test]
 async fn every_documented_parameter_and_answer_is_what_the_server_does() {
-    let app = TestApp::spawn(TestDb::sqlite()).await;
-    let token = tokens::issue(
-        app.store.tokens().as_ref(),
-        "spec",
-        None,
-        SystemClock.now_millis(),
-    )
-    .await
-    .unwrap()
-    .token;
+    let (app, token) = app_with_token().await;
     let spec = spec();
     let operation = &spec["paths"][INSIGHTS_PATH]["get"];
     let example = |name: &str| match name {
@@ -224,19 +229,7 @@ fn every_query_the_document_allows_is_answered_200() {
         });
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (app, token) = runtime.block_on(async {
-        let app = TestApp::spawn(TestDb::sqlite()).await;
-        let token = tokens::issue(
-            app.store.tokens().as_ref(),
-            "contract",
-            None,
-            SystemClock.now_millis(),
-        )
-        .await
-        .unwrap()
-        .token;
-        (app, token)
-    });
+    let (app, token) = runtime.block_on(app_with_token());
     let url = format!("{}{INSIGHTS_PATH}", app.base_url);
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 256,
