@@ -12,6 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::domain::digest::Schedule;
 use crate::inbox::WorkerSettings;
 
+mod database_url;
+
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://circlet.db";
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
@@ -261,15 +263,10 @@ impl Config {
         })
     }
 
-    /// `DATABASE_URL` fit for logs and terminals: any password replaced with `***`.
+    /// `DATABASE_URL` fit for logs and terminals: the userinfo password and every parameter
+    /// that may hold a secret (`password`, `sslpassword`, any case or encoding) shown as `***`.
     pub fn database_url_redacted(&self) -> String {
-        match reqwest::Url::parse(&self.database_url) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.database_url.clone(),
-        }
+        database_url::redacted(&self.database_url)
     }
 
     /// The signing secret, which `serve` cannot run without.
@@ -440,21 +437,28 @@ fn parse_api_url(raw: Option<String>) -> Result<String, ConfigError> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
+/// The URL may hold a password: an error names the scheme or the part that is wrong, never the
+/// URL itself.
 fn parse_database_url(raw: Option<String>) -> Result<String, ConfigError> {
     let raw = raw.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-    let ok = ["sqlite:", "postgres://", "postgresql://"]
+    let invalid = |value: String| ConfigError::Invalid {
+        key: "DATABASE_URL",
+        value,
+        hint: hint("DATABASE_URL"),
+    };
+    if raw.starts_with("sqlite:") {
+        return Ok(raw);
+    }
+    if !["postgres://", "postgresql://"]
         .iter()
-        .any(|prefix| raw.starts_with(prefix));
-    if ok {
-        Ok(raw)
-    } else {
-        // The URL may hold a password: show only its scheme.
+        .any(|prefix| raw.starts_with(prefix))
+    {
         let scheme = raw.split(':').next().unwrap_or_default();
-        Err(ConfigError::Invalid {
-            key: "DATABASE_URL",
-            value: format!("scheme {scheme:?}"),
-            hint: hint("DATABASE_URL"),
-        })
+        return Err(invalid(format!("scheme {scheme:?}")));
+    }
+    match database_url::postgres_problem(&raw) {
+        Some(problem) => Err(invalid(problem)),
+        None => Ok(raw),
     }
 }
 

@@ -164,7 +164,8 @@ pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], is
 
 /// Export filters as each door takes them: an API query string, `/feedback export` and
 /// `/feedback report` words, and the CLI's flag values (the same parser as the query). A filter
-/// that parses never starts in the future nor ends before it starts.
+/// people typed never starts in the future nor ends before it starts; the API's may (it then
+/// selects nothing), but its dates are in the years 0000 to 9999 too.
 pub fn export_filter(data: &[u8]) {
     let now = NOW * 1000;
     let Ok(text) = std::str::from_utf8(data) else {
@@ -176,6 +177,13 @@ pub fn export_filter(data: &[u8]) {
             if let Ok(filter) = params.filter_input().parse(team, now) {
                 check_filter(&filter, now);
             }
+            if let Ok(filter) = params.filter_input().parse_allowing_empty(team) {
+                filter
+                    .since
+                    .into_iter()
+                    .chain(filter.until)
+                    .for_each(check_in_years);
+            }
         }
     }
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -185,14 +193,43 @@ pub fn export_filter(data: &[u8]) {
     if let Ok(report) = crate::domain::reports::request::parse("T1", &words, now) {
         let window = report.window(now);
         assert!(window.start < window.end, "{window:?}");
+        check_previous(window);
+    }
+    // Two numbers as a window's bounds: the period before it, whatever they are.
+    if let [start, end] = words[..]
+        && let (Ok(start), Ok(end)) = (start.parse(), end.parse())
+    {
+        check_previous(crate::store::Window { start, end });
     }
     for word in &words {
         use crate::domain::export::filter::{Bound, parse_status, parse_tag, parse_time};
         let _ = parse_status(word);
         let _ = parse_tag(word);
-        let _ = parse_time("since", word, Bound::Start);
-        let _ = parse_time("until", word, Bound::End);
+        for (field, bound) in [("since", Bound::Start), ("until", Bound::End)] {
+            if let Ok(at) = parse_time(field, word, bound) {
+                check_in_years(at);
+            }
+        }
     }
+}
+
+/// The period before `window` ends where it starts and, for a window in order, is in order.
+fn check_previous(window: crate::store::Window) {
+    let previous = window.previous();
+    assert_eq!(previous.end, window.start, "{window:?}");
+    if window.start <= window.end {
+        assert!(previous.start <= previous.end, "{window:?} → {previous:?}");
+    }
+}
+
+/// A date read as written in the years 0000 to 9999 lands, in UTC, at most a day outside them.
+fn check_in_years(at: i64) {
+    use chrono::Datelike;
+    let year = chrono::DateTime::from_timestamp_millis(at).map(|t| t.year());
+    assert!(
+        year.is_some_and(|year| (-1..=10_000).contains(&year)),
+        "{at} ms is year {year:?}"
+    );
 }
 
 fn check_filter(filter: &crate::store::InsightFilter, now: i64) {

@@ -56,7 +56,7 @@ pub async fn export(
     let Query(params) = params.map_err(|err| ApiError::BadRequest(err.body_text()))?;
     let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;
-    let mut filter = params.filter_input().parse(team.as_deref(), now)?;
+    let mut filter = params.filter_input().parse_allowing_empty(team.as_deref())?;
     if team.is_none() {
         // No workspace has insights yet: an empty export, not every workspace's.
         filter.team_id = Some(String::new());

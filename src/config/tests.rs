@@ -147,6 +147,52 @@ fn debug_output_redacts_secrets() {
 }
 
 #[test]
+fn debug_output_hides_a_database_password_given_as_a_parameter() {
+    for url in [
+        "postgres://circlet@db:5432/circlet?password=hunter2",
+        "postgres://circlet@db:5432/circlet?sslmode=require&password=hunt%65r2",
+        "sqlite://circlet.db?PassWord=hunter2",
+    ] {
+        let config = Config::from_sources(None, env(&[("DATABASE_URL", url)])).unwrap();
+        for shown in [
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            config.database_url_redacted(),
+        ] {
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("hunt%65r2"),
+                "{shown}"
+            );
+            assert!(shown.contains("=***"), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn a_postgres_parameter_sqlx_would_ignore_stops_start_up_without_its_value() {
+    for (url, named) in [
+        ("postgres://circlet@db/circlet?sslpassword=hunter2", "sslpassword"),
+        ("postgres://circlet@db/circlet?PASSWORD=hunter2", "PASSWORD"),
+    ] {
+        let err = Config::from_sources(None, env(&[("DATABASE_URL", url)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("DATABASE_URL is invalid"), "{err}");
+        assert!(err.contains(named) && !err.contains("hunter2"), "{err}");
+    }
+    let err = Config::from_sources(
+        None,
+        env(&[("DATABASE_URL", "postgres://circlet:hunter2@db:fivefour/circlet")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("invalid port number") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_database_url_shown_to_people_hides_the_password() {
     let pg = Config::from_sources(
         None,

@@ -59,6 +59,26 @@ proptest! {
     }
 
     #[test]
+    fn no_date_or_window_makes_report_or_export_overflow(
+        years in proptest::collection::vec(prop_oneof![-300_000..=300_000i64, any::<i64>()], 2),
+        month in 0..=13u32, day in 0..=32u32,
+        bounds in proptest::collection::vec(any::<i64>(), 2),
+    ) {
+        let dates: Vec<String> = years
+            .iter()
+            .map(|year| format!("{}{year:04}-{month:02}-{day:02}", if *year > 0 { "+" } else { "" }))
+            .collect();
+        for text in [
+            format!("since {} until {}", dates[0], dates[1]),
+            format!("since={}&until={}", dates[0], dates[1]),
+            format!("since {}T00:00:00Z", dates[0]),
+            format!("{} {}", bounds[0], bounds[1]),
+        ] {
+            crate::fuzzing::export_filter(text.as_bytes());
+        }
+    }
+
+    #[test]
     fn ids_read_the_same_with_or_without_a_hash(n in any::<i64>()) {
         let plain = parse_number(&n.to_string()).ok();
         let hashed = parse_number(&format!("#{n}")).ok();

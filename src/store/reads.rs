@@ -114,9 +114,12 @@ pub struct Window {
 }
 
 impl Window {
+    /// The period of the same length just before this one; it saturates at the earliest
+    /// instant rather than overflow, whatever the bounds.
     pub fn previous(&self) -> Window {
+        let length = self.end.saturating_sub(self.start);
         Window {
-            start: self.start - (self.end - self.start),
+            start: self.start.saturating_sub(length),
             end: self.start,
         }
     }
@@ -151,4 +154,47 @@ pub trait InsightReads: Send + Sync {
     /// Whether any insight of the workspace carries `tag`, from any source (removed ones too:
     /// a tag once used is still a tag people may ask a report about).
     async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_window_has_the_same_length_and_ends_where_this_one_starts() {
+        let window = Window {
+            start: 1_000,
+            end: 1_600,
+        };
+        assert_eq!(
+            window.previous(),
+            Window {
+                start: 400,
+                end: 1_000
+            }
+        );
+    }
+
+    #[test]
+    fn the_previous_window_of_any_bounds_saturates_instead_of_overflowing() {
+        let cases = [
+            (i64::MIN, i64::MAX),
+            (i64::MIN + 1, i64::MAX),
+            (-4_000_000_000_000_000_000, 4_000_000_000_000_000_000),
+            (i64::MAX - 1, i64::MAX),
+            (i64::MAX, i64::MIN),
+        ];
+        for (start, end) in cases {
+            let previous = Window { start, end }.previous();
+            assert_eq!(previous.end, start);
+            if start <= end {
+                assert!(previous.start <= previous.end, "{previous:?}");
+            }
+        }
+        let wide = Window {
+            start: -4_000_000_000_000_000_000,
+            end: 4_000_000_000_000_000_000,
+        };
+        assert_eq!(wide.previous().start, i64::MIN);
+    }
 }

@@ -255,10 +255,12 @@ async fn the_api_answers_bad_filters_with_400_and_what_to_fix() {
         ("?since=last-week", "2026-01-31"),
         ("?until=31/01/2026", "until must be a date"),
         ("?format=xml", "format must be csv or jsonl"),
-        ("?since=2999-01-01", "in the future"),
         ("?status=done", "status must be one of"),
         ("?after_id=abc", "after_id must be"),
         ("?channel=general", "channel must be"),
+        ("?since=-150000-01-01", "from 0000-01-01 to 9999-12-31"),
+        ("?until=%2B275760-01-01", "from 0000-01-01 to 9999-12-31"),
+        ("?since=%2B10000-01-01T00:00:00Z", "from 0000-01-01 to 9999-12-31"),
     ] {
         let response = get(&app, query, Some(&bearer)).await;
         assert_eq!(response.status(), 400, "{query}");
@@ -267,6 +269,26 @@ async fn the_api_answers_bad_filters_with_400_and_what_to_fix() {
             body["error"].as_str().unwrap().contains(expected),
             "{query}: {body}"
         );
+    }
+}
+
+#[tokio::test]
+async fn the_api_answers_a_future_since_or_an_empty_range_with_an_empty_export() {
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    seed(&app.store).await;
+    let bearer = format!("Bearer {}", token(&app.store).await);
+    for query in [
+        "?since=2999-01-01",
+        "?since=9999-12-31T23:59:59Z",
+        "?since=2026-02-01&until=2026-01-01",
+        "?since=2026-01-01T10:00:00Z&until=2026-01-01T10:00:00Z",
+        "?format=jsonl&since=0000-01-01&until=0000-01-01T00:00:00Z",
+    ] {
+        let response = get(&app, query, Some(&bearer)).await;
+        assert_eq!(response.status(), 200, "{query}");
+        let body = response.text().await.unwrap();
+        let rows = body.lines().filter(|l| !l.starts_with("id,")).count();
+        assert_eq!(rows, 0, "{query}: {body}");
     }
 }
 

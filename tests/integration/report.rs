@@ -453,6 +453,10 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
             "`since last-week` is not a date: write it like `since 2026-01-31`.",
         ),
         (
+            "report since -150000-01-01",
+            "`since -150000-01-01` is out of range: a date goes from 0000-01-01 to 9999-12-31.",
+        ),
+        (
             "report tag:roadmap",
             "There is no tag `roadmap` in this workspace. `/feedback tags` lists the emoji tags.",
         ),

@@ -1,6 +1,7 @@
 //! The signing secret and the bot token never show in logs (at `trace`, every crate), error
 //! answers, stored errors, `circlet inbox list` or `/metrics`: a full run of the real binary,
-//! with Slack failing on purpose, is captured and searched for them.
+//! with Slack failing on purpose, is captured and searched for them. Nor does a database
+//! password, wherever `DATABASE_URL` carries it.
 
 use std::process::Command;
 use std::time::Duration;
@@ -192,6 +193,68 @@ async fn a_full_run_never_shows_the_signing_secret_or_the_bot_token() {
     ] {
         for secret in [SIGNING_SECRET, BOT_TOKEN, TOKEN_TAIL, &expected[0], &expected[1]] {
             assert!(!text.contains(secret), "{place} show {secret:?}");
+        }
+    }
+}
+
+/// Runs `circlet ARGS` with `DATABASE_URL` and trace logging; stdout and stderr together.
+fn circlet_with_database(args: &[&str], database_url: &str) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_circlet"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("run circlet");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_password_in_a_url_parameter_shows_neither_in_migrate_nor_in_serve_logs() {
+    // The local PostgreSQL trusts every login, so the passwords reach sqlx and are never needed.
+    let db = TestDb::postgres().await;
+    let (userinfo_secret, query_secret) = ("Userinfo-Pa55-2b7d", "Query-Pa55-9f1c");
+    let url = db.url.replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{userinfo_secret}@"),
+        1,
+    );
+    // The query password percent-encoded (`-` as %2D), as a URL builder may write it.
+    let encoded = query_secret.replace('-', "%2D");
+    let url = format!("{url}?application_name=circlet&password={encoded}");
+    let secrets = [userinfo_secret, query_secret, encoded.as_str(), "Pa55"];
+
+    let (code, migrate) = circlet_with_database(&["migrate"], &url);
+    assert_eq!(code, Some(0), "{migrate}");
+    assert!(
+        migrate.contains("migrations applied to postgres://postgres:***@127.0.0.1:5432/"),
+        "{migrate}"
+    );
+    assert!(migrate.contains("password=***"), "{migrate}");
+
+    let mut serve = Serve::start(&url, &[("RUST_LOG", "trace")]);
+    assert!(serve.terminate().success());
+    let logs = serve.logs();
+    assert!(logs.contains("database migrated; starting"), "{logs}");
+    assert!(logs.contains("password=***"), "{logs}");
+
+    // A parameter sqlx does not read would be logged by it with its value: refused first.
+    let ignored = format!("{}?sslpassword=Ssl-Pa55-4e0a", db.url);
+    let (code, refused) = circlet_with_database(&["migrate"], &ignored);
+    assert_eq!(code, Some(2), "{refused}");
+    assert!(
+        refused.starts_with("circlet: DATABASE_URL is invalid (parameter \"sslpassword\""),
+        "{refused}"
+    );
+
+    for (place, text) in [("migrate", &migrate), ("serve", &logs), ("refusal", &refused)] {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{place} shows {secret:?}: {text}");
         }
     }
 }

@@ -256,6 +256,12 @@ mod tests {
             (vec!["status:done"], "status must be one of"),
             (vec!["0d"], "not a period"),
             (vec!["#general"], "channel must be"),
+            (vec!["since", "-150000-01-01"], "from 0000-01-01 to 9999-12-31"),
+            (vec!["until", "+275760-01-01"], "from 0000-01-01 to 9999-12-31"),
+            (
+                vec!["30d", "until", "+10000-01-01T00:00:00Z"],
+                "from 0000-01-01 to 9999-12-31",
+            ),
         ] {
             let message = parse_words(&words, "T1", NOW).unwrap_err();
             assert!(message.contains(expected), "{words:?}: {message}");

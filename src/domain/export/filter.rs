@@ -1,7 +1,9 @@
 //! Export filters as people type them (CLI flags, API query parameters, `/feedback export`
 //! words), parsed into an [`InsightFilter`] or a message that says what is wrong.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 
 use crate::clock::Millis;
 use crate::domain::capture::emoji::valid_tag_name;
@@ -10,10 +12,16 @@ use crate::store::{InsightFilter, InsightStatus};
 
 const DAY_MILLIS: i64 = 86_400_000;
 
+/// The years a date may name: those RFC 3339 and ISO 8601 dates write with four digits. Any
+/// instant in them is a few times 10^14 ms from 1970, far from overflowing what adds to it.
+pub const YEARS: RangeInclusive<i64> = 0..=9999;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("{field} must be a date like 2026-01-31 or a time like 2026-01-31T09:00:00Z (got {value:?})")]
     BadDate { field: &'static str, value: String },
+    #[error("{field} must be a date from 0000-01-01 to 9999-12-31 (got {value:?})")]
+    DateOutOfRange { field: &'static str, value: String },
     #[error("since ({value}) is in the future: there is nothing to export yet")]
     SinceInFuture { value: String },
     #[error("since must be before until")]
@@ -42,8 +50,31 @@ pub struct FilterInput<'a> {
 }
 
 impl FilterInput<'_> {
-    /// The filter for `team_id` (None: every workspace), checked against `now`.
+    /// The filter for `team_id` (None: every workspace), for people (the CLI, `/feedback
+    /// export`): a `since` after `now` or a range that ends before it starts is surely a slip,
+    /// and is answered with what is wrong.
     pub fn parse(&self, team_id: Option<&str>, now: Millis) -> Result<InsightFilter, FilterError> {
+        let filter = self.parse_allowing_empty(team_id)?;
+        if let (Some(since), Some(value)) = (filter.since, self.since)
+            && since > now
+        {
+            return Err(FilterError::SinceInFuture {
+                value: value.to_owned(),
+            });
+        }
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since >= until
+        {
+            return Err(FilterError::EmptyRange);
+        }
+        Ok(filter)
+    }
+
+    /// The filter for `team_id`, for programs (the export API): every value must be well
+    /// formed, but a `since` in the future or a range that ends before it starts is a filter
+    /// that selects nothing. No schema can exclude those, so a client that follows
+    /// docs/openapi.yaml gets an empty export for them, never a 400.
+    pub fn parse_allowing_empty(&self, team_id: Option<&str>) -> Result<InsightFilter, FilterError> {
         let since = self
             .since
             .map(|v| parse_time("since", v, Bound::Start))
@@ -52,18 +83,6 @@ impl FilterInput<'_> {
             .until
             .map(|v| parse_time("until", v, Bound::End))
             .transpose()?;
-        if let (Some(since), Some(value)) = (since, self.since)
-            && since > now
-        {
-            return Err(FilterError::SinceInFuture {
-                value: value.to_owned(),
-            });
-        }
-        if let (Some(since), Some(until)) = (since, until)
-            && since >= until
-        {
-            return Err(FilterError::EmptyRange);
-        }
         let tag = self.tag.map(parse_tag).transpose()?;
         let channel_id = self
             .channel
@@ -122,17 +141,27 @@ pub enum Bound {
     End,
 }
 
-/// `2026-01-31` (UTC midnight, or the midnight after it for an end) or an RFC 3339 time.
+/// `2026-01-31` (UTC midnight, or the midnight after it for an end) or an RFC 3339 time, in
+/// the [`YEARS`]. Every door (CLI, API, `/feedback export` and `report`) reads dates here.
 pub fn parse_time(field: &'static str, value: &str, bound: Bound) -> Result<Millis, FilterError> {
     let trimmed = value.trim();
+    let out_of_range = || FilterError::DateOutOfRange {
+        field,
+        value: value.to_owned(),
+    };
+    // chrono reads signed years of up to six digits in a date; RFC 3339 takes four only.
+    if written_year(trimmed).is_some_and(|year| !YEARS.contains(&year)) {
+        return Err(out_of_range());
+    }
     if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
-        let start = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
-        if let Some(start) = start {
-            return Ok(match bound {
-                Bound::Start => start,
-                Bound::End => start + DAY_MILLIS,
-            });
+        if !YEARS.contains(&i64::from(date.year())) {
+            return Err(out_of_range());
         }
+        let start = date.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
+        return Ok(match bound {
+            Bound::Start => start,
+            Bound::End => start + DAY_MILLIS,
+        });
     }
     DateTime::parse_from_rfc3339(trimmed)
         .map(|t| t.with_timezone(&Utc).timestamp_millis())
@@ -140,6 +169,21 @@ pub fn parse_time(field: &'static str, value: &str, bound: Bound) -> Result<Mill
             field,
             value: value.to_owned(),
         })
+}
+
+/// The year `value` starts with, sign included (`-150000` of `-150000-01-01`), when it starts
+/// like a date; saturated when it has more digits than any year.
+fn written_year(value: &str) -> Option<i64> {
+    let (negative, rest) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value.strip_prefix('+').unwrap_or(value)),
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || rest.as_bytes().get(digits) != Some(&b'-') {
+        return None;
+    }
+    let magnitude = rest[..digits].parse::<i64>().unwrap_or(i64::MAX);
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 #[cfg(test)]
@@ -221,6 +265,88 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(parse(range).unwrap_err(), FilterError::EmptyRange);
+    }
+
+    #[test]
+    fn dates_outside_the_years_0000_to_9999_are_refused_naming_the_range() {
+        for value in [
+            "-150000-01-01",
+            "+275760-01-01",
+            "-262143-01-01",
+            "+262142-12-31",
+            "-0001-12-31",
+            "10000-01-01",
+            "+10000-01-01T00:00:00Z",
+            "99999-12-31T23:59:59Z",
+            "-0001-12-31T23:59:59+00:00",
+            "123456789012345678901234567890-01-01",
+        ] {
+            for input in [
+                FilterInput {
+                    since: Some(value),
+                    ..Default::default()
+                },
+                FilterInput {
+                    until: Some(value),
+                    ..Default::default()
+                },
+            ] {
+                let err = parse(input).unwrap_err();
+                assert!(
+                    matches!(err, FilterError::DateOutOfRange { .. }),
+                    "{value}: {err:?}"
+                );
+                assert!(err.to_string().contains("from 0000-01-01 to 9999-12-31"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_and_last_days_of_the_range_are_read() {
+        let first = "0000-01-01";
+        assert_eq!(parse_time("since", first, Bound::Start), Ok(-62_167_219_200_000));
+        assert_eq!(
+            parse_time("until", "9999-12-31", Bound::End),
+            Ok(253_402_300_800_000)
+        );
+        for value in [
+            "0000-01-01T00:00:00+23:59",
+            "0000-02-29",
+            "9999-12-31T23:59:60.999999999999-23:59",
+            "2024-02-29t12:00:00z",
+        ] {
+            assert!(parse_time("since", value, Bound::Start).is_ok(), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_future_since_or_an_empty_range_is_refused_for_people_and_selects_nothing_for_programs() {
+        for input in [
+            FilterInput {
+                since: Some("2999-01-01"),
+                ..Default::default()
+            },
+            FilterInput {
+                since: Some("2026-02-01"),
+                until: Some("2026-01-01"),
+                ..Default::default()
+            },
+            FilterInput {
+                since: Some("2026-01-01T10:00:00Z"),
+                until: Some("2026-01-01T10:00:00Z"),
+                ..Default::default()
+            },
+        ] {
+            assert!(parse(input).is_err(), "{input:?}");
+            let filter = input.parse_allowing_empty(Some("T1")).unwrap();
+            let (since, until) = (filter.since.unwrap(), filter.until.unwrap_or(i64::MAX));
+            assert!(since > NOW || since >= until, "{filter:?}");
+        }
+        let bad_date = FilterInput {
+            since: Some("2999-13-01"),
+            ..Default::default()
+        };
+        assert!(bad_date.parse_allowing_empty(None).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and the tag is known is the workspace's business (see `command.rs`).
 
 use crate::clock::Millis;
-use crate::domain::export::filter::{Bound, parse_tag, parse_time};
+use crate::domain::export::filter::{Bound, FilterError, parse_tag, parse_time};
 use crate::domain::slash::channel_id;
 use crate::store::{InsightFilter, Window};
 
@@ -54,14 +54,15 @@ impl ReportRequest {
     }
 
     /// The period ending at `now`. A `since` after `now` is refused by [`parse`], so the
-    /// window is never empty or reversed; it is at least one millisecond long regardless.
+    /// window is never empty or reversed; it is at least one millisecond long regardless, and
+    /// saturates rather than overflows for any period and `now`.
     pub fn window(&self, now: Millis) -> Window {
         let start = match self.period {
-            Period::Days(days) => now - i64::from(days) * DAY_MILLIS,
+            Period::Days(days) => now.saturating_sub(i64::from(days).saturating_mul(DAY_MILLIS)),
             Period::Since(since) => since,
         };
         Window {
-            start: start.min(now - 1),
+            start: start.min(now.saturating_sub(1)),
             end: now,
         }
     }
@@ -86,6 +87,8 @@ pub enum RequestError {
     SinceWithoutDate,
     #[error("`since {0}` is not a date: write it like `since 2026-01-31`.")]
     BadSince(String),
+    #[error("`since {0}` is out of range: a date goes from 0000-01-01 to 9999-12-31.")]
+    SinceOutOfRange(String),
     #[error("`since {0}` is in the future: a report covers days that have already happened.")]
     SinceInFuture(String),
     #[error("Give one period only (got `{0}` and `{1}`).")]
@@ -123,8 +126,10 @@ pub fn parse(team_id: &str, words: &[&str], now: Millis) -> Result<ReportRequest
         let lower = word.to_ascii_lowercase();
         let found = if lower == "since" {
             let date = words.next().ok_or(RequestError::SinceWithoutDate)?;
-            let at = parse_time("since", date, Bound::Start)
-                .map_err(|_| RequestError::BadSince(date.to_owned()))?;
+            let at = parse_time("since", date, Bound::Start).map_err(|err| match err {
+                FilterError::DateOutOfRange { .. } => RequestError::SinceOutOfRange(date.to_owned()),
+                _ => RequestError::BadSince(date.to_owned()),
+            })?;
             if at > now {
                 return Err(RequestError::SinceInFuture(date.to_owned()));
             }
@@ -223,8 +228,42 @@ mod tests {
         );
         assert_eq!(parsed("tag:two!"), Err(RequestError::BadTag("tag:two!".into())));
         assert_eq!(parsed("tag:a tag:b"), Err(RequestError::TwoTags));
+        for date in [
+            "-150000-01-01",
+            "+275760-01-01",
+            "-0001-01-01",
+            "+10000-01-01T00:00:00Z",
+        ] {
+            assert_eq!(
+                parsed(&format!("since {date}")),
+                Err(RequestError::SinceOutOfRange(date.into()))
+            );
+        }
         let answer = parsed("weekly").unwrap_err().answer();
         assert!(answer.contains("`weekly` is not a period"), "{answer}");
         assert!(answer.ends_with(&format!("Usage: `{REPORT_USAGE}`")), "{answer}");
+    }
+
+    #[test]
+    fn the_earliest_date_gives_a_window_and_a_previous_window_in_range() {
+        let request = parsed("since 0000-01-01").unwrap();
+        let window = request.window(NOW);
+        assert_eq!(window.start, -62_167_219_200_000);
+        let previous = window.previous();
+        assert_eq!(previous.end, window.start);
+        assert_eq!(previous.start, window.start - (NOW - window.start));
+    }
+
+    #[test]
+    fn windows_saturate_instead_of_overflowing() {
+        let mut request = ReportRequest::last_days("T1", u32::MAX);
+        let window = request.window(i64::MIN + 1);
+        assert_eq!((window.start, window.end), (i64::MIN, i64::MIN + 1));
+        request.period = Period::Since(i64::MIN);
+        let window = request.window(i64::MAX);
+        assert_eq!(window.start, i64::MIN);
+        assert_eq!(window.previous().start, i64::MIN);
+        let window = request.window(i64::MIN);
+        assert_eq!((window.start, window.end), (i64::MIN, i64::MIN));
     }
 }
