@@ -10,6 +10,7 @@ mod postgres;
 pub mod reads;
 mod reads_sql;
 mod sqlite;
+pub mod sql;
 mod sqlite_checkpoints;
 mod sqlite_direct;
 mod sqlite_inbox;

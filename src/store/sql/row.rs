@@ -1,0 +1,111 @@
+//! Rows as the store reads them: one decoder per model, by column position.
+
+use crate::store::{StoreError, StoreResult};
+
+/// A row of either backend, read by column position (0 first).
+pub trait Row {
+    fn int(&self, index: usize) -> StoreResult<Option<i64>>;
+    fn text(&self, index: usize) -> StoreResult<Option<String>>;
+    fn boolean(&self, index: usize) -> StoreResult<Option<bool>>;
+}
+
+/// A model read from a row.
+pub trait FromRow: Sized + Send {
+    fn from_row(row: &dyn Row) -> StoreResult<Self>;
+}
+
+/// One column's value of a Rust type.
+pub trait Column: Sized {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self>;
+}
+
+fn not_null<T>(value: Option<T>, index: usize) -> StoreResult<T> {
+    value.ok_or_else(|| StoreError::Corrupt(format!("column {index} is NULL")))
+}
+
+impl Column for i64 {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        not_null(row.int(index)?, index)
+    }
+}
+
+impl Column for Option<i64> {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        row.int(index)
+    }
+}
+
+impl Column for String {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        not_null(row.text(index)?, index)
+    }
+}
+
+impl Column for Option<String> {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        row.text(index)
+    }
+}
+
+impl Column for bool {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        not_null(row.boolean(index)?, index)
+    }
+}
+
+/// Reads a row's columns one after the other, for decoders that list a model's fields in its
+/// columns' order.
+pub struct Columns<'r> {
+    row: &'r dyn Row,
+    next: usize,
+}
+
+impl<'r> Columns<'r> {
+    pub fn new(row: &'r dyn Row) -> Self {
+        Self { row, next: 0 }
+    }
+
+    /// The next column's value.
+    pub fn next<T: Column>(&mut self) -> StoreResult<T> {
+        let value = T::read(self.row, self.next)?;
+        self.next += 1;
+        Ok(value)
+    }
+
+    /// The next column's text, parsed (an enum stored by name).
+    pub fn parsed<T: TryFrom<String, Error = String>>(&mut self) -> StoreResult<T> {
+        let index = self.next;
+        let text: String = self.next()?;
+        T::try_from(text).map_err(|err| StoreError::Corrupt(format!("column {index}: {err}")))
+    }
+}
+
+impl FromRow for i64 {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        i64::read(row, 0)
+    }
+}
+
+impl FromRow for String {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        String::read(row, 0)
+    }
+}
+
+impl FromRow for bool {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        bool::read(row, 0)
+    }
+}
+
+impl<A: Column + Send, B: Column + Send> FromRow for (A, B) {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        Ok((A::read(row, 0)?, B::read(row, 1)?))
+    }
+}
+
+impl<A: Column + Send, B: Column + Send, C: Column + Send> FromRow for (A, B, C) {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        Ok((A::read(row, 0)?, B::read(row, 1)?, C::read(row, 2)?))
+    }
+}
