@@ -2,18 +2,22 @@
 //!
 //! All SQL lives below this module; callers speak in inbox rows and outcomes.
 
+mod circles;
 pub mod digest;
 mod direct_sql;
 mod insight_tx;
 pub mod insights;
 mod postgres;
+mod postgres_runner;
 pub mod reads;
 mod reads_sql;
-mod sqlite;
+mod runner;
 pub mod sql;
+mod sqlite;
 mod sqlite_checkpoints;
 mod sqlite_direct;
 mod sqlite_inbox;
+mod sqlite_runner;
 mod sqlite_turns;
 pub mod tokens;
 
@@ -380,19 +384,6 @@ pub(crate) fn new_claim_token(owner: &str) -> String {
         random
     } else {
         format!("{owner}/{random}")
-    }
-}
-
-/// A circle as both backends read it: team, channel, active, changed_by, updated_at.
-pub(crate) type CircleRow = (String, String, bool, Option<String>, i64);
-
-pub(crate) fn circle_from_row((team_id, channel_id, active, changed_by, updated_at): CircleRow) -> Circle {
-    Circle {
-        team_id,
-        channel_id,
-        active,
-        changed_by,
-        updated_at,
     }
 }
 

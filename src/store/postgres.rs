@@ -10,13 +10,14 @@ use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::PgTx;
+use super::postgres_runner::PostgresRunner;
 use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
-use super::{ApiTokens, InboxAppender, InsightReads};
+use super::{ApiTokens, InboxAppender, InsightReads, circles};
 use super::{
-    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
+    Backend, Circle, CircleChange, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
     PRUNE_SLICE, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, URGENT_CLAIM,
-    circle_from_row, new_claim_token, prune_in_slices, row_from_parts,
+    new_claim_token, prune_in_slices, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub struct PostgresStore {
     pool: PgPool,
+    runner: PostgresRunner,
 }
 
 /// The claim: due rows in `run_after` order, locked so no other replica takes them. People
@@ -57,7 +59,10 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            runner: PostgresRunner::new(pool.clone()),
+            pool,
+        })
     }
 }
 
@@ -269,32 +274,11 @@ impl Store for PostgresStore {
     }
 
     async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool> {
-        // Only a real change touches the row, so "already a circle" is visible to the caller.
-        let changed = sqlx::query(
-            "INSERT INTO circles (team_id, channel_id, active, changed_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (team_id, channel_id) DO UPDATE SET active = excluded.active, changed_by = excluded.changed_by, \
-             updated_at = excluded.updated_at WHERE circles.active <> excluded.active",
-        )
-        .bind(change.team_id)
-        .bind(change.channel_id)
-        .bind(change.active)
-        .bind(change.changed_by)
-        .bind(change.at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(changed > 0)
+        circles::set(&self.runner, change).await
     }
 
     async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
-        let rows: Vec<CircleRow> = sqlx::query_as(
-            "SELECT team_id, channel_id, active, changed_by, updated_at FROM circles WHERE team_id = $1 \
-             ORDER BY active DESC, channel_id",
-        )
-        .bind(team_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(circle_from_row).collect())
+        circles::of_team(&self.runner, team_id).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
@@ -341,13 +325,7 @@ impl Store for PostgresStore {
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
-        let found: Option<(bool,)> =
-            sqlx::query_as("SELECT active FROM circles WHERE team_id = $1 AND channel_id = $2")
-                .bind(team_id)
-                .bind(channel_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some_and(|(active,)| active))
+        circles::is_active(&self.runner, team_id, channel_id).await
     }
 
     async fn close(&self) {

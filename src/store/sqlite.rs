@@ -16,12 +16,13 @@ use super::reads_sql::SqlPool;
 use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;
+use super::sqlite_runner::SqliteRunner;
 use super::sqlite_turns::{Turn, WriteTurns};
-use super::{ApiTokens, InboxAppender, InsightReads};
+use super::{ApiTokens, InboxAppender, InsightReads, circles};
 use super::{
-    Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
+    Backend, Circle, CircleChange, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
     PRUNE_SLICE, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, URGENT_CLAIM,
-    circle_from_row, new_claim_token, prune_in_slices, row_from_parts,
+    new_claim_token, prune_in_slices, row_from_parts,
 };
 use crate::clock::Millis;
 use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
@@ -42,6 +43,7 @@ pub struct SqliteStore {
     checkpoints: Arc<Checkpoints>,
     /// How long without a commit before upkeep truncates the WAL file.
     truncate_idle_after: Duration,
+    runner: SqliteRunner,
 }
 
 /// The WAL file's size once a checkpoint let it start over: a burst grows it, and it is cut
@@ -112,7 +114,14 @@ impl SqliteStore {
             .await?;
         let direct = sqlite_direct::open(options.get_filename(), BUSY_TIMEOUT)?;
         let checkpoints = Checkpoints::open(options.get_filename(), BUSY_TIMEOUT)?;
-        let readers = pool(4).connect_with(options).await?;
+        let readers = pool(4).connect_with(options.clone()).await?;
+        let runner = SqliteRunner::new(
+            WriteTurns::new(writer.clone()),
+            direct.clone(),
+            checkpoints.clone(),
+            options.get_filename(),
+            BUSY_TIMEOUT,
+        );
         Ok(Self {
             turns: WriteTurns::new(writer.clone()),
             writer,
@@ -120,6 +129,7 @@ impl SqliteStore {
             direct,
             checkpoints,
             truncate_idle_after: TRUNCATE_IDLE_AFTER,
+            runner,
         })
     }
 
@@ -339,32 +349,11 @@ impl Store for SqliteStore {
     }
 
     async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool> {
-        // Only a real change touches the row, so "already a circle" is visible to the caller.
-        let changed = sqlx::query(
-            "INSERT INTO circles (team_id, channel_id, active, changed_by, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (team_id, channel_id) DO UPDATE SET active = excluded.active, changed_by = excluded.changed_by, \
-             updated_at = excluded.updated_at WHERE circles.active <> excluded.active",
-        )
-        .bind(change.team_id)
-        .bind(change.channel_id)
-        .bind(change.active)
-        .bind(change.changed_by)
-        .bind(change.at)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(changed > 0)
+        circles::set(&self.runner, change).await
     }
 
     async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
-        let rows: Vec<CircleRow> = sqlx::query_as(
-            "SELECT team_id, channel_id, active, changed_by, updated_at FROM circles WHERE team_id = ?1 \
-             ORDER BY active DESC, channel_id",
-        )
-        .bind(team_id)
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(rows.into_iter().map(circle_from_row).collect())
+        circles::of_team(&self.runner, team_id).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
@@ -398,13 +387,7 @@ impl Store for SqliteStore {
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
-        let found: Option<(bool,)> =
-            sqlx::query_as("SELECT active FROM circles WHERE team_id = ?1 AND channel_id = ?2")
-                .bind(team_id)
-                .bind(channel_id)
-                .fetch_optional(&self.readers)
-                .await?;
-        Ok(found.is_some_and(|(active,)| active))
+        circles::is_active(&self.runner, team_id, channel_id).await
     }
 
     async fn maintain(&self) -> StoreResult<()> {

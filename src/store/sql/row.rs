@@ -66,7 +66,7 @@ impl<'r> Columns<'r> {
     }
 
     /// The next column's value.
-    pub fn next<T: Column>(&mut self) -> StoreResult<T> {
+    pub fn take<T: Column>(&mut self) -> StoreResult<T> {
         let value = T::read(self.row, self.next)?;
         self.next += 1;
         Ok(value)
@@ -75,7 +75,7 @@ impl<'r> Columns<'r> {
     /// The next column's text, parsed (an enum stored by name).
     pub fn parsed<T: TryFrom<String, Error = String>>(&mut self) -> StoreResult<T> {
         let index = self.next;
-        let text: String = self.next()?;
+        let text: String = self.take()?;
         T::try_from(text).map_err(|err| StoreError::Corrupt(format!("column {index}: {err}")))
     }
 }

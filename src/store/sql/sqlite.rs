@@ -13,7 +13,9 @@ impl ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         let value = match self {
             Value::Int(v) => v.map_or(ValueRef::Null, ValueRef::Integer),
-            Value::Text(v) => v.as_deref().map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes())),
+            Value::Text(v) => v
+                .as_deref()
+                .map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes())),
             Value::Bool(v) => v.map_or(ValueRef::Null, |b| ValueRef::Integer(i64::from(b))),
             Value::Ints(v) => return Ok(ToSqlOutput::from(json_list(v))),
             Value::Texts(v) => return Ok(ToSqlOutput::from(json_list(v))),
@@ -129,10 +131,10 @@ mod tests {
         fn from_row(row: &dyn Row) -> StoreResult<Self> {
             let mut c = Columns::new(row);
             Ok(Thing {
-                a: c.next()?,
-                b: c.next()?,
-                c: c.next()?,
-                d: c.next()?,
+                a: c.take()?,
+                b: c.take()?,
+                c: c.take()?,
+                d: c.take()?,
             })
         }
     }
@@ -150,33 +152,59 @@ mod tests {
             .bind(7_i64)
             .bind("seven");
         let thing: Thing = now(Executor::fetch_one(&mut connection, &select)).unwrap();
-        assert_eq!((thing.a, thing.b.as_deref(), thing.c, thing.d), (7, Some("seven"), 70, true));
+        assert_eq!(
+            (thing.a, thing.b.as_deref(), thing.c, thing.d),
+            (7, Some("seven"), 70, true)
+        );
     }
 
     #[test]
     fn lists_bind_as_json_for_json_each() {
         let mut connection = connection();
         for a in 1..=4_i64 {
-            now(Executor::execute(&mut connection, &Statement::new("INSERT INTO t (a) VALUES ($1)").bind(a))).unwrap();
+            now(Executor::execute(
+                &mut connection,
+                &Statement::new("INSERT INTO t (a) VALUES ($1)").bind(a),
+            ))
+            .unwrap();
         }
         let sql = format!(
             "SELECT a FROM t WHERE {} ORDER BY a",
             crate::store::sql::in_list(Dialect::Sqlite, "a", "$1")
         );
-        let found: Vec<i64> = now(Executor::fetch_all(&mut connection, &Statement::new(sql).bind(vec![2_i64, 4]))).unwrap();
+        let found: Vec<i64> = now(Executor::fetch_all(
+            &mut connection,
+            &Statement::new(sql).bind(vec![2_i64, 4]),
+        ))
+        .unwrap();
         assert_eq!(found, [2, 4]);
     }
 
     #[test]
     fn a_missing_row_or_value_is_an_error_and_null_is_none() {
         let mut connection = connection();
-        let none: StoreResult<i64> = now(Executor::fetch_one(&mut connection, &Statement::new("SELECT a FROM t")));
+        let none: StoreResult<i64> = now(Executor::fetch_one(
+            &mut connection,
+            &Statement::new("SELECT a FROM t"),
+        ));
         assert!(none.is_err());
-        let short = now(Executor::execute(&mut connection, &Statement::new("INSERT INTO t (a, b) VALUES ($1, $2)").bind(1_i64)));
+        let short = now(Executor::execute(
+            &mut connection,
+            &Statement::new("INSERT INTO t (a, b) VALUES ($1, $2)").bind(1_i64),
+        ));
         assert!(short.is_err());
-        now(Executor::execute(&mut connection, &Statement::new("INSERT INTO t (a, b) VALUES ($1, $2)").bind(1_i64).bind(None::<&str>)))
-            .unwrap();
-        let b: Vec<(i64, Option<String>)> = now(Executor::fetch_all(&mut connection, &Statement::new("SELECT a, b FROM t"))).unwrap();
+        now(Executor::execute(
+            &mut connection,
+            &Statement::new("INSERT INTO t (a, b) VALUES ($1, $2)")
+                .bind(1_i64)
+                .bind(None::<&str>),
+        ))
+        .unwrap();
+        let b: Vec<(i64, Option<String>)> = now(Executor::fetch_all(
+            &mut connection,
+            &Statement::new("SELECT a, b FROM t"),
+        ))
+        .unwrap();
         assert_eq!(b, [(1, None)]);
     }
 }

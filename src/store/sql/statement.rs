@@ -157,9 +157,7 @@ mod tests {
 
     #[test]
     fn nulls_keep_their_type() {
-        let statement = Statement::new("$1 $2")
-            .bind(None::<i64>)
-            .bind(None::<&str>);
+        let statement = Statement::new("$1 $2").bind(None::<i64>).bind(None::<&str>);
         assert_eq!(statement.values(), [Value::Int(None), Value::Text(None)]);
     }
 }
