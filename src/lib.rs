@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod ops;
 pub mod slack;
 pub mod store;
+pub mod store_error;
 pub mod telemetry;
 
 pub use app::{App, AppBuilder, AppError, Services};

@@ -4,6 +4,7 @@
 mod backoff;
 mod gate;
 mod registry;
+mod store;
 mod worker;
 mod writer;
 
@@ -14,6 +15,7 @@ pub use backoff::Backoff;
 pub use gate::{AnyTeam, TeamGate};
 pub use registry::{HandlerError, HandlerRegistry, InboxHandler, Job};
 pub use registry::{ViewRejection, ViewSubmissionCheck};
+pub use store::{Claim, InboxAppender, InboxStore, Requeue, Settlement};
 pub use worker::{DrainStep, Worker, WorkerSettings};
 pub use writer::{InboxWriter, WriteError};
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::store_error::StoreError;
+
 use super::{InboxKind, InboxRow};
 
 /// One claimed row handed to its handler. Delivery is at least once: a handler may see the
@@ -50,10 +52,15 @@ impl HandlerError {
     }
 }
 
-/// The database failing is worth a retry: the row waits and runs again later.
-impl From<crate::store::StoreError> for HandlerError {
-    fn from(err: crate::store::StoreError) -> Self {
-        HandlerError::transient(err.to_string())
+/// A database failure: the row waits and runs again when that may help.
+impl From<StoreError> for HandlerError {
+    /// Transient only when trying again may help: a broken statement is not retried eight times.
+    fn from(err: StoreError) -> Self {
+        if err.is_transient() {
+            HandlerError::transient(err.to_string())
+        } else {
+            HandlerError::permanent(err.to_string())
+        }
     }
 }
 

@@ -12,9 +12,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{AnyTeam, Backoff, HandlerError, HandlerRegistry, InboxHandler, InboxRow, Job, TeamGate};
+use super::{InboxStore, Settlement};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
-use crate::store::{Settlement, SharedStore, StoreResult};
+use crate::store_error::StoreResult;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -72,19 +73,19 @@ pub enum DrainStep {
 
 #[derive(Clone)]
 pub struct Worker {
-    store: SharedStore,
+    store: Arc<dyn InboxStore>,
     registry: Arc<HandlerRegistry>,
     clock: SharedClock,
     settings: WorkerSettings,
     metrics: Metrics,
     gate: Arc<dyn TeamGate>,
-    /// Names this process in its claims (see [`crate::store::Store::release_claims_of`]).
+    /// Names this process in its claims (see [`InboxStore::release_claims_of`]).
     owner: Arc<str>,
 }
 
 impl Worker {
     pub fn new(
-        store: SharedStore,
+        store: Arc<dyn InboxStore>,
         registry: Arc<HandlerRegistry>,
         clock: SharedClock,
         settings: WorkerSettings,
@@ -102,7 +103,7 @@ impl Worker {
     }
 
     /// Claims made by this worker name `owner`, so that this process, restarted, finds the
-    /// rows it was running when it died (see [`crate::store::Store::release_claims_of`]).
+    /// rows it was running when it died (see [`InboxStore::release_claims_of`]).
     pub fn with_owner(mut self, owner: &str) -> Self {
         self.owner = Arc::from(owner);
         self

@@ -13,8 +13,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::NewInboxItem;
+use super::{InboxAppender, InboxStore};
 use crate::metrics::Metrics;
-use crate::store::{InboxAppender, SharedStore, StoreError};
+use crate::store_error::StoreError;
 
 /// The most rows one commit takes; bounds commit latency, and so acknowledgement latency.
 const MAX_BATCH: usize = 512;
@@ -117,7 +118,11 @@ impl InboxWriter {
     /// Starts the writer on a thread of the runtime's blocking pool. It stops once every handle
     /// is dropped and the queue is drained. `stored` is notified after each commit that stored
     /// something, to wake workers. Call from inside a tokio runtime.
-    pub fn spawn(store: SharedStore, stored: Arc<Notify>, metrics: Metrics) -> (Self, JoinHandle<()>) {
+    pub fn spawn(
+        store: Arc<dyn InboxStore>,
+        stored: Arc<Notify>,
+        metrics: Metrics,
+    ) -> (Self, JoinHandle<()>) {
         let shared = Arc::new(Shared::default());
         let runtime = tokio::runtime::Handle::current();
         let writer = write_batches(store, shared.clone(), stored, metrics);
@@ -208,7 +213,7 @@ impl Drop for StopGuard {
 }
 
 async fn write_batches(
-    store: SharedStore,
+    store: Arc<dyn InboxStore>,
     shared: Arc<Shared>,
     stored_signal: Arc<Notify>,
     metrics: Metrics,
@@ -311,7 +316,11 @@ impl HeldAppender {
             .is_some_and(|(_, since)| since.elapsed() < HOLD_AT_MOST)
     }
 
-    async fn append(&mut self, store: &SharedStore, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+    async fn append(
+        &mut self,
+        store: &Arc<dyn InboxStore>,
+        items: &[NewInboxItem],
+    ) -> Result<u64, StoreError> {
         if !self.may_keep() {
             self.release();
         }

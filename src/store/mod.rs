@@ -5,6 +5,8 @@
 mod circles;
 pub mod digest;
 mod direct_sql;
+mod engine;
+mod inbox;
 mod insight_tx;
 pub mod insights;
 mod postgres;
@@ -22,13 +24,13 @@ mod sqlite_turns;
 pub mod tokens;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use digest::{
     DigestStore, FailedPost, HomeInsight, PostKey, PostKind, Prompt, RecapCircle, ScheduleTx, StatusMove,
 };
+pub use engine::SqlStore;
 pub use insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource,
     InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named, NewInsight,
@@ -43,122 +45,13 @@ pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, ApiTokens, NewApiToken};
 
 use crate::clock::Millis;
-use crate::inbox::{InboxCounts, InboxKind, InboxRow, InboxState, NewInboxItem};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("DATABASE_URL must start with sqlite:// or postgres:// (got {scheme:?})")]
-    UnsupportedUrl { scheme: String },
-    #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
-    #[error("database error: {0}")]
-    Query(#[source] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored row is invalid: {0}")]
-    Corrupt(String),
-    /// From SQLite's direct connection (`sqlite_direct`).
-    #[error("database unavailable: {0}")]
-    SqliteUnavailable(#[source] rusqlite::Error),
-    #[error("database error: {0}")]
-    Sqlite(#[source] rusqlite::Error),
-    /// The thread running a blocking write ended before it answered (runtime shutdown).
-    #[error("database unavailable: the write was cut short")]
-    WriteAborted,
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
-            sqlx::Error::Database(ref db) if is_unavailable_code(db.code().as_deref()) => {
-                StoreError::Unavailable(err)
-            }
-            other => StoreError::Query(other),
-        }
-    }
-}
-
-/// Whether a database error means "the store is not usable right now" (reported as 503 so
-/// Slack retries) rather than "this statement is wrong".
-fn is_unavailable_code(code: Option<&str>) -> bool {
-    let Some(code) = code else { return false };
-    match code.parse::<i32>() {
-        Ok(sqlite_code) => is_unavailable_sqlite_code(sqlite_code),
-        // PostgreSQL SQLSTATE: connection exceptions, operator intervention (shutdown),
-        // insufficient resources, and a dropped database.
-        Err(_) => {
-            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "3D000"
-        }
-    }
-}
-
-/// SQLite result codes for "not usable right now": BUSY, LOCKED, READONLY, IOERR, FULL,
-/// CANTOPEN. The primary code is the low byte of an extended one.
-pub(super) fn is_unavailable_sqlite_code(code: i32) -> bool {
-    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
-}
-
-impl StoreError {
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable(_) | StoreError::SqliteUnavailable(_) | StoreError::WriteAborted
-        )
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+pub use crate::inbox::{Claim, InboxAppender, InboxStore, Requeue, Settlement};
+pub use crate::store_error::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// A batch of rows claimed by one worker; only the holder of `token` may settle them.
-#[derive(Debug)]
-pub struct Claim {
-    pub token: String,
-    pub rows: Vec<InboxRow>,
-}
-
-/// What happened to one claimed row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settlement {
-    Done {
-        id: i64,
-    },
-    Retry {
-        id: i64,
-        run_after: Millis,
-        error: String,
-    },
-    Dead {
-        id: i64,
-        error: String,
-    },
-    /// Not run, and not an attempt: the row waits until `run_after` with its attempt given
-    /// back (its workspace cannot be told yet, say).
-    Postpone {
-        id: i64,
-        run_after: Millis,
-    },
-}
-
-impl Settlement {
-    pub fn id(&self) -> i64 {
-        match self {
-            Settlement::Done { id }
-            | Settlement::Retry { id, .. }
-            | Settlement::Dead { id, .. }
-            | Settlement::Postpone { id, .. } => *id,
-        }
-    }
 }
 
 /// A channel's circle state.
@@ -181,25 +74,8 @@ pub struct CircleChange<'a> {
     pub at: Millis,
 }
 
-/// Which dead rows to put back in the queue.
-#[derive(Debug, Clone, Copy)]
-pub enum Requeue {
-    One(i64),
-    AllDead,
-}
-
-impl Requeue {
-    /// The one row meant, or None for all dead rows.
-    pub(crate) fn id(self) -> Option<i64> {
-        match self {
-            Requeue::One(id) => Some(id),
-            Requeue::AllDead => None,
-        }
-    }
-}
-
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: InboxStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies the embedded migrations for this backend.
@@ -207,56 +83,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
-
-    /// Stores new rows in one transaction, ignoring any whose `event_id` is already stored
-    /// (Slack's retries). Returns how many rows this call stored.
-    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64>;
-
-    /// Atomically claims up to `limit` due rows for `lease`, oldest first, plus up to
-    /// `URGENT_CLAIM` due interactions and commands ahead of them; a claim that lapses (its
-    /// worker died) makes the row due again. The claim's token names `owner` (a process, see
-    /// [`Store::release_claims_of`]); an empty owner names none.
-    async fn claim_inbox_as(
-        &self,
-        owner: &str,
-        now: Millis,
-        lease: Duration,
-        limit: u32,
-    ) -> StoreResult<Claim>;
-
-    /// [`Store::claim_inbox_as`] by no owner in particular.
-    async fn claim_inbox(&self, now: Millis, lease: Duration, limit: u32) -> StoreResult<Claim> {
-        self.claim_inbox_as("", now, lease, limit).await
-    }
-
-    /// Extends a claim's rows that are still running to `until`, so a batch that runs long
-    /// (Slack slow) is not taken over by another worker while it runs. Returns how many.
-    async fn extend_claim(&self, token: &str, until: Millis) -> StoreResult<u64>;
-
-    /// Puts back in the queue, due at `now`, the rows a process left running when it died:
-    /// on PostgreSQL those claimed by `owner` (this process's earlier life, recognised by
-    /// name); on SQLite every running row, since one process owns the file. Their attempt
-    /// stays counted, so a row that crashes its process every time still ends up dead.
-    async fn release_claims_of(&self, owner: &str, now: Millis) -> StoreResult<u64>;
-
-    /// Records outcomes of claimed rows in one transaction; rows whose claim was lost are skipped.
-    async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()>;
-
-    /// Gives claimed but unstarted rows back, e.g. on shutdown.
-    async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()>;
-
-    /// Deletes finished rows older than `finished_before`; returns how many.
-    async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64>;
-
-    async fn inbox_counts(&self) -> StoreResult<InboxCounts>;
-
-    /// Newest first; `state` filters when given.
-    async fn list_inbox(&self, state: Option<InboxState>, limit: u32) -> StoreResult<Vec<InboxRow>>;
-
-    async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>>;
-
-    /// Puts dead rows back to pending with a fresh attempt budget; returns how many.
-    async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64>;
 
     /// Makes a channel a circle (`active`) or stops capture there. Returns whether anything
     /// changed, so callers can tell "added" from "already a circle".
@@ -294,34 +120,10 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    /// The inbox writer's own connection, for a run of back-to-back commits (see
-    /// [`InboxAppender`]).
-    async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>>;
-
     async fn close(&self);
 }
 
 pub type SharedStore = Arc<dyn Store>;
-
-/// One connection kept by the inbox writer while batches keep coming. Taking a pooled
-/// connection per commit costs a liveness check when it goes back (sqlx pings every released
-/// connection), and the next commit waits for it; held, back-to-back commits run one after the
-/// other. The writer lets go once its queue has been empty for a millisecond, or after ten, so
-/// SQLite's one write connection is shared fairly with the workers.
-///
-/// The inbox writer runs on a thread of its own, so an appender may block that thread for the
-/// length of a commit (SQLite's does, to skip sqlx's thread hop); it is never used elsewhere.
-#[async_trait]
-pub trait InboxAppender: Send {
-    /// Same as [`Store::insert_inbox`], on the held connection.
-    async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64>;
-
-    /// Upkeep after a commit's requests were answered, while no ingest commit runs, so it
-    /// delays no acknowledgement (SQLite: a checkpoint that lets the WAL start over).
-    async fn upkeep(&mut self) -> StoreResult<()> {
-        Ok(())
-    }
-}
 
 /// Opens the store named by `database_url` (creating a SQLite file if missing).
 pub async fn connect(database_url: &str) -> StoreResult<SharedStore> {
@@ -373,53 +175,3 @@ where
         }
     }
 }
-
-/// Interactions and commands a claim takes on top of its limit, ahead of older events.
-pub(crate) const URGENT_CLAIM: i64 = 8;
-
-/// A claim's token: `owner/random`, or just random without an owner.
-pub(crate) fn new_claim_token(owner: &str) -> String {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    if owner.is_empty() {
-        random
-    } else {
-        format!("{owner}/{random}")
-    }
-}
-
-/// An inbox row as both backends read it, in [`ROW_COLUMNS`] order.
-pub(crate) type RowParts = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i32,
-    String,
-    Option<String>,
-);
-
-pub(crate) fn row_from_parts(parts: RowParts) -> StoreResult<InboxRow> {
-    let (id, team_id, event_id, kind, event_type, payload, received_at, attempts, state, last_error) = parts;
-    Ok(InboxRow {
-        id,
-        team_id,
-        event_id,
-        kind: kind
-            .parse::<InboxKind>()
-            .map_err(|_| StoreError::Corrupt(format!("inbox {id}: unknown kind {kind:?}")))?,
-        event_type,
-        payload,
-        received_at,
-        attempts: attempts.max(0) as u32,
-        state: state
-            .parse::<InboxState>()
-            .map_err(|_| StoreError::Corrupt(format!("inbox {id}: unknown state {state:?}")))?,
-        last_error,
-    })
-}
-
-pub(crate) const ROW_COLUMNS: &str =
-    "id, team_id, event_id, kind, event_type, payload, received_at, attempts, state, last_error";

@@ -2,37 +2,36 @@
 //! survives a power cut; the inbox writer's group commit keeps that cheap.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::params;
+use futures_util::future::BoxFuture;
+use rusqlite::Connection;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::digest::{DigestPools, DigestStore};
-use super::direct_sql::FromDirectRow;
+use super::engine::{Engine, SqlStore};
 use super::insight_tx::SqliteTx;
 use super::reads_sql::SqlPool;
+use super::runner::Runner;
 use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;
 use super::sqlite_runner::SqliteRunner;
 use super::sqlite_turns::{Turn, WriteTurns};
-use super::{ApiTokens, InboxAppender, InsightReads, circles};
-use super::{
-    Backend, Circle, CircleChange, Claim, InsightTx, PRUNE_MESSAGES_SLICE, PRUNE_REACTIONS_SLICE,
-    PRUNE_SLICE, ROW_COLUMNS, Requeue, RowParts, Settlement, Store, StoreResult, URGENT_CLAIM,
-    new_claim_token, prune_in_slices, row_from_parts,
-};
-use crate::clock::Millis;
-use crate::inbox::{InboxCounts, InboxRow, InboxState, NewInboxItem};
-use std::sync::Arc;
+use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult};
+use crate::inbox::{InboxAppender, NewInboxItem};
+
+/// The SQLite store.
+pub type SqliteStore = SqlStore<SqliteEngine>;
 
 /// One sqlx write connection, a pool of readers and the direct connection. SQLite takes one
 /// writer at a time, so every write, sqlx's own or the direct connection's, happens in a turn
 /// of the one write connection: writes queue in the pool (cheap) instead of in SQLite's busy
 /// handler (sleeps of milliseconds).
-pub struct SqliteStore {
+pub struct SqliteEngine {
     writer: SqlitePool,
     /// Turns of `writer` for the inbox writer and the direct connection's other writes.
     turns: WriteTurns,
@@ -57,38 +56,8 @@ pub const TRUNCATE_IDLE_AFTER: Duration = Duration::from_secs(30);
 /// running server) before it fails as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The workers' claim (see `claim_inbox`): ?1 lease end, ?2 claim token, ?3 now, ?4 limit,
-/// ?5 urgent rows.
-static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "UPDATE inbox SET state = 'running', attempts = attempts + 1, run_after = ?1, claim_token = ?2 \
-         WHERE id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') \
-                      AND kind IN ('interaction', 'command') AND run_after <= ?3 \
-                      ORDER BY run_after LIMIT ?5) \
-            OR id IN (SELECT id FROM inbox WHERE state IN ('pending', 'running') AND run_after <= ?3 \
-                      ORDER BY run_after LIMIT ?4) \
-         RETURNING {ROW_COLUMNS}"
-    )
-});
-
 impl SqliteStore {
-    /// One slice of a prune, in a turn of its own (the inbox writer goes first between two).
-    async fn prune_slice(&self, sql: &'static str, before: i64) -> StoreResult<u64> {
-        self.direct_write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params![before, PRUNE_SLICE])? as u64))
-            .await
-    }
-
-    /// `work` in one transaction on the direct connection, in a turn of the write connection.
-    async fn direct_write<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        let turn = self.turns.for_others().await?;
-        let written = sqlite_direct::write(turn, &self.direct, work).await?;
-        self.checkpoints.others_committed();
-        Ok(written)
-    }
-
+    /// Opens (creating if missing) the database at `url`.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -122,7 +91,7 @@ impl SqliteStore {
             options.get_filename(),
             BUSY_TIMEOUT,
         );
-        Ok(Self {
+        Ok(SqlStore::new(SqliteEngine {
             turns: WriteTurns::new(writer.clone()),
             writer,
             readers,
@@ -130,18 +99,39 @@ impl SqliteStore {
             checkpoints,
             truncate_idle_after: TRUNCATE_IDLE_AFTER,
             runner,
-        })
+        }))
     }
 
     /// Changes how long without a commit upkeep waits before truncating the WAL.
     pub fn truncate_wal_when_idle_for(mut self, idle: Duration) -> Self {
-        self.truncate_idle_after = idle;
+        self.engine.truncate_idle_after = idle;
         self
     }
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Runner for SqliteEngine {
+    type Conn = Connection;
+
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.runner.read(work).await
+    }
+
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.runner.write(work).await
+    }
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
@@ -149,211 +139,6 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
         Ok(())
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
-        Ok(())
-    }
-
-    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
-        // The inbox writer's statement, off the async workers.
-        let items = items.to_vec();
-        self.direct_write(move |tx| sqlite_inbox::append_in(tx, &items))
-            .await
-    }
-
-    async fn claim_inbox_as(
-        &self,
-        owner: &str,
-        now: Millis,
-        lease: Duration,
-        limit: u32,
-    ) -> StoreResult<Claim> {
-        let token = new_claim_token(owner);
-        let lease_end = now + lease.as_millis() as i64;
-        let claim_token = token.clone();
-        let mut rows = self
-            .direct_write(move |tx| {
-                // One statement, so the claim is atomic: SQLite runs it under the write lock.
-                // People wait on interactions and commands: up to URGENT_CLAIM of them join every
-                // claim ahead of older events (both subqueries walk partial indexes of due rows).
-                let mut claim = tx.prepare_cached(&CLAIM)?;
-                let mut rows = claim.query(params![
-                    lease_end,
-                    claim_token,
-                    now,
-                    i64::from(limit),
-                    URGENT_CLAIM
-                ])?;
-                let mut claimed = Vec::new();
-                while let Some(row) = rows.next()? {
-                    claimed.push(row_from_parts(RowParts::from_row(row)?)?);
-                }
-                Ok(claimed)
-            })
-            .await?;
-        rows.sort_by_key(|row| row.id);
-        Ok(Claim { token, rows })
-    }
-
-    async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()> {
-        if settlements.is_empty() {
-            return Ok(());
-        }
-        let (token, settlements) = (token.to_owned(), settlements.to_vec());
-        self.direct_write(move |tx| {
-            // Finished rows, the common case, in one statement whatever their number.
-            let done: Vec<i64> = settlements
-                .iter()
-                .filter_map(|s| match s {
-                    Settlement::Done { id } => Some(*id),
-                    _ => None,
-                })
-                .collect();
-            if !done.is_empty() {
-                tx.prepare_cached(
-                    "UPDATE inbox SET state = 'done', finished_at = ?1, claim_token = NULL, last_error = NULL \
-                     WHERE claim_token = ?2 AND id IN (SELECT value FROM json_each(?3))",
-                )?
-                .execute(params![now, token, json_array(&done)])?;
-            }
-            for settlement in &settlements {
-                match settlement {
-                    Settlement::Done { .. } => {}
-                    Settlement::Retry { id, run_after, error } => {
-                        tx.prepare_cached(
-                            "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, last_error = ?2 \
-                             WHERE id = ?3 AND claim_token = ?4",
-                        )?
-                        .execute(params![run_after, error, id, token])?;
-                    }
-                    Settlement::Dead { id, error } => {
-                        tx.prepare_cached(
-                            "UPDATE inbox SET state = 'dead', finished_at = ?1, claim_token = NULL, last_error = ?2 \
-                             WHERE id = ?3 AND claim_token = ?4",
-                        )?
-                        .execute(params![now, error, id, token])?;
-                    }
-                    Settlement::Postpone { id, run_after } => {
-                        tx.prepare_cached(
-                            "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, \
-                             attempts = MAX(attempts - 1, 0) WHERE id = ?2 AND claim_token = ?3",
-                        )?
-                        .execute(params![run_after, id, token])?;
-                    }
-                }
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn extend_claim(&self, token: &str, until: Millis) -> StoreResult<u64> {
-        let token = token.to_owned();
-        self.direct_write(move |tx| {
-            let extended = tx
-                .prepare_cached(
-                    "UPDATE inbox SET run_after = ?1 WHERE claim_token = ?2 AND state = 'running'",
-                )?
-                .execute(params![until, token])?;
-            Ok(extended as u64)
-        })
-        .await
-    }
-
-    async fn release_claims_of(&self, _owner: &str, now: Millis) -> StoreResult<u64> {
-        self.direct_write(move |tx| {
-            let released = tx
-                .prepare_cached(
-                    "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL WHERE state = 'running'",
-                )?
-                .execute(params![now])?;
-            Ok(released as u64)
-        })
-        .await
-    }
-
-    async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {
-        let (token, ids) = (token.to_owned(), ids.to_vec());
-        self.direct_write(move |tx| {
-            let mut release = tx.prepare_cached(
-                "UPDATE inbox SET state = 'pending', run_after = ?1, claim_token = NULL, \
-                 attempts = MAX(attempts - 1, 0) WHERE id = ?2 AND claim_token = ?3",
-            )?;
-            for id in ids {
-                release.execute(params![now, id, token])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64> {
-        let mut total = 0;
-        // In slices, so a large backlog never holds the write lock for long.
-        loop {
-            let deleted = sqlx::query(
-                "DELETE FROM inbox WHERE id IN \
-                 (SELECT id FROM inbox WHERE state = 'done' AND finished_at < ?1 LIMIT 5000)",
-            )
-            .bind(finished_before)
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
-            total += deleted;
-            if deleted < 5000 {
-                return Ok(total);
-            }
-        }
-    }
-
-    async fn inbox_counts(&self) -> StoreResult<InboxCounts> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM inbox GROUP BY state")
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(counts_from(rows))
-    }
-
-    async fn list_inbox(&self, state: Option<InboxState>, limit: u32) -> StoreResult<Vec<InboxRow>> {
-        let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM inbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
-        );
-        let rows: Vec<RowParts> = sqlx::query_as(&sql)
-            .bind(state.map(InboxState::as_str))
-            .bind(limit as i64)
-            .fetch_all(&self.readers)
-            .await?;
-        rows.into_iter().map(row_from_parts).collect()
-    }
-
-    async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>> {
-        let sql = format!("SELECT {ROW_COLUMNS} FROM inbox WHERE event_id = ?1");
-        let row: Option<RowParts> = sqlx::query_as(&sql)
-            .bind(event_id)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(row_from_parts).transpose()
-    }
-
-    async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE inbox SET state = 'pending', attempts = 0, run_after = ?1, finished_at = NULL \
-             WHERE state = 'dead' AND (?2 IS NULL OR id = ?2)",
-        )
-        .bind(now)
-        .bind(which.id())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool> {
-        circles::set(&self.runner, change).await
-    }
-
-    async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
-        circles::of_team(&self.runner, team_id).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
@@ -376,18 +161,6 @@ impl Store for SqliteStore {
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {
         Arc::new(SqlPool(self.writer.clone()))
-    }
-
-    async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {
-        prune_in_slices(|| self.prune_slice(PRUNE_MESSAGES_SLICE, before)).await
-    }
-
-    async fn prune_reactions(&self, before: Millis) -> StoreResult<u64> {
-        prune_in_slices(|| self.prune_slice(PRUNE_REACTIONS_SLICE, before.saturating_mul(1000))).await
-    }
-
-    async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
-        circles::is_active(&self.runner, team_id, channel_id).await
     }
 
     async fn maintain(&self) -> StoreResult<()> {
@@ -417,6 +190,7 @@ impl Store for SqliteStore {
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.writer)
             .await;
+        self.runner.close();
         self.writer.close().await;
         self.readers.close().await;
     }
@@ -447,21 +221,4 @@ impl InboxAppender for SqliteAppender {
         // In the writer's turn, so no commit appends while it copies (`sqlite_checkpoints`).
         sqlite_inbox::checkpoint(&*self.direct.lock().await)
     }
-}
-
-/// `[1,2,3]`: ids as one parameter, for `json_each`, so one prepared statement serves any
-/// number of them.
-fn json_array(ids: &[i64]) -> String {
-    let listed: Vec<String> = ids.iter().map(i64::to_string).collect();
-    format!("[{}]", listed.join(","))
-}
-
-pub(super) fn counts_from(rows: Vec<(String, i64)>) -> InboxCounts {
-    let mut counts = InboxCounts::default();
-    for (state, n) in rows {
-        if let Ok(state) = state.parse::<InboxState>() {
-            counts.set(state, n.max(0) as u64);
-        }
-    }
-    counts
 }

@@ -116,28 +116,6 @@ impl DirectTransaction {
     }
 }
 
-/// Runs `work` in one `BEGIN IMMEDIATE … COMMIT` on the direct connection, in `turn`, on a
-/// blocking thread: the workers' claims and settles, a statement or a few each, pay one thread
-/// hop instead of sqlx's two per statement, while they hold the write turn. Everything happens
-/// inside the blocking task, so a caller that stops waiting leaves nothing half done: rusqlite
-/// rolls back a transaction that is dropped uncommitted.
-pub(super) async fn write<T: Send + 'static>(
-    turn: Turn,
-    connection: &SharedConnection,
-    work: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
-) -> StoreResult<T> {
-    let mut connection = connection.clone().lock_owned().await;
-    tokio::task::spawn_blocking(move || {
-        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let done = work(&tx)?;
-        tx.commit()?;
-        drop(turn);
-        Ok(done)
-    })
-    .await
-    .map_err(|_| StoreError::WriteAborted)?
-}
-
 /// Runs `work` on a blocking thread; it hands back what it was given along with the result.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> (T, rusqlite::Result<()>) + Send + 'static,

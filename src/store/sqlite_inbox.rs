@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use super::{StoreError, StoreResult, is_unavailable_sqlite_code};
+use super::StoreResult;
 use crate::inbox::NewInboxItem;
 
 const INSERT: &str = "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
@@ -46,19 +46,6 @@ pub(super) fn append_in(tx: &Transaction<'_>, items: &[NewInboxItem]) -> StoreRe
 pub(super) fn checkpoint(connection: &Connection) -> StoreResult<()> {
     connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     Ok(())
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(err: rusqlite::Error) -> Self {
-        match err {
-            rusqlite::Error::SqliteFailure(ref failure, _)
-                if is_unavailable_sqlite_code(failure.extended_code) =>
-            {
-                StoreError::SqliteUnavailable(err)
-            }
-            other => StoreError::Sqlite(other),
-        }
-    }
 }
 
 #[cfg(test)]

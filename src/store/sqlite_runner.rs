@@ -2,6 +2,7 @@
 //! readers, both on blocking threads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub(super) struct SqliteRunner {
     direct: SharedConnection,
     checkpoints: Arc<Checkpoints>,
     readers: Readers,
+    closed: AtomicBool,
 }
 
 impl SqliteRunner {
@@ -40,7 +42,25 @@ impl SqliteRunner {
             direct,
             checkpoints,
             readers: Readers::new(path, busy_timeout),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Refuses all later work; the readers' connections close.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.readers
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    fn open(&self) -> StoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
     }
 }
 
@@ -101,6 +121,7 @@ impl Runner for SqliteRunner {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
+        self.open()?;
         let _permit = self
             .permits()
             .acquire()
@@ -123,6 +144,7 @@ impl Runner for SqliteRunner {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
+        self.open()?;
         let turn = self.turns.for_others().await?;
         let mut connection = self.direct.clone().lock_owned().await;
         let runtime = tokio::runtime::Handle::current();

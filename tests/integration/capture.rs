@@ -697,10 +697,12 @@ on_both_backends! {
     }
 }
 
+/// A part whose transaction PostgreSQL rolls back for another's sake (a serialization failure,
+/// as between replicas) is retried; the parts before it stay committed.
 #[tokio::test]
 async fn a_large_batch_commits_in_parts_and_only_the_part_that_failed_is_retried() {
     use circlet::domain::capture::EVENTS_PER_TRANSACTION;
-    let app = circle_app(TestDb::sqlite()).await;
+    let app = circle_app(TestDb::postgres().await).await;
     let ts = |i: usize| format!("1700000000.{:06}", 200 + i);
     let mut events: Vec<_> = (0..EVENTS_PER_TRANSACTION + 4)
         .map(|i| message("U0MAYA", CIRCLE, &ts(i), &format!("Idea {i}"), None))
@@ -709,10 +711,15 @@ async fn a_large_batch_commits_in_parts_and_only_the_part_that_failed_is_retried
     events.push(reaction(true, "U0LEA", "bulb", CIRCLE, &last, "U0MAYA", 1));
     // The second part captures `last`, and its transaction fails until the trigger goes.
     app.db
-        .execute(&[format!(
-            "CREATE TRIGGER fail_capture BEFORE INSERT ON insights WHEN NEW.message_ts = '{last}' \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-        )])
+        .execute(&[
+            "CREATE FUNCTION fail_capture() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure' USING ERRCODE = 'serialization_failure'; END $$"
+                .to_owned(),
+            format!(
+                "CREATE TRIGGER fail_capture BEFORE INSERT ON insights FOR EACH ROW \
+                 WHEN (NEW.message_ts = '{last}') EXECUTE FUNCTION fail_capture()"
+            ),
+        ])
         .await;
     send(&app, &events).await;
     app.worker.try_run_next().await.unwrap();
@@ -739,10 +746,37 @@ async fn a_large_batch_commits_in_parts_and_only_the_part_that_failed_is_retried
     assert_eq!(state(events.last().unwrap()).await, InboxState::Pending);
     assert!(captured(&app, CIRCLE, &last).await.is_none());
 
-    app.db.execute(&["DROP TRIGGER fail_capture".to_owned()]).await;
+    app.db
+        .execute(&["DROP TRIGGER fail_capture ON insights".to_owned()])
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(80)).await;
     app.worker.drain().await.unwrap();
     assert_eq!(captured(&app, CIRCLE, &last).await.unwrap().tags, ["idea"]);
     assert_eq!(state(&events[EVENTS_PER_TRANSACTION]).await, InboxState::Done);
     assert_eq!(app.store.inbox_counts().await.unwrap().dead, 0);
+}
+
+/// A statement that fails the same way every time (here a trigger refusing the insert) is not
+/// tried eight times: the part's rows are parked dead at once, for `circlet inbox retry`.
+#[tokio::test]
+async fn a_part_failing_on_a_broken_statement_is_parked_at_once_not_retried() {
+    let app = circle_app(TestDb::sqlite()).await;
+    app.db
+        .execute(&[format!(
+            "CREATE TRIGGER fail_capture BEFORE INSERT ON insights WHEN NEW.message_ts = '{IDEA}' \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )])
+        .await;
+    send(
+        &app,
+        &[
+            message("U0MAYA", CIRCLE, IDEA, "Travel size?", None),
+            reaction(true, "U0LEA", "bulb", CIRCLE, IDEA, "U0MAYA", 1),
+        ],
+    )
+    .await;
+    app.worker.drain().await.unwrap();
+    let dead = app.store.list_inbox(Some(InboxState::Dead), 10).await.unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().all(|row| row.attempts == 1), "{dead:?}");
 }

@@ -246,7 +246,7 @@ async fn sqlite_maintenance_checkpoints_the_wal_so_it_is_reused() {
 /// upkeep truncates it.
 #[tokio::test]
 async fn sqlite_upkeep_truncates_the_wal_once_writes_stop() {
-    use circlet::store::{SqliteStore, Store};
+    use circlet::store::{InboxStore, SqliteStore, Store};
     let db = TestDb::sqlite();
     db.store().await.close().await;
     let store = SqliteStore::connect(&db.url)

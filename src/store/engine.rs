@@ -1,0 +1,232 @@
+//! The store over a database engine: every operation written once ([`SqlStore`]), the engine
+//! supplying its connections ([`Runner`]) and what only it knows how to do ([`Engine`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::runner::Runner;
+use super::sql::{Executor, Statement};
+use super::{
+    ApiTokens, Backend, Circle, CircleChange, DigestStore, InsightReads, InsightTx, PRUNE_MESSAGES_SLICE,
+    PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, circles, inbox, prune_in_slices,
+};
+use crate::clock::Millis;
+use crate::inbox::{
+    Claim, InboxAppender, InboxCounts, InboxRow, InboxState, InboxStore, NewInboxItem, Requeue, Settlement,
+};
+
+/// What differs between SQLite and PostgreSQL beyond their SQL: opening, migrating, upkeep,
+/// the inbox writer's held connection.
+#[async_trait]
+pub trait Engine: Runner {
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations for this engine.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Periodic upkeep off the request path.
+    async fn maintain(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>>;
+
+    async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;
+    fn reads(&self) -> Arc<dyn InsightReads>;
+    fn tokens(&self) -> Arc<dyn ApiTokens>;
+    fn digests(&self) -> Arc<dyn DigestStore>;
+
+    async fn close(&self);
+}
+
+/// The store on engine `E`.
+pub struct SqlStore<E> {
+    pub(super) engine: E,
+}
+
+impl<E> SqlStore<E> {
+    pub(super) fn new(engine: E) -> Self {
+        Self { engine }
+    }
+}
+
+/// One slice of a prune ([`PRUNE_SLICE`] rows at most) of what is older than `before`.
+fn prune_statement(sql: &'static str, before: i64) -> Statement {
+    Statement::new(sql).bind(before).bind(PRUNE_SLICE)
+}
+
+#[async_trait]
+impl<E: Engine> Store for SqlStore<E> {
+    fn backend(&self) -> Backend {
+        self.engine.backend()
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        self.engine.migrate().await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.engine
+            .read(|c| {
+                Box::pin(async move { c.fetch_one::<i64>(&Statement::new("SELECT 1")).await.map(drop) })
+            })
+            .await
+    }
+
+    async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool> {
+        circles::set(&self.engine, change).await
+    }
+
+    async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
+        circles::of_team(&self.engine, team_id).await
+    }
+
+    async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
+        circles::is_active(&self.engine, team_id, channel_id).await
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
+        self.engine.begin().await
+    }
+
+    fn reads(&self) -> Arc<dyn InsightReads> {
+        self.engine.reads()
+    }
+
+    fn tokens(&self) -> Arc<dyn ApiTokens> {
+        self.engine.tokens()
+    }
+
+    fn digests(&self) -> Arc<dyn DigestStore> {
+        self.engine.digests()
+    }
+
+    async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {
+        prune_in_slices(|| self.prune_slice(PRUNE_MESSAGES_SLICE, before)).await
+    }
+
+    async fn prune_reactions(&self, before: Millis) -> StoreResult<u64> {
+        prune_in_slices(|| self.prune_slice(PRUNE_REACTIONS_SLICE, before.saturating_mul(1000))).await
+    }
+
+    async fn maintain(&self) -> StoreResult<()> {
+        self.engine.maintain().await
+    }
+
+    async fn close(&self) {
+        self.engine.close().await
+    }
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// One slice of a prune, in a write transaction of its own (on SQLite the inbox writer
+    /// goes first between two).
+    async fn prune_slice(&self, sql: &'static str, before: i64) -> StoreResult<u64> {
+        let statement = prune_statement(sql, before);
+        self.engine
+            .write(move |c| Box::pin(async move { c.execute(&statement).await }))
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> InboxStore for SqlStore<E> {
+    async fn insert_inbox(&self, items: &[NewInboxItem]) -> StoreResult<u64> {
+        let items = items.to_vec();
+        self.engine
+            .write(move |c| Box::pin(async move { inbox::insert(c, &items).await }))
+            .await
+    }
+
+    async fn claim_inbox_as(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Claim> {
+        let token = inbox::new_claim_token(owner);
+        let lease_end = now + lease.as_millis() as i64;
+        let claim_token = token.clone();
+        let rows = self
+            .engine
+            .write(move |c| {
+                Box::pin(async move { inbox::claim(c, &claim_token, now, lease_end, limit).await })
+            })
+            .await?;
+        Ok(Claim { token, rows })
+    }
+
+    async fn extend_claim(&self, token: &str, until: Millis) -> StoreResult<u64> {
+        let token = token.to_owned();
+        self.engine
+            .write(move |c| Box::pin(async move { inbox::extend_claim(c, &token, until).await }))
+            .await
+    }
+
+    async fn release_claims_of(&self, owner: &str, now: Millis) -> StoreResult<u64> {
+        let owner = owner.to_owned();
+        self.engine
+            .write(move |c| Box::pin(async move { inbox::release_claims_of(c, &owner, now).await }))
+            .await
+    }
+
+    async fn settle_inbox(&self, token: &str, settlements: &[Settlement], now: Millis) -> StoreResult<()> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        let (token, settlements) = (token.to_owned(), settlements.to_vec());
+        self.engine
+            .write(move |c| Box::pin(async move { inbox::settle(c, &token, &settlements, now).await }))
+            .await
+    }
+
+    async fn release_inbox(&self, token: &str, ids: &[i64], now: Millis) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (token, ids) = (token.to_owned(), ids.to_vec());
+        self.engine
+            .write(move |c| Box::pin(async move { inbox::release(c, &token, &ids, now).await }))
+            .await
+    }
+
+    async fn prune_inbox(&self, finished_before: Millis) -> StoreResult<u64> {
+        prune_in_slices(|| {
+            self.engine
+                .write(move |c| Box::pin(async move { inbox::prune_slice(c, finished_before).await }))
+        })
+        .await
+    }
+
+    async fn inbox_counts(&self) -> StoreResult<InboxCounts> {
+        self.engine
+            .read(|c| Box::pin(async move { inbox::counts(c).await }))
+            .await
+    }
+
+    async fn list_inbox(&self, state: Option<InboxState>, limit: u32) -> StoreResult<Vec<InboxRow>> {
+        self.engine
+            .read(move |c| Box::pin(async move { inbox::list(c, state, limit).await }))
+            .await
+    }
+
+    async fn find_inbox_by_event_id(&self, event_id: &str) -> StoreResult<Option<InboxRow>> {
+        let event_id = event_id.to_owned();
+        self.engine
+            .read(move |c| Box::pin(async move { inbox::find_by_event_id(c, &event_id).await }))
+            .await
+    }
+
+    async fn requeue_dead(&self, which: Requeue, now: Millis) -> StoreResult<u64> {
+        self.engine
+            .write(move |c| Box::pin(async move { inbox::requeue_dead(c, which, now).await }))
+            .await
+    }
+
+    async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {
+        self.engine.inbox_appender().await
+    }
+}
