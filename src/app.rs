@@ -177,6 +177,7 @@ impl AppBuilder {
             .merge(api::router(ApiState {
                 store: store.clone(),
                 clock: self.clock.clone(),
+                last_use: Arc::default(),
             }))
             .merge(ops::router(OpsState {
                 store: store.clone(),

@@ -52,7 +52,7 @@ pub async fn export(
     let token = bearer(&headers)?;
     let now = state.clock.now_millis();
     let tokens = state.store.tokens();
-    let token = tokens::authenticate(tokens.as_ref(), token, now).await?;
+    let token = tokens::authenticate(&tokens, &state.last_use, token, now).await?;
     let Query(params) = params.map_err(|err| ApiError::BadRequest(err.body_text()))?;
     let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;

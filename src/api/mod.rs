@@ -8,7 +8,10 @@ use axum::routing::get;
 
 pub use error::ApiError;
 
+use std::sync::Arc;
+
 use crate::clock::SharedClock;
+use crate::domain::tokens::LastUse;
 use crate::store::SharedStore;
 
 pub const INSIGHTS_PATH: &str = "/api/v1/insights";
@@ -17,6 +20,7 @@ pub const INSIGHTS_PATH: &str = "/api/v1/insights";
 pub struct ApiState {
     pub store: SharedStore,
     pub clock: SharedClock,
+    pub last_use: Arc<LastUse>,
 }
 
 pub fn router(state: ApiState) -> Router {

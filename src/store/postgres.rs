@@ -12,6 +12,7 @@ use super::digest::{DigestPools, DigestStore};
 use super::insight_tx::PgTx;
 use super::reads_sql::SqlPool;
 use super::sqlite::counts_from;
+use super::tokens::TokenPools;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
@@ -270,7 +271,10 @@ impl Store for PostgresStore {
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {
-        Arc::new(SqlPool(self.pool.clone()))
+        Arc::new(TokenPools {
+            read: self.pool.clone(),
+            write: self.pool.clone(),
+        })
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -17,6 +17,7 @@ use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;
 use super::sqlite_turns::{Turn, WriteTurns};
+use super::tokens::TokenPools;
 use super::{ApiTokens, InboxAppender, InsightReads};
 use super::{
     Backend, Circle, CircleChange, CircleRow, Claim, InsightTx, PRUNE_MESSAGES, ROW_COLUMNS, Requeue,
@@ -324,7 +325,10 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {
-        Arc::new(SqlPool(self.writer.clone()))
+        Arc::new(TokenPools {
+            read: self.readers.clone(),
+            write: self.writer.clone(),
+        })
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -22,5 +22,6 @@ mod reporting_store;
 mod secrets;
 mod slack_client;
 mod store_suite;
+mod tokens;
 mod triage;
 mod worker;
