@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -24,7 +25,7 @@ use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, Wo
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
 use crate::metrics::Metrics;
-use crate::ops::{self, OpsState};
+use crate::ops::{self, OpsFigures, OpsState};
 use crate::slack::{SlackApi, SlackClientSettings, SlackError};
 use crate::store::{self, SharedStore, StoreError};
 use crate::telemetry;
@@ -92,6 +93,7 @@ pub struct AppBuilder {
     background_workers: bool,
     slack_settings: SlackClientSettings,
     worker_settings: WorkerSettings,
+    ops_refresh: Duration,
 }
 
 impl AppBuilder {
@@ -121,6 +123,13 @@ impl AppBuilder {
 
     pub fn worker_settings(mut self, settings: WorkerSettings) -> Self {
         self.worker_settings = settings;
+        self
+    }
+
+    /// How often `/readyz` and `/metrics` read the database at most ([`ops::REFRESH_EVERY`]);
+    /// zero reads it on every probe (tests that check a figure right after changing it).
+    pub fn ops_refresh(mut self, every: Duration) -> Self {
+        self.ops_refresh = every;
         self
     }
 
@@ -180,9 +189,13 @@ impl AppBuilder {
                 last_use: Arc::default(),
             }))
             .merge(ops::router(OpsState {
-                store: store.clone(),
+                figures: Arc::new(OpsFigures::new(
+                    store.clone(),
+                    self.clock.clone(),
+                    metrics.clone(),
+                    self.ops_refresh,
+                )),
                 metrics: metrics.clone(),
-                clock: self.clock.clone(),
             }))
             .layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
@@ -365,6 +378,7 @@ impl App {
             background_workers: true,
             slack_settings,
             worker_settings,
+            ops_refresh: ops::REFRESH_EVERY,
         }
     }
 

@@ -68,6 +68,7 @@ struct Inner {
     slack_calls: Family<SlackCall, Counter>,
     scheduled_posts: Family<PostResult, Counter>,
     scheduled_post_failing: Gauge,
+    ops_refreshes: Counter,
 }
 
 /// Handle to the app's metrics; cheap to clone.
@@ -153,6 +154,12 @@ impl Metrics {
             "Scheduled posts of the last week that Slack refused (e.g. not_in_channel); they are tried again next period",
             scheduled_post_failing.clone(),
         );
+        let ops_refreshes = Counter::default();
+        registry.register(
+            "ops_refreshes",
+            "Reads of the database for /readyz and /metrics (at most one per refresh interval, however many probes)",
+            ops_refreshes.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -167,6 +174,7 @@ impl Metrics {
             slack_calls,
             scheduled_posts,
             scheduled_post_failing,
+            ops_refreshes,
         }))
     }
 
@@ -271,6 +279,10 @@ impl Metrics {
 
     pub fn set_scheduled_post_failing(&self, count: usize) {
         self.0.scheduled_post_failing.set(count as i64);
+    }
+
+    pub fn count_ops_refresh(&self) {
+        self.0.ops_refreshes.inc();
     }
 
     /// The Prometheus text exposition.

@@ -15,6 +15,7 @@ mod isolation;
 mod manifest;
 mod modal;
 mod openapi;
+mod ops;
 mod outage;
 mod replicas;
 mod report;

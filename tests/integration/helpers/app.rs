@@ -40,6 +40,7 @@ pub struct TestAppBuilder {
     env: Vec<(String, String)>,
     bot_token: bool,
     faults: Vec<(String, circlet::fake_slack::Fault, usize)>,
+    ops_refresh: Duration,
 }
 
 impl TestAppBuilder {
@@ -83,6 +84,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// How often `/readyz` and `/metrics` read the database at most. Tests read them on every
+    /// probe (zero) unless they set this, so a figure is current right after an action.
+    pub fn ops_refresh(mut self, every: Duration) -> Self {
+        self.ops_refresh = every;
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -109,7 +117,8 @@ impl TestAppBuilder {
         .expect("test config");
         let mut builder = App::builder(config)
             .worker_settings(self.worker_settings)
-            .slack_settings(self.slack_settings);
+            .slack_settings(self.slack_settings)
+            .ops_refresh(self.ops_refresh);
         let mut sender_clock: SharedClock = std::sync::Arc::new(circlet::clock::SystemClock);
         if let Some(clock) = self.clock {
             sender_clock = clock.clone();
@@ -175,6 +184,7 @@ impl TestApp {
             env: Vec::new(),
             bot_token: true,
             faults: Vec::new(),
+            ops_refresh: Duration::ZERO,
         }
     }
 
