@@ -7,6 +7,7 @@ mod capture;
 mod circles;
 mod cli;
 mod crash;
+mod deadlines;
 mod digest;
 mod export;
 mod inbox_writer;
