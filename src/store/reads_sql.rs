@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use super::StoreResult;
 use super::insights::day_of;
 use super::reads::{
-    Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
-    Window,
+    Breakdown, CircleEngagement, Contributor, ExportPages, InsightFilter, InsightReads, InsightRow,
+    InsightRowStream, Window,
 };
 use crate::clock::Millis;
 
@@ -196,6 +196,17 @@ fn export_page_sql(filter: &InsightFilter, cursor: Option<&(String, i64)>, synta
         " ORDER BY i.team_id, i.number LIMIT {limit}) AS page_rows"
     ));
     sql
+}
+
+/// [`ExportPages`] over a pool: the export's keyset pages ([`export_page_sql`]), each read with
+/// a connection taken from the pool for that query alone.
+struct PagedExport<DB: sqlx::Database> {
+    reads: SqlPool<DB>,
+    filter: InsightFilter,
+    /// Read with the first page.
+    names: Option<Names>,
+    cursor: Option<(String, i64)>,
+    finished: bool,
 }
 
 /// One exported row as a page's JSON holds it, in [`export_page_sql`]'s field order.
@@ -575,6 +586,27 @@ macro_rules! bind_all {
 
 macro_rules! impl_insight_reads {
     ($db:ty, $syntax:expr) => {
+        #[async_trait]
+        impl ExportPages for PagedExport<$db> {
+            async fn next_page(&mut self) -> StoreResult<Vec<InsightRow>> {
+                if self.finished {
+                    return Ok(Vec::new());
+                }
+                let names = match self.names.take() {
+                    Some(names) => names,
+                    None => self.reads.names(self.filter.team_id.as_deref()).await?,
+                };
+                let Sql { text, args } = export_page_sql(&self.filter, self.cursor.as_ref(), $syntax);
+                let query = bind_all!(sqlx::query_as::<_, (String, i64, String)>(&text), args);
+                let (json, rows, last) = query.fetch_one(&self.reads.0).await?;
+                self.cursor = parse_last(&last);
+                self.finished = rows < EXPORT_PAGE || self.cursor.is_none();
+                let page = names.page(&json);
+                self.names = Some(names);
+                page
+            }
+        }
+
         impl SqlPool<$db> {
             async fn names(&self, team_id: Option<&str>) -> StoreResult<Names> {
                 let pairs = |rows: Vec<(String, String, String)>| {
@@ -699,6 +731,16 @@ macro_rules! impl_insight_reads {
                         ExportChunk::Rows(rows) => Ok(rows),
                     }),
                 )
+            }
+
+            fn export_pages(&self, filter: InsightFilter) -> Box<dyn ExportPages> {
+                Box::new(PagedExport {
+                    reads: SqlPool(self.0.clone()),
+                    filter,
+                    names: None,
+                    cursor: None,
+                    finished: false,
+                })
             }
 
             async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>> {
