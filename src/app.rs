@@ -193,11 +193,7 @@ impl AppBuilder {
         );
         let public = Router::new()
             .merge(ingress::router(ingress_state))
-            .merge(api::router(ApiState {
-                store: store.clone(),
-                clock: self.clock.clone(),
-                last_use: Arc::default(),
-            }));
+            .merge(api::router(ApiState::new(store.clone(), self.clock.clone())));
         let ops = ops::router(OpsState {
             figures: Arc::new(OpsFigures::new(
                 store.clone(),

@@ -10,6 +10,7 @@ mod crash;
 mod deadlines;
 mod digest;
 mod export;
+mod export_streams;
 mod inbox_writer;
 mod ingress;
 mod isolation;
