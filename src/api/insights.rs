@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::paged_body::PagedBody;
 use super::{ApiError, ApiState};
-use crate::domain::export::{Encoder, ExportFormat, FilterError, FilterInput};
+use crate::domain::export::{ExportFormat, FilterError, FilterInput};
 use crate::domain::tokens::{self, TokenError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,7 +69,7 @@ pub async fn export(
         .map_err(|_| ApiError::Busy)?;
     let body = PagedBody {
         pages: state.store.reads().export_pages(filter),
-        encoder: Encoder::new(format),
+        format,
         tokens,
         token,
         _slot: slot,

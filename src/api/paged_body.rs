@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::{Stream, stream};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::domain::export::Encoder;
+use crate::domain::export::{Encoder, ExportFormat};
 use crate::domain::tokens::{self, TokenError};
 use crate::store::{ApiToken, ApiTokens, ExportPages, StoreError};
 
@@ -21,11 +21,13 @@ pub enum ExportCut {
     Token(#[from] TokenError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("encoding a page failed: {0}")]
+    Encode(#[from] tokio::task::JoinError),
 }
 
 pub(super) struct PagedBody {
     pub(super) pages: Box<dyn ExportPages>,
-    pub(super) encoder: Encoder,
+    pub(super) format: ExportFormat,
     pub(super) tokens: Arc<dyn ApiTokens>,
     pub(super) token: ApiToken,
     /// One of the process's export slots, given back when the body ends or is dropped.
@@ -56,8 +58,8 @@ impl PagedBody {
                         ExportCut::Token(err) => {
                             tracing::info!(token = progress.body.token.id, reason = %err, "export stream ended: the token no longer stands");
                         }
-                        ExportCut::Store(err) => {
-                            tracing::error!(error = %err, "export API stream failed; the response is cut short");
+                        ExportCut::Store(_) | ExportCut::Encode(_) => {
+                            tracing::error!(error = %cut, "export API stream failed; the response is cut short");
                         }
                     }
                     Some((Err(cut), None))
@@ -71,7 +73,7 @@ impl Progress {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, ExportCut> {
         if !self.header_sent {
             self.header_sent = true;
-            let header = self.body.encoder.header();
+            let header = Encoder::new(self.body.format).header();
             if !header.is_empty() {
                 return Ok(Some(Bytes::from(header)));
             }
@@ -84,6 +86,9 @@ impl Progress {
             return Ok(None);
         }
         self.pages_sent += 1;
-        Ok(Some(Bytes::from(self.body.encoder.rows(&rows))))
+        // Milliseconds of encoding: kept off the async workers that answer Slack.
+        let format = self.body.format;
+        let encoded = tokio::task::spawn_blocking(move || Encoder::new(format).rows(&rows)).await?;
+        Ok(Some(Bytes::from(encoded)))
     }
 }
