@@ -23,10 +23,22 @@ async fn app_with(settings: ServerSettings) -> TestApp {
         .await
 }
 
+/// A request whose headers never end, and one whose body stops after a few bytes.
+const UNFINISHED_HEADERS: &[u8] = b"POST /slack/events HTTP/1.1\r\nHost: circlet\r\nContent-Type: appl";
+const UNFINISHED_BODY: &[u8] = b"POST /slack/events HTTP/1.1\r\nHost: circlet\r\n\
+    Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":";
+
 async fn connect(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.base_url.trim_start_matches("http://"))
         .await
         .expect("connect")
+}
+
+/// A connection that has sent `bytes`.
+async fn sending(app: &TestApp, bytes: &[u8]) -> TcpStream {
+    let mut stream = connect(app).await;
+    stream.write_all(bytes).await.expect("send");
+    stream
 }
 
 /// Everything the server sends until it closes the connection.
@@ -60,10 +72,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         ..ServerSettings::default()
     })
     .await;
-    let mut slow = connect(&app).await;
-    slow.write_all(b"POST /slack/events HTTP/1.1\r\nHost: circlet\r\nContent-Type: appl")
-        .await
-        .unwrap();
+    let mut slow = sending(&app, UNFINISHED_HEADERS).await;
     until_closed(&mut slow).await;
     assert_eq!(cuts(&app.metrics().await, "header_timeout"), 1);
 }
@@ -75,13 +84,7 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
         ..ServerSettings::default()
     })
     .await;
-    let mut slow = connect(&app).await;
-    slow.write_all(
-        b"POST /slack/events HTTP/1.1\r\nHost: circlet\r\nContent-Type: application/json\r\n\
-          Content-Length: 100\r\n\r\n{\"type\":",
-    )
-    .await
-    .unwrap();
+    let mut slow = sending(&app, UNFINISHED_BODY).await;
     let answer = until_closed(&mut slow).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
@@ -93,13 +96,7 @@ async fn a_connection_on_which_nothing_moves_is_closed_after_the_idle_time() {
         ..ServerSettings::default()
     })
     .await;
-    let mut slow = connect(&app).await;
-    slow.write_all(
-        b"POST /slack/events HTTP/1.1\r\nHost: circlet\r\nContent-Type: application/json\r\n\
-          Content-Length: 100\r\n\r\n{\"type\":",
-    )
-    .await
-    .unwrap();
+    let mut slow = sending(&app, UNFINISHED_BODY).await;
     until_closed(&mut slow).await;
     assert_eq!(cuts(&app.metrics().await, "idle"), 1);
 }
@@ -111,11 +108,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
         ..ServerSettings::default()
     })
     .await;
-    let mut client = connect(&app).await;
-    client
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: circlet\r\n\r\n")
-        .await
-        .unwrap();
+    let mut client = sending(&app, b"GET /healthz HTTP/1.1\r\nHost: circlet\r\n\r\n").await;
     let answer = until_closed(&mut client).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "answered first: {answer}");
     assert!(
@@ -135,11 +128,8 @@ async fn open_connections_are_capped_and_the_next_client_waits_for_a_free_one() 
         .start()
         .await;
     let held = [connect(&app).await, connect(&app).await];
-    let mut third = connect(&app).await;
-    third
-        .write_all(b"GET /api/v1/insights HTTP/1.1\r\nHost: circlet\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let request = b"GET /api/v1/insights HTTP/1.1\r\nHost: circlet\r\nConnection: close\r\n\r\n";
+    let mut third = sending(&app, request).await;
     tokio::time::sleep(SHORT).await;
     let open = sample(
         &app.metrics().await,
@@ -165,10 +155,7 @@ async fn shutdown_finishes_while_a_slow_client_is_connected() {
         ..ServerSettings::default()
     })
     .await;
-    let mut slow = connect(&app).await;
-    slow.write_all(b"POST /slack/events HTTP/1.1\r\nHost: circlet\r\n")
-        .await
-        .unwrap();
+    let mut slow = sending(&app, UNFINISHED_HEADERS).await;
     // Give the server the moment it needs to read what was sent.
     tokio::time::sleep(Duration::from_millis(100)).await;
     tokio::time::timeout(HANG, app.stop())
@@ -184,19 +171,13 @@ async fn a_request_in_flight_when_shutdown_begins_is_answered() {
         ..ServerSettings::default()
     })
     .await;
-    let mut client = connect(&app).await;
     let body = b"ssl_check=1&token=x";
-    client
-        .write_all(
-            format!(
-                "POST /slack/commands HTTP/1.1\r\nHost: circlet\r\n\
-                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+    let head = format!(
+        "POST /slack/commands HTTP/1.1\r\nHost: circlet\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut client = sending(&app, head.as_bytes()).await;
     client.write_all(&body[..5]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stopping = tokio::spawn(async move {
