@@ -30,6 +30,7 @@ use circlet::config::{Config, Secret};
 use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job};
 use circlet::ingress::body::read_capped;
 use circlet::ingress::signature::SignatureVerifier;
+use circlet::server::ServerSettings;
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
@@ -100,7 +101,7 @@ async fn start_verify_only() -> SocketAddr {
         headers: HeaderMap,
         body: Body,
     ) -> StatusCode {
-        match read_capped(&headers, body).await {
+        match read_capped(&headers, body, ServerSettings::default().body_read).await {
             Ok(bytes) if verifier.verify(&headers, &bytes).is_ok() => StatusCode::OK,
             _ => StatusCode::UNAUTHORIZED,
         }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -24,7 +25,8 @@ use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, Wo
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
 use crate::metrics::Metrics;
-use crate::ops::{self, OpsState};
+use crate::ops::{self, OpsFigures, OpsState};
+use crate::server::{self, Listener, ServerSettings};
 use crate::slack::{SlackApi, SlackClientSettings, SlackError};
 use crate::store::{self, SharedStore, StoreError};
 use crate::telemetry;
@@ -35,8 +37,9 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source} (set CIRCLET_BIND to a free host:port)")]
+    #[error("cannot listen on {addr}: {source} (set {key} to a free host:port)")]
     Bind {
+        key: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -92,6 +95,8 @@ pub struct AppBuilder {
     background_workers: bool,
     slack_settings: SlackClientSettings,
     worker_settings: WorkerSettings,
+    ops_refresh: Duration,
+    server_settings: ServerSettings,
 }
 
 impl AppBuilder {
@@ -121,6 +126,19 @@ impl AppBuilder {
 
     pub fn worker_settings(mut self, settings: WorkerSettings) -> Self {
         self.worker_settings = settings;
+        self
+    }
+
+    /// How often `/readyz` and `/metrics` read the database at most ([`ops::REFRESH_EVERY`]);
+    /// zero reads it on every probe (tests that check a figure right after changing it).
+    pub fn ops_refresh(mut self, every: Duration) -> Self {
+        self.ops_refresh = every;
+        self
+    }
+
+    /// Deadlines and limits of the HTTP listeners (tests shorten them).
+    pub fn server_settings(mut self, settings: ServerSettings) -> Self {
+        self.server_settings = settings;
         self
     }
 
@@ -176,30 +194,48 @@ impl AppBuilder {
             metrics.clone(),
             self.clock.clone(),
             gate,
+            self.server_settings.body_read,
         );
-        let router = Router::new()
+        let public = Router::new()
             .merge(ingress::router(ingress_state))
-            .merge(api::router(ApiState {
-                store: store.clone(),
-                clock: self.clock.clone(),
-            }))
-            .merge(ops::router(OpsState {
-                store: store.clone(),
-                metrics: metrics.clone(),
-                clock: self.clock.clone(),
-            }))
-            .layer(axum::middleware::from_fn_with_state(
+            .merge(api::router(ApiState::new(store.clone(), self.clock.clone())));
+        let ops = ops::router(OpsState {
+            figures: Arc::new(OpsFigures::new(
+                store.clone(),
+                self.clock.clone(),
+                metrics.clone(),
+                self.ops_refresh,
+            )),
+            metrics: metrics.clone(),
+        });
+        let counted = |router: Router| {
+            router.layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
                 ops::count_requests,
-            ));
-
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: config.bind,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(AppError::Serve)?;
+            ))
+        };
+        let mut listeners = Vec::new();
+        let (public, ops_addr) = match config.ops_bind {
+            // Operators keep the probes and metrics off the public address: there they are 404.
+            Some(addr) => {
+                let socket = bind("CIRCLET_OPS_BIND", addr).await?;
+                let ops_addr = socket.local_addr().map_err(AppError::Serve)?;
+                listeners.push(Listener {
+                    name: "ops",
+                    socket,
+                    router: counted(ops),
+                });
+                (public, Some(ops_addr))
+            }
+            None => (public.merge(ops), None),
+        };
+        let socket = bind("CIRCLET_BIND", config.bind).await?;
+        let local_addr = socket.local_addr().map_err(AppError::Serve)?;
+        listeners.push(Listener {
+            name: "public",
+            socket,
+            router: counted(public),
+        });
         // Restarted, this process takes back the rows its previous life was running instead of
         // sitting out their lease.
         let owner = claim_owner(local_addr.port());
@@ -209,9 +245,10 @@ impl AppBuilder {
             rows => tracing::info!(rows, %owner, "took back inbox rows a previous run left running"),
         }
         Ok(App {
-            listener,
+            listeners,
             local_addr,
-            router,
+            ops_addr,
+            server_settings: self.server_settings,
             services,
             worker,
             workers: if self.background_workers {
@@ -231,6 +268,12 @@ impl AppBuilder {
 /// live process on the host has, and which the same process has again after a restart.
 pub fn claim_owner(port: u16) -> String {
     format!("{}:{port}", gethostname::gethostname().to_string_lossy())
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { key, addr, source })
 }
 
 /// How long circle messages stay in the capture cache: a reaction on an older message costs
@@ -361,9 +404,10 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
 }
 
 pub struct App {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     local_addr: SocketAddr,
-    router: Router,
+    ops_addr: Option<SocketAddr>,
+    server_settings: ServerSettings,
     services: Services,
     worker: Worker,
     workers: usize,
@@ -388,6 +432,8 @@ impl App {
             background_workers: true,
             slack_settings,
             worker_settings,
+            ops_refresh: ops::REFRESH_EVERY,
+            server_settings: ServerSettings::default(),
         }
     }
 
@@ -401,6 +447,12 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of `/metrics`, `/healthz` and `/readyz` when `CIRCLET_OPS_BIND` gives them
+    /// a listener of their own.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
     }
 
     pub fn services(&self) -> &Services {
@@ -432,9 +484,10 @@ impl App {
     /// closes the database.
     pub async fn run_until_stopped(self) -> Result<(), AppError> {
         let App {
-            listener,
+            listeners,
             local_addr,
-            router,
+            ops_addr,
+            server_settings,
             services,
             worker,
             workers,
@@ -456,16 +509,25 @@ impl App {
             services.clock.clone(),
             shutdown.clone(),
         ));
+        if let Some(ops_addr) = ops_addr {
+            tracing::info!(address = %ops_addr, "metrics, health and readiness listening apart");
+        }
         tracing::info!(address = %local_addr, workers, "listening");
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        futures_util::future::join_all(listeners.into_iter().map(|listener| {
+            server::serve(
+                listener,
+                server_settings.clone(),
+                shutdown.clone(),
+                services.metrics.clone(),
+            )
+        }))
+        .await;
         shutdown.cancel();
-        // The router, and with it every writer handle, is gone: the writer drains and stops.
+        // The routers, and with them every writer handle, are gone: the writer drains and stops.
         let _ = writer_task.await;
         while worker_tasks.join_next().await.is_some() {}
         services.store.close().await;
         tracing::info!("stopped");
-        served.map_err(AppError::Serve)
+        Ok(())
     }
 }

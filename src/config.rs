@@ -35,6 +35,10 @@ const KEYS: &[(&str, &str)] = &[
     ),
     ("CIRCLET_BIND", "host:port, e.g. 0.0.0.0:3000"),
     (
+        "CIRCLET_OPS_BIND",
+        "host:port for /metrics, /healthz and /readyz alone, e.g. 127.0.0.1:9090",
+    ),
+    (
         "CIRCLET_PRODUCT_USERS",
         "comma-separated Slack user IDs (U…/W…) or one user-group ID (S…)",
     ),
@@ -164,6 +168,9 @@ pub struct Config {
     pub slack_api_url: String,
     pub database_url: String,
     pub bind: SocketAddr,
+    /// A listener of their own for `/metrics`, `/healthz` and `/readyz`, which the public one
+    /// then no longer serves.
+    pub ops_bind: Option<SocketAddr>,
     pub product_users: ProductUsers,
     pub digest_channel: Option<String>,
     pub digest_schedule: Schedule,
@@ -188,6 +195,7 @@ impl fmt::Debug for Config {
             .field("slack_api_url", &self.slack_api_url)
             .field("database_url", &self.database_url_redacted())
             .field("bind", &self.bind)
+            .field("ops_bind", &self.ops_bind)
             .field("product_users", &self.product_users)
             .field("digest_channel", &self.digest_channel)
             .field("digest_schedule", &self.digest_schedule)
@@ -240,6 +248,7 @@ impl Config {
             slack_api_url: parse_api_url(get("SLACK_API_URL"))?,
             database_url: parse_database_url(get("DATABASE_URL"))?,
             bind: parse_bind(get("CIRCLET_BIND"))?,
+            ops_bind: parse_ops_bind(get("CIRCLET_OPS_BIND"))?,
             product_users: parse_product_users(get("CIRCLET_PRODUCT_USERS"))?,
             digest_channel: parse_digest_channel(get("CIRCLET_DIGEST_CHANNEL"))?,
             digest_schedule: parse_schedule(get("CIRCLET_DIGEST_SCHEDULE"))?,
@@ -465,6 +474,11 @@ fn parse_database_url(raw: Option<String>) -> Result<String, ConfigError> {
 fn parse_bind(raw: Option<String>) -> Result<SocketAddr, ConfigError> {
     let raw = raw.unwrap_or_else(|| DEFAULT_BIND.into());
     raw.parse().map_err(|_| invalid("CIRCLET_BIND", &raw))
+}
+
+fn parse_ops_bind(raw: Option<String>) -> Result<Option<SocketAddr>, ConfigError> {
+    raw.map(|raw| raw.parse().map_err(|_| invalid("CIRCLET_OPS_BIND", &raw)))
+        .transpose()
 }
 
 fn parse_product_users(raw: Option<String>) -> Result<ProductUsers, ConfigError> {

@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod ingress;
 pub mod metrics;
 pub mod ops;
+pub mod server;
 pub mod slack;
 pub mod store;
 pub mod store_error;

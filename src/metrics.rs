@@ -22,6 +22,17 @@ struct RouteStatus {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Listener {
+    listener: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerReason {
+    listener: Label,
+    reason: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
     reason: Label,
 }
@@ -68,6 +79,9 @@ struct Inner {
     slack_calls: Family<SlackCall, Counter>,
     scheduled_posts: Family<PostResult, Counter>,
     scheduled_post_failing: Gauge,
+    ops_refreshes: Counter,
+    open_connections: Family<Listener, Gauge>,
+    connections_cut: Family<ListenerReason, Counter>,
 }
 
 /// Handle to the app's metrics; cheap to clone.
@@ -153,6 +167,24 @@ impl Metrics {
             "Scheduled posts of the last week that Slack refused (e.g. not_in_channel); they are tried again next period",
             scheduled_post_failing.clone(),
         );
+        let ops_refreshes = Counter::default();
+        registry.register(
+            "ops_refreshes",
+            "Reads of the database for /readyz and /metrics (at most one per refresh interval, however many probes)",
+            ops_refreshes.clone(),
+        );
+        let open_connections = Family::<Listener, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections by listener (public, ops)",
+            open_connections.clone(),
+        );
+        let connections_cut = Family::<ListenerReason, Counter>::default();
+        registry.register(
+            "http_connections_cut",
+            "HTTP connections closed by a deadline (header_timeout, idle, write_stall) or at the end of the shutdown grace (shutdown)",
+            connections_cut.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -167,6 +199,9 @@ impl Metrics {
             slack_calls,
             scheduled_posts,
             scheduled_post_failing,
+            ops_refreshes,
+            open_connections,
+            connections_cut,
         }))
     }
 
@@ -271,6 +306,29 @@ impl Metrics {
 
     pub fn set_scheduled_post_failing(&self, count: usize) {
         self.0.scheduled_post_failing.set(count as i64);
+    }
+
+    pub fn count_ops_refresh(&self) {
+        self.0.ops_refreshes.inc();
+    }
+
+    pub fn add_open_connection(&self, listener: &'static str, change: i64) {
+        self.0
+            .open_connections
+            .get_or_create(&Listener {
+                listener: Cow::Borrowed(listener),
+            })
+            .inc_by(change);
+    }
+
+    pub fn count_connection_cut(&self, listener: &'static str, reason: &'static str) {
+        self.0
+            .connections_cut
+            .get_or_create(&ListenerReason {
+                listener: Cow::Borrowed(listener),
+                reason: Cow::Borrowed(reason),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

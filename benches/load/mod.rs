@@ -112,13 +112,17 @@ pub struct Connection1 {
 
 impl Connection1 {
     pub async fn open(addr: SocketAddr) -> Connection1 {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
+        Self::try_open(addr).await.expect("connect")
+    }
+
+    pub async fn try_open(addr: SocketAddr) -> Option<Connection1> {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        stream.set_nodelay(true).ok()?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("handshake");
+            .ok()?;
         tokio::spawn(connection);
-        Connection1 { sender }
+        Some(Connection1 { sender })
     }
 
     pub async fn send(&mut self, signed: &Signed) -> u16 {
@@ -134,6 +138,21 @@ impl Connection1 {
         let status = response.status().as_u16();
         let _ = response.into_body().collect().await;
         status
+    }
+
+    /// `GET path`, with `Authorization` when given; the status once the whole body is read, or
+    /// None when the connection failed.
+    pub async fn get(&mut self, path: &str, authorization: Option<&str>) -> Option<u16> {
+        let mut request = hyper::Request::get(path).header("host", "127.0.0.1");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let request = request.body(Full::new(Bytes::new())).expect("request");
+        self.sender.ready().await.ok()?;
+        let response = self.sender.send_request(request).await.ok()?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await.ok()?;
+        Some(status)
     }
 }
 
@@ -258,8 +277,25 @@ pub async fn closed_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, connections
 }
 
 /// Open loop: requests start on a fixed schedule whatever the server does; latency counts from
-/// the scheduled start, so a stall shows up instead of hiding (no coordinated omission).
+/// the scheduled start, so a stall shows up instead of hiding (no coordinated omission). Every
+/// answer must be 200.
 pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: u64) -> Run {
+    let counted = open_loop_counting(addr, events, rate, secs).await;
+    assert_eq!(counted.refused, 0, "bench requests refused");
+    counted.run
+}
+
+/// An open loop's run, with what [`open_loop`] only asserts.
+pub struct Counted {
+    pub run: Run,
+    /// Answers other than 2xx.
+    pub refused: usize,
+    /// The slowest request of each second of the schedule: when a stall happened.
+    pub slowest_by_second: Vec<Duration>,
+}
+
+/// [`open_loop`], counting the answers other than 2xx instead of stopping at the first.
+pub async fn open_loop_counting(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, secs: u64) -> Counted {
     let lanes = 16usize;
     let total = (rate * secs) as usize;
     let disk_before = disk_bytes_written();
@@ -271,26 +307,42 @@ pub async fn open_loop(addr: SocketAddr, events: Arc<Vec<Signed>>, rate: u64, se
             tokio::spawn(async move {
                 let mut connection = Connection1::open(addr).await;
                 let mut latencies = Vec::new();
+                let mut refused = 0;
                 for i in (lane..total).step_by(lanes) {
                     let scheduled = started + interval * i as u32;
                     tokio::time::sleep_until(scheduled.into()).await;
                     let status = connection.send(&events[i % events.len()]).await;
-                    assert_eq!(status, 200);
-                    latencies.push(scheduled.elapsed());
+                    if !(200..300).contains(&status) {
+                        refused += 1;
+                    }
+                    latencies.push((i, scheduled.elapsed()));
                 }
-                latencies
+                (latencies, refused)
             })
         })
         .collect();
     let mut latencies = Vec::new();
+    let mut slowest_by_second = vec![Duration::ZERO; secs as usize];
+    let mut refused = 0;
     for task in tasks {
-        latencies.extend(task.await.expect("lane"));
+        let (lane, lane_refused) = task.await.expect("lane");
+        for (i, latency) in lane {
+            let second = &mut slowest_by_second[(i as u64 / rate) as usize];
+            *second = (*second).max(latency);
+            latencies.push(latency);
+        }
+        refused += lane_refused;
     }
     // The schedule's length, not the time the last answer took: the rate is the one asked for.
-    Run::summarize(
+    let run = Run::summarize(
         latencies,
         Duration::from_secs(secs),
         Duration::ZERO,
         disk_bytes_written().saturating_sub(disk_before),
-    )
+    );
+    Counted {
+        run,
+        refused,
+        slowest_by_second,
+    }
 }

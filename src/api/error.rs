@@ -9,6 +9,9 @@ use crate::domain::export::FilterError;
 use crate::domain::tokens::TokenError;
 use crate::store::StoreError;
 
+/// When a client refused for [`ApiError::Busy`] is asked to try again.
+const BUSY_RETRY_AFTER_SECS: &str = "5";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -17,6 +20,8 @@ pub enum ApiError {
     BadFilter(#[from] FilterError),
     #[error("{0}")]
     BadRequest(String),
+    #[error("too many exports are being streamed right now; try again in a few seconds")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,6 +43,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadFilter(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Busy => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -56,6 +62,9 @@ impl IntoResponse for ApiError {
                 body,
             )
                 .into_response();
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return (status, [(header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS)], body).into_response();
         }
         (status, body).into_response()
     }

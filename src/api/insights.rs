@@ -1,15 +1,16 @@
 //! `GET /api/v1/insights?format=csv|jsonl&since=&until=&tag=&channel=&status=&after_id=`:
-//! the export, streamed as it is read (chunked), so memory stays flat for any size.
+//! the export, streamed a page at a time as the client takes it (chunked), so memory stays
+//! flat for any size and a slow client holds no database connection.
 
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::paged_body::PagedBody;
 use super::{ApiError, ApiState};
-use crate::domain::export::{self, ExportFormat, FilterError, FilterInput};
+use crate::domain::export::{ExportFormat, FilterError, FilterInput};
 use crate::domain::tokens::{self, TokenError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,7 +53,7 @@ pub async fn export(
     let token = bearer(&headers)?;
     let now = state.clock.now_millis();
     let tokens = state.store.tokens();
-    let token = tokens::authenticate(tokens.as_ref(), token, now).await?;
+    let token = tokens::authenticate(&tokens, &state.last_use, token, now).await?;
     let Query(params) = params.map_err(|err| ApiError::BadRequest(err.body_text()))?;
     let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;
@@ -61,11 +62,18 @@ pub async fn export(
         // No workspace has insights yet: an empty export, not every workspace's.
         filter.team_id = Some(String::new());
     }
-    let body = export::encoded(state.store.reads().as_ref(), filter, format).map(|chunk| {
-        chunk.map(|(bytes, _)| bytes).inspect_err(|err| {
-            tracing::error!(error = %err, "export API stream failed; the response is cut short");
-        })
-    });
+    let slot = state
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy)?;
+    let body = PagedBody {
+        pages: state.store.reads().export_pages(filter),
+        format,
+        tokens,
+        token,
+        _slot: slot,
+    };
     let filename = format!("insights.{}", format.extension());
     Ok((
         [
@@ -75,7 +83,7 @@ pub async fn export(
                 format!("attachment; filename=\"{filename}\""),
             ),
         ],
-        Body::from_stream(body),
+        Body::from_stream(body.into_stream()),
     )
         .into_response())
 }

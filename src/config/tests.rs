@@ -222,3 +222,19 @@ fn a_digest_schedule_with_a_time_zone_is_accepted() {
     assert_eq!(config.digest_channel.as_deref(), Some("C0PRODUCT"));
     assert_eq!(config.quiet_week, QuietWeek::Skip);
 }
+
+#[test]
+fn the_ops_listener_is_optional_and_a_bad_address_is_named_in_one_line() {
+    assert_eq!(Config::from_sources(None, env(&[])).unwrap().ops_bind, None);
+    let set = Config::from_sources(None, env(&[("CIRCLET_OPS_BIND", "127.0.0.1:9090")])).unwrap();
+    assert_eq!(set.ops_bind, Some("127.0.0.1:9090".parse().unwrap()));
+    let err = Config::from_sources(None, env(&[("CIRCLET_OPS_BIND", "metrics-port")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("CIRCLET_OPS_BIND is invalid (\"metrics-port\")"),
+        "{err}"
+    );
+    assert!(err.contains("host:port"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}

@@ -2,6 +2,9 @@
 //! a SHA-256 of the secret is stored, compared in constant time. Tokens are random (256 bits),
 //! so a fast hash is enough: there is nothing to guess.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -57,9 +60,33 @@ pub async fn issue(
     })
 }
 
-/// The stored token that `presented` is, if it is valid and not revoked.
+/// How often a token's use is written at most: often enough to tell a token in use from an
+/// abandoned one, while a client polling the API costs one write a minute, not one a request.
+pub const LAST_USE_EVERY: Millis = 60_000;
+
+/// When this process last wrote each token's use.
+#[derive(Debug, Default)]
+pub struct LastUse(Mutex<HashMap<i64, Millis>>);
+
+impl LastUse {
+    /// Whether `token`'s use at `now` is to be written; if so, it counts as written from now.
+    pub fn due(&self, token: &ApiToken, now: Millis) -> bool {
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = written.get(&token.id).copied().max(token.last_used_at);
+        if last.is_some_and(|at| now - at < LAST_USE_EVERY) {
+            return false;
+        }
+        written.insert(token.id, now);
+        true
+    }
+}
+
+/// The stored token that `presented` is, if it is valid and not revoked. The check only reads;
+/// a valid token's use is written in the background when [`LastUse`] says it is due, so no
+/// answer waits for a write and no unknown token causes one.
 pub async fn authenticate(
-    tokens: &dyn ApiTokens,
+    tokens: &Arc<dyn ApiTokens>,
+    last_use: &LastUse,
     presented: &str,
     now: Millis,
 ) -> Result<ApiToken, TokenError> {
@@ -75,11 +102,26 @@ pub async fn authenticate(
     if stored.revoked_at.is_some() {
         return Err(TokenError::Revoked);
     }
-    // Last use is bookkeeping; a failure to record it must not refuse a valid token.
-    if let Err(err) = tokens.token_used(stored.id, now).await {
-        tracing::warn!(error = %err, token = stored.id, "could not record the token's use");
+    if last_use.due(&stored, now) {
+        let (tokens, id) = (tokens.clone(), stored.id);
+        tokio::spawn(async move {
+            // Bookkeeping: failing to record it must not refuse a valid token.
+            if let Err(err) = tokens.token_used(id, now).await {
+                tracing::warn!(error = %err, token = id, "could not record the token's use");
+            }
+        });
     }
     Ok(stored)
+}
+
+/// Whether `token` still stands (not revoked, not replaced), read again: a long export checks
+/// it between pages.
+pub async fn still_valid(tokens: &dyn ApiTokens, token: &ApiToken) -> Result<(), TokenError> {
+    match tokens.token_by_prefix(&token.prefix).await? {
+        Some(stored) if stored.id == token.id && stored.revoked_at.is_none() => Ok(()),
+        Some(stored) if stored.id == token.id => Err(TokenError::Revoked),
+        _ => Err(TokenError::Unknown),
+    }
 }
 
 /// The workspace a token reads: the one it is bound to, or else the only one in the database
@@ -121,6 +163,39 @@ mod tests {
         assert_eq!(split("circlet_abc_"), None);
         assert_eq!(split("xoxb-abc_def"), None);
         assert_eq!(split(""), None);
+    }
+
+    fn token(last_used_at: Option<Millis>) -> ApiToken {
+        ApiToken {
+            id: 7,
+            name: "looker".into(),
+            team_id: None,
+            prefix: "abc".into(),
+            secret_hash: hash("s"),
+            created_at: 0,
+            last_used_at,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn a_tokens_use_is_written_at_most_once_a_minute() {
+        let last_use = LastUse::default();
+        assert!(last_use.due(&token(None), 1_000), "never used: written");
+        assert!(
+            !last_use.due(&token(None), 1_000 + LAST_USE_EVERY - 1),
+            "written a moment ago"
+        );
+        assert!(
+            last_use.due(&token(None), 1_000 + LAST_USE_EVERY),
+            "a minute later"
+        );
+        let other = LastUse::default();
+        assert!(
+            !other.due(&token(Some(5_000)), 5_000 + 30_000),
+            "stored half a minute ago (another process, or before a restart)"
+        );
+        assert!(other.due(&token(Some(5_000)), 5_000 + LAST_USE_EVERY));
     }
 
     #[test]

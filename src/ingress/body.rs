@@ -1,6 +1,8 @@
 //! Reading and verifying a Slack request: size cap while reading, then the signature, before
 //! any byte of the body is parsed.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
@@ -46,8 +48,10 @@ impl VerifiedBody {
     }
 }
 
-/// Reads at most [`MAX_BODY_BYTES`]: a declared length over the cap is refused before reading.
-pub async fn read_capped(headers: &HeaderMap, body: Body) -> Result<Bytes, IngressError> {
+/// Reads at most [`MAX_BODY_BYTES`] within `deadline`: a declared length over the cap is
+/// refused before reading, and a body still arriving at the deadline is answered 408 (a slow
+/// client otherwise holds its connection and buffer for as long as it likes).
+pub async fn read_capped(headers: &HeaderMap, body: Body, deadline: Duration) -> Result<Bytes, IngressError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -55,10 +59,12 @@ pub async fn read_capped(headers: &HeaderMap, body: Body) -> Result<Bytes, Ingre
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(IngressError::TooLarge);
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(IngressError::TooLarge),
-        Err(_) => Err(IngressError::BodyRead),
+    let read = tokio::time::timeout(deadline, Limited::new(body, MAX_BODY_BYTES).collect());
+    match read.await {
+        Err(_) => Err(IngressError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(IngressError::TooLarge),
+        Ok(Err(_)) => Err(IngressError::BodyRead),
     }
 }
 
@@ -71,7 +77,7 @@ impl IngressState {
         body: Body,
         content_type: &'static str,
     ) -> Result<VerifiedBody, IngressError> {
-        let body = read_capped(&headers, body).await?;
+        let body = read_capped(&headers, body, self.body_deadline).await?;
         let request = self.verify(headers, body)?;
         request.require_content_type(content_type)?;
         Ok(request)

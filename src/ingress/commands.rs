@@ -38,7 +38,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    let body = read_capped(&headers, body).await?;
+    let body = read_capped(&headers, body, state.body_deadline).await?;
     if is_ssl_check(&body) {
         // Slack's periodic certificate check is not signed; answer it and use nothing else.
         return Ok(StatusCode::OK.into_response());

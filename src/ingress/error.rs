@@ -1,6 +1,6 @@
 //! Every way a Slack request can be refused, and the HTTP answer for each.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::signature::SignatureError;
@@ -13,6 +13,8 @@ pub enum IngressError {
     TooLarge,
     #[error("could not read the request body")]
     BodyRead,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("unsupported content type; expected {expected}")]
     UnsupportedMediaType { expected: &'static str },
     #[error("malformed request: {0}")]
@@ -30,6 +32,7 @@ impl IngressError {
         match self {
             IngressError::Signature(_) => StatusCode::UNAUTHORIZED,
             IngressError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            IngressError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             IngressError::BodyRead | IngressError::Malformed(_) => StatusCode::BAD_REQUEST,
             IngressError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngressError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -50,6 +53,12 @@ impl IntoResponse for IngressError {
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body is never read: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -8,6 +8,7 @@ pub mod interactions;
 pub mod signature;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
@@ -33,6 +34,8 @@ pub struct IngressState {
     pub(crate) metrics: Metrics,
     pub(crate) clock: SharedClock,
     pub(crate) gate: Arc<dyn TeamGate>,
+    /// How long a request's whole body may take to arrive.
+    pub(crate) body_deadline: Duration,
 }
 
 impl IngressState {
@@ -43,6 +46,7 @@ impl IngressState {
         metrics: Metrics,
         clock: SharedClock,
         gate: Arc<dyn TeamGate>,
+        body_deadline: Duration,
     ) -> Self {
         Self {
             verifier: Arc::new(verifier),
@@ -51,6 +55,7 @@ impl IngressState {
             metrics,
             clock,
             gate,
+            body_deadline,
         }
     }
 

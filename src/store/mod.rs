@@ -38,8 +38,8 @@ pub use insights::{
 };
 pub use postgres::PostgresStore;
 pub use reads::{
-    Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
-    Window,
+    Breakdown, CircleEngagement, Contributor, ExportPages, InsightFilter, InsightReads, InsightRow,
+    InsightRowStream, Window,
 };
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, ApiTokens, NewApiToken};

@@ -17,6 +17,7 @@ use super::insight_tx::PgTx;
 use super::postgres_runner::PostgresRunner;
 use super::reads_sql::SqlPool;
 use super::runner::Runner;
+use super::tokens::TokenPools;
 use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult};
 use crate::inbox::{InboxAppender, NewInboxItem};
 
@@ -99,7 +100,10 @@ impl Engine for PostgresEngine {
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {
-        Arc::new(SqlPool(self.pool.clone()))
+        Arc::new(TokenPools {
+            read: self.pool.clone(),
+            write: self.pool.clone(),
+        })
     }
 
     async fn close(&self) {

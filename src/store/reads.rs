@@ -72,6 +72,14 @@ impl InsightRow {
 /// Rows in batches, produced while they are read: memory stays flat however many there are.
 pub type InsightRowStream = Pin<Box<dyn Stream<Item = StoreResult<Vec<InsightRow>>> + Send>>;
 
+/// An export read a page at a time, each page by a short query of its own from the pool: nothing
+/// is held between pages, so a reader that takes its time holds no connection meanwhile.
+#[async_trait]
+pub trait ExportPages: Send {
+    /// The next rows in export order; empty once every row was read.
+    async fn next_page(&mut self) -> StoreResult<Vec<InsightRow>>;
+}
+
 /// One group of live insights in a report's window: counted per status and tag set.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Breakdown {
@@ -127,8 +135,13 @@ impl Window {
 
 #[async_trait]
 pub trait InsightReads: Send + Sync {
-    /// Insights matching `filter`, by workspace then number, streamed in batches.
+    /// Insights matching `filter`, by workspace then number, streamed in batches. One
+    /// connection is held until the stream ends: for readers that keep up (the CLI, a file).
     fn export(&self, filter: InsightFilter) -> InsightRowStream;
+
+    /// The same rows as [`InsightReads::export`], a page per call and a query per page, holding
+    /// nothing between pages: for readers that may be slow (the HTTP API).
+    fn export_pages(&self, filter: InsightFilter) -> Box<dyn ExportPages>;
 
     /// Live insights of `window` and the period before it, grouped by status and tag set.
     /// `filter`'s own time bounds are ignored.

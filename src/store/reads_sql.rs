@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use super::StoreResult;
 use super::insights::day_of;
 use super::reads::{
-    Breakdown, CircleEngagement, Contributor, InsightFilter, InsightReads, InsightRow, InsightRowStream,
-    Window,
+    Breakdown, CircleEngagement, Contributor, ExportPages, InsightFilter, InsightReads, InsightRow,
+    InsightRowStream, Window,
 };
 use crate::clock::Millis;
 
@@ -22,6 +22,11 @@ use crate::clock::Millis;
 /// across threads under a lock, which made that the whole cost of a large export). Small
 /// enough that memory does not depend on the export's size.
 const EXPORT_PAGE: i64 = 2_000;
+
+/// Rows per page of [`ExportPages`], whose readers may be slow: a page is what such a reader
+/// holds in memory, and reading, parsing and encoding it is work done in one go, beside Slack's
+/// acknowledgements.
+const PAGED_EXPORT_ROWS: i64 = 500;
 
 /// Queries over a pool of either backend that need no transaction of their own.
 pub struct SqlPool<DB: sqlx::Database>(pub(super) Pool<DB>);
@@ -152,8 +157,14 @@ enum JsonPage {
     Postgres,
 }
 
-/// The page of the export after `cursor` (team, number), as one JSON text and its row count.
-fn export_page_sql(filter: &InsightFilter, cursor: Option<&(String, i64)>, syntax: JsonPage) -> Sql {
+/// The page of up to `rows` rows of the export after `cursor` (team, number), as one JSON text
+/// and its row count.
+fn export_page_sql(
+    filter: &InsightFilter,
+    cursor: Option<&(String, i64)>,
+    syntax: JsonPage,
+    rows: i64,
+) -> Sql {
     const FIELDS: &str = "number, created_at, team_id, channel_id, message_ts, thread_ts, author_id, text, \
          tags, vote_count, reply_count, status, source";
     // The page's last (team, number), as one sortable text: the cursor for the next page, known
@@ -191,11 +202,22 @@ fn export_page_sql(filter: &InsightFilter, cursor: Option<&(String, i64)>, synta
             sql.push(&format!(" AND (i.team_id, i.number) > ({team}, {number})"));
         }
     }
-    let limit = sql.arg(Arg::Int(EXPORT_PAGE));
+    let limit = sql.arg(Arg::Int(rows));
     sql.push(&format!(
         " ORDER BY i.team_id, i.number LIMIT {limit}) AS page_rows"
     ));
     sql
+}
+
+/// [`ExportPages`] over a pool: the export's keyset pages ([`export_page_sql`]), each read with
+/// a connection taken from the pool for that query alone.
+struct PagedExport<DB: sqlx::Database> {
+    reads: SqlPool<DB>,
+    filter: InsightFilter,
+    /// Read with the first page.
+    names: Option<Arc<Names>>,
+    cursor: Option<(String, i64)>,
+    finished: bool,
 }
 
 /// One exported row as a page's JSON holds it, in [`export_page_sql`]'s field order.
@@ -575,6 +597,36 @@ macro_rules! bind_all {
 
 macro_rules! impl_insight_reads {
     ($db:ty, $syntax:expr) => {
+        #[async_trait]
+        impl ExportPages for PagedExport<$db> {
+            async fn next_page(&mut self) -> StoreResult<Vec<InsightRow>> {
+                if self.finished {
+                    return Ok(Vec::new());
+                }
+                let names = match &self.names {
+                    Some(names) => names.clone(),
+                    None => {
+                        let names = Arc::new(self.reads.names(self.filter.team_id.as_deref()).await?);
+                        self.names.insert(names).clone()
+                    }
+                };
+                let Sql { text, args } = export_page_sql(
+                    &self.filter,
+                    self.cursor.as_ref(),
+                    $syntax,
+                    PAGED_EXPORT_ROWS,
+                );
+                let query = bind_all!(sqlx::query_as::<_, (String, i64, String)>(&text), args);
+                let (json, rows, last) = query.fetch_one(&self.reads.0).await?;
+                self.cursor = parse_last(&last);
+                self.finished = rows < PAGED_EXPORT_ROWS || self.cursor.is_none();
+                // Milliseconds of parsing: kept off the async workers that answer Slack.
+                tokio::task::spawn_blocking(move || names.page(&json))
+                    .await
+                    .map_err(|err| super::StoreError::Corrupt(format!("export page: {err}")))?
+            }
+        }
+
         impl SqlPool<$db> {
             async fn names(&self, team_id: Option<&str>) -> StoreResult<Names> {
                 let pairs = |rows: Vec<(String, String, String)>| {
@@ -671,7 +723,8 @@ macro_rules! impl_insight_reads {
                     }
                     let mut cursor: Option<(String, i64)> = None;
                     loop {
-                        let Sql { text, args } = export_page_sql(&filter, cursor.as_ref(), $syntax);
+                        let Sql { text, args } =
+                            export_page_sql(&filter, cursor.as_ref(), $syntax, EXPORT_PAGE);
                         let query = bind_all!(sqlx::query_as::<_, (String, i64, String)>(&text), args);
                         let (json, rows, last) = match query.fetch_one(&mut *conn).await {
                             Ok(page) => page,
@@ -699,6 +752,16 @@ macro_rules! impl_insight_reads {
                         ExportChunk::Rows(rows) => Ok(rows),
                     }),
                 )
+            }
+
+            fn export_pages(&self, filter: InsightFilter) -> Box<dyn ExportPages> {
+                Box::new(PagedExport {
+                    reads: SqlPool(self.0.clone()),
+                    filter,
+                    names: None,
+                    cursor: None,
+                    finished: false,
+                })
             }
 
             async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>> {
@@ -838,7 +901,7 @@ mod tests {
             tag: Some("bug".into()),
             ..InsightFilter::default()
         };
-        let sql = export_page_sql(&filter, None, JsonPage::Sqlite);
+        let sql = export_page_sql(&filter, None, JsonPage::Sqlite, EXPORT_PAGE);
         assert!(sql.text.contains("i.team_id = $1"), "{}", sql.text);
         assert!(sql.text.contains("i.channel_id = $2"), "{}", sql.text);
         assert!(sql.text.contains("t.tag = $3"), "{}", sql.text);
@@ -854,14 +917,19 @@ mod tests {
             team_id: Some("T1".into()),
             ..InsightFilter::default()
         };
-        let sql = export_page_sql(&one, Some(&cursor), JsonPage::Postgres);
+        let sql = export_page_sql(&one, Some(&cursor), JsonPage::Postgres, EXPORT_PAGE);
         assert!(
             sql.text
                 .contains("AND i.number > $2 ORDER BY i.team_id, i.number LIMIT $3"),
             "{}",
             sql.text
         );
-        let all = export_page_sql(&InsightFilter::default(), Some(&cursor), JsonPage::Sqlite);
+        let all = export_page_sql(
+            &InsightFilter::default(),
+            Some(&cursor),
+            JsonPage::Sqlite,
+            EXPORT_PAGE,
+        );
         assert!(
             all.text.contains("AND (i.team_id, i.number) > ($1, $2)"),
             "{}",
@@ -878,7 +946,7 @@ mod tests {
             ..InsightFilter::default()
         };
         assert!(
-            !export_page_sql(&filter, None, JsonPage::Sqlite)
+            !export_page_sql(&filter, None, JsonPage::Sqlite, EXPORT_PAGE)
                 .text
                 .contains("deleted")
         );

@@ -21,6 +21,7 @@ use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;
 use super::sqlite_runner::SqliteRunner;
 use super::sqlite_turns::{Turn, WriteTurns};
+use super::tokens::TokenPools;
 use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult};
 use crate::inbox::{InboxAppender, NewInboxItem};
 
@@ -160,7 +161,10 @@ impl Engine for SqliteEngine {
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {
-        Arc::new(SqlPool(self.writer.clone()))
+        Arc::new(TokenPools {
+            read: self.readers.clone(),
+            write: self.writer.clone(),
+        })
     }
 
     async fn maintain(&self) -> StoreResult<()> {

@@ -2,10 +2,9 @@
 //! prefix finds the row.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Pool, Postgres, Sqlite};
 
 use super::StoreResult;
-use super::reads_sql::SqlPool;
 use crate::clock::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -43,12 +42,20 @@ pub trait ApiTokens: Send + Sync {
     async fn insight_teams(&self) -> StoreResult<Vec<String>>;
 }
 
+/// The pools [`ApiTokens`] uses: lookups on `read`, so checking a presented token never waits
+/// for (or holds) SQLite's one write connection; creating, revoking and recording use on
+/// `write`. PostgreSQL passes one pool for both.
+pub struct TokenPools<DB: sqlx::Database> {
+    pub(super) read: Pool<DB>,
+    pub(super) write: Pool<DB>,
+}
+
 const TOKEN_COLUMNS: &str = "id, name, team_id, prefix, secret_hash, created_at, last_used_at, revoked_at";
 
 macro_rules! impl_api_tokens {
     ($db:ty) => {
         #[async_trait]
-        impl ApiTokens for SqlPool<$db> {
+        impl ApiTokens for TokenPools<$db> {
             async fn create_token(&self, new: &NewApiToken<'_>) -> StoreResult<ApiToken> {
                 Ok(sqlx::query_as(&format!(
                     "INSERT INTO api_tokens (name, team_id, prefix, secret_hash, created_at) \
@@ -59,20 +66,20 @@ macro_rules! impl_api_tokens {
                 .bind(new.prefix)
                 .bind(new.secret_hash)
                 .bind(new.at)
-                .fetch_one(&self.0)
+                .fetch_one(&self.write)
                 .await?)
             }
 
             async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
                 Ok(sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"))
-                    .fetch_all(&self.0)
+                    .fetch_all(&self.read)
                     .await?)
             }
 
             async fn token_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiToken>> {
                 Ok(sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE prefix = $1"))
                     .bind(prefix)
-                    .fetch_optional(&self.0)
+                    .fetch_optional(&self.read)
                     .await?)
             }
 
@@ -84,7 +91,7 @@ macro_rules! impl_api_tokens {
                 .bind(name_or_id)
                 .bind(id)
                 .bind(at)
-                .execute(&self.0)
+                .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -93,7 +100,7 @@ macro_rules! impl_api_tokens {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(at)
-                    .execute(&self.0)
+                    .execute(&self.write)
                     .await?;
                 Ok(())
             }
@@ -101,7 +108,7 @@ macro_rules! impl_api_tokens {
             async fn insight_teams(&self) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> =
                     sqlx::query_as("SELECT team_id FROM insight_numbers ORDER BY team_id")
-                        .fetch_all(&self.0)
+                        .fetch_all(&self.read)
                         .await?;
                 Ok(rows.into_iter().map(|(team,)| team).collect())
             }

@@ -41,12 +41,24 @@ async fn insight(
     .id
 }
 
+/// The export's rows, read both ways: streamed on one connection, and a page per query (the
+/// HTTP API's), which must agree.
 async fn export(store: &SharedStore, filter: InsightFilter) -> Vec<InsightRow> {
     let mut rows = Vec::new();
-    let mut stream = store.reads().export(filter);
+    let mut stream = store.reads().export(filter.clone());
     while let Some(batch) = stream.next().await {
         rows.extend(batch.unwrap());
     }
+    let mut paged = Vec::new();
+    let mut pages = store.reads().export_pages(filter);
+    loop {
+        let page = pages.next_page().await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+    }
+    assert_eq!(paged, rows, "paged and streamed exports differ");
     rows
 }
 

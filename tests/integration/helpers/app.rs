@@ -8,6 +8,7 @@ use circlet::config::{Config, Secret};
 use circlet::demo::SignedSender;
 use circlet::fake_slack::FakeSlack;
 use circlet::inbox::{HandlerRegistry, Worker, WorkerSettings};
+use circlet::server::ServerSettings;
 use circlet::slack::SlackClientSettings;
 use circlet::store::SharedStore;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,8 @@ pub const SECRET: &str = "test-signing-secret";
 
 pub struct TestApp {
     pub base_url: String,
+    /// The listener of `/metrics`, `/healthz` and `/readyz` when `CIRCLET_OPS_BIND` is set.
+    pub ops_url: Option<String>,
     pub sender: SignedSender,
     pub store: SharedStore,
     pub fake: FakeSlack,
@@ -26,6 +29,7 @@ pub struct TestApp {
     pub db: TestDb,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
+    served: Option<tokio::task::JoinHandle<Result<(), circlet::AppError>>>,
 }
 
 type Handlers = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
@@ -40,6 +44,8 @@ pub struct TestAppBuilder {
     env: Vec<(String, String)>,
     bot_token: bool,
     faults: Vec<(String, circlet::fake_slack::Fault, usize)>,
+    ops_refresh: Duration,
+    server_settings: ServerSettings,
 }
 
 impl TestAppBuilder {
@@ -83,6 +89,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// How often `/readyz` and `/metrics` read the database at most. Tests read them on every
+    /// probe (zero) unless they set this, so a figure is current right after an action.
+    pub fn ops_refresh(mut self, every: Duration) -> Self {
+        self.ops_refresh = every;
+        self
+    }
+
+    pub fn server_settings(mut self, settings: ServerSettings) -> Self {
+        self.server_settings = settings;
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -109,7 +127,9 @@ impl TestAppBuilder {
         .expect("test config");
         let mut builder = App::builder(config)
             .worker_settings(self.worker_settings)
-            .slack_settings(self.slack_settings);
+            .slack_settings(self.slack_settings)
+            .ops_refresh(self.ops_refresh)
+            .server_settings(self.server_settings);
         let mut sender_clock: SharedClock = std::sync::Arc::new(circlet::clock::SystemClock);
         if let Some(clock) = self.clock {
             sender_clock = clock.clone();
@@ -123,12 +143,15 @@ impl TestAppBuilder {
         }
         let app = builder.build().await.expect("app builds");
         let base_url = format!("http://{}", app.local_addr());
+        let ops_url = app.ops_addr().map(|addr| format!("http://{addr}"));
         let store = app.store();
         let worker = app.worker();
         let services = app.services().clone();
         let shutdown = app.shutdown_token();
-        tokio::spawn(app.run_until_stopped());
+        let served = tokio::spawn(app.run_until_stopped());
         TestApp {
+            ops_url,
+            served: Some(served),
             // Requests are signed by the app's clock, as Slack's would be by the same real time.
             sender: SignedSender::new(base_url.clone(), Secret::new(SECRET)).with_clock(sender_clock),
             base_url,
@@ -175,6 +198,8 @@ impl TestApp {
             env: Vec::new(),
             bot_token: true,
             faults: Vec::new(),
+            ops_refresh: Duration::ZERO,
+            server_settings: ServerSettings::default(),
         }
     }
 
@@ -195,7 +220,25 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.get("/metrics").await.1
+        let base = self.ops_url.as_ref().unwrap_or(&self.base_url);
+        let response = self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        response.text().await.unwrap_or_default()
+    }
+
+    /// Shuts the app down as SIGTERM does and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(served) = self.served.take() {
+            served
+                .await
+                .expect("the app's task")
+                .expect("the app stops cleanly");
+        }
     }
 }
 

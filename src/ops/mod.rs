@@ -1,6 +1,8 @@
 //! Operational endpoints: liveness, readiness, metrics; and the request-counting middleware.
 
-use std::time::Duration;
+mod figures;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -9,23 +11,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::clock::{Millis, SharedClock};
+pub use figures::{Figures, OpsFigures, REFRESH_EVERY};
+
 use crate::ingress::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
 use crate::metrics::Metrics;
-use crate::store::SharedStore;
-
-/// A probe must answer quickly even when the database hangs.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct OpsState {
-    pub store: SharedStore,
+    pub figures: Arc<OpsFigures>,
     pub metrics: Metrics,
-    pub clock: SharedClock,
 }
-
-/// How far back `/readyz` reports scheduled posts Slack refused: the last week's.
-const REFUSED_POSTS_SHOWN_FOR: Millis = 8 * 24 * 3600 * 1000;
 
 pub fn router(state: OpsState) -> Router {
     Router::new()
@@ -39,45 +34,38 @@ pub fn router(state: OpsState) -> Router {
 /// digest channel, say) are listed for operators but do not make the app unready: it still
 /// serves everything else, and taking it out of the load balancer would not fix the channel.
 async fn ready(State(state): State<OpsState>) -> Response {
-    match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => {
-            let since = state.clock.now_millis() - REFUSED_POSTS_SHOWN_FOR;
-            let refused =
-                match tokio::time::timeout(PROBE_TIMEOUT, state.store.digests().failed_posts(since)).await {
-                    Ok(Ok(failed)) => failed,
-                    _ => Vec::new(),
-                };
-            let refused: Vec<serde_json::Value> = refused
-                .iter()
-                .map(|post| {
-                    serde_json::json!({
-                        "kind": post.kind,
-                        "channel": post.channel_id,
-                        "week": post.period,
-                        "error": post.error,
-                        "fix": "invite @circlet to the channel or correct CIRCLET_DIGEST_CHANNEL; it is tried again next week",
-                    })
-                })
-                .collect();
-            let mut body = serde_json::json!({ "status": "ready", "database": "ok" });
-            if !refused.is_empty() {
-                body["scheduled_posts_refused"] = serde_json::Value::Array(refused);
-            }
-            axum::Json(body).into_response()
-        }
-        _ => (
+    let figures = state.figures.current().await;
+    if !figures.database_reachable || figures.taken.elapsed() > state.figures.max_age() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
         )
-            .into_response(),
+            .into_response();
     }
+    let refused: Vec<serde_json::Value> = figures
+        .refused_posts
+        .iter()
+        .map(|post| {
+            serde_json::json!({
+                "kind": post.kind,
+                "channel": post.channel_id,
+                "week": post.period,
+                "error": post.error,
+                "fix": "invite @circlet to the channel or correct CIRCLET_DIGEST_CHANNEL; it is tried again next week",
+            })
+        })
+        .collect();
+    let mut body = serde_json::json!({ "status": "ready", "database": "ok" });
+    if !refused.is_empty() {
+        body["scheduled_posts_refused"] = serde_json::Value::Array(refused);
+    }
+    axum::Json(body).into_response()
 }
 
 async fn metrics(State(state): State<OpsState>) -> Response {
-    // Depth is read at scrape time; a scrape during an outage still answers, without it.
-    if let Ok(Ok(counts)) = tokio::time::timeout(PROBE_TIMEOUT, state.store.inbox_counts()).await {
-        state.metrics.set_inbox_depth(&counts);
-    }
+    // Brings the inbox depth up to date (at most once per refresh interval); a scrape during
+    // an outage still answers, with the last depth read.
+    state.figures.current().await;
     (
         [(
             header::CONTENT_TYPE,
@@ -87,7 +75,6 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     )
         .into_response()
 }
-
 /// Counts every request by route and status for `/metrics`.
 pub async fn count_requests(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let route = route_label(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
