@@ -6,16 +6,14 @@
 //! most of the time (docs/BENCHMARKS.md). The futures returned here are ready when made: the
 //! statement has already run.
 
-use std::fmt::Display;
 use std::future::{Ready, ready};
 use std::marker::PhantomData;
 
-use rusqlite::types::{FromSql, ToSqlOutput, Type, Value};
+use rusqlite::types::{FromSql, ToSqlOutput, Value};
 use rusqlite::{Connection, Row, Statement, ToSql};
 
 use super::StoreResult;
 use super::digest::Prompt;
-use super::insights::{EmojiOverride, Insight, Reply, Rule};
 
 /// A statement with its bound values, like `sqlx::query`.
 pub(super) fn query(sql: &str) -> Query<'_> {
@@ -92,7 +90,7 @@ impl Query<'_> {
 
 /// Binds `values` to a statement's parameters. `$n` (the SQL shared with PostgreSQL) takes the
 /// n-th value: SQLite numbers such named parameters by first appearance, which is not always n.
-/// A bare `?` (from [`QueryBuilder`]) takes the value at its own position.
+/// A bare `?` takes the value at its own position.
 fn bind_all(statement: &mut Statement<'_>, values: &[Value]) -> rusqlite::Result<()> {
     for index in 1..=statement.parameter_count() {
         let position = match statement.parameter_name(index) {
@@ -163,79 +161,6 @@ impl<T: FromDirectRow> QueryAs<'_, T> {
     }
 }
 
-/// A statement put together piece by piece, like `sqlx::QueryBuilder`; values bind to `?`.
-pub(super) struct QueryBuilder {
-    sql: String,
-    args: Args,
-}
-
-impl QueryBuilder {
-    pub(super) fn new(init: impl Into<String>) -> Self {
-        Self {
-            sql: init.into(),
-            args: Args::default(),
-        }
-    }
-
-    pub(super) fn push(&mut self, sql: impl Display) -> &mut Self {
-        use std::fmt::Write;
-        let _ = write!(self.sql, "{sql}");
-        self
-    }
-
-    pub(super) fn separated(&mut self, separator: &'static str) -> Separated<'_> {
-        Separated {
-            builder: self,
-            separator,
-            first: true,
-        }
-    }
-
-    /// `VALUES (…), (…)`, one tuple per item, as `sqlx::QueryBuilder::push_values` writes it.
-    pub(super) fn push_values<I, F>(&mut self, tuples: I, mut push_tuple: F) -> &mut Self
-    where
-        I: IntoIterator,
-        F: FnMut(Separated<'_>, I::Item),
-    {
-        self.push("VALUES ");
-        for (i, tuple) in tuples.into_iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
-            }
-            self.push("(");
-            push_tuple(self.separated(", "), tuple);
-            self.push(")");
-        }
-        self
-    }
-
-    /// The statement, taking the bound values: build it once.
-    pub(super) fn build(&mut self) -> Query<'_> {
-        Query {
-            sql: &self.sql,
-            args: std::mem::take(&mut self.args),
-        }
-    }
-}
-
-pub(super) struct Separated<'b> {
-    builder: &'b mut QueryBuilder,
-    separator: &'static str,
-    first: bool,
-}
-
-impl Separated<'_> {
-    pub(super) fn push_bind<V: ToSql>(&mut self, value: V) -> &mut Self {
-        if !self.first {
-            self.builder.sql.push_str(self.separator);
-        }
-        self.first = false;
-        self.builder.sql.push('?');
-        self.builder.args.push(value);
-        self
-    }
-}
-
 /// A row decoded into a value, as `sqlx::FromRow` does for the sqlx backends.
 pub(super) trait FromDirectRow: Sized {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
@@ -259,40 +184,6 @@ tuple_rows!(A 0, B 1, C 2, D 3, E 4);
 tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 
-/// A text column parsed into `T`, failing the row as sqlx's `try_from` attribute does.
-fn parsed<T: TryFrom<String, Error = String>>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
-    let text: String = row.get(column)?;
-    T::try_from(text).map_err(|err| {
-        let index = row.as_ref().column_index(column).unwrap_or_default();
-        rusqlite::Error::FromSqlConversionFailure(index, Type::Text, err.into())
-    })
-}
-
-impl FromDirectRow for Insight {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get("id")?,
-            team_id: row.get("team_id")?,
-            number: row.get("number")?,
-            channel_id: row.get("channel_id")?,
-            message_ts: row.get("message_ts")?,
-            thread_ts: row.get("thread_ts")?,
-            author_id: row.get("author_id")?,
-            text: row.get("text")?,
-            text_version: row.get("text_version")?,
-            source: parsed(row, "source")?,
-            status: parsed(row, "status")?,
-            product_area: row.get("product_area")?,
-            sentiment: row.get("sentiment")?,
-            customer_company: row.get("customer_company")?,
-            deleted: row.get("deleted")?,
-            merged_into: row.get("merged_into")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
-        })
-    }
-}
-
 /// Rows decoded field by field from the columns of the same names, as `sqlx::FromRow` does.
 macro_rules! rows_by_column_name {
     ($($type:ty { $($field:ident),+ })+) => {
@@ -307,9 +198,6 @@ macro_rules! rows_by_column_name {
 }
 
 rows_by_column_name! {
-    Reply { channel_id, ts, user_id, text }
-    Rule { number, phrase, tag, capture }
-    EmojiOverride { emoji, tag }
     Prompt { number, question, created_by, created_at, posted_period }
 }
 
@@ -344,27 +232,6 @@ mod tests {
             .fetch_one(&connection))
         .unwrap();
         assert_eq!(row, (7, "seven".to_owned(), 70));
-    }
-
-    #[test]
-    fn execute_counts_changed_rows() {
-        let connection = connection();
-        let mut insert = QueryBuilder::new("INSERT INTO t (a, b) ");
-        insert.push_values([1_i64, 2, 3], |mut row, a| {
-            row.push_bind(a).push_bind(format!("n{a}"));
-        });
-        assert_eq!(
-            now(insert.build().execute(&connection)).unwrap().rows_affected(),
-            3
-        );
-        let mut update = QueryBuilder::new("UPDATE t SET c = 1 WHERE a IN (");
-        let mut list = update.separated(", ");
-        list.push_bind(1_i64).push_bind(3_i64);
-        update.push(")");
-        assert_eq!(
-            now(update.build().execute(&connection)).unwrap().rows_affected(),
-            2
-        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod digest;
 mod direct_sql;
 mod engine;
 mod inbox;
+mod insight_rows;
 mod insight_tx;
 pub mod insights;
 mod postgres;

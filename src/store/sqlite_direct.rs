@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -125,14 +124,6 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|_| StoreError::WriteAborted)?;
     result?;
     Ok(kept)
-}
-
-#[async_trait]
-impl super::insight_tx::LockKeys for DirectTransaction {
-    /// SQLite takes one writer at a time: its transactions already run one by one.
-    async fn lock_keys(&mut self, _keys: &[String]) -> StoreResult<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

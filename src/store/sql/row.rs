@@ -98,6 +98,12 @@ impl FromRow for bool {
     }
 }
 
+impl<A: Column + Send> FromRow for (A,) {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        Ok((A::read(row, 0)?,))
+    }
+}
+
 impl<A: Column + Send, B: Column + Send> FromRow for (A, B) {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
         Ok((A::read(row, 0)?, B::read(row, 1)?))
