@@ -10,7 +10,8 @@ use super::runner::Runner;
 use super::sql::{Executor, Statement};
 use super::{
     ApiTokens, Backend, Circle, CircleChange, DigestStore, InsightReads, InsightTx, PRUNE_MESSAGES_SLICE,
-    PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, circles, inbox, prune_in_slices,
+    PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, TxOutcome, TxWork, circles, inbox,
+    prune_in_slices, transaction,
 };
 use crate::clock::Millis;
 use crate::inbox::{
@@ -34,6 +35,12 @@ pub trait Engine: Runner {
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>>;
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;
+
+    /// Runs `work` in a transaction; on the calling task unless the engine says otherwise.
+    async fn run_transaction(&self, work: TxWork) -> StoreResult<TxOutcome> {
+        transaction::run_here(self.begin().await, work).await
+    }
+
     fn reads(&self) -> Arc<dyn InsightReads>;
     fn tokens(&self) -> Arc<dyn ApiTokens>;
     fn digests(&self) -> Arc<dyn DigestStore>;
@@ -89,6 +96,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
         self.engine.begin().await
+    }
+
+    async fn run_transaction(&self, work: TxWork) -> StoreResult<TxOutcome> {
+        self.engine.run_transaction(work).await
     }
 
     fn reads(&self) -> Arc<dyn InsightReads> {

@@ -23,6 +23,7 @@ mod sqlite_inbox;
 mod sqlite_runner;
 mod sqlite_turns;
 pub mod tokens;
+mod transaction;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub use reads::{
 };
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, ApiTokens, NewApiToken};
+pub use transaction::{TxOutcome, TxWork, transaction};
 
 use crate::clock::Millis;
 pub use crate::inbox::{Claim, InboxAppender, InboxStore, Requeue, Settlement};
@@ -97,6 +99,10 @@ pub trait Store: InboxStore + Send + Sync + 'static {
 
     /// Opens a transaction over capture and tagging data.
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;
+
+    /// Runs `work` in a transaction where this backend runs them (see [`transaction()`], the
+    /// typed way to call it).
+    async fn run_transaction(&self, work: TxWork) -> StoreResult<TxOutcome>;
 
     /// Queries for reports and exports, off the write path.
     fn reads(&self) -> Arc<dyn InsightReads>;

@@ -22,7 +22,7 @@ use super::sqlite_inbox;
 use super::sqlite_runner::SqliteRunner;
 use super::sqlite_turns::{Turn, WriteTurns};
 use super::tokens::TokenPools;
-use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult};
+use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult, TxOutcome, TxWork};
 use crate::inbox::{InboxAppender, NewInboxItem};
 
 /// The SQLite store.
@@ -140,6 +140,11 @@ impl Engine for SqliteEngine {
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
         Ok(())
+    }
+
+    /// On a blocking thread: the transaction's statements step where they are called.
+    async fn run_transaction(&self, work: TxWork) -> StoreResult<TxOutcome> {
+        super::transaction::run_on_a_blocking_thread(self.begin().await, work).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {

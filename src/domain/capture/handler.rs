@@ -12,7 +12,7 @@ use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
 use crate::domain::bot::BotIdentity;
 use crate::inbox::{HandlerError, InboxHandler, Job};
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 /// Event types this handler takes.
 pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
@@ -47,7 +47,7 @@ impl InboxHandler for CaptureHandler {
                 events::parse(&job.row.payload).map_err(|err| HandlerError::permanent(err.to_string()))
             })
             .collect();
-        self.apply_on_a_blocking_thread(jobs, parsed).await
+        self.apply_in_transactions(jobs, &parsed).await
     }
 }
 
@@ -71,27 +71,6 @@ fn message_keys(jobs: &[Job], events: &[Result<CaptureEvent, HandlerError>]) -> 
 }
 
 impl CaptureHandler {
-    /// [`Self::apply_in_transactions`] off the runtime's threads: on SQLite a batch's
-    /// statements step on the calling thread, milliseconds of work without a pause, and the
-    /// runtime's threads must stay free to acknowledge Slack's requests.
-    async fn apply_on_a_blocking_thread(
-        &self,
-        jobs: &[Job],
-        events: Vec<Result<CaptureEvent, HandlerError>>,
-    ) -> Vec<Result<(), HandlerError>> {
-        let (handler, count, jobs) = (self.clone(), jobs.len(), jobs.to_vec());
-        let runtime = tokio::runtime::Handle::current();
-        let applied = tokio::task::spawn_blocking(move || {
-            runtime.block_on(handler.apply_in_transactions(&jobs, &events))
-        });
-        match applied.await {
-            Ok(results) => results,
-            // The worker parks the rows, as it does when any handler panics.
-            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(_) => vec![Err(HandlerError::transient("the capture batch was cut short")); count],
-        }
-    }
-
     /// The batch in order, [`EVENTS_PER_TRANSACTION`] events per transaction. When one fails,
     /// its events and all after it are retried (capture is idempotent, so events of a
     /// committed part that come round again change nothing).
@@ -179,23 +158,28 @@ impl CaptureHandler {
         bot_user: &str,
     ) -> Result<(), HandlerError> {
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await?;
-        tx.lock_messages(&message_keys(jobs, events)).await?;
-        let mut teams: HashMap<&str, TeamContext> = HashMap::new();
-        for (job, event) in jobs.iter().zip(events) {
-            let Ok(event) = event else { continue };
-            if let CaptureEvent::Ignored(why) = event {
-                tracing::debug!(event_id = %job.row.event_id, why, "not for capture");
-                continue;
-            }
-            let team = job.row.team_id.as_str();
-            if !teams.contains_key(team) {
-                let context = TeamContext::load(tx.as_mut(), team).await?;
-                teams.insert(team, context);
-            }
-            let context = &teams[team];
-            service::apply(tx.as_mut(), context, bot_user, event, now).await?;
-        }
-        tx.commit().await.map_err(HandlerError::from)
+        let keys = message_keys(jobs, events);
+        let (jobs, events, bot_user) = (jobs.to_vec(), events.to_vec(), bot_user.to_owned());
+        store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.lock_messages(&keys).await?;
+                let mut teams: HashMap<&str, TeamContext> = HashMap::new();
+                for (job, event) in jobs.iter().zip(&events) {
+                    let Ok(event) = event else { continue };
+                    if let CaptureEvent::Ignored(why) = event {
+                        tracing::debug!(event_id = %job.row.event_id, why, "not for capture");
+                        continue;
+                    }
+                    let team = job.row.team_id.as_str();
+                    if !teams.contains_key(team) {
+                        let context = TeamContext::load(tx, team).await?;
+                        teams.insert(team, context);
+                    }
+                    service::apply(tx, &teams[team], &bot_user, event, now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }
