@@ -17,7 +17,7 @@ use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
 use crate::domain::reports::{self, ReportRequest};
 use crate::fake_slack::FakeSlack;
-use crate::store::{InsightFilter, SharedStore};
+use crate::store::{self, InsightFilter, InsightTx, SharedStore, StoreResult};
 
 const DEMO_SECRET: &str = "demo-signing-secret";
 
@@ -217,7 +217,26 @@ async fn settle(store: &SharedStore) -> Result<(), AppError> {
 }
 
 async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
-    let mut tx = store.begin().await?;
+    let rows = store::transaction(store.as_ref(), |tx| Box::pin(insight_rows(tx))).await?;
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut table = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        table.push_str("  ");
+        table.push_str(cells.join("  ").trim_end());
+        table.push('\n');
+    }
+    Ok(table)
+}
+
+/// The demo workspace's insights as table rows, a heading first.
+async fn insight_rows(tx: &mut dyn InsightTx) -> StoreResult<Vec<Vec<String>>> {
     let mut rows = vec![
         [
             "#", "status", "source", "tags", "votes", "replies", "area", "text",
@@ -247,21 +266,7 @@ async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
             text,
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut table = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        table.push_str("  ");
-        table.push_str(cells.join("  ").trim_end());
-        table.push('\n');
-    }
-    Ok(table)
+    Ok(rows)
 }
 
 fn summarize(answer: &Answer) -> String {

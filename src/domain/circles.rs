@@ -15,7 +15,7 @@ use super::slash::{SlashCommand, channel_id};
 use crate::clock::{Millis, SharedClock};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{CircleChange, Membership, MembershipChange, SharedStore};
+use crate::store::{self, CircleChange, Membership, MembershipChange, SharedStore};
 
 pub const CIRCLE_USAGE: &str = "/feedback circle add #channel | remove #channel | list";
 
@@ -95,16 +95,20 @@ impl MembershipHandler {
         if !self.store.is_circle(team_id, channel_id).await? {
             return Ok(());
         }
-        let mut tx = self.store.begin().await?;
-        let membership = Membership {
-            team_id,
-            channel_id,
-            user_id,
-            change,
-            at,
-        };
-        tx.set_membership(&membership).await?;
-        tx.commit().await?;
+        let (team_id, channel_id, user_id) = (team_id.to_owned(), channel_id.to_owned(), user_id.to_owned());
+        store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let membership = Membership {
+                    team_id: &team_id,
+                    channel_id: &channel_id,
+                    user_id: &user_id,
+                    change,
+                    at,
+                };
+                tx.set_membership(&membership).await
+            })
+        })
+        .await?;
         Ok(())
     }
 }
@@ -177,8 +181,13 @@ impl CircleCommand {
 
     async fn list(&self, team: &str) -> Result<String, HandlerError> {
         let circles = self.store.circles(team).await?;
-        let mut tx = self.store.begin().await?;
-        let counts: HashMap<String, i64> = tx.insight_counts(team).await?.into_iter().collect();
+        let team_id = team.to_owned();
+        let counts: HashMap<String, i64> = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.insight_counts(&team_id).await })
+        })
+        .await?
+        .into_iter()
+        .collect();
         let active: Vec<String> = circles
             .iter()
             .filter(|c| c.active)

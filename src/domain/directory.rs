@@ -12,7 +12,7 @@ use super::bot::{BotIdentity, Identity};
 use crate::clock::{Millis, SharedClock};
 use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
 use crate::slack::{SlackApi, SlackError};
-use crate::store::{InsightTx, Membership, MembershipChange, Named, SharedStore, StoreResult};
+use crate::store::{self, InsightTx, Membership, MembershipChange, Named, SharedStore, StoreResult};
 
 /// Task: read a circle's name and members (and the workspace's URL, for permalinks).
 pub const LOAD_CIRCLE_TASK: &str = "load_circle";
@@ -115,35 +115,39 @@ impl InboxHandler for CircleLoadHandler {
             }
         };
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await?;
-        // Only the installed workspace's URL: an org-wide token could answer for another.
-        if identity.team_id == team {
-            tx.set_name(Named::Workspace { team_id: team }, &identity.url, now)
-                .await?;
-        }
-        if let Some(name) = info.channel.name.as_deref() {
-            tx.set_name(
-                Named::Channel {
-                    team_id: team,
-                    channel_id: channel,
-                },
-                name,
-                now,
-            )
-            .await?;
-        }
-        for user in &members {
-            let membership = Membership {
-                team_id: team,
-                channel_id: channel,
-                user_id: user,
-                change: MembershipChange::Present,
-                at: now,
-            };
-            tx.set_membership(&membership).await?;
-        }
-        tx.commit().await?;
-        tracing::info!(%channel, members = members.len(), "read the circle's name and members");
+        let (team_id, channel_id) = (team.to_owned(), channel.to_owned());
+        let workspace_url = (identity.team_id == team).then(|| identity.url.clone());
+        let channel_name = info.channel.name.clone();
+        let count = members.len();
+        store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let (team, channel) = (team_id.as_str(), channel_id.as_str());
+                // Only the installed workspace's URL: an org-wide token could answer for another.
+                if let Some(url) = &workspace_url {
+                    tx.set_name(Named::Workspace { team_id: team }, url, now).await?;
+                }
+                if let Some(name) = channel_name.as_deref() {
+                    let named = Named::Channel {
+                        team_id: team,
+                        channel_id: channel,
+                    };
+                    tx.set_name(named, name, now).await?;
+                }
+                for user in &members {
+                    let membership = Membership {
+                        team_id: team,
+                        channel_id: channel,
+                        user_id: user,
+                        change: MembershipChange::Present,
+                        at: now,
+                    };
+                    tx.set_membership(&membership).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        tracing::info!(%channel, members = count, "read the circle's name and members");
         Ok(())
     }
 }
@@ -219,13 +223,17 @@ impl InboxHandler for PersonHandler {
         let Some(name) = display_name(&user) else {
             return Ok(());
         };
-        let mut tx = self.store.begin().await?;
-        let person = Named::Person {
-            team_id: team,
-            user_id: &task.user,
-        };
-        tx.set_name(person, &name, self.clock.now_millis()).await?;
-        tx.commit().await?;
+        let (team_id, user_id, now) = (team.to_owned(), task.user.clone(), self.clock.now_millis());
+        store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let person = Named::Person {
+                    team_id: &team_id,
+                    user_id: &user_id,
+                };
+                tx.set_name(person, &name, now).await
+            })
+        })
+        .await?;
         Ok(())
     }
 }

@@ -45,7 +45,7 @@ pub use reads::{
 };
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, ApiTokens, NewApiToken};
-pub use transaction::{TxOutcome, TxWork, transaction};
+pub use transaction::{TxOutcome, TxWork, transaction, transaction_with};
 
 use crate::clock::Millis;
 pub use crate::inbox::{Claim, InboxAppender, InboxStore, Requeue, Settlement};
@@ -97,7 +97,9 @@ pub trait Store: InboxStore + Send + Sync + 'static {
     /// Whether the channel is an active circle.
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool>;
 
-    /// Opens a transaction over capture and tagging data.
+    /// Opens a transaction over capture and tagging data, held by the caller: for tests and
+    /// tools that hold one open on purpose. Application code runs its work through
+    /// [`transaction()`], which lets the backend choose the thread.
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;
 
     /// Runs `work` in a transaction where this backend runs them (see [`transaction()`], the

@@ -18,7 +18,16 @@ pub type TxWork = Box<dyn for<'t> FnOnce(&'t mut dyn InsightTx) -> BoxFuture<'t,
 
 /// Runs `work` in a write transaction of `store`: committed when it returns `Ok`, rolled back
 /// when it returns `Err` (that error is returned, as is a failure to begin or commit).
-pub async fn transaction<T, E, F>(store: &dyn Store, work: F) -> Result<T, E>
+pub async fn transaction<T, F>(store: &dyn Store, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn InsightTx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+{
+    transaction_with(store, work).await
+}
+
+/// [`transaction`] for work that fails with errors of its own (rolled back all the same).
+pub async fn transaction_with<T, E, F>(store: &dyn Store, work: F) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,

@@ -160,7 +160,7 @@ impl CaptureHandler {
         let now = self.clock.now_millis();
         let keys = message_keys(jobs, events);
         let (jobs, events, bot_user) = (jobs.to_vec(), events.to_vec(), bot_user.to_owned());
-        store::transaction(self.store.as_ref(), move |tx| {
+        store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.lock_messages(&keys).await?;
                 let mut teams: HashMap<&str, TeamContext> = HashMap::new();

@@ -10,7 +10,7 @@ use crate::domain::access::ProductAccess;
 use crate::domain::slash::{QuoteProblem, SlashCommand, quoted};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{Rule, SharedStore};
+use crate::store::{self, Rule, SharedStore};
 
 pub const RULES_USAGE: &str = "/feedback rules [add \"phrase\" TAG [capture] | remove N]";
 const MAX_PHRASE: usize = 100;
@@ -87,53 +87,59 @@ impl RulesCommand {
         let team = command.team_id.as_str();
         let rest = command.rest();
         let (action, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let mut tx = self.store.begin().await?;
-        let answer = match action.to_ascii_lowercase().as_str() {
-            "" | "list" => {
-                let rules = tx.rules(team).await?;
-                if rules.is_empty() {
-                    format!(
-                        "No keyword rules yet. Add one with `{RULES_USAGE}`: a rule tags captured messages that \
-                         contain its phrase, and with `capture` it also captures them by itself."
-                    )
-                } else {
-                    let lines: Vec<String> = rules.iter().map(describe).collect();
-                    format!(
-                        "*Keyword rules*\n{}\nRemove one with `/feedback rules remove N`.",
-                        lines.join("\n")
-                    )
-                }
-            }
-            "add" => match parse_add(tail) {
-                Ok(new) => {
-                    let rule = tx
-                        .add_rule(
-                            team,
-                            (&new.phrase, &new.tag, new.capture),
-                            &command.user_id,
-                            self.clock.now_millis(),
-                        )
-                        .await?;
-                    format!(
-                        "Added rule {}. It applies to messages captured or edited from now on.",
-                        describe(&rule)
-                    )
-                }
-                Err(problem) => problem,
-            },
-            "remove" => match tail.trim().trim_start_matches('#').parse::<i64>() {
-                Ok(number) => match tx.remove_rule(team, number).await? {
-                    Some(rule) => format!(
-                        "Removed rule {}. Tags it already gave stay until those messages are edited.",
-                        describe(&rule)
-                    ),
-                    None => format!("There is no rule {number}. `/feedback rules` lists them."),
-                },
-                Err(_) => "Usage: `/feedback rules remove N`, with N from `/feedback rules`.".to_owned(),
-            },
-            _ => format!("Usage: `{RULES_USAGE}`"),
-        };
-        tx.commit().await?;
+        let (team, action, tail) = (team.to_owned(), action.to_ascii_lowercase(), tail.to_owned());
+        let (user_id, now) = (command.user_id.clone(), self.clock.now_millis());
+        let answer = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let answer = match action.as_str() {
+                    "" | "list" => {
+                        let rules = tx.rules(&team).await?;
+                        if rules.is_empty() {
+                            format!(
+                                "No keyword rules yet. Add one with `{RULES_USAGE}`: a rule tags captured messages that \
+                                 contain its phrase, and with `capture` it also captures them by itself."
+                            )
+                        } else {
+                            let lines: Vec<String> = rules.iter().map(describe).collect();
+                            format!(
+                                "*Keyword rules*\n{}\nRemove one with `/feedback rules remove N`.",
+                                lines.join("\n")
+                            )
+                        }
+                    }
+                    "add" => match parse_add(&tail) {
+                        Ok(new) => {
+                            let rule = tx
+                                .add_rule(
+                                    &team,
+                                    (&new.phrase, &new.tag, new.capture),
+                                    &user_id,
+                                    now,
+                                )
+                                .await?;
+                            format!(
+                                "Added rule {}. It applies to messages captured or edited from now on.",
+                                describe(&rule)
+                            )
+                        }
+                        Err(problem) => problem,
+                    },
+                    "remove" => match tail.trim().trim_start_matches('#').parse::<i64>() {
+                        Ok(number) => match tx.remove_rule(&team, number).await? {
+                            Some(rule) => format!(
+                                "Removed rule {}. Tags it already gave stay until those messages are edited.",
+                                describe(&rule)
+                            ),
+                            None => format!("There is no rule {number}. `/feedback rules` lists them."),
+                        },
+                        Err(_) => "Usage: `/feedback rules remove N`, with N from `/feedback rules`.".to_owned(),
+                    },
+                    _ => format!("Usage: `{RULES_USAGE}`"),
+                };
+                Ok(answer)
+            })
+        })
+        .await?;
         Ok(answer)
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::access::ProductAccess;
 use crate::domain::slash::SlashCommand;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 pub const TAGS_USAGE: &str = "/feedback tags [set :emoji: NAME | unset :emoji:]";
 
@@ -61,22 +61,25 @@ impl TagsCommand {
                 "`{tag}` cannot be a tag name: use lower-case letters, digits and dashes (up to 30), e.g. `pain-point`."
             ));
         }
-        let mut tx = self.store.begin().await?;
-        let was = EmojiMap::new(&tx.emoji_overrides(team).await?);
-        if tag.is_none() && was.action(emoji).is_none() {
+        let (team_id, emoji_name, new_tag) = (team.to_owned(), emoji.to_owned(), tag.clone());
+        let (user_id, now) = (command.user_id.clone(), self.clock.now_millis());
+        let set = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let was = EmojiMap::new(&tx.emoji_overrides(&team_id).await?);
+                if new_tag.is_none() && was.action(&emoji_name).is_none() {
+                    return Ok(false);
+                }
+                tx.set_emoji_tag(&team_id, &emoji_name, new_tag.as_deref(), &user_id, now)
+                    .await?;
+                Ok(true)
+            })
+        })
+        .await?;
+        if !set {
             return Ok(format!(
                 "`:{emoji}:` does not capture anything here, so there is nothing to unset."
             ));
         }
-        tx.set_emoji_tag(
-            team,
-            emoji,
-            tag.as_deref(),
-            &command.user_id,
-            self.clock.now_millis(),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(match tag.as_deref() {
             Some(FEEDBACK) => {
                 format!("Reacting with :{emoji}: now captures a message as feedback, without a tag.")
@@ -87,9 +90,12 @@ impl TagsCommand {
     }
 
     async fn list(&self, team: &str) -> Result<String, HandlerError> {
-        let mut tx = self.store.begin().await?;
-        let map = EmojiMap::new(&tx.emoji_overrides(team).await?);
-        let rules = tx.rules(team).await?;
+        let team_id = team.to_owned();
+        let (overrides, rules) = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok((tx.emoji_overrides(&team_id).await?, tx.rules(&team_id).await?)) })
+        })
+        .await?;
+        let map = EmojiMap::new(&overrides);
         let mut lines = vec!["*Reactions that capture feedback*".to_owned()];
         lines.extend(map.entries().map(|(emoji, tag)| match tag {
             FEEDBACK => format!("• :{emoji}: → captured as feedback (no tag)"),

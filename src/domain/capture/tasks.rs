@@ -8,11 +8,11 @@ use serde::Deserialize;
 use slack_morphism::prelude::*;
 
 use super::service::{self, TeamContext};
-use crate::clock::SharedClock;
+use crate::clock::{Millis, SharedClock};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::{SlackApi, SlackError};
-use crate::store::{CachedMessage, MessageRef, SharedStore};
+use crate::store::{self, CachedMessage, InsightTx, MessageRef, SharedStore};
 
 /// Slack errors meaning the message is gone or out of Circlet's reach: retrying cannot help.
 const UNREACHABLE: &[&str] = &[
@@ -97,50 +97,78 @@ impl InboxHandler for FetchMessageHandler {
         }
         let fetched = self.fetch(&task).await;
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await?;
-        let Some(insight) = tx.insight_by_message(at).await? else {
-            return Ok(());
-        };
-        if insight.text.is_some() || insight.deleted {
-            return Ok(()); // the message event arrived meanwhile
-        }
-        let message = match fetched {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                tracing::info!(channel = %task.channel, ts = %task.ts, "captured message not found in Slack; dropping the capture");
-                tx.discard_insight(insight.id).await?;
-                return tx.commit().await.map_err(HandlerError::from);
-            }
-            Err(err) => match unreachable_code(&err) {
-                Some(code) => {
-                    tracing::info!(channel = %task.channel, ts = %task.ts, code, "cannot read the captured message; dropping the capture");
-                    tx.discard_insight(insight.id).await?;
-                    return tx.commit().await.map_err(HandlerError::from);
-                }
-                None => return Err(err.into()),
-            },
-        };
-        let cached = CachedMessage {
-            team_id: team.to_owned(),
-            channel_id: task.channel.clone(),
-            ts: task.ts.clone(),
-            user_id: message.sender.user.as_ref().map(ToString::to_string),
-            text: message.content.text.clone().unwrap_or_default(),
-            thread_ts: message.origin.thread_ts.as_ref().map(ToString::to_string),
-        };
-        tx.put_message(&cached, now).await?;
-        tx.set_text(insight.id, &cached.text, 0, now).await?;
-        let context = TeamContext::load(tx.as_mut(), team).await?;
-        service::tag_by_rules(tx.as_mut(), &context, &insight, &cached.text).await?;
-        service::queue_ack(tx.as_mut(), &insight, now).await?;
-        tx.commit().await.map_err(HandlerError::from)
+        let team_id = team.to_owned();
+        store::transaction_with(self.store.as_ref(), move |tx| {
+            Box::pin(async move { fill_in_fetched(tx, &team_id, &task, fetched, now).await })
+        })
+        .await
     }
+}
+
+/// Gives a capture the text Slack returned for its message, or drops the capture when Slack
+/// cannot find the message; nothing when the message event arrived meanwhile.
+async fn fill_in_fetched(
+    tx: &mut dyn InsightTx,
+    team: &str,
+    task: &MessageTask,
+    fetched: Result<Option<SlackHistoryMessage>, SlackError>,
+    now: Millis,
+) -> Result<(), HandlerError> {
+    let at = MessageRef {
+        team_id: team,
+        channel_id: &task.channel,
+        ts: &task.ts,
+    };
+    let Some(insight) = tx.insight_by_message(at).await? else {
+        return Ok(());
+    };
+    if insight.text.is_some() || insight.deleted {
+        return Ok(()); // the message event arrived meanwhile
+    }
+    let message = match fetched {
+        Ok(Some(message)) => message,
+        Ok(None) => {
+            tracing::info!(channel = %task.channel, ts = %task.ts, "captured message not found in Slack; dropping the capture");
+            return Ok(tx.discard_insight(insight.id).await?);
+        }
+        Err(err) => match unreachable_code(&err) {
+            Some(code) => {
+                tracing::info!(channel = %task.channel, ts = %task.ts, code, "cannot read the captured message; dropping the capture");
+                return Ok(tx.discard_insight(insight.id).await?);
+            }
+            None => return Err(err.into()),
+        },
+    };
+    let cached = CachedMessage {
+        team_id: team.to_owned(),
+        channel_id: task.channel.clone(),
+        ts: task.ts.clone(),
+        user_id: message.sender.user.as_ref().map(ToString::to_string),
+        text: message.content.text.clone().unwrap_or_default(),
+        thread_ts: message.origin.thread_ts.as_ref().map(ToString::to_string),
+    };
+    tx.put_message(&cached, now).await?;
+    tx.set_text(insight.id, &cached.text, 0, now).await?;
+    let context = TeamContext::load(tx, team).await?;
+    service::tag_by_rules(tx, &context, &insight, &cached.text).await?;
+    service::queue_ack(tx, &insight, now).await?;
+    Ok(())
 }
 
 impl FetchMessageHandler {
     async fn still_needed(&self, at: MessageRef<'_>) -> Result<bool, HandlerError> {
-        let mut tx = self.store.begin().await?;
-        let insight = tx.insight_by_message(at).await?;
+        let (team_id, channel_id, ts) = (at.team_id.to_owned(), at.channel_id.to_owned(), at.ts.to_owned());
+        let insight = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let at = MessageRef {
+                    team_id: &team_id,
+                    channel_id: &channel_id,
+                    ts: &ts,
+                };
+                tx.insight_by_message(at).await
+            })
+        })
+        .await?;
         Ok(insight.is_some_and(|i| i.text.is_none() && !i.deleted))
     }
 

@@ -13,7 +13,7 @@ use crate::domain::settings::DomainSettings;
 use crate::domain::slash::{SlashCommand, channel_id};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 pub const DIGEST_USAGE: &str = "/feedback digest [preview [#channel] | circle on|off #channel]";
 const REFUSAL: &str = "Sorry, the digest is for the product team and workspace admins.";
@@ -93,9 +93,11 @@ impl InboxHandler for DigestCommand {
                     .await
             }
             Ok(DigestAction::Recap { channel, on }) => {
-                let mut tx = self.store.begin().await?;
-                let before = tx.set_recap(team, &channel, on).await?;
-                tx.commit().await?;
+                let (team_id, channel_id) = (team.to_owned(), channel.clone());
+                let before = store::transaction(self.store.as_ref(), move |tx| {
+                    Box::pin(async move { tx.set_recap(&team_id, &channel_id, on).await })
+                })
+                .await?;
                 let next = date(self.settings.schedule.next_end(now));
                 let answer = match (before, on) {
                     (None, _) => format!(

@@ -10,7 +10,7 @@ use crate::domain::access::ProductAccess;
 use crate::domain::slash::{QuoteProblem, SlashCommand, quoted};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{Prompt, SharedStore};
+use crate::store::{self, Prompt, SharedStore};
 
 pub const PROMPT_USAGE: &str = "/feedback prompt [add \"question\" | list | remove N]";
 /// A question fits a Block Kit section with room to spare.
@@ -94,45 +94,51 @@ impl PromptCommand {
             Err(usage) => return Ok(usage),
         };
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await?;
-        let answer = match action {
-            PromptAction::List => {
-                let queued = tx.queued_prompts(team).await?;
-                if queued.is_empty() {
-                    format!(
-                        "No prompts queued. Add one with `{PROMPT_USAGE}`: each week the next one is posted in \
-                         every circle with the recap, and replies in its thread are captured as insights."
-                    )
-                } else {
-                    let lines: Vec<String> = queued.iter().map(describe).collect();
-                    format!(
-                        "*Queued prompts* (the first goes out with the next recap)\n{}\nRemove one with \
-                         `/feedback prompt remove N`.",
-                        lines.join("\n")
-                    )
+        let (team, user_id) = (team.to_owned(), command.user_id.clone());
+        let answer = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let answer = match action {
+                    PromptAction::List => {
+                        let queued = tx.queued_prompts(&team).await?;
+                        if queued.is_empty() {
+                            format!(
+                                "No prompts queued. Add one with `{PROMPT_USAGE}`: each week the next one is posted in \
+                                 every circle with the recap, and replies in its thread are captured as insights."
+                            )
+                        } else {
+                            let lines: Vec<String> = queued.iter().map(describe).collect();
+                            format!(
+                                "*Queued prompts* (the first goes out with the next recap)\n{}\nRemove one with \
+                                 `/feedback prompt remove N`.",
+                                lines.join("\n")
+                            )
+                        }
+                    }
+                    PromptAction::Add(question) => {
+                        let prompt = tx.add_prompt(&team, &question, &user_id, now).await?;
+                        let ahead = tx.queued_prompts(&team).await?.len().saturating_sub(1);
+                        let when = match ahead {
+                            0 => "It goes out with the next weekly recap.".to_owned(),
+                            n => format!("{n} queued before it; one goes out each week."),
+                        };
+                        format!("Added prompt {}. {when}", describe(&prompt))
+                    }
+                    PromptAction::Remove(number) => match tx.remove_prompt(&team, number, now).await? {
+                        Some(prompt) if prompt.posted_period.is_some() => format!(
+                            "Removed prompt {}. It was already posted; replies in its thread are still captured.",
+                            describe(&prompt)
+                        ),
+                        Some(prompt) => format!("Removed prompt {}.", describe(&prompt)),
+                        None => {
+                            format!("There is no prompt {number}. `/feedback prompt list` shows the queued ones.")
+                        }
+                    },
                 }
-            }
-            PromptAction::Add(question) => {
-                let prompt = tx.add_prompt(team, &question, &command.user_id, now).await?;
-                let ahead = tx.queued_prompts(team).await?.len().saturating_sub(1);
-                let when = match ahead {
-                    0 => "It goes out with the next weekly recap.".to_owned(),
-                    n => format!("{n} queued before it; one goes out each week."),
-                };
-                format!("Added prompt {}. {when}", describe(&prompt))
-            }
-            PromptAction::Remove(number) => match tx.remove_prompt(team, number, now).await? {
-                Some(prompt) if prompt.posted_period.is_some() => format!(
-                    "Removed prompt {}. It was already posted; replies in its thread are still captured.",
-                    describe(&prompt)
-                ),
-                Some(prompt) => format!("Removed prompt {}.", describe(&prompt)),
-                None => {
-                    format!("There is no prompt {number}. `/feedback prompt list` shows the queued ones.")
-                }
-            },
-        };
-        tx.commit().await?;
+                ;
+                Ok(answer)
+            })
+        })
+        .await?;
         Ok(answer)
     }
 }

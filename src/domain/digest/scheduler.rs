@@ -15,7 +15,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::NewInboxItem;
 use crate::metrics::Metrics;
-use crate::store::{PostKey, PostKind, RecapCircle, SharedStore, StoreResult};
+use crate::store::{self, InsightTx, PostKey, PostKind, RecapCircle, SharedStore, StoreResult};
 
 /// The inbox task that makes one scheduled post.
 pub const POST_TASK: &str = "scheduled_post";
@@ -91,52 +91,14 @@ impl DigestScheduler {
         period: &Period,
         now: Millis,
     ) -> StoreResult<usize> {
-        let mut tx = self.store.begin().await?;
-        let mut queued = 0;
-        let task = |key: PostKey, prompt: Option<QueuedPrompt>| PostTask {
-            key,
-            start: period.start,
-            end: period.end,
-            prompt,
-        };
-        if let Some(channel) = &self.settings.digest_channel {
-            let key = PostKey::new(team, channel, &period.key, PostKind::Digest);
-            if tx.claim_post(&key, now).await? {
-                tx.enqueue(&queue_item(&task(key, None), now)).await?;
-                queued += 1;
-            }
-        }
-        // Every circle's week is claimed (its recap may be off: the task checks that when it
-        // runs, so turning it back on before the post still counts).
-        let mut claimed = Vec::new();
-        for circle in circles {
-            let key = PostKey::new(team, &circle.channel_id, &period.key, PostKind::Recap);
-            if tx.claim_post(&key, now).await? {
-                claimed.push(key);
-            }
-        }
-        // The week's prompt is chosen when its circles' weeks are claimed, so a prompt added
-        // later in the week waits for the next one. It rides with the recap: one task posts
-        // both, recap first.
-        let prompt = match claimed.is_empty() {
-            true => None,
-            false => tx.prompt_for_period(team, &period.key).await?,
-        };
-        for key in claimed {
-            let mut queued_prompt = None;
-            if let Some(prompt) = &prompt {
-                let prompt_key = PostKey::new(team, &key.channel_id, &period.key, PostKind::Prompt);
-                if tx.claim_post(&prompt_key, now).await? {
-                    queued_prompt = Some(QueuedPrompt {
-                        number: prompt.number,
-                        question: prompt.question.clone(),
-                    });
-                }
-            }
-            tx.enqueue(&queue_item(&task(key, queued_prompt), now)).await?;
-            queued += 1;
-        }
-        tx.commit().await?;
+        let (team_id, digest_channel) = (team.to_owned(), self.settings.digest_channel.clone());
+        let (circles, week) = (circles.to_vec(), period.clone());
+        let queued = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                claim_week(tx, &team_id, digest_channel.as_deref(), &circles, &week, now).await
+            })
+        })
+        .await?;
         if queued > 0 {
             tracing::info!(team_id = %team, period = %period.key, queued, "queued the week's digest, recaps and prompts");
         }
@@ -174,4 +136,61 @@ fn queue_item(task: &PostTask, now: Millis) -> NewInboxItem {
         &payload,
         now,
     )
+}
+
+/// Claims the week's digest (when there is a digest channel), every circle's recap and the
+/// week's prompt in each circle, and queues a task for each claim won; how many were queued.
+async fn claim_week(
+    tx: &mut dyn InsightTx,
+    team: &str,
+    digest_channel: Option<&str>,
+    circles: &[RecapCircle],
+    period: &Period,
+    now: Millis,
+) -> StoreResult<usize> {
+    let mut queued = 0;
+    let task = |key: PostKey, prompt: Option<QueuedPrompt>| PostTask {
+        key,
+        start: period.start,
+        end: period.end,
+        prompt,
+    };
+    if let Some(channel) = digest_channel {
+        let key = PostKey::new(team, channel, &period.key, PostKind::Digest);
+        if tx.claim_post(&key, now).await? {
+            tx.enqueue(&queue_item(&task(key, None), now)).await?;
+            queued += 1;
+        }
+    }
+    // Every circle's week is claimed (its recap may be off: the task checks that when it
+    // runs, so turning it back on before the post still counts).
+    let mut claimed = Vec::new();
+    for circle in circles {
+        let key = PostKey::new(team, &circle.channel_id, &period.key, PostKind::Recap);
+        if tx.claim_post(&key, now).await? {
+            claimed.push(key);
+        }
+    }
+    // The week's prompt is chosen when its circles' weeks are claimed, so a prompt added
+    // later in the week waits for the next one. It rides with the recap: one task posts
+    // both, recap first.
+    let prompt = match claimed.is_empty() {
+        true => None,
+        false => tx.prompt_for_period(team, &period.key).await?,
+    };
+    for key in claimed {
+        let mut queued_prompt = None;
+        if let Some(prompt) = &prompt {
+            let prompt_key = PostKey::new(team, &key.channel_id, &period.key, PostKind::Prompt);
+            if tx.claim_post(&prompt_key, now).await? {
+                queued_prompt = Some(QueuedPrompt {
+                    number: prompt.number,
+                    question: prompt.question.clone(),
+                });
+            }
+        }
+        tx.enqueue(&queue_item(&task(key, queued_prompt), now)).await?;
+        queued += 1;
+    }
+    Ok(queued)
 }

@@ -18,7 +18,9 @@ use crate::domain::capture::service::{TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::{SlackApi, SlackError};
-use crate::store::{CachedMessage, Insight, InsightDetails, MessageRef, SharedStore, StoreResult};
+use crate::store::{
+    self, CachedMessage, Insight, InsightDetails, InsightTx, MessageRef, SharedStore, StoreResult,
+};
 
 /// `views.open` errors meaning the trigger can no longer open anything: retrying cannot help.
 const TRIGGER_GONE: &[&str] = &["expired_trigger_id", "invalid_trigger_id", "trigger_exchanged"];
@@ -128,43 +130,18 @@ impl OpenFormHandler {
     /// outside a circle. Reads only: nothing is written before the modal is open, the
     /// trigger is short-lived.
     async fn find(&self, team: &str, action: &MessageAction) -> Result<Option<Found>, HandlerError> {
-        let mut tx = self.store.begin().await?;
-        let context = TeamContext::load(tx.as_mut(), team).await?;
-        if !context.circles.contains(&action.channel.id) {
-            return Ok(None);
-        }
-        let message = MessageRef {
-            team_id: team,
-            channel_id: &action.channel.id,
-            ts: &action.message.ts,
-        };
-        let mut prefill = Prefill {
+        let prefill = Prefill {
             channel_id: action.channel.id.clone(),
             author_id: action.message.user.clone(),
             text: action.message.text.clone(),
             ..Prefill::default()
         };
-        let captured = match tx.insight_by_message(message).await? {
-            Some(insight) if !insight.deleted => Some(follow_merges(tx.as_mut(), insight).await?),
-            _ => None,
-        };
-        if let Some(insight) = &captured {
-            prefill.tags = tx.tags(insight.id).await?;
-            prefill.number = Some(insight.number);
-            if let Some(text) = &insight.text {
-                prefill.text = text.clone();
-            }
-            prefill.details = InsightDetails {
-                product_area: insight.product_area.clone(),
-                sentiment: insight.sentiment.clone(),
-                customer_company: insight.customer_company.clone(),
-            };
-        }
-        Ok(Some(Found {
-            prefill,
-            tags: workspace_tags(&context),
-            captured,
-        }))
+        let (team_id, ts) = (team.to_owned(), action.message.ts.clone());
+        let found = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move { find_in(tx, &team_id, &ts, prefill).await })
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn open(&self, trigger_id: &str, form: SlackView) -> Result<(), SlackError> {
@@ -244,10 +221,52 @@ impl OpenFormHandler {
     }
 
     async fn cache(&self, message: &CachedMessage) -> StoreResult<()> {
-        let mut tx = self.store.begin().await?;
-        tx.put_message(message, self.clock.now_millis()).await?;
-        tx.commit().await
+        let (message, now) = (message.clone(), self.clock.now_millis());
+        store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.put_message(&message, now).await })
+        })
+        .await
     }
+}
+
+/// [`OpenFormHandler::find`] in its transaction: `prefill` holds what the shortcut's payload
+/// says of the message (`ts` in the channel it names).
+async fn find_in(
+    tx: &mut dyn InsightTx,
+    team: &str,
+    ts: &str,
+    mut prefill: Prefill,
+) -> StoreResult<Option<Found>> {
+    let context = TeamContext::load(tx, team).await?;
+    if !context.circles.contains(&prefill.channel_id) {
+        return Ok(None);
+    }
+    let message = MessageRef {
+        team_id: team,
+        channel_id: &prefill.channel_id,
+        ts,
+    };
+    let captured = match tx.insight_by_message(message).await? {
+        Some(insight) if !insight.deleted => Some(follow_merges(tx, insight).await?),
+        _ => None,
+    };
+    if let Some(insight) = &captured {
+        prefill.tags = tx.tags(insight.id).await?;
+        prefill.number = Some(insight.number);
+        if let Some(text) = &insight.text {
+            prefill.text = text.clone();
+        }
+        prefill.details = InsightDetails {
+            product_area: insight.product_area.clone(),
+            sentiment: insight.sentiment.clone(),
+            customer_company: insight.customer_company.clone(),
+        };
+    }
+    Ok(Some(Found {
+        prefill,
+        tags: workspace_tags(&context),
+        captured,
+    }))
 }
 
 /// What someone who may not edit an insight is told about it.

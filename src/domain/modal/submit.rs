@@ -17,7 +17,9 @@ use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{self, TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
-use crate::store::{Insight, InsightSource, InsightTx, MessageRef, SharedStore, StoreResult, TagSource};
+use crate::store::{
+    self, Insight, InsightSource, InsightTx, MessageRef, SharedStore, StoreResult, TagSource,
+};
 
 const EXPIRED: &str = "This form has expired or could not be verified. Please close it and use the \
                        Capture feedback shortcut on the message again.";
@@ -95,9 +97,7 @@ impl ViewSubmissionCheck for SubmissionCheck {
                 refuse(EXPIRED)
             })?;
         let unavailable = |err: crate::store::StoreError| ViewRejection::Unavailable(err.to_string());
-        // Reads only; dropping the transaction rolls it back.
-        let mut tx = self.store.begin().await.map_err(unavailable)?;
-        let team = TeamContext::load(tx.as_mut(), team_id)
+        let (team, insight) = team_and_insight(&self.store, team_id, &context)
             .await
             .map_err(unavailable)?;
         if !team.circles.contains(&context.channel_id) {
@@ -110,8 +110,7 @@ impl ViewSubmissionCheck for SubmissionCheck {
         } else {
             Audience::Member
         };
-        let message = context.message(team_id);
-        if let Some(insight) = live_insight(tx.as_mut(), message).await.map_err(unavailable)?
+        if let Some(insight) = insight
             && !may_edit(&insight, &context.user_id, audience)
         {
             return Err(refuse(&already_captured(insight.number)));
@@ -139,12 +138,9 @@ impl SaveFormHandler {
     /// it matters: the form carries product fields, or someone else's insight stands for the
     /// message. Asked before the saving transaction opens, never inside it.
     async fn audience(&self, team_id: &str, context: &FormContext) -> Result<Audience, HandlerError> {
-        let someone_elses = {
-            let mut tx = self.store.begin().await?;
-            live_insight(tx.as_mut(), context.message(team_id))
-                .await?
-                .is_some_and(|insight| insight.author_id.as_deref() != Some(context.user_id.as_str()))
-        };
+        let (_, insight) = team_and_insight(&self.store, team_id, context).await?;
+        let someone_elses =
+            insight.is_some_and(|insight| insight.author_id.as_deref() != Some(context.user_id.as_str()));
         if !(context.product_fields || someone_elses) {
             return Ok(Audience::Member);
         }
@@ -171,36 +167,51 @@ impl InboxHandler for SaveFormHandler {
             .context(team_id, &self.settings.signing_key, received_secs)
             .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
         let audience = self.audience(team_id, &context).await?;
-        let mut tx = self.store.begin().await?;
-        let team = TeamContext::load(tx.as_mut(), team_id).await?;
-        if !team.circles.contains(&context.channel_id) {
-            tracing::info!(%team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
-            return Ok(());
-        }
-        // The workspace's tags may have changed since the check; a refused form stays visible
-        // as a dead row rather than being saved in part.
-        let form = FeedbackForm::read(
-            &submission.view.state,
-            &workspace_tags(&team),
-            context.product_fields,
-        )
-        .map_err(|errors| {
-            HandlerError::permanent(format!(
-                "capture form no longer valid in: {}",
-                errors.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        save(
-            tx.as_mut(),
-            &team,
-            &context,
-            &form,
-            audience,
-            self.clock.now_millis(),
-        )
-        .await?;
-        tx.commit().await.map_err(HandlerError::from)
+        let (team_id, now) = (team_id.to_owned(), self.clock.now_millis());
+        store::transaction_with(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let team = TeamContext::load(tx, &team_id).await?;
+                if !team.circles.contains(&context.channel_id) {
+                    tracing::info!(%team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
+                    return Ok(());
+                }
+                // The workspace's tags may have changed since the check; a refused form stays
+                // visible as a dead row rather than being saved in part.
+                let form = FeedbackForm::read(
+                    &submission.view.state,
+                    &workspace_tags(&team),
+                    context.product_fields,
+                )
+                .map_err(|errors| {
+                    HandlerError::permanent(format!(
+                        "capture form no longer valid in: {}",
+                        errors.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                save(tx, &team, &context, &form, audience, now).await?;
+                Ok(())
+            })
+        })
+        .await
     }
+}
+
+/// The workspace's capture settings and the live insight standing for the form's message, read
+/// in a transaction of their own.
+async fn team_and_insight(
+    store: &SharedStore,
+    team_id: &str,
+    context: &FormContext,
+) -> StoreResult<(TeamContext, Option<Insight>)> {
+    let (team_id, context) = (team_id.to_owned(), context.clone());
+    store::transaction(store.as_ref(), move |tx| {
+        Box::pin(async move {
+            let team = TeamContext::load(tx, &team_id).await?;
+            let insight = live_insight(tx, context.message(&team_id)).await?;
+            Ok((team, insight))
+        })
+    })
+    .await
 }
 
 /// The live insight standing for `message` (its merge target), if the message is captured.

@@ -15,7 +15,7 @@ use crate::domain::modal::workspace_tags;
 use crate::domain::slash::SlashCommand;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{SharedStore, StoreResult};
+use crate::store::{self, SharedStore, StoreResult};
 
 /// The answer to anyone but the product team; it names nothing, so it reveals nothing.
 pub const REFUSAL: &str = "Sorry, reports are for the product team and workspace admins.";
@@ -79,9 +79,11 @@ impl ReportCommand {
         if self.store.reads().tag_in_use(team, tag).await? {
             return Ok(true);
         }
-        let mut tx = self.store.begin().await?;
-        let context = TeamContext::load(tx.as_mut(), team).await?;
-        drop(tx);
+        let team_id = team.to_owned();
+        let context = store::transaction(self.store.as_ref(), move |tx| {
+            Box::pin(async move { TeamContext::load(tx, &team_id).await })
+        })
+        .await?;
         Ok(workspace_tags(&context).contains(tag))
     }
 }

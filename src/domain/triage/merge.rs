@@ -8,6 +8,7 @@ use super::errors::parse_number;
 use super::{Triage, TriageError, live_insight, merge_target};
 use crate::domain::slash::SlashCommand;
 use crate::inbox::{HandlerError, InboxHandler, Job};
+use crate::store;
 
 pub const MERGE_USAGE: &str = "/feedback merge ID INTO ID";
 
@@ -42,21 +43,26 @@ impl Triage {
         if from == into {
             return Err(TriageError::MergeIntoItself(from));
         }
-        let mut tx = self.store.begin().await?;
-        let source = live_insight(&mut *tx, team, from).await?;
-        let target = live_insight(&mut *tx, team, into).await?;
-        if let Some(target) = merge_target(&mut *tx, &source).await? {
-            return Err(TriageError::AlreadyMerged { number: from, target });
-        }
-        // A merged target would park the data one level down (or, pointing at `from`, loop).
-        if let Some(further) = merge_target(&mut *tx, &target).await? {
-            return Err(TriageError::TargetMerged {
-                number: into,
-                target: further,
-            });
-        }
-        tx.merge(source.id, target.id, self.clock.now_millis()).await?;
-        tx.commit().await?;
+        let (team_id, now) = (team.to_owned(), self.clock.now_millis());
+        store::transaction_with(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let source = live_insight(tx, &team_id, from).await?;
+                let target = live_insight(tx, &team_id, into).await?;
+                if let Some(target) = merge_target(tx, &source).await? {
+                    return Err(TriageError::AlreadyMerged { number: from, target });
+                }
+                // A merged target would park the data one level down (or, pointing at `from`, loop).
+                if let Some(further) = merge_target(tx, &target).await? {
+                    return Err(TriageError::TargetMerged {
+                        number: into,
+                        target: further,
+                    });
+                }
+                tx.merge(source.id, target.id, now).await?;
+                Ok(())
+            })
+        })
+        .await?;
         tracing::info!(team_id = %team, from, into, "insights merged");
         Ok(format!(
             "Merged #{from} into #{into}: its tags, votes, replies and sources now count for #{into}, \

@@ -7,7 +7,7 @@ use super::errors::{parse_number, parse_status};
 use super::{Triage, TriageError, close_loop, live_insight, merge_target};
 use crate::domain::slash::SlashCommand;
 use crate::inbox::{HandlerError, InboxHandler, Job};
-use crate::store::InsightStatus;
+use crate::store::{self, InsightStatus};
 
 pub const STATUS_USAGE: &str = "/feedback status ID new|reviewing|planned|shipped|declined";
 /// The `action_id` of the status buttons; their `value` is `"ID:STATUS"`, e.g. `"42:shipped"`.
@@ -115,26 +115,30 @@ impl Triage {
         status: InsightStatus,
     ) -> Result<String, TriageError> {
         let now = self.clock.now_millis();
-        let mut tx = self.store.begin().await?;
-        let insight = live_insight(&mut *tx, team, number).await?;
-        if let Some(target) = merge_target(&mut *tx, &insight).await? {
-            return Err(TriageError::StatusOfMerged { number, target });
-        }
-        let Some(change) = tx.change_status(insight.id, status, Some(user), now).await? else {
-            // Already so, or someone changed or merged it a moment ago: answer from what is
-            // stored now.
-            let current = live_insight(&mut *tx, team, number).await?;
-            return Err(match merge_target(&mut *tx, &current).await? {
-                Some(target) => TriageError::StatusOfMerged { number, target },
-                None => TriageError::AlreadyInStatus(number, status),
-            });
-        };
-        let threads = if status.closes_the_loop() {
-            close_loop::queue(&mut *tx, &insight, change, &self.settings.loop_texts, status, now).await?
-        } else {
-            0
-        };
-        tx.commit().await?;
+        let (team_id, user_id) = (team.to_owned(), user.to_owned());
+        let texts = self.settings.loop_texts.clone();
+        let threads = store::transaction_with(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let insight = live_insight(tx, &team_id, number).await?;
+                if let Some(target) = merge_target(tx, &insight).await? {
+                    return Err(TriageError::StatusOfMerged { number, target });
+                }
+                let Some(change) = tx.change_status(insight.id, status, Some(&user_id), now).await? else {
+                    // Already so, or someone changed or merged it a moment ago: answer from
+                    // what is stored now.
+                    let current = live_insight(tx, &team_id, number).await?;
+                    return Err(match merge_target(tx, &current).await? {
+                        Some(target) => TriageError::StatusOfMerged { number, target },
+                        None => TriageError::AlreadyInStatus(number, status),
+                    });
+                };
+                if !status.closes_the_loop() {
+                    return Ok(0);
+                }
+                Ok(close_loop::queue(tx, &insight, change, &texts, status, now).await?)
+            })
+        })
+        .await?;
         tracing::info!(team_id = %team, number, %status, by = %user, "insight status changed");
         let told = match threads {
             0 => String::new(),
