@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::clock::ManualClock;
-use crate::config::Secret;
 use crate::domain::capture::emoji::{base_emoji, emoji_name, valid_tag_name};
 use crate::domain::capture::{events, rules_command};
 use crate::domain::feedback_command;
@@ -18,6 +17,7 @@ use crate::domain::triage::errors::{parse_number, parse_status};
 use crate::domain::triage::{merge, status};
 use crate::ingress::signature::{SIGNATURE_HEADER, SignatureVerifier, TIMESTAMP_HEADER, sign};
 use crate::ingress::{commands, events as ingress_events, interactions};
+use crate::secret::Secret;
 
 /// Slack's documented signing test vector: its secret and timestamp. The verifier's clock is
 /// set to that timestamp, so seeds signed with it (fuzz/seed.sh) reach the HMAC comparison.

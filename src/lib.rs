@@ -20,11 +20,13 @@ pub mod inbox;
 pub mod ingress;
 pub mod metrics;
 pub mod ops;
+pub mod secret;
 pub mod server;
 pub mod slack;
 pub mod store;
 pub mod store_error;
 pub mod telemetry;
 
-pub use app::{App, AppBuilder, AppError, Services};
+pub use app::{App, AppBuilder, AppError};
 pub use config::Config;
+pub use domain::Services;

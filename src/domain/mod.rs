@@ -12,10 +12,13 @@ pub mod home;
 pub mod installed;
 pub mod modal;
 pub mod reports;
+mod services;
 pub mod settings;
 pub mod slash;
 pub mod tokens;
 pub mod triage;
+
+pub use services::Services;
 
 #[cfg(test)]
 mod feedback_props;
