@@ -5,6 +5,9 @@
 //! requests; the [`inbox`] queues that work durably and its workers hand it to [`domain`]
 //! services; [`store`] holds all SQL for SQLite and PostgreSQL; [`slack`] makes every outbound
 //! Web API call. [`app`] wires them together; `main.rs` is only the command line.
+//!
+//! Imports point down: app → ingress, api, config → domain → store, slack → inbox → leaf types
+//! ([`clock`], [`metrics`], [`secret`], [`store_error`]); `tests/integration/layers.rs` checks it.
 
 pub mod api;
 pub mod app;

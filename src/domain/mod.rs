@@ -1,4 +1,5 @@
-//! Domain services. They know Slack's data but not HTTP.
+//! Domain services. They know Slack's data but not HTTP, and are handed what they need
+//! ([`Services`], [`settings::DomainSettings`]): they never read the configuration or the wiring.
 
 pub mod access;
 pub mod bot;
