@@ -14,13 +14,13 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
+use crate::domain::Services;
 use crate::domain::access::ProductAccess;
 use crate::domain::bot::BotIdentity;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
 use crate::domain::installed::InstalledTeam;
-use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
@@ -60,30 +60,6 @@ pub enum AppError {
     },
     #[error("{0}")]
     Usage(String),
-}
-
-/// What domain handlers get to work with.
-#[derive(Clone)]
-pub struct Services {
-    pub store: SharedStore,
-    pub slack: SlackApi,
-    pub metrics: Metrics,
-    pub clock: SharedClock,
-    pub bot: Arc<BotIdentity>,
-    pub access: Arc<ProductAccess>,
-    pub settings: Arc<DomainSettings>,
-}
-
-impl Services {
-    /// The weekly digest's scheduler over these services.
-    pub fn digest_scheduler(&self) -> crate::domain::digest::DigestScheduler {
-        crate::domain::digest::DigestScheduler {
-            store: self.store.clone(),
-            settings: self.settings.clone(),
-            clock: self.clock.clone(),
-            metrics: self.metrics.clone(),
-        }
-    }
 }
 
 type HandlerFactory = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
@@ -169,7 +145,7 @@ impl AppBuilder {
                 bot.clone(),
             )),
             bot,
-            settings: Arc::new(DomainSettings::from_config(&config, secret.clone())),
+            settings: Arc::new(config.domain_settings(secret.clone())),
         };
         let registry = Arc::new(match self.handlers {
             Some(factory) => factory(&services),

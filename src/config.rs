@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-
 use crate::domain::digest::Schedule;
+use crate::domain::settings::{DomainSettings, LoopTexts, ProductUsers, QuietWeek};
 use crate::inbox::WorkerSettings;
+use crate::secret::Secret;
 
 mod database_url;
 
@@ -84,26 +84,6 @@ const KEYS: &[(&str, &str)] = &[
 
 pub const DEFAULT_ACK_EMOJI: &str = "eyes";
 
-/// What Circlet says in a captured message's thread when its status changes (close the loop).
-/// The author and voters are mentioned after the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoopTexts {
-    pub planned: String,
-    pub shipped: String,
-    pub declined: String,
-}
-
-impl Default for LoopTexts {
-    fn default() -> Self {
-        Self {
-            planned: "Good news: this is now planned. Thank you for the idea!".into(),
-            shipped: "This has shipped! :tada: Thank you for the feedback that made it happen.".into(),
-            declined: "We've decided not to do this for now. Thank you for sharing it; it helped us decide."
-                .into(),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{key} is not set: set it in the environment or in the --config file ({hint})")]
@@ -129,35 +109,6 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-/// A secret that never shows in `Debug`, logs or errors.
-#[derive(Clone)]
-pub struct Secret(SecretString);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(SecretString::from(value.into()))
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// Who may run product-team commands, as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum ProductUsers {
-    #[default]
-    AdminsOnly,
-    Users(Vec<String>),
-    UserGroup(String),
 }
 
 #[derive(Clone)]
@@ -278,6 +229,19 @@ impl Config {
         database_url::redacted(&self.database_url)
     }
 
+    /// What the domain services read of this configuration; `signing_key` signs what they
+    /// hand Slack to give back later.
+    pub fn domain_settings(&self, signing_key: Secret) -> DomainSettings {
+        DomainSettings {
+            ack_emoji: self.ack_emoji.clone(),
+            loop_texts: self.loop_texts.clone(),
+            signing_key,
+            digest_channel: self.digest_channel.clone(),
+            schedule: self.digest_schedule,
+            quiet_week: self.quiet_week,
+        }
+    }
+
     /// The signing secret, which `serve` cannot run without.
     pub fn require_signing_secret(&self) -> Result<&Secret, ConfigError> {
         self.signing_secret.as_ref().ok_or(ConfigError::Missing {
@@ -306,16 +270,6 @@ fn parse_digest_channel(value: Option<String>) -> Result<Option<String>, ConfigE
         Some(id) => Ok(Some(id.to_owned())),
         None => Err(invalid("CIRCLET_DIGEST_CHANNEL", &value)),
     }
-}
-
-/// What a circle with nothing to recap gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QuietWeek {
-    /// A short "quiet week" recap.
-    #[default]
-    Post,
-    /// Nothing.
-    Skip,
 }
 
 fn parse_quiet_week(value: Option<String>) -> Result<QuietWeek, ConfigError> {

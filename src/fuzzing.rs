@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::clock::ManualClock;
-use crate::config::Secret;
 use crate::domain::capture::emoji::{base_emoji, emoji_name, valid_tag_name};
 use crate::domain::capture::{events, rules_command};
 use crate::domain::feedback_command;
@@ -18,6 +17,7 @@ use crate::domain::triage::errors::{parse_number, parse_status};
 use crate::domain::triage::{merge, status};
 use crate::ingress::signature::{SIGNATURE_HEADER, SignatureVerifier, TIMESTAMP_HEADER, sign};
 use crate::ingress::{commands, events as ingress_events, interactions};
+use crate::secret::Secret;
 
 /// Slack's documented signing test vector: its secret and timestamp. The verifier's clock is
 /// set to that timestamp, so seeds signed with it (fuzz/seed.sh) reach the HMAC comparison.
@@ -237,6 +237,47 @@ fn check_filter(filter: &crate::store::InsightFilter, now: i64) {
         assert!(since <= now, "since in the future: {filter:?}");
         if let Some(until) = filter.until {
             assert!(since < until, "empty range: {filter:?}");
+        }
+    }
+}
+
+/// The fuzz targets' entry points, run as property tests so `cargo test` finds a panic too. They
+/// live here, not beside the parsers: these entry points reach through ingress and domain.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn no_text_makes_the_parsers_panic(text in any::<String>()) {
+            super::feedback_text(&text);
+        }
+
+        #[test]
+        fn no_form_body_makes_command_parsing_panic(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            super::command_body(&body);
+        }
+
+        #[test]
+        fn no_date_or_window_makes_report_or_export_overflow(
+            years in proptest::collection::vec(prop_oneof![-300_000..=300_000i64, any::<i64>()], 2),
+            month in 0..=13u32, day in 0..=32u32,
+            bounds in proptest::collection::vec(any::<i64>(), 2),
+        ) {
+            let dates: Vec<String> = years
+                .iter()
+                .map(|year| format!("{}{year:04}-{month:02}-{day:02}", if *year > 0 { "+" } else { "" }))
+                .collect();
+            for text in [
+                format!("since {} until {}", dates[0], dates[1]),
+                format!("since={}&until={}", dates[0], dates[1]),
+                format!("since {}T00:00:00Z", dates[0]),
+                format!("{} {}", bounds[0], bounds[1]),
+            ] {
+                super::export_filter(text.as_bytes());
+            }
         }
     }
 }

@@ -5,6 +5,9 @@
 //! requests; the [`inbox`] queues that work durably and its workers hand it to [`domain`]
 //! services; [`store`] holds all SQL for SQLite and PostgreSQL; [`slack`] makes every outbound
 //! Web API call. [`app`] wires them together; `main.rs` is only the command line.
+//!
+//! Imports point down: app → ingress, api, config → domain → store, slack → inbox → leaf types
+//! ([`clock`], [`metrics`], [`secret`], [`store_error`]); `tests/integration/layers.rs` checks it.
 
 pub mod api;
 pub mod app;
@@ -20,11 +23,13 @@ pub mod inbox;
 pub mod ingress;
 pub mod metrics;
 pub mod ops;
+pub mod secret;
 pub mod server;
 pub mod slack;
 pub mod store;
 pub mod store_error;
 pub mod telemetry;
 
-pub use app::{App, AppBuilder, AppError, Services};
+pub use app::{App, AppBuilder, AppError};
 pub use config::Config;
+pub use domain::Services;

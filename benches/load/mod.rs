@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use circlet::clock::{Clock, SystemClock};
-use circlet::config::Secret;
 use circlet::ingress::signature::sign;
+use circlet::secret::Secret;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;

@@ -12,11 +12,12 @@ pub use sender::{Answer, FORM, JSON, SignedSender};
 
 use crate::app::{App, AppError};
 use crate::clock::{Clock, ManualClock};
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
 use crate::domain::reports::{self, ReportRequest};
 use crate::fake_slack::FakeSlack;
+use crate::secret::Secret;
 use crate::store::{self, InsightFilter, InsightTx, SharedStore, StoreResult};
 
 const DEMO_SECRET: &str = "demo-signing-secret";

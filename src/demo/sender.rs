@@ -8,8 +8,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use std::sync::Arc;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Secret;
 use crate::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use crate::secret::Secret;
 
 pub const JSON: &str = "application/json";
 pub const FORM: &str = "application/x-www-form-urlencoded";

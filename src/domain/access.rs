@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
-use crate::config::ProductUsers;
 use crate::domain::bot::BotIdentity;
+use crate::domain::settings::ProductUsers;
 use crate::slack::{SlackApi, SlackError};
 
 /// How long a user group's members are trusted before asking Slack again.

@@ -1,4 +1,5 @@
-//! Domain services. They know Slack's data but not HTTP.
+//! Domain services. They know Slack's data but not HTTP, and are handed what they need
+//! ([`Services`], [`settings::DomainSettings`]): they never read the configuration or the wiring.
 
 pub mod access;
 pub mod bot;
@@ -12,10 +13,13 @@ pub mod home;
 pub mod installed;
 pub mod modal;
 pub mod reports;
+mod services;
 pub mod settings;
 pub mod slash;
 pub mod tokens;
 pub mod triage;
+
+pub use services::Services;
 
 #[cfg(test)]
 mod feedback_props;

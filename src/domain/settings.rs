@@ -1,7 +1,8 @@
-//! The configuration domain services read (from [`Config`](crate::config::Config)).
+//! What the domain services can be configured with. `config` reads these from the environment
+//! and builds them; domain never reads the configuration itself.
 
-use crate::config::{Config, LoopTexts, QuietWeek, Secret};
 use crate::domain::digest::Schedule;
+use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct DomainSettings {
@@ -19,15 +20,41 @@ pub struct DomainSettings {
     pub quiet_week: QuietWeek,
 }
 
-impl DomainSettings {
-    pub fn from_config(config: &Config, signing_key: Secret) -> Self {
+/// What Circlet says in a captured message's thread when its status changes (close the loop).
+/// The author and voters are mentioned after the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopTexts {
+    pub planned: String,
+    pub shipped: String,
+    pub declined: String,
+}
+
+impl Default for LoopTexts {
+    fn default() -> Self {
         Self {
-            ack_emoji: config.ack_emoji.clone(),
-            loop_texts: config.loop_texts.clone(),
-            signing_key,
-            digest_channel: config.digest_channel.clone(),
-            schedule: config.digest_schedule,
-            quiet_week: config.quiet_week,
+            planned: "Good news: this is now planned. Thank you for the idea!".into(),
+            shipped: "This has shipped! :tada: Thank you for the feedback that made it happen.".into(),
+            declined: "We've decided not to do this for now. Thank you for sharing it; it helped us decide."
+                .into(),
         }
     }
+}
+
+/// What a circle with nothing to recap gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuietWeek {
+    /// A short "quiet week" recap.
+    #[default]
+    Post,
+    /// Nothing.
+    Skip,
+}
+
+/// Who may run product-team commands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProductUsers {
+    #[default]
+    AdminsOnly,
+    Users(Vec<String>),
+    UserGroup(String),
 }

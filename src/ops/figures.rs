@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::clock::{Millis, SharedClock};
+use crate::inbox::InboxState;
 use crate::metrics::Metrics;
 use crate::store::{FailedPost, SharedStore};
 
@@ -106,7 +107,9 @@ impl OpsFigures {
         if database_reachable {
             // Depth goes straight to the gauges; a read that fails leaves the last values.
             if let Ok(Ok(counts)) = tokio::time::timeout(PROBE_TIMEOUT, store.inbox_counts()).await {
-                self.metrics.set_inbox_depth(&counts);
+                for state in InboxState::ALL {
+                    self.metrics.set_inbox_depth(state.as_str(), counts.get(state));
+                }
             }
             let since = self.clock.now_millis() - REFUSED_POSTS_SHOWN_FOR;
             if let Ok(Ok(refused)) =

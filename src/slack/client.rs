@@ -14,9 +14,9 @@ use slack_morphism::prelude::*;
 use super::SlackError;
 use super::pacer::Pacer;
 use crate::clock::SharedClock;
-use crate::config::Secret;
 use crate::inbox::Backoff;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 /// Metadata `event_type` on every message Circlet posts; its payload carries the post's key.
 const POST_METADATA_TYPE: &str = "circlet_post";

@@ -14,6 +14,7 @@ mod export_streams;
 mod inbox_writer;
 mod ingress;
 mod isolation;
+mod layers;
 mod manifest;
 mod modal;
 mod openapi;

@@ -6,10 +6,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use circlet::config::Secret;
 use circlet::demo::{FORM, JSON};
 use circlet::fake_slack::{FakeSlack, Fault};
 use circlet::ingress::signature::sign;
+use circlet::secret::Secret;
 use circlet::store::CircleChange;
 use serde_json::json;
 

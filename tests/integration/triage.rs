@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use circlet::app::default_handlers;
 use circlet::clock::{Clock, SystemClock};
-use circlet::config::LoopTexts;
+use circlet::domain::settings::LoopTexts;
 use circlet::domain::triage::{CLOSE_LOOP_TASK, REFUSAL, STATUS_ACTION};
 use circlet::fake_slack::Fault;
 use circlet::inbox::{InboxKind, InboxRow, InboxState, Job};

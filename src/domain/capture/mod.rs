@@ -12,7 +12,7 @@ pub mod tasks;
 
 use std::sync::Arc;
 
-use crate::app::Services;
+use crate::domain::Services;
 use crate::inbox::{HandlerRegistry, InboxKind};
 
 pub use handler::{CAPTURE_EVENTS, CaptureHandler, EVENTS_PER_TRANSACTION};

@@ -20,7 +20,7 @@ pub use message::Message;
 pub use schedule::{Period, SCHEDULE_FORM, Schedule, ScheduleError};
 pub use scheduler::{DigestScheduler, POST_TASK};
 
-use crate::app::Services;
+use crate::domain::Services;
 use crate::inbox::{HandlerRegistry, InboxKind};
 
 /// Registers the scheduled-post task and `/feedback digest` and `/feedback prompt`.

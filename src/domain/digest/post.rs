@@ -14,8 +14,7 @@ use super::content::{circle_recap, digest_message, product_digest, prompt_messag
 use super::message::Message;
 use super::scheduler::PostTask;
 use crate::clock::SharedClock;
-use crate::config::QuietWeek;
-use crate::domain::settings::DomainSettings;
+use crate::domain::settings::{DomainSettings, QuietWeek};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::metrics::Metrics;
 use crate::slack::{SlackApi, SlackError};

@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// How long an opened form may be submitted.
 pub const FORM_LIFETIME_SECS: i64 = 2 * 3600;

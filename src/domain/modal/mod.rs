@@ -19,7 +19,7 @@ pub mod view;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::app::Services;
+use crate::domain::Services;
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
 use crate::inbox::{HandlerRegistry, InboxKind};

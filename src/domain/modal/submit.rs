@@ -12,11 +12,11 @@ use super::open::already_captured;
 use super::view::{Audience, TEXT_BLOCK};
 use super::{CALLBACK_ID, may_edit, workspace_tags};
 use crate::clock::{Millis, SharedClock};
-use crate::config::Secret;
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{self, TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
 use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
+use crate::secret::Secret;
 use crate::store::{
     self, Insight, InsightSource, InsightTx, MessageRef, SharedStore, StoreResult, TagSource,
 };

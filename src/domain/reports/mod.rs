@@ -19,7 +19,7 @@ pub use model::{Circle, Count, Report, compute};
 pub use request::{Period, REPORT_USAGE, ReportRequest, RequestError};
 pub use text::render_text;
 
-use crate::app::Services;
+use crate::domain::Services;
 use crate::inbox::{HandlerRegistry, InboxKind};
 
 /// Registers `/feedback report`.

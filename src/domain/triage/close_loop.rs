@@ -13,7 +13,7 @@ use serde::Deserialize;
 use slack_morphism::prelude::{SlackApiChatPostMessageRequest, SlackMessageContent};
 
 use crate::clock::Millis;
-use crate::config::LoopTexts;
+use crate::domain::settings::LoopTexts;
 use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
 use crate::slack::SlackApi;
 use crate::store::{Insight, InsightStatus, InsightTx, StoreResult};

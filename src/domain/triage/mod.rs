@@ -17,8 +17,8 @@ pub use status::{STATUS_ACTION, is_status_action};
 
 use super::access::ProductAccess;
 use super::settings::DomainSettings;
-use crate::app::Services;
 use crate::clock::SharedClock;
+use crate::domain::Services;
 use crate::inbox::{HandlerError, HandlerRegistry, InboxKind};
 use crate::slack::SlackApi;
 use crate::store::{Insight, InsightTx, SharedStore, StoreError};

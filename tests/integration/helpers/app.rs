@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
-use circlet::app::{App, Services};
+use circlet::app::App;
 use circlet::clock::SharedClock;
-use circlet::config::{Config, Secret};
+use circlet::config::Config;
 use circlet::demo::SignedSender;
+use circlet::domain::Services;
 use circlet::fake_slack::FakeSlack;
 use circlet::inbox::{HandlerRegistry, Worker, WorkerSettings};
+use circlet::secret::Secret;
 use circlet::server::ServerSettings;
 use circlet::slack::SlackClientSettings;
 use circlet::store::SharedStore;

@@ -6,8 +6,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use circlet::config::Secret;
 use circlet::demo::SignedSender;
+use circlet::secret::Secret;
 
 use super::SECRET;
 

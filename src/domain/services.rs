@@ -1,0 +1,37 @@
+//! What domain handlers get to work with: one bundle that `app` builds and each service's
+//! `register` takes its parts from.
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::domain::access::ProductAccess;
+use crate::domain::bot::BotIdentity;
+use crate::domain::digest::DigestScheduler;
+use crate::domain::settings::DomainSettings;
+use crate::metrics::Metrics;
+use crate::slack::SlackApi;
+use crate::store::SharedStore;
+
+/// What domain handlers get to work with.
+#[derive(Clone)]
+pub struct Services {
+    pub store: SharedStore,
+    pub slack: SlackApi,
+    pub metrics: Metrics,
+    pub clock: SharedClock,
+    pub bot: Arc<BotIdentity>,
+    pub access: Arc<ProductAccess>,
+    pub settings: Arc<DomainSettings>,
+}
+
+impl Services {
+    /// The weekly digest's scheduler over these services.
+    pub fn digest_scheduler(&self) -> DigestScheduler {
+        DigestScheduler {
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
