@@ -109,6 +109,9 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
 }
 
 async fn serve(config: Config) -> Result<(), AppError> {
+    // Listening for SIGTERM before the listener opens: a stop that arrives the moment the
+    // process says it listens must still end it cleanly.
+    let stop = stop_signal();
     let (database, slack_api, bot_token) = (
         config.database_url_redacted(),
         config.slack_api_url.clone(),
@@ -118,32 +121,39 @@ async fn serve(config: Config) -> Result<(), AppError> {
     tracing::info!(%database, %slack_api, bot_token, "database migrated; starting");
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         shutdown.cancel();
     });
     app.run_until_stopped().await
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT; both are listened for from the moment this is called.
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

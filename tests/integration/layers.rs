@@ -216,3 +216,28 @@ fn the_store_takes_the_queue_contract_but_not_its_workers() {
         assert_eq!(violations(&module("store::engine"), source).len(), 1, "{source}");
     }
 }
+
+/// Transactions in application code go through `store::transaction`, which lets the backend
+/// choose the thread (SQLite's statements must not step on the runtime's threads); a
+/// transaction opened with `begin()` would run them wherever its caller runs.
+#[test]
+fn application_code_opens_no_transaction_by_hand() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let found: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with(src().join("store")))
+        .filter(|file| {
+            std::fs::read_to_string(file)
+                .expect("readable source")
+                .lines()
+                .any(|line| !line.trim_start().starts_with("//") && line.contains(".begin().await"))
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        found.is_empty(),
+        "open transactions with store::transaction, not begin():\n{}",
+        found.join("\n")
+    );
+}
