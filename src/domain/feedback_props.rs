@@ -5,12 +5,13 @@
 use proptest::prelude::*;
 
 use super::capture::emoji::emoji_name;
-use super::capture::rules_command::{NewRule, parse_add};
+use super::capture::rules_command::parse_add;
 use super::feedback_command::subcommand;
 use super::slash::{SlashCommand, channel_id};
 use super::triage::errors::parse_number;
 use super::triage::{merge, status};
 use crate::store::InsightStatus;
+use crate::store::NewRule;
 
 fn command(text: String) -> SlashCommand {
     SlashCommand {

@@ -10,7 +10,7 @@ use super::StoreResult;
 use super::insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
     InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
-    NewInsight, ReactionChange, Reply, Rule, TagSource, day_of,
+    NewInsight, NewRule, ReactionChange, Reply, Rule, TagSource, day_of,
 };
 use super::sql::{Dialect, Executor, FromRow, PerDialect, Statement, in_list};
 use super::sqlite_direct::DirectTransaction;
@@ -842,13 +842,7 @@ where
             .await?)
     }
 
-    async fn add_rule(
-        &mut self,
-        team_id: &str,
-        (phrase, tag, capture): (&str, &str, bool),
-        by: &str,
-        at: Millis,
-    ) -> StoreResult<Rule> {
+    async fn add_rule(&mut self, team_id: &str, rule: &NewRule, by: &str, at: Millis) -> StoreResult<Rule> {
         Ok(self
             .fetch_one(
                 Statement::new(
@@ -858,9 +852,9 @@ where
                      RETURNING number, phrase, tag, capture",
                 )
                 .bind(team_id)
-                .bind(phrase)
-                .bind(tag)
-                .bind(capture)
+                .bind(&rule.phrase)
+                .bind(&rule.tag)
+                .bind(rule.capture)
                 .bind(by)
                 .bind(at),
             )

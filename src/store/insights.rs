@@ -226,6 +226,15 @@ pub struct Rule {
     pub capture: bool,
 }
 
+/// A keyword rule to add: messages containing `phrase` are tagged `tag` (and, with `capture`,
+/// captured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRule {
+    pub phrase: String,
+    pub tag: String,
+    pub capture: bool,
+}
+
 /// A workspace's change to the default emoji map: `tag: None` switches the emoji off.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EmojiOverride {
@@ -388,13 +397,7 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
         at: Millis,
     ) -> StoreResult<()>;
     async fn rules(&mut self, team_id: &str) -> StoreResult<Vec<Rule>>;
-    async fn add_rule(
-        &mut self,
-        team_id: &str,
-        rule: (&str, &str, bool),
-        by: &str,
-        at: Millis,
-    ) -> StoreResult<Rule>;
+    async fn add_rule(&mut self, team_id: &str, rule: &NewRule, by: &str, at: Millis) -> StoreResult<Rule>;
     async fn remove_rule(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Rule>>;
     /// Active circles of the workspace.
     async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>>;

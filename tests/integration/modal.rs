@@ -6,7 +6,7 @@
 use circlet::clock::{Clock, ManualClock, SystemClock};
 use circlet::demo::{Answer, FORM};
 use circlet::fake_slack::Fault;
-use circlet::store::{CircleChange, Insight, InsightDetails, InsightSource, MessageRef};
+use circlet::store::{CircleChange, Insight, InsightDetails, InsightSource, MessageRef, NewRule};
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{captured, deliver, feedback, message, reaction};
@@ -198,9 +198,18 @@ async fn the_shortcut_opens_a_form_prefilled_with_the_message_and_the_workspace_
     let app = product_app(TestDb::sqlite()).await;
     make_circle(&app, CIRCLE).await;
     let mut tx = app.store.begin().await.unwrap();
-    tx.add_rule(TEAM, ("too expensive", "pricing", false), MEMBER, 0)
-        .await
-        .unwrap();
+    tx.add_rule(
+        TEAM,
+        &NewRule {
+            phrase: "too expensive".into(),
+            tag: "pricing".into(),
+            capture: false,
+        },
+        MEMBER,
+        0,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let view = open_form(&app, "trig.open").await;

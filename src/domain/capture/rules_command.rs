@@ -10,7 +10,7 @@ use crate::domain::access::ProductAccess;
 use crate::domain::slash::{QuoteProblem, SlashCommand, quoted};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{self, Rule, SharedStore};
+use crate::store::{self, NewRule, Rule, SharedStore};
 
 pub const RULES_USAGE: &str = "/feedback rules [add \"phrase\" TAG [capture] | remove N]";
 const MAX_PHRASE: usize = 100;
@@ -37,14 +37,7 @@ impl InboxHandler for RulesCommand {
     }
 }
 
-/// `add "phrase" TAG [capture]` as typed (Slack clients may turn quotes into curly ones).
-#[derive(Debug, PartialEq, Eq)]
-pub struct NewRule {
-    pub phrase: String,
-    pub tag: String,
-    pub capture: bool,
-}
-
+/// Reads `add "phrase" TAG [capture]` as typed (Slack clients may turn quotes into curly ones).
 pub fn parse_add(rest: &str) -> Result<NewRule, String> {
     let usage = format!("Usage: `{RULES_USAGE}`, e.g. `/feedback rules add \"dark mode\" idea capture`.");
     let (phrase, tail) = match quoted(rest) {
@@ -112,7 +105,7 @@ impl RulesCommand {
                             let rule = tx
                                 .add_rule(
                                     &team,
-                                    (&new.phrase, &new.tag, new.capture),
+                                    &new,
                                     &user_id,
                                     now,
                                 )
