@@ -218,7 +218,7 @@ struct SqliteAppender {
 impl InboxAppender for SqliteAppender {
     async fn append(&mut self, items: &[NewInboxItem]) -> StoreResult<u64> {
         // Blocks for the commit: the inbox writer has a thread of its own.
-        let stored = sqlite_inbox::append(&mut *self.direct.lock().await, items)?;
+        let stored = sqlite_inbox::append(&mut *self.direct.lock().await, items).await?;
         self.checkpoints.writer_committed(items.len());
         Ok(stored)
     }

@@ -115,6 +115,20 @@ impl DirectTransaction {
     }
 }
 
+/// Ends the transaction `work` ran in: COMMIT when it succeeded, ROLLBACK when it failed, and
+/// a ROLLBACK after a COMMIT that failed, so the connection is never left inside one.
+pub(super) fn end_transaction<T>(connection: &mut Connection, work: StoreResult<T>) -> StoreResult<T> {
+    let ended = match &work {
+        Ok(_) => connection.execute_batch("COMMIT"),
+        Err(_) => connection.execute_batch("ROLLBACK"),
+    };
+    if ended.is_err() && !connection.is_autocommit() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    ended?;
+    work
+}
+
 /// Runs `work` on a blocking thread; it hands back what it was given along with the result.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> (T, rusqlite::Result<()>) + Send + 'static,

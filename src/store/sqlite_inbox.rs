@@ -1,44 +1,21 @@
-//! The SQLite inbox writer's insert, on the direct connection (see `sqlite_direct`): one
-//! prepared single-row statement per event inside one `BEGIN IMMEDIATE … COMMIT`.
-//!
-//! The inbox writer runs on a thread of its own and steps it there; `SqliteStore::insert_inbox`
-//! runs it through `sqlite_direct::write`. Either way only in a turn of sqlx's write connection.
+//! The SQLite inbox writer's commits, on the direct connection (see `sqlite_direct`): the
+//! inbox's insert (written once in `inbox`) inside one `BEGIN IMMEDIATE … COMMIT`, stepped on
+//! the writer's own thread, in its turn at writing.
 
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::Connection;
 
-use super::StoreResult;
+use super::{StoreResult, inbox, sqlite_direct};
 use crate::inbox::NewInboxItem;
 
-const INSERT: &str = "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (event_id) DO NOTHING";
-
 /// Stores `items` in one transaction and returns how many were new (duplicates are skipped).
-/// Blocks for the commit.
-pub(super) fn append(connection: &mut Connection, items: &[NewInboxItem]) -> StoreResult<u64> {
+/// Blocks for the commit (its future is ready when made).
+pub(super) async fn append(connection: &mut Connection, items: &[NewInboxItem]) -> StoreResult<u64> {
     if items.is_empty() {
         return Ok(0);
     }
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let stored = append_in(&tx, items)?;
-    tx.commit()?;
-    Ok(stored)
-}
-
-/// Stores `items` in the open transaction `tx`; how many were new.
-pub(super) fn append_in(tx: &Transaction<'_>, items: &[NewInboxItem]) -> StoreResult<u64> {
-    let mut insert = tx.prepare_cached(INSERT)?;
-    let mut stored = 0;
-    for item in items {
-        stored += insert.execute(params![
-            item.team_id,
-            item.event_id,
-            item.kind.as_str(),
-            item.event_type,
-            item.payload,
-            item.received_at,
-        ])? as u64;
-    }
-    Ok(stored)
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let stored = inbox::insert(connection, items).await;
+    sqlite_direct::end_transaction(connection, stored)
 }
 
 /// A PASSIVE checkpoint; with no commit running beside it, it copies the whole WAL and the
@@ -83,12 +60,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let direct = sqlite_direct::open(&migrated(&dir).await, Duration::from_secs(1)).unwrap();
         let mut connection = direct.lock().await;
-        assert_eq!(append(&mut connection, &[item("Ev1"), item("Ev2")]).unwrap(), 2);
         assert_eq!(
-            append(&mut connection, &[item("Ev2"), item("Ev3"), item("Ev3")]).unwrap(),
+            append(&mut connection, &[item("Ev1"), item("Ev2")])
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            append(&mut connection, &[item("Ev2"), item("Ev3"), item("Ev3")])
+                .await
+                .unwrap(),
             1
         );
-        assert_eq!(append(&mut connection, &[]).unwrap(), 0);
+        assert_eq!(append(&mut connection, &[]).await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -99,10 +83,10 @@ mod tests {
         let mut connection = direct.lock().await;
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let err = append(&mut connection, &[item("Ev1")]).unwrap_err();
+        let err = append(&mut connection, &[item("Ev1")]).await.unwrap_err();
         assert!(err.is_unavailable(), "{err}");
         other.execute_batch("ROLLBACK").unwrap();
-        assert_eq!(append(&mut connection, &[item("Ev1")]).unwrap(), 1);
+        assert_eq!(append(&mut connection, &[item("Ev1")]).await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -112,7 +96,9 @@ mod tests {
         // A database without migrations: the inbox table is missing.
         Connection::open(&path).unwrap();
         let direct = sqlite_direct::open(&path, Duration::from_millis(50)).unwrap();
-        let err = append(&mut *direct.lock().await, &[item("Ev1")]).unwrap_err();
+        let err = append(&mut *direct.lock().await, &[item("Ev1")])
+            .await
+            .unwrap_err();
         assert!(!err.is_unavailable(), "{err}");
     }
 }

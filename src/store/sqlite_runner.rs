@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 
 use super::runner::Runner;
 use super::sqlite_checkpoints::Checkpoints;
-use super::sqlite_direct::SharedConnection;
+use super::sqlite_direct::{self, SharedConnection};
 use super::sqlite_turns::WriteTurns;
 use super::{StoreError, StoreResult};
 
@@ -151,16 +151,9 @@ impl Runner for SqliteRunner {
         let written = tokio::task::spawn_blocking(move || {
             connection.execute_batch("BEGIN IMMEDIATE")?;
             let written = runtime.block_on(work(&mut connection));
-            let ended = match &written {
-                Ok(_) => connection.execute_batch("COMMIT"),
-                Err(_) => connection.execute_batch("ROLLBACK"),
-            };
-            if ended.is_err() && !connection.is_autocommit() {
-                let _ = connection.execute_batch("ROLLBACK");
-            }
+            let ended = sqlite_direct::end_transaction(&mut connection, written);
             drop(turn);
-            ended?;
-            written
+            ended
         })
         .await
         .map_err(|_| StoreError::WriteAborted)?;
