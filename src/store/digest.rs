@@ -13,9 +13,9 @@ use sqlx::{Pool, Postgres, Sqlite};
 
 use super::StoreResult;
 use super::direct_sql;
-use super::insight_tx::{PgTx, SqliteTx};
 use super::insights::MessageRef;
 use super::reads::Window;
+use super::sql_tx::{PgTx, SqliteTx};
 use crate::clock::Millis;
 
 /// What Circlet posts on the schedule.

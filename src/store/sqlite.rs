@@ -13,9 +13,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::digest::{DigestPools, DigestStore};
 use super::engine::{Engine, SqlStore};
-use super::insight_tx::SqliteTx;
 use super::reads_sql::SqlPool;
 use super::runner::Runner;
+use super::sql_tx::SqliteTx;
 use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;

@@ -23,7 +23,7 @@ use super::{StoreError, StoreResult};
 /// The one direct connection, shared by the inbox writer and the workers' transactions.
 pub(super) type SharedConnection = Arc<Mutex<Connection>>;
 
-/// Prepared statements kept: every statement of `insight_tx` and `digest` stays prepared.
+/// Prepared statements kept: every statement of `sql_tx` and `digest` stays prepared.
 const STATEMENT_CACHE: usize = 128;
 
 /// A rusqlite connection to the existing database at `path` with the same durability as the
@@ -53,7 +53,7 @@ pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedCon
     Ok(Arc::new(Mutex::new(connection)))
 }
 
-/// A write transaction on the direct connection, for [`super::insight_tx::SqlTx`]. Dropping it
+/// A write transaction on the direct connection, for [`super::sql_tx::SqlTx`]. Dropping it
 /// without `commit` rolls back.
 ///
 /// `BEGIN IMMEDIATE` (which may wait for another process's lock) and `COMMIT` (the fsync) run

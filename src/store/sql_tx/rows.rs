@@ -1,9 +1,9 @@
 //! How the insight models read from a row, one decoder each, by the column order of the
 //! statements that select them.
 
-use super::StoreResult;
-use super::insights::{CachedMessage, EmojiOverride, Insight, Reply, Rule};
-use super::sql::{Columns, FromRow, Row};
+use crate::store::StoreResult;
+use crate::store::insights::{CachedMessage, EmojiOverride, Insight, Reply, Rule};
+use crate::store::sql::{Columns, FromRow, Row};
 
 /// Columns: [`INSIGHT_COLUMNS`](super::insights::INSIGHT_COLUMNS).
 impl FromRow for Insight {
