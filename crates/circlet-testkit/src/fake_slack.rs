@@ -1,4 +1,5 @@
-//! A fake Slack Web API server: a test double shared by the integration tests and `circlet demo`.
+//! A fake Slack Web API server: a test double shared by the integration tests, the benches and
+//! `circlet demo`.
 //!
 //! [`FakeSlack::start`] binds an ephemeral port on 127.0.0.1 only (never any other interface) and serves
 //! a small, stateful imitation of the Slack Web API under `/api/{method}`, a stand-in for Slack's
