@@ -38,6 +38,10 @@ pub enum Command {
     Migrate,
     /// Run the whole app against a built-in fake Slack, replay a scripted circle through the
     /// real signed endpoints, and print what was stored. Needs no Slack workspace or settings.
+    #[cfg_attr(
+        not(feature = "demo"),
+        command(about = "Not in this build: it was built without the `demo` cargo feature", long_about = None)
+    )]
     Demo,
     /// Write insights as CSV or JSON Lines (stdout unless --output is given).
     Export(export::ExportArgs),
@@ -117,8 +121,8 @@ async fn demo() -> Result<(), AppError> {
 #[cfg(not(feature = "demo"))]
 async fn demo() -> Result<(), AppError> {
     Err(AppError::Usage(
-        "this build of circlet has no demo: it was built without the `demo` cargo feature \
-         (on by default; `cargo run --release -- demo` from the source tree runs it)"
+        "this build has no demo: it was built without the `demo` cargo feature \
+         (on by default; `cargo run --release -- demo` in the source tree runs it)"
             .to_owned(),
     ))
 }

@@ -249,7 +249,8 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
     assert!(took.as_secs() < 30, "the demo took {took:?}");
 }
 
-/// `cargo build --no-default-features` leaves the test kit out of the binary; its `demo` says so.
+/// `cargo build --no-default-features` leaves the test kit out of the binary; its `demo` and
+/// `--help` say so.
 #[cfg(not(feature = "demo"))]
 #[test]
 fn demo_without_the_demo_feature_says_this_build_has_none() {
@@ -257,5 +258,7 @@ fn demo_without_the_demo_feature_says_this_build_has_none() {
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("this build of circlet has no demo"), "{err}");
+    assert!(err.contains("this build has no demo"), "{err}");
+    let help = stdout(&circlet(&["--help"], &[]));
+    assert!(help.contains("Not in this build"), "{help}");
 }
