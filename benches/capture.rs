@@ -28,9 +28,9 @@ use circlet::app::{App, default_handlers};
 use circlet::clock::{Clock, SystemClock};
 use circlet::config::Config;
 use circlet::domain::capture::ACK_TASK;
-use circlet::fake_slack::FakeSlack;
 use circlet::inbox::{HandlerError, InboxHandler, InboxKind, Job, NewInboxItem};
 use circlet::store::{CachedMessage, CircleChange};
+use circlet_testkit::fake_slack::FakeSlack;
 use load::{EventIds, Run, open_loop, presign};
 use serde_json::json;
 

@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 
 use circlet::clock::{Clock, SystemClock};
 use circlet::domain::tokens;
-use circlet::fake_slack::FakeSlack;
 use circlet::store;
+use circlet_testkit::fake_slack::FakeSlack;
 use load::{Connection1, EventIds, open_loop_counting, percentile, presign};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -14,9 +14,9 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
-pub mod fake_slack;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inbox;

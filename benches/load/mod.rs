@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use circlet::clock::{Clock, SystemClock};
-use circlet::ingress::signature::sign;
-use circlet::secret::Secret;
+use circlet_testkit::sender::sign;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -82,7 +81,6 @@ fn scattered(i: usize) -> u64 {
 }
 
 pub fn presign(secret: &str, prefix: &str, n: usize, ids: EventIds) -> Vec<Signed> {
-    let secret = Secret::new(secret);
     let now = SystemClock.now_secs();
     ids.ids(prefix, n)
         .into_iter()
@@ -99,7 +97,7 @@ pub fn presign(secret: &str, prefix: &str, n: usize, ids: EventIds) -> Vec<Signe
                 "is_ext_shared_channel": false, "event_context": "4-eyJldCI6InJlYWN0aW9uX2FkZGVkIiwidGlkIjoiVDBCRU5DSCJ9"
             })
             .to_string();
-            let signature = sign(&secret, now, body.as_bytes());
+            let signature = sign(secret, now, body.as_bytes());
             Signed { body: Bytes::from(body), timestamp: now.to_string(), signature }
         })
         .collect()

@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::inbox::{InboxRow, InboxState};
 use crate::store::{self, Requeue};
-use crate::{demo, telemetry};
+use crate::telemetry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +38,10 @@ pub enum Command {
     Migrate,
     /// Run the whole app against a built-in fake Slack, replay a scripted circle through the
     /// real signed endpoints, and print what was stored. Needs no Slack workspace or settings.
+    #[cfg_attr(
+        not(feature = "demo"),
+        command(about = "Not in this build: it was built without the `demo` cargo feature", long_about = None)
+    )]
     Demo,
     /// Write insights as CSV or JSON Lines (stdout unless --output is given).
     Export(export::ExportArgs),
@@ -87,7 +91,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             Default::default(),
             &std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
         );
-        return demo::run().await;
+        return demo().await;
     }
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init(config.log_format, &config.log_filter);
@@ -106,6 +110,21 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Digest(args) => digest::run(config, args).await,
         Command::Demo => Ok(()),
     }
+}
+
+#[cfg(feature = "demo")]
+async fn demo() -> Result<(), AppError> {
+    crate::demo::run().await
+}
+
+/// Built without the test kit, this binary has no fake Slack to run against.
+#[cfg(not(feature = "demo"))]
+async fn demo() -> Result<(), AppError> {
+    Err(AppError::Usage(
+        "this build has no demo: it was built without the `demo` cargo feature \
+         (on by default; `cargo run --release -- demo` in the source tree runs it)"
+            .to_owned(),
+    ))
 }
 
 async fn serve(config: Config) -> Result<(), AppError> {

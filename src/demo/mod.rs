@@ -1,14 +1,14 @@
 //! `circlet demo`: the whole app on loopback against a built-in fake Slack, driven through its
-//! real, signed HTTP endpoints. Needs no workspace and no settings.
+//! real, signed HTTP endpoints. Needs no workspace and no settings. Built with the `demo`
+//! feature (on by default), which brings in the test kit's fake Slack and signed sender.
 
 mod script;
 
 use script::{Step, Timed};
-mod sender;
 
 use std::time::{Duration, Instant};
 
-pub use sender::{Answer, FORM, JSON, SignedSender};
+use circlet_testkit::{Answer, FakeSlack, SignedSender};
 
 use crate::app::{App, AppError};
 use crate::clock::{Clock, ManualClock};
@@ -16,8 +16,6 @@ use crate::config::Config;
 use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
 use crate::domain::reports::{self, ReportRequest};
-use crate::fake_slack::FakeSlack;
-use crate::secret::Secret;
 use crate::store::{self, InsightFilter, InsightTx, SharedStore, StoreResult};
 
 const DEMO_SECRET: &str = "demo-signing-secret";
@@ -71,7 +69,10 @@ pub async fn run() -> Result<(), AppError> {
         "A week in #{} (12 members), sent as Slack sends it (signed):",
         script::CIRCLE_NAME
     );
-    let sender = SignedSender::new(base_url, Secret::new(DEMO_SECRET)).with_clock(clock.clone());
+    let sender = SignedSender::new(base_url, DEMO_SECRET).with_clock({
+        let clock = clock.clone();
+        move || clock.now_secs()
+    });
     for (day, steps) in script::week() {
         println!("\n{day}");
         for Timed { at, step } in steps {

@@ -5,8 +5,7 @@
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
-use super::{Answer, JSON, SignedSender};
-use crate::fake_slack::FakeSlack;
+use circlet_testkit::{Answer, FakeSlack, JSON, SignedSender};
 
 pub const TEAM: &str = "T0CIRCLE";
 pub const CIRCLE: &str = "C0BEAUTY";

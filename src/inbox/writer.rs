@@ -293,9 +293,9 @@ async fn write_batches(
 const HOLD_AT_MOST: Duration = Duration::from_millis(10);
 
 /// How long the writer, out of work, keeps the connection before it gives it back. Under load
-/// the next batch mostly arrives within a fraction of a millisecond, and taking the connection
-/// again is a trip through sqlx's pool that the batch waits for (measured in
-/// docs/BENCHMARKS.md); a worker waiting for the connection waits this much longer at most.
+/// the next batch mostly arrives within this grace, and taking the connection again is a trip
+/// through sqlx's pool that the batch would wait for (docs/BENCHMARKS.md); a worker waiting for
+/// the connection waits this much longer at most.
 const IDLE_GRACE: Duration = Duration::from_millis(1);
 
 /// The writer's appender, while it holds one.

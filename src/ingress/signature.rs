@@ -90,8 +90,9 @@ fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// The `X-Slack-Signature` value Slack would send: for the demo, tests and benchmarks.
-pub fn sign(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
+/// The `X-Slack-Signature` value Slack would send, for the fuzz harness and unit tests (the
+/// demo, integration tests and benches sign with `circlet_testkit`).
+pub(crate) fn sign(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
     let digest = mac(secret, &timestamp.to_string(), body).finalize().into_bytes();
     format!("v0={}", hex::encode(digest))
 }

@@ -8,11 +8,11 @@
 //! writer's own few pages.
 //!
 //! The workers write far more during a burst (a capture transaction dirties hundreds of
-//! pages). Copying that in the writer's turn held acknowledgements up: 11–12 ms at p99 during
-//! a capture burst, against 4 ms without. So once other writers have committed more than a
-//! little since the last full copy, the writer leaves the checkpoint alone, and a checkpoint on
-//! a connection of its own, on a blocking thread and outside any turn, copies the WAL while
-//! commits go on.
+//! pages). Copying that in the writer's turn held every acknowledgement behind the copy: during
+//! a capture burst it was the tail of their latency (docs/BENCHMARKS.md). So once other writers
+//! have committed more than a little since the last full copy, the writer leaves the checkpoint
+//! alone, and a checkpoint on a connection of its own, on a blocking thread and outside any
+//! turn, copies the WAL while commits go on.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -23,8 +23,8 @@ use rusqlite::Connection;
 
 use super::{StoreResult, sqlite_direct};
 
-/// The writer checkpoints after this many of its commits (or rows), about 250 WAL pages: small
-/// enough to copy in a millisecond or two, so the commit that waits behind it is not held long.
+/// The writer checkpoints after this many of its commits (or rows): few enough WAL pages that
+/// the commit waiting behind the copy is not held long (docs/BENCHMARKS.md).
 const WRITER_COMMITS: u32 = 25;
 const WRITER_ROWS: u32 = 500;
 

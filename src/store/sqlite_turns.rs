@@ -5,8 +5,8 @@
 //! a write. So the inbox writer takes its turn straight from the pool, while every other
 //! writer (the workers' claims, settles and transactions) first queues behind the others: at
 //! most one of them is ever ahead of the inbox writer. With both workers in the pool's queue,
-//! a commit waited for two transactions; during a capture burst that put acknowledgements'
-//! p99 at 12–20 ms (docs/BENCHMARKS.md).
+//! a commit waited for two transactions, which showed in acknowledgements' p99 during a
+//! capture burst (docs/BENCHMARKS.md).
 
 use std::sync::Arc;
 

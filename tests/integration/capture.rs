@@ -2,9 +2,9 @@
 //! insights with tags, votes and replies; edits and deletes follow; Circlet acknowledges with
 //! one reaction and never posts in the circle.
 
-use circlet::fake_slack::Fault;
 use circlet::inbox::InboxState;
 use circlet::store::{InsightSource, MessageRef, TagSource};
+use circlet_testkit::fake_slack::Fault;
 use serde_json::json;
 
 use crate::helpers::circle::{

@@ -182,6 +182,7 @@ async fn inbox_list_and_retry_show_and_requeue_dead_rows() {
     );
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
     let started = std::time::Instant::now();
@@ -246,4 +247,18 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
     };
     assert_eq!(stable(&text), stable(&again));
     assert!(took.as_secs() < 30, "the demo took {took:?}");
+}
+
+/// `cargo build --no-default-features` leaves the test kit out of the binary; its `demo` and
+/// `--help` say so.
+#[cfg(not(feature = "demo"))]
+#[test]
+fn demo_without_the_demo_feature_says_this_build_has_none() {
+    let output = circlet(&["demo"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("this build has no demo"), "{err}");
+    let help = stdout(&circlet(&["--help"], &[]));
+    assert!(help.contains("Not in this build"), "{help}");
 }

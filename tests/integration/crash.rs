@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use circlet::demo::SignedSender;
 use circlet::inbox::InboxState;
+use circlet_testkit::sender::SignedSender;
 use serde_json::json;
 
 use crate::helpers::TestDb;

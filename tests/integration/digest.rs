@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use circlet::clock::{Clock, ManualClock};
-use circlet::fake_slack::{Fault, RecordedCall};
 use circlet::slack::SlackClientSettings;
 use circlet::store::{CircleChange, InsightSource, PostKey, PostKind};
+use circlet_testkit::fake_slack::{Fault, RecordedCall};
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{TEAM, captured, deliver, feedback, message, reaction};
@@ -724,7 +724,7 @@ async fn two_replicas_on_postgres_post_each_scheduled_message_exactly_once() {
     use crate::helpers::serve::Serve;
 
     let db = TestDb::postgres().await;
-    let fake = circlet::fake_slack::FakeSlack::start().await.unwrap();
+    let fake = circlet_testkit::fake_slack::FakeSlack::start().await.unwrap();
     let store = db.store().await;
     let circles = ["C0ONE", "C0TWO", "C0THREE"];
     for channel in circles {

@@ -417,7 +417,7 @@ async fn a_token_created_on_the_command_line_is_shown_once_works_and_can_be_revo
 }
 
 mod slash {
-    use circlet::fake_slack::Fault;
+    use circlet_testkit::fake_slack::Fault;
 
     use super::*;
     use crate::helpers::circle::feedback;

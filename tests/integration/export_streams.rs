@@ -64,7 +64,7 @@ async fn stalled_export(app: &TestApp, token: &str) -> (TcpStream, u16) {
 fn reaction_event(event_id: &str) -> serde_json::Value {
     let mut envelope = samples::json("events", "reaction_added__boltpy.json");
     envelope["event_id"] = json!(event_id);
-    envelope["team_id"] = json!(circlet::fake_slack::DEFAULT_TEAM_ID);
+    envelope["team_id"] = json!(circlet_testkit::fake_slack::DEFAULT_TEAM_ID);
     envelope
 }
 

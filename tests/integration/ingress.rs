@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use circlet::demo::{FORM, JSON};
 use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, InboxState, Job};
 use circlet::slack::SlackApi;
+use circlet_testkit::sender::{FORM, JSON};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, TestDb, samples};
@@ -16,7 +16,7 @@ use crate::on_both_backends;
 fn reaction_event(event_id: &str) -> Value {
     let mut envelope = samples::json("events", "reaction_added__boltpy.json");
     envelope["event_id"] = json!(event_id);
-    envelope["team_id"] = json!(circlet::fake_slack::DEFAULT_TEAM_ID);
+    envelope["team_id"] = json!(circlet_testkit::fake_slack::DEFAULT_TEAM_ID);
     envelope
 }
 
@@ -33,7 +33,7 @@ on_both_backends! {
         assert_eq!(answer.status, 200);
         // Checked right after the answer: the row was committed before Slack heard 200.
         let row = app.store.find_inbox_by_event_id("Ev0STORED1").await.unwrap().expect("stored");
-        assert_eq!(row.team_id, circlet::fake_slack::DEFAULT_TEAM_ID);
+        assert_eq!(row.team_id, circlet_testkit::fake_slack::DEFAULT_TEAM_ID);
         assert_eq!(row.kind, InboxKind::Event);
         assert_eq!(row.event_type, "reaction_added");
         assert_eq!(row.state, InboxState::Pending);

@@ -15,7 +15,6 @@ use crate_paths::crate_paths;
 const LAYERS: &[(&str, u8)] = &[
     // Leaf types every layer may use.
     ("clock", 0),
-    ("fake_slack", 0),
     ("metrics", 0),
     ("secret", 0),
     ("store_error", 0),

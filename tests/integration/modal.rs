@@ -4,16 +4,16 @@
 //! product team edit it, and only the product team sees and sets the product-only fields.
 
 use circlet::clock::{Clock, ManualClock, SystemClock};
-use circlet::demo::{Answer, FORM};
-use circlet::fake_slack::Fault;
 use circlet::store::{CircleChange, Insight, InsightDetails, InsightSource, MessageRef, NewRule};
+use circlet_testkit::fake_slack::Fault;
+use circlet_testkit::sender::{Answer, FORM};
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{captured, deliver, feedback, message, reaction};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
-const TEAM: &str = circlet::fake_slack::DEFAULT_TEAM_ID;
+const TEAM: &str = circlet_testkit::fake_slack::DEFAULT_TEAM_ID;
 const CIRCLE: &str = "C0CIRCLE";
 const ELSEWHERE: &str = "C0RANDOM";
 const MEMBER: &str = "U0CM";

@@ -9,8 +9,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use circlet::fake_slack::Fault;
 use circlet::inbox::{Backoff, InboxState, WorkerSettings};
+use circlet_testkit::fake_slack::Fault;
 
 use crate::helpers::circle::{BOT, CIRCLE, TEAM, message, reaction, send};
 use crate::helpers::{TestApp, TestDb};

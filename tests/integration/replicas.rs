@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use circlet::demo::{Answer, SignedSender};
-use circlet::fake_slack::FakeSlack;
 use circlet::inbox::InboxState;
 use circlet::store::{CircleChange, MessageRef, SharedStore};
+use circlet_testkit::fake_slack::FakeSlack;
+use circlet_testkit::sender::{Answer, SignedSender};
 use serde_json::{Value, json};
 
 use crate::helpers::TestDb;

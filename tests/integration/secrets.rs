@@ -6,11 +6,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use circlet::demo::{FORM, JSON};
-use circlet::fake_slack::{FakeSlack, Fault};
-use circlet::ingress::signature::sign;
-use circlet::secret::Secret;
 use circlet::store::CircleChange;
+use circlet_testkit::fake_slack::{FakeSlack, Fault};
+use circlet_testkit::sender::sign;
+use circlet_testkit::sender::{FORM, JSON};
 use serde_json::json;
 
 use crate::helpers::TestDb;
@@ -143,7 +142,7 @@ async fn a_full_run_never_shows_the_signing_secret_or_the_bot_token() {
             .unwrap(),
     );
     // The hex digests the server computed for the forged and the stale request.
-    let expected = [now, now - 3600].map(|ts| sign(&Secret::new(SIGNING_SECRET), ts, forged)[3..].to_owned());
+    let expected = [now, now - 3600].map(|ts| sign(SIGNING_SECRET, ts, forged)[3..].to_owned());
 
     let http = reqwest::Client::new();
     let metrics = http

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use circlet::fake_slack::Fault;
 use circlet::slack::SlackError;
+use circlet_testkit::fake_slack::Fault;
 use slack_morphism::prelude::*;
 
 use crate::helpers::{TestApp, TestDb};

@@ -7,11 +7,11 @@ use circlet::app::default_handlers;
 use circlet::clock::{Clock, SystemClock};
 use circlet::domain::settings::LoopTexts;
 use circlet::domain::triage::{CLOSE_LOOP_TASK, REFUSAL, STATUS_ACTION};
-use circlet::fake_slack::Fault;
 use circlet::inbox::{InboxKind, InboxRow, InboxState, Job};
 use circlet::store::{
     Insight, InsightSource, InsightStatus, InsightTx, MessageRef, NewInsight, Reply, SharedStore, TagSource,
 };
+use circlet_testkit::fake_slack::Fault;
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{answered, feedback};

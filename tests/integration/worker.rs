@@ -107,7 +107,7 @@ on_both_backends! {
         // The app's clock is frozen, so sign with it too.
         let body = event("EvFlaky", "reaction_added").to_string().into_bytes();
         let headers = app.sender.signed_headers(clock.now_secs(), &body);
-        let answer = app.sender.post_with("/slack/events", circlet::demo::JSON, body, headers, &[]).await.unwrap();
+        let answer = app.sender.post_with("/slack/events", circlet_testkit::sender::JSON, body, headers, &[]).await.unwrap();
         assert_eq!(answer.status, 200);
 
         let max = app.worker.settings().max_attempts;
@@ -157,7 +157,7 @@ async fn rows_of_a_worker_that_died_are_taken_over_when_its_claim_lapses() {
     let body = event("EvOrphan", "reaction_added").to_string().into_bytes();
     let headers = app.sender.signed_headers(clock.now_secs(), &body);
     app.sender
-        .post_with("/slack/events", circlet::demo::JSON, body, headers, &[])
+        .post_with("/slack/events", circlet_testkit::sender::JSON, body, headers, &[])
         .await
         .unwrap();
     // A worker claims the row and dies without settling it.
@@ -261,7 +261,7 @@ async fn finished_rows_are_pruned_after_the_retention_period() {
     let body = event("EvPrune", "member_left_channel").to_string().into_bytes();
     let headers = app.sender.signed_headers(clock.now_secs(), &body);
     app.sender
-        .post_with("/slack/events", circlet::demo::JSON, body, headers, &[])
+        .post_with("/slack/events", circlet_testkit::sender::JSON, body, headers, &[])
         .await
         .unwrap();
     app.worker.drain().await.unwrap();
@@ -321,13 +321,13 @@ async fn a_slack_outage_is_retried_then_parked_dead_and_a_recovery_posts_exactly
     let body = event("EvOutage", "reaction_added").to_string().into_bytes();
     let headers = app.sender.signed_headers(clock.now_secs(), &body);
     app.sender
-        .post_with("/slack/events", circlet::demo::JSON, body, headers, &[])
+        .post_with("/slack/events", circlet_testkit::sender::JSON, body, headers, &[])
         .await
         .unwrap();
 
     // Slack is down: every attempt of every job fails, the worker keeps going.
     app.fake
-        .inject("*", circlet::fake_slack::Fault::ServerError, 10_000);
+        .inject("*", circlet_testkit::fake_slack::Fault::ServerError, 10_000);
     let max = app.worker.settings().max_attempts;
     for _ in 0..max {
         assert_eq!(app.worker.try_run_next().await.unwrap(), DrainStep::Worked(1));
@@ -384,7 +384,7 @@ on_both_backends! {
             .await;
         make_circle(&app, CIRCLE).await;
         app.services.bot.identity().await.unwrap();
-        app.fake.inject("reactions.add", circlet::fake_slack::Fault::Slow(lease * 4), 100);
+        app.fake.inject("reactions.add", circlet_testkit::fake_slack::Fault::Slow(lease * 4), 100);
         let messages = 6;
         let events: Vec<_> = (0..messages)
             .flat_map(|i| {
@@ -493,13 +493,13 @@ on_both_backends! {
         let clock = ManualClock::at_secs(1_763_900_000);
         let app = TestApp::builder(db)
             .clock(clock.clone())
-            .fault_from_start("auth.test", circlet::fake_slack::Fault::ServerError, 1_000)
+            .fault_from_start("auth.test", circlet_testkit::fake_slack::Fault::ServerError, 1_000)
             .start()
             .await;
         for n in 0..3 {
             let body = event(&format!("EvEarly{n}"), "reaction_added").to_string().into_bytes();
             let headers = app.sender.signed_headers(clock.now_secs(), &body);
-            let answer = app.sender.post_with("/slack/events", circlet::demo::JSON, body, headers, &[]).await.unwrap();
+            let answer = app.sender.post_with("/slack/events", circlet_testkit::sender::JSON, body, headers, &[]).await.unwrap();
             assert_eq!(answer.status, 200);
         }
         let max_attempts = app.worker.settings().max_attempts;

@@ -18,8 +18,9 @@ use crate::store::{self, SharedStore};
 pub const CAPTURE_EVENTS: &[&str] = &["message", "reaction_added", "reaction_removed"];
 
 /// Events per capture transaction. On SQLite a transaction holds the one write turn, which the
-/// inbox writer needs for every acknowledgement: during a capture burst, acknowledgements' p99
-/// was 6.1 ms at 128 events per transaction, 5.1 ms at 64 and 4.2 ms at 32 (docs/BENCHMARKS.md).
+/// inbox writer needs for every acknowledgement, so a shorter transaction answers Slack sooner
+/// during a capture burst and a longer one captures faster: this is the largest size that kept
+/// acknowledgements' p99 within its target (docs/BENCHMARKS.md).
 pub const EVENTS_PER_TRANSACTION: usize = 32;
 
 #[derive(Clone)]

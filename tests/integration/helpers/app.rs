@@ -5,14 +5,13 @@ use std::time::Duration;
 use circlet::app::App;
 use circlet::clock::SharedClock;
 use circlet::config::Config;
-use circlet::demo::SignedSender;
 use circlet::domain::Services;
-use circlet::fake_slack::FakeSlack;
 use circlet::inbox::{HandlerRegistry, Worker, WorkerSettings};
-use circlet::secret::Secret;
 use circlet::server::ServerSettings;
 use circlet::slack::SlackClientSettings;
 use circlet::store::SharedStore;
+use circlet_testkit::fake_slack::FakeSlack;
+use circlet_testkit::sender::SignedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::db::TestDb;
@@ -45,7 +44,7 @@ pub struct TestAppBuilder {
     slack_settings: SlackClientSettings,
     env: Vec<(String, String)>,
     bot_token: bool,
-    faults: Vec<(String, circlet::fake_slack::Fault, usize)>,
+    faults: Vec<(String, circlet_testkit::fake_slack::Fault, usize)>,
     ops_refresh: Duration,
     server_settings: ServerSettings,
 }
@@ -53,7 +52,12 @@ pub struct TestAppBuilder {
 impl TestAppBuilder {
     /// Injects a fault into the fake Slack before the app starts (the app asks `auth.test` as
     /// soon as it runs).
-    pub fn fault_from_start(mut self, method: &str, fault: circlet::fake_slack::Fault, times: usize) -> Self {
+    pub fn fault_from_start(
+        mut self,
+        method: &str,
+        fault: circlet_testkit::fake_slack::Fault,
+        times: usize,
+    ) -> Self {
         self.faults.push((method.to_owned(), fault, times));
         self
     }
@@ -155,7 +159,7 @@ impl TestAppBuilder {
             ops_url,
             served: Some(served),
             // Requests are signed by the app's clock, as Slack's would be by the same real time.
-            sender: SignedSender::new(base_url.clone(), Secret::new(SECRET)).with_clock(sender_clock),
+            sender: SignedSender::new(base_url.clone(), SECRET).with_clock(move || sender_clock.now_secs()),
             base_url,
             store,
             fake,

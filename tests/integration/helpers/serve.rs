@@ -6,8 +6,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use circlet::demo::SignedSender;
-use circlet::secret::Secret;
+use circlet_testkit::sender::SignedSender;
 
 use super::SECRET;
 
@@ -86,7 +85,7 @@ impl Serve {
 
     /// A sender signing with `secret` (for a serve started with another signing secret).
     pub fn sender_signing_with(&self, secret: &str) -> SignedSender {
-        SignedSender::new(self.base_url.clone(), Secret::new(secret))
+        SignedSender::new(self.base_url.clone(), secret)
     }
 
     /// Everything the process wrote so far, one line each.
