@@ -4,15 +4,17 @@
 
 mod circles;
 pub mod digest;
+mod digest_queries;
 mod direct_sql;
 mod engine;
+mod export_queries;
 mod inbox;
 mod insight_tx;
 pub mod insights;
 mod postgres;
 mod postgres_runner;
 pub mod reads;
-mod reads_sql;
+mod report_queries;
 mod runner;
 pub mod sql;
 mod sqlite;

@@ -99,6 +99,22 @@ impl Checkpoints {
         Ok(())
     }
 
+    /// Copies what it can of the WAL without waiting for or blocking anyone (upkeep), on a
+    /// blocking thread.
+    pub(super) async fn copy_passively(self: &Arc<Self>) -> StoreResult<()> {
+        let checkpoints = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = checkpoints
+                .background
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        })
+        .await
+        .map_err(|_| super::StoreError::WriteAborted)??;
+        Ok(())
+    }
+
     pub(super) fn writer_committed(&self, rows: usize) {
         self.committed();
         self.writer_commits.fetch_add(1, Ordering::Relaxed);
