@@ -67,7 +67,7 @@ async fn read_page<E: Executor>(
     cursor: Option<&Cursor>,
     rows: usize,
 ) -> StoreResult<(Vec<InsightRow>, Option<Cursor>)> {
-    let page: Vec<InsightRow> = ex.fetch_all(&page_statement(filter, cursor, rows)).await?;
+    let page: Vec<InsightRow> = ex.fetch_page(&page_statement(filter, cursor, rows), rows).await?;
     let next = page.last().map(|row| (row.team_id.clone(), row.number));
     Ok((page, next))
 }
