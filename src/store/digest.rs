@@ -2,20 +2,17 @@
 //!
 //! Scheduled posts are claimed by inserting their key (workspace, channel, week, kind): the
 //! insert that wins queues the post in the same transaction, so however many replicas run the
-//! scheduler, each post is queued once.
+//! scheduler, each post is queued once. The statements are in `digest_queries`.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::{Pool, Postgres, Sqlite};
 
 use super::StoreResult;
-use super::direct_sql;
 use super::insights::MessageRef;
 use super::reads::Window;
-use super::sql_tx::{PgTx, SqliteTx};
 use crate::clock::Millis;
 
 /// What Circlet posts on the schedule.
@@ -87,7 +84,7 @@ impl PostKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
     pub number: i64,
     pub question: String,
@@ -97,7 +94,7 @@ pub struct Prompt {
 }
 
 /// A circle as the scheduler sees it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecapCircle {
     pub channel_id: String,
     pub name: Option<String>,
@@ -107,7 +104,7 @@ pub struct RecapCircle {
 }
 
 /// An insight's status change, for digests and recaps.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusMove {
     pub insight_id: i64,
     pub number: i64,
@@ -119,7 +116,7 @@ pub struct StatusMove {
 }
 
 /// An insight as App Home lists it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HomeInsight {
     pub number: i64,
     pub channel_id: String,
@@ -131,7 +128,7 @@ pub struct HomeInsight {
 }
 
 /// A scheduled post that Slack refused (the bot is not in the channel, the channel is gone).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedPost {
     pub team_id: String,
     pub channel_id: String,
@@ -204,313 +201,3 @@ pub trait DigestStore: Send + Sync {
     /// Known names of the workspace's people and circles, by Slack id (for text renderings).
     async fn names(&self, team_id: &str) -> StoreResult<HashMap<String, String>>;
 }
-
-/// The pools a [`DigestStore`] uses: reads from `read`, records to `write` (SQLite has one
-/// write connection and a pool of readers; PostgreSQL one pool for both).
-pub struct DigestPools<DB: sqlx::Database> {
-    pub(super) read: Pool<DB>,
-    pub(super) write: Pool<DB>,
-}
-
-const PROMPT_COLUMNS: &str = "number, question, created_by, created_at, posted_period";
-const HOME_COLUMNS: &str =
-    "number, channel_id, text, status, vote_count AS votes, reply_count AS replies, created_at";
-const LIVE: &str = "deleted = FALSE AND merged_into IS NULL";
-
-/// `$tx` runs the SQL through `$sql` (`sqlx` or `direct_sql`), as in `insight_tx`.
-macro_rules! impl_schedule_tx {
-    ($tx:ty, $sql:ident) => {
-        #[async_trait]
-        impl ScheduleTx for $tx {
-            async fn claim_post(&mut self, key: &PostKey, at: Millis) -> StoreResult<bool> {
-                let done = $sql::query(
-                    "INSERT INTO scheduled_posts (team_id, channel_id, period, kind, claimed_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key.team_id)
-                .bind(&key.channel_id)
-                .bind(&key.period)
-                .bind(key.kind.as_str())
-                .bind(at)
-                .execute(self.conn())
-                .await?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn prompt_for_period(&mut self, team_id: &str, period: &str) -> StoreResult<Option<Prompt>> {
-                let chosen: Option<Prompt> = $sql::query_as(&format!(
-                    "SELECT {PROMPT_COLUMNS} FROM prompts \
-                     WHERE team_id = $1 AND posted_period = $2 AND removed_at IS NULL"
-                ))
-                .bind(team_id)
-                .bind(period)
-                .fetch_optional(self.conn())
-                .await?;
-                if chosen.is_some() {
-                    return Ok(chosen);
-                }
-                Ok($sql::query_as(&format!(
-                    "UPDATE prompts SET posted_period = $2 WHERE team_id = $1 AND number = \
-                     (SELECT MIN(number) FROM prompts WHERE team_id = $1 AND posted_period IS NULL \
-                     AND removed_at IS NULL) RETURNING {PROMPT_COLUMNS}"
-                ))
-                .bind(team_id)
-                .bind(period)
-                .fetch_optional(self.conn())
-                .await?)
-            }
-
-            async fn add_prompt(
-                &mut self,
-                team_id: &str,
-                question: &str,
-                by: &str,
-                at: Millis,
-            ) -> StoreResult<Prompt> {
-                Ok($sql::query_as(&format!(
-                    "INSERT INTO prompts (team_id, number, question, created_by, created_at) \
-                     VALUES ($1, (SELECT COALESCE(MAX(number), 0) + 1 FROM prompts WHERE team_id = $1), \
-                     $2, $3, $4) RETURNING {PROMPT_COLUMNS}"
-                ))
-                .bind(team_id)
-                .bind(question)
-                .bind(by)
-                .bind(at)
-                .fetch_one(self.conn())
-                .await?)
-            }
-
-            async fn remove_prompt(&mut self, team_id: &str, number: i64, at: Millis) -> StoreResult<Option<Prompt>> {
-                Ok($sql::query_as(&format!(
-                    "UPDATE prompts SET removed_at = $3 WHERE team_id = $1 AND number = $2 \
-                     AND removed_at IS NULL RETURNING {PROMPT_COLUMNS}"
-                ))
-                .bind(team_id)
-                .bind(number)
-                .bind(at)
-                .fetch_optional(self.conn())
-                .await?)
-            }
-
-            async fn queued_prompts(&mut self, team_id: &str) -> StoreResult<Vec<Prompt>> {
-                Ok($sql::query_as(&format!(
-                    "SELECT {PROMPT_COLUMNS} FROM prompts WHERE team_id = $1 AND posted_period IS NULL \
-                     AND removed_at IS NULL ORDER BY number"
-                ))
-                .bind(team_id)
-                .fetch_all(self.conn())
-                .await?)
-            }
-
-            async fn set_recap(&mut self, team_id: &str, channel_id: &str, on: bool) -> StoreResult<Option<bool>> {
-                let before: Option<(bool,)> = $sql::query_as(
-                    "SELECT recap FROM circles WHERE team_id = $1 AND channel_id = $2 AND active = TRUE",
-                )
-                .bind(team_id)
-                .bind(channel_id)
-                .fetch_optional(self.conn())
-                .await?;
-                if before.is_some() {
-                    $sql::query("UPDATE circles SET recap = $3 WHERE team_id = $1 AND channel_id = $2")
-                        .bind(team_id)
-                        .bind(channel_id)
-                        .bind(on)
-                        .execute(self.conn())
-                        .await?;
-                }
-                Ok(before.map(|(was,)| was))
-            }
-
-            async fn is_prompt_thread(&mut self, message: MessageRef<'_>) -> StoreResult<bool> {
-                let found: Option<(i64,)> = $sql::query_as(
-                    "SELECT prompt_number FROM prompt_posts WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
-                )
-                .bind(message.team_id)
-                .bind(message.channel_id)
-                .bind(message.ts)
-                .fetch_optional(self.conn())
-                .await?;
-                Ok(found.is_some())
-            }
-        }
-    };
-}
-
-impl_schedule_tx!(SqliteTx, direct_sql);
-impl_schedule_tx!(PgTx, sqlx);
-
-macro_rules! impl_digest_store {
-    ($db:ty) => {
-        #[async_trait]
-        impl DigestStore for DigestPools<$db> {
-            async fn teams_with_circles(&self) -> StoreResult<Vec<String>> {
-                let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT DISTINCT team_id FROM circles WHERE active = TRUE ORDER BY team_id")
-                        .fetch_all(&self.read)
-                        .await?;
-                Ok(rows.into_iter().map(|(team,)| team).collect())
-            }
-
-            async fn recap_circles(&self, team_id: &str) -> StoreResult<Vec<RecapCircle>> {
-                Ok(sqlx::query_as(
-                    "SELECT channel_id, name, recap, updated_at AS since FROM circles \
-                     WHERE team_id = $1 AND active = TRUE ORDER BY channel_id",
-                )
-                .bind(team_id)
-                .fetch_all(&self.read)
-                .await?)
-            }
-
-            async fn record_post(&self, key: &PostKey, message_ts: &str, at: Millis) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE scheduled_posts SET posted_at = $5, message_ts = $6, error = NULL \
-                     WHERE team_id = $1 AND channel_id = $2 AND period = $3 AND kind = $4",
-                )
-                .bind(&key.team_id)
-                .bind(&key.channel_id)
-                .bind(&key.period)
-                .bind(key.kind.as_str())
-                .bind(at)
-                .bind(message_ts)
-                .execute(&self.write)
-                .await?;
-                Ok(())
-            }
-
-            async fn fail_post(&self, key: &PostKey, error: &str) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE scheduled_posts SET error = $5 \
-                     WHERE team_id = $1 AND channel_id = $2 AND period = $3 AND kind = $4",
-                )
-                .bind(&key.team_id)
-                .bind(&key.channel_id)
-                .bind(&key.period)
-                .bind(key.kind.as_str())
-                .bind(error)
-                .execute(&self.write)
-                .await?;
-                Ok(())
-            }
-
-            async fn failed_posts(&self, since: Millis) -> StoreResult<Vec<FailedPost>> {
-                Ok(sqlx::query_as(
-                    "SELECT team_id, channel_id, period, kind, error FROM scheduled_posts \
-                     WHERE error IS NOT NULL AND claimed_at >= $1 ORDER BY claimed_at DESC, channel_id",
-                )
-                .bind(since)
-                .fetch_all(&self.read)
-                .await?)
-            }
-
-            async fn posted_ts(&self, key: &PostKey) -> StoreResult<Option<String>> {
-                let row: Option<(Option<String>,)> = sqlx::query_as(
-                    "SELECT message_ts FROM scheduled_posts \
-                     WHERE team_id = $1 AND channel_id = $2 AND period = $3 AND kind = $4",
-                )
-                .bind(&key.team_id)
-                .bind(&key.channel_id)
-                .bind(&key.period)
-                .bind(key.kind.as_str())
-                .fetch_optional(&self.write)
-                .await?;
-                Ok(row.and_then(|(ts,)| ts))
-            }
-
-            async fn add_prompt_post(
-                &self,
-                team_id: &str,
-                channel_id: &str,
-                ts: &str,
-                prompt: i64,
-                at: Millis,
-            ) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO prompt_posts (team_id, channel_id, ts, prompt_number, posted_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(team_id)
-                .bind(channel_id)
-                .bind(ts)
-                .bind(prompt)
-                .bind(at)
-                .execute(&self.write)
-                .await?;
-                Ok(())
-            }
-
-            async fn status_moves(
-                &self,
-                team_id: &str,
-                channel_id: Option<&str>,
-                window: Window,
-            ) -> StoreResult<Vec<StatusMove>> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT i.id AS insight_id, i.number, i.channel_id, i.text, i.author_id, \
-                     s.status, s.changed_at FROM status_changes s JOIN insights i ON i.id = s.insight_id \
-                     WHERE i.team_id = $1 AND ($2 IS NULL OR i.channel_id = $2) \
-                     AND s.changed_at >= $3 AND s.changed_at < $4 \
-                     AND i.deleted = FALSE AND i.merged_into IS NULL ORDER BY s.changed_at, s.id"
-                ))
-                .bind(team_id)
-                .bind(channel_id)
-                .bind(window.start)
-                .bind(window.end)
-                .fetch_all(&self.read)
-                .await?)
-            }
-
-            async fn voters_of(&self, insights: &[i64], channel_id: &str) -> StoreResult<Vec<(i64, String)>> {
-                let mut voters = Vec::new();
-                for id in insights {
-                    let rows: Vec<(String,)> = sqlx::query_as(
-                        "SELECT user_id FROM votes WHERE insight_id = $1 AND channel_id = $2 \
-                         GROUP BY user_id ORDER BY MIN(message_ts), user_id",
-                    )
-                    .bind(id)
-                    .bind(channel_id)
-                    .fetch_all(&self.read)
-                    .await?;
-                    voters.extend(rows.into_iter().map(|(user,)| (*id, user)));
-                }
-                Ok(voters)
-            }
-
-            async fn authored(&self, team_id: &str, user_id: &str, limit: u32) -> StoreResult<Vec<HomeInsight>> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {HOME_COLUMNS} FROM insights WHERE team_id = $1 AND author_id = $2 AND {LIVE} \
-                     ORDER BY created_at DESC, number DESC LIMIT $3"
-                ))
-                .bind(team_id)
-                .bind(user_id)
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?)
-            }
-
-            async fn names(&self, team_id: &str) -> StoreResult<HashMap<String, String>> {
-                let rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT user_id, name FROM people WHERE team_id = $1 \
-                     UNION ALL SELECT channel_id, name FROM circles WHERE team_id = $1 AND name IS NOT NULL",
-                )
-                .bind(team_id)
-                .fetch_all(&self.read)
-                .await?;
-                Ok(rows.into_iter().collect())
-            }
-
-            async fn newest(&self, team_id: &str, limit: u32) -> StoreResult<Vec<HomeInsight>> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {HOME_COLUMNS} FROM insights WHERE team_id = $1 AND {LIVE} \
-                     ORDER BY created_at DESC, number DESC LIMIT $2"
-                ))
-                .bind(team_id)
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?)
-            }
-        }
-    };
-}
-
-impl_digest_store!(Sqlite);
-impl_digest_store!(Postgres);

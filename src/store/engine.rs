@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::digest_queries::SqlDigests;
+use super::reads::SqlReads;
 use super::runner::Runner;
 use super::sql::{Executor, Statement};
+use super::tokens::SqlTokens;
 use super::{
     ApiTokens, Backend, Circle, CircleChange, DigestStore, InsightReads, InsightTx, PRUNE_MESSAGES_SLICE,
     PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, TxOutcome, TxWork, circles, inbox,
@@ -41,21 +44,20 @@ pub trait Engine: Runner {
         transaction::run_here(self.begin().await, work).await
     }
 
-    fn reads(&self) -> Arc<dyn InsightReads>;
-    fn tokens(&self) -> Arc<dyn ApiTokens>;
-    fn digests(&self) -> Arc<dyn DigestStore>;
-
     async fn close(&self);
 }
 
-/// The store on engine `E`.
+/// The store on engine `E`. The engine is shared with the readers the store hands out, which
+/// may outlive a call (an export's stream).
 pub struct SqlStore<E> {
-    pub(super) engine: E,
+    pub(super) engine: Arc<E>,
 }
 
 impl<E> SqlStore<E> {
     pub(super) fn new(engine: E) -> Self {
-        Self { engine }
+        Self {
+            engine: Arc::new(engine),
+        }
     }
 }
 
@@ -83,15 +85,15 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool> {
-        circles::set(&self.engine, change).await
+        circles::set(&*self.engine, change).await
     }
 
     async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
-        circles::of_team(&self.engine, team_id).await
+        circles::of_team(&*self.engine, team_id).await
     }
 
     async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
-        circles::is_active(&self.engine, team_id, channel_id).await
+        circles::is_active(&*self.engine, team_id, channel_id).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
@@ -103,15 +105,15 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     fn reads(&self) -> Arc<dyn InsightReads> {
-        self.engine.reads()
+        Arc::new(SqlReads::new(self.engine.clone()))
     }
 
     fn tokens(&self) -> Arc<dyn ApiTokens> {
-        self.engine.tokens()
+        Arc::new(SqlTokens::new(self.engine.clone()))
     }
 
     fn digests(&self) -> Arc<dyn DigestStore> {
-        self.engine.digests()
+        Arc::new(SqlDigests::new(self.engine.clone()))
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -117,7 +117,7 @@ pub struct ReactionChange<'a> {
     pub event_ts: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Insight {
     pub id: i64,
     pub team_id: String,
@@ -130,9 +130,7 @@ pub struct Insight {
     /// None until the message's text is known.
     pub text: Option<String>,
     pub text_version: i64,
-    #[sqlx(try_from = "String")]
     pub source: InsightSourceColumn,
-    #[sqlx(try_from = "String")]
     pub status: InsightStatusColumn,
     pub product_area: Option<String>,
     pub sentiment: Option<String>,
@@ -210,7 +208,7 @@ pub struct InsightDetails {
     pub customer_company: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub channel_id: String,
     pub ts: String,
@@ -218,7 +216,7 @@ pub struct Reply {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub number: i64,
     pub phrase: String,
@@ -236,7 +234,7 @@ pub struct NewRule {
 }
 
 /// A workspace's change to the default emoji map: `tag: None` switches the emoji off.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmojiOverride {
     pub emoji: String,
     pub tag: Option<String>,

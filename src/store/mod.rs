@@ -4,14 +4,15 @@
 
 mod circles;
 pub mod digest;
-mod direct_sql;
+mod digest_queries;
 mod engine;
+mod export_queries;
 mod inbox;
 pub mod insights;
 mod postgres;
 mod postgres_runner;
 pub mod reads;
-mod reads_sql;
+mod report_queries;
 mod runner;
 pub mod sql;
 mod sql_tx;

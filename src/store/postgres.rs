@@ -1,7 +1,6 @@
 //! PostgreSQL backend: for deployments that run several replicas against one database.
 //! Workers claim with `FOR UPDATE SKIP LOCKED`, so replicas never take the same row.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,15 +9,12 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use super::digest::{DigestPools, DigestStore};
 use super::engine::{Engine, SqlStore};
 use super::inbox;
 use super::postgres_runner::PostgresRunner;
-use super::reads_sql::SqlPool;
 use super::runner::Runner;
 use super::sql_tx::PgTx;
-use super::tokens::TokenPools;
-use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult};
+use super::{Backend, InsightTx, StoreResult};
 use crate::inbox::{InboxAppender, NewInboxItem};
 
 /// The PostgreSQL store.
@@ -86,24 +82,6 @@ impl Engine for PostgresEngine {
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {
         Ok(Box::new(PgTx::new(self.pool.begin().await?)))
-    }
-
-    fn reads(&self) -> Arc<dyn InsightReads> {
-        Arc::new(SqlPool(self.pool.clone()))
-    }
-
-    fn digests(&self) -> Arc<dyn DigestStore> {
-        Arc::new(DigestPools {
-            read: self.pool.clone(),
-            write: self.pool.clone(),
-        })
-    }
-
-    fn tokens(&self) -> Arc<dyn ApiTokens> {
-        Arc::new(TokenPools {
-            read: self.pool.clone(),
-            write: self.pool.clone(),
-        })
     }
 
     async fn close(&self) {

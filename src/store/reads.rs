@@ -1,13 +1,19 @@
-//! Read-only queries for reports and exports, on either backend. They read from the pool, not
-//! a writer transaction, so a long export never holds up capture.
+//! Read-only queries for reports and exports, and their one implementation over an engine's
+//! [`Runner`] (statements in `report_queries` and `export_queries`). They read on the
+//! runner's read connections, not in a write transaction, so a long export never holds up
+//! capture.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::Stream;
 
 use super::StoreResult;
+use super::export_queries::{self, PagedExport};
 use super::insights::InsightStatus;
+use super::report_queries::{self, EngagementQuery};
+use super::runner::{RunStatement, Runner};
 use crate::clock::Millis;
 
 /// Which insights a report or export looks at. Times are milliseconds; `until` is exclusive.
@@ -27,7 +33,7 @@ pub struct InsightFilter {
 }
 
 /// One insight as exports and reports show it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsightRow {
     pub number: i64,
     pub created_at: Millis,
@@ -72,8 +78,8 @@ impl InsightRow {
 /// Rows in batches, produced while they are read: memory stays flat however many there are.
 pub type InsightRowStream = Pin<Box<dyn Stream<Item = StoreResult<Vec<InsightRow>>> + Send>>;
 
-/// An export read a page at a time, each page by a short query of its own from the pool: nothing
-/// is held between pages, so a reader that takes its time holds no connection meanwhile.
+/// An export read a page at a time, each page by a short query of its own: nothing is held
+/// between pages, so a reader that takes its time holds no connection meanwhile.
 #[async_trait]
 pub trait ExportPages: Send {
     /// The next rows in export order; empty once every row was read.
@@ -81,7 +87,7 @@ pub trait ExportPages: Send {
 }
 
 /// One group of live insights in a report's window: counted per status and tag set.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breakdown {
     /// In the period asked for (true) or the one before it, of the same length (false).
     pub current: bool,
@@ -167,6 +173,72 @@ pub trait InsightReads: Send + Sync {
     /// Whether any insight of the workspace carries `tag`, from any source (removed ones too:
     /// a tag once used is still a tag people may ask a report about).
     async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool>;
+}
+
+/// [`InsightReads`] over an engine's runner, for either backend.
+pub(super) struct SqlReads<R> {
+    runner: Arc<R>,
+}
+
+impl<R> SqlReads<R> {
+    pub(super) fn new(runner: Arc<R>) -> Self {
+        Self { runner }
+    }
+}
+
+#[async_trait]
+impl<R: Runner> InsightReads for SqlReads<R> {
+    fn export(&self, filter: InsightFilter) -> InsightRowStream {
+        export_queries::export(self.runner.clone(), filter)
+    }
+
+    fn export_pages(&self, filter: InsightFilter) -> Box<dyn ExportPages> {
+        Box::new(PagedExport::new(self.runner.clone(), filter))
+    }
+
+    async fn breakdown(&self, filter: &InsightFilter, window: Window) -> StoreResult<Vec<Breakdown>> {
+        let filter = filter.clone();
+        self.runner
+            .read(move |c| Box::pin(async move { report_queries::breakdown(c, &filter, window).await }))
+            .await
+    }
+
+    async fn top_insights(
+        &self,
+        filter: &InsightFilter,
+        window: Window,
+        limit: u32,
+    ) -> StoreResult<Vec<InsightRow>> {
+        self.runner
+            .read_all(report_queries::top_statement(filter, window, limit))
+            .await
+    }
+
+    async fn engagement(
+        &self,
+        team_id: &str,
+        channel_id: Option<&str>,
+        window: Window,
+        contributors: u32,
+    ) -> StoreResult<Vec<CircleEngagement>> {
+        let query = EngagementQuery {
+            team_id: team_id.to_owned(),
+            channel_id: channel_id.map(str::to_owned),
+            window,
+            contributors,
+        };
+        self.runner
+            .read(move |c| Box::pin(async move { report_queries::engagement(c, &query).await }))
+            .await
+    }
+
+    async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool> {
+        let found: i64 = self
+            .runner
+            .read_one(report_queries::tag_in_use_statement(team_id, tag))
+            .await?;
+        Ok(found > 0)
+    }
 }
 
 #[cfg(test)]

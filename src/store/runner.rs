@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 
 use super::StoreResult;
-use super::sql::Executor;
+use super::sql::{Executor, FromRow, Statement};
 
 #[async_trait]
 pub trait Runner: Send + Sync + 'static {
@@ -27,3 +27,37 @@ pub trait Runner: Send + Sync + 'static {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Self::Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static;
 }
+
+/// One statement run on its own, the common case: a read, or a write in a transaction of its
+/// own.
+#[async_trait]
+pub trait RunStatement: Runner {
+    async fn read_all<T: FromRow + 'static>(&self, statement: Statement) -> StoreResult<Vec<T>> {
+        self.read(move |c| Box::pin(async move { c.fetch_all(&statement).await }))
+            .await
+    }
+
+    async fn read_optional<T: FromRow + 'static>(&self, statement: Statement) -> StoreResult<Option<T>> {
+        self.read(move |c| Box::pin(async move { c.fetch_optional(&statement).await }))
+            .await
+    }
+
+    async fn read_one<T: FromRow + 'static>(&self, statement: Statement) -> StoreResult<T> {
+        self.read(move |c| Box::pin(async move { c.fetch_one(&statement).await }))
+            .await
+    }
+
+    /// Runs the statement in a write transaction; how many rows it changed.
+    async fn write_execute(&self, statement: Statement) -> StoreResult<u64> {
+        self.write(move |c| Box::pin(async move { c.execute(&statement).await }))
+            .await
+    }
+
+    /// Runs the statement in a write transaction; the row it returns.
+    async fn write_one<T: FromRow + 'static>(&self, statement: Statement) -> StoreResult<T> {
+        self.write(move |c| Box::pin(async move { c.fetch_one(&statement).await }))
+            .await
+    }
+}
+
+impl<R: Runner> RunStatement for R {}

@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,9 +12,7 @@ use rusqlite::Connection;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::digest::{DigestPools, DigestStore};
 use super::engine::{Engine, SqlStore};
-use super::reads_sql::SqlPool;
 use super::runner::Runner;
 use super::sql_tx::SqliteTx;
 use super::sqlite_checkpoints::Checkpoints;
@@ -21,28 +20,27 @@ use super::sqlite_direct::{self, DirectTransaction, SharedConnection};
 use super::sqlite_inbox;
 use super::sqlite_runner::SqliteRunner;
 use super::sqlite_turns::{Turn, WriteTurns};
-use super::tokens::TokenPools;
-use super::{ApiTokens, Backend, InsightReads, InsightTx, StoreResult, TxOutcome, TxWork};
+use super::{Backend, InsightTx, StoreResult, TxOutcome, TxWork};
 use crate::inbox::{InboxAppender, NewInboxItem};
 
 /// The SQLite store.
 pub type SqliteStore = SqlStore<SqliteEngine>;
 
-/// One sqlx write connection, a pool of readers and the direct connection. SQLite takes one
-/// writer at a time, so every write, sqlx's own or the direct connection's, happens in a turn
-/// of the one write connection: writes queue in the pool (cheap) instead of in SQLite's busy
-/// handler (sleeps of milliseconds).
+/// One sqlx write connection (migrations, and the turns of every write), the direct
+/// connection and the runner's rusqlite readers. SQLite takes one writer at a time, so every
+/// write happens in a turn of the one write connection: writes queue in the pool (cheap)
+/// instead of in SQLite's busy handler (sleeps of milliseconds).
 pub struct SqliteEngine {
     writer: SqlitePool,
     /// Turns of `writer` for the inbox writer and the direct connection's other writes.
     turns: WriteTurns,
-    readers: SqlitePool,
     /// The inbox's writes (inserts, claims, settles) and every [`InsightTx`], stepped outside
     /// sqlx (see `sqlite_direct`).
     direct: SharedConnection,
     checkpoints: Arc<Checkpoints>,
-    /// How long without a commit before upkeep truncates the WAL file.
-    truncate_idle_after: Duration,
+    /// How long without a commit before upkeep truncates the WAL file, in milliseconds (set
+    /// after the engine is shared).
+    truncate_idle_after: AtomicU64,
     runner: SqliteRunner,
 }
 
@@ -84,7 +82,6 @@ impl SqliteStore {
             .await?;
         let direct = sqlite_direct::open(options.get_filename(), BUSY_TIMEOUT)?;
         let checkpoints = Checkpoints::open(options.get_filename(), BUSY_TIMEOUT)?;
-        let readers = pool(4).connect_with(options.clone()).await?;
         let runner = SqliteRunner::new(
             WriteTurns::new(writer.clone()),
             direct.clone(),
@@ -95,17 +92,18 @@ impl SqliteStore {
         Ok(SqlStore::new(SqliteEngine {
             turns: WriteTurns::new(writer.clone()),
             writer,
-            readers,
             direct,
             checkpoints,
-            truncate_idle_after: TRUNCATE_IDLE_AFTER,
+            truncate_idle_after: AtomicU64::new(TRUNCATE_IDLE_AFTER.as_millis() as u64),
             runner,
         }))
     }
 
     /// Changes how long without a commit upkeep waits before truncating the WAL.
-    pub fn truncate_wal_when_idle_for(mut self, idle: Duration) -> Self {
-        self.engine.truncate_idle_after = idle;
+    pub fn truncate_wal_when_idle_for(self, idle: Duration) -> Self {
+        self.engine
+            .truncate_idle_after
+            .store(idle.as_millis() as u64, Ordering::Relaxed);
         self
     }
 }
@@ -154,32 +152,13 @@ impl Engine for SqliteEngine {
         )))
     }
 
-    fn reads(&self) -> Arc<dyn InsightReads> {
-        Arc::new(SqlPool(self.readers.clone()))
-    }
-
-    fn digests(&self) -> Arc<dyn DigestStore> {
-        Arc::new(DigestPools {
-            read: self.readers.clone(),
-            write: self.writer.clone(),
-        })
-    }
-
-    fn tokens(&self) -> Arc<dyn ApiTokens> {
-        Arc::new(TokenPools {
-            read: self.readers.clone(),
-            write: self.writer.clone(),
-        })
-    }
-
     async fn maintain(&self) -> StoreResult<()> {
         // PASSIVE copies what it can without blocking the writer or readers; the writer then
         // restarts the WAL from its beginning once everything was copied. Under a steady
         // stream of commits it never catches up: the inbox writer's own checkpoints do.
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.readers)
-            .await?;
-        if self.checkpoints.truncate_due(self.truncate_idle_after) {
+        self.checkpoints.copy_passively().await?;
+        let idle = Duration::from_millis(self.truncate_idle_after.load(Ordering::Relaxed));
+        if self.checkpoints.truncate_due(idle) {
             let _turn = self.turns.for_others().await?;
             self.checkpoints.truncate().await?;
         }
@@ -201,7 +180,6 @@ impl Engine for SqliteEngine {
             .await;
         self.runner.close();
         self.writer.close().await;
-        self.readers.close().await;
     }
 }
 

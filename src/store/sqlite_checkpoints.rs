@@ -44,11 +44,15 @@ pub(super) struct Checkpoints {
     background_running: AtomicBool,
     /// Only ever locked on a blocking thread, by the one background checkpoint running.
     background: Mutex<Connection>,
+    /// Upkeep's own, so its copy never waits for (or holds up) a background one: they may
+    /// run at once, and SQLite lets the second do what the first left.
+    upkeep: Mutex<Connection>,
 }
 
 impl Checkpoints {
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Arc<Self>> {
         let connection = sqlite_direct::connect(path, busy_timeout)?;
+        let upkeep = sqlite_direct::connect(path, busy_timeout)?;
         Ok(Arc::new(Self {
             last_commit: AtomicU64::new(0),
             started: Instant::now(),
@@ -58,6 +62,7 @@ impl Checkpoints {
             others_commits: AtomicU32::new(0),
             background_running: AtomicBool::new(false),
             background: Mutex::new(connection),
+            upkeep: Mutex::new(upkeep),
         }))
     }
 
@@ -96,6 +101,22 @@ impl Checkpoints {
         if truncated {
             self.truncated.store(true, Ordering::Release);
         }
+        Ok(())
+    }
+
+    /// Copies what it can of the WAL without waiting for or blocking anyone (upkeep), on a
+    /// blocking thread.
+    pub(super) async fn copy_passively(self: &Arc<Self>) -> StoreResult<()> {
+        let checkpoints = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = checkpoints
+                .upkeep
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        })
+        .await
+        .map_err(|_| super::StoreError::WriteAborted)??;
         Ok(())
     }
 

@@ -108,6 +108,9 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
     )?;
     connection.busy_timeout(busy_timeout)?;
+    // The page cache of the other connections (16 MiB): reports read the same index pages
+    // again and again.
+    connection.pragma_update(None, "cache_size", -16384)?;
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
 }

@@ -17,6 +17,12 @@ pub trait Executor: Send {
     /// Every row the statement returns.
     async fn fetch_all<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Vec<T>>;
 
+    /// Every row of a statement that returns at most `rows` (a page, by its LIMIT), with room
+    /// for them reserved up front: pages read one after the other then take one allocation
+    /// each, where growing a page took several, which the allocator kept (the export's peak
+    /// memory grew with its size).
+    async fn fetch_page<T: FromRow>(&mut self, statement: &Statement, rows: usize) -> StoreResult<Vec<T>>;
+
     /// The first row, if any. A statement that changes rows has made all its changes by then
     /// (SQLite makes them in its first step; PostgreSQL before answering).
     async fn fetch_optional<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Option<T>>;

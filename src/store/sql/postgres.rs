@@ -2,6 +2,7 @@
 //! and a pool (a connection per statement).
 
 use async_trait::async_trait;
+use futures_util::{Stream, TryStreamExt};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column as _, PgConnection, PgPool, Postgres, Row as _, TypeInfo as _};
@@ -25,6 +26,19 @@ fn query(statement: &Statement) -> Query<'_, Postgres, PgArguments> {
 
 fn decode<T: FromRow>(row: &PgRow) -> StoreResult<T> {
     T::from_row(&PgColumns(row))
+}
+
+/// Every row, each decoded as it arrives (the rows the server sent are never all held beside
+/// their models, and decoding overlaps the sending), into room for `reserve` of them.
+async fn decode_all<T: FromRow>(
+    mut rows: impl Stream<Item = Result<PgRow, sqlx::Error>> + Unpin,
+    reserve: usize,
+) -> StoreResult<Vec<T>> {
+    let mut decoded = Vec::with_capacity(reserve);
+    while let Some(row) = rows.try_next().await? {
+        decoded.push(decode(&row)?);
+    }
+    Ok(decoded)
 }
 
 struct PgColumns<'r>(&'r PgRow);
@@ -59,8 +73,11 @@ impl Executor for PgConnection {
     }
 
     async fn fetch_all<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Vec<T>> {
-        let rows = query(statement).fetch_all(self).await?;
-        rows.iter().map(decode).collect()
+        decode_all(query(statement).fetch(self), 0).await
+    }
+
+    async fn fetch_page<T: FromRow>(&mut self, statement: &Statement, rows: usize) -> StoreResult<Vec<T>> {
+        decode_all(query(statement).fetch(self), rows).await
     }
 
     async fn fetch_optional<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Option<T>> {
@@ -80,8 +97,11 @@ impl Executor for PgPool {
     }
 
     async fn fetch_all<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Vec<T>> {
-        let rows = query(statement).fetch_all(&*self).await?;
-        rows.iter().map(decode).collect()
+        decode_all(query(statement).fetch(&*self), 0).await
+    }
+
+    async fn fetch_page<T: FromRow>(&mut self, statement: &Statement, rows: usize) -> StoreResult<Vec<T>> {
+        decode_all(query(statement).fetch(&*self), rows).await
     }
 
     async fn fetch_optional<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Option<T>> {

@@ -67,11 +67,16 @@ impl Row for SqliteColumns<'_, '_> {
     }
 }
 
-/// Runs `statement` and decodes up to `limit` rows.
-fn rows<T: FromRow>(connection: &Connection, statement: &Statement, limit: usize) -> StoreResult<Vec<T>> {
+/// Runs `statement` and decodes up to `limit` rows, into room for `reserve` of them.
+fn rows<T: FromRow>(
+    connection: &Connection,
+    statement: &Statement,
+    limit: usize,
+    reserve: usize,
+) -> StoreResult<Vec<T>> {
     let mut prepared = prepare(connection, statement)?;
     let mut rows = prepared.raw_query();
-    let mut decoded = Vec::new();
+    let mut decoded = Vec::with_capacity(reserve);
     while decoded.len() < limit {
         match rows.next()? {
             Some(row) => decoded.push(T::from_row(&SqliteColumns(row))?),
@@ -95,11 +100,19 @@ impl Executor for Connection {
     }
 
     async fn fetch_all<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Vec<T>> {
-        rows(self, statement, usize::MAX)
+        rows(self, statement, usize::MAX, 0)
+    }
+
+    async fn fetch_page<T: FromRow>(
+        &mut self,
+        statement: &Statement,
+        rows_at_most: usize,
+    ) -> StoreResult<Vec<T>> {
+        rows(self, statement, rows_at_most, rows_at_most)
     }
 
     async fn fetch_optional<T: FromRow>(&mut self, statement: &Statement) -> StoreResult<Option<T>> {
-        Ok(rows(self, statement, 1)?.pop())
+        Ok(rows(self, statement, 1, 1)?.pop())
     }
 }
 

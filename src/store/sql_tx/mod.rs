@@ -237,10 +237,7 @@ fn insight_query(condition: &str) -> String {
 }
 
 #[async_trait]
-impl<T: TxConnection> InsightTx for SqlTx<T>
-where
-    SqlTx<T>: super::digest::ScheduleTx,
-{
+impl<T: TxConnection> InsightTx for SqlTx<T> {
     async fn put_message(&mut self, m: &CachedMessage, at: Millis) -> StoreResult<()> {
         messages::put_message(self, m, at).await
     }

@@ -1,0 +1,461 @@
+//! The statements behind `/feedback report`: the breakdown by status and tag set, the most
+//! voted insights, each circle's engagement and whether a tag is in use. Written once; both
+//! dialects read them as they are.
+
+use std::collections::HashMap;
+
+use super::insights::day_of;
+use super::reads::{Breakdown, CircleEngagement, Contributor, InsightFilter, InsightRow, Window};
+use super::sql::{Columns, Executor, FromRow, Row, Statement};
+use super::{StoreResult, TAG_SEPARATOR};
+use crate::clock::Millis;
+
+/// Appends the conditions `filter` sets on insights aliased `alias`, each starting with AND,
+/// with the time bounds given (not the filter's own).
+pub(super) fn push_conditions(
+    statement: &mut Statement,
+    alias: &str,
+    filter: &InsightFilter,
+    since: Option<Millis>,
+    until: Option<Millis>,
+) {
+    let mut conditions = Vec::new();
+    if let Some(team) = &filter.team_id {
+        conditions.push(format!("{alias}.team_id = {}", statement.param(team)));
+    }
+    if let Some(since) = since {
+        conditions.push(format!("{alias}.created_at >= {}", statement.param(since)));
+    }
+    if let Some(until) = until {
+        conditions.push(format!("{alias}.created_at < {}", statement.param(until)));
+    }
+    if let Some(channel) = &filter.channel_id {
+        conditions.push(format!("{alias}.channel_id = {}", statement.param(channel)));
+    }
+    if let Some(status) = filter.status {
+        conditions.push(format!("{alias}.status = {}", statement.param(status.as_str())));
+    }
+    if let Some(after) = filter.after_number {
+        conditions.push(format!("{alias}.number > {}", statement.param(after)));
+    }
+    if let Some(tag) = &filter.tag {
+        let tag = statement.param(tag);
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM insight_tags t WHERE t.insight_id = {alias}.id AND t.tag = {tag})"
+        ));
+    }
+    if !filter.include_removed {
+        // Word for word the condition of the `insights_report` partial index.
+        conditions.push(format!("{alias}.deleted = FALSE AND {alias}.merged_into IS NULL"));
+    }
+    for condition in conditions {
+        statement.push(" AND ").push(&condition);
+    }
+}
+
+/// [`InsightRow`]'s columns, in its fields' order; the export leaves the names NULL.
+impl FromRow for InsightRow {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(InsightRow {
+            number: c.take()?,
+            created_at: c.take()?,
+            team_id: c.take()?,
+            channel_id: c.take()?,
+            channel_name: c.take()?,
+            message_ts: c.take()?,
+            thread_ts: c.take()?,
+            author_id: c.take()?,
+            author_name: c.take()?,
+            text: c.take()?,
+            tags: c.take()?,
+            votes: c.take()?,
+            replies: c.take()?,
+            status: c.take()?,
+            source: c.take()?,
+            workspace_url: c.take()?,
+        })
+    }
+}
+
+impl FromRow for Breakdown {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(Breakdown {
+            current: c.take()?,
+            status: c.take()?,
+            tags: c.take()?,
+            count: c.take()?,
+        })
+    }
+}
+
+/// Columns of [`InsightRow`] from insights `i` and its joins in [`ROW_JOINS`].
+const ROW_COLUMNS: &str = "SELECT i.number, i.created_at, i.team_id, i.channel_id, c.name AS channel_name, \
+     i.message_ts, i.thread_ts, i.author_id, p.name AS author_name, i.text, i.tags, i.vote_count AS votes, \
+     i.reply_count AS replies, i.status, i.source, w.url AS workspace_url FROM insights i";
+const ROW_JOINS: &str = " LEFT JOIN circles c ON c.team_id = i.team_id AND c.channel_id = i.channel_id \
+     LEFT JOIN people p ON p.team_id = i.team_id AND p.user_id = i.author_id \
+     LEFT JOIN workspaces w ON w.team_id = i.team_id WHERE 1 = 1";
+
+/// Live insights of `window` and the period before it, grouped by status and tag set. A whole
+/// workspace's periods read whole days from the day counts and only the partial days at the
+/// edges from the insights themselves.
+pub(super) async fn breakdown<E: Executor>(
+    ex: &mut E,
+    filter: &InsightFilter,
+    window: Window,
+) -> StoreResult<Vec<Breakdown>> {
+    let whole_workspace = filter.channel_id.is_none()
+        && filter.status.is_none()
+        && filter.after_number.is_none()
+        && !filter.include_removed;
+    let (Some(team_id), true) = (&filter.team_id, whole_workspace) else {
+        let statement = breakdown_statement(filter, window, window.previous().start, window.end);
+        return ex.fetch_all(&statement).await;
+    };
+    let split = DaySplit::of(window);
+    let mut groups: Vec<Breakdown> = Vec::new();
+    if !split.days.is_empty() {
+        let counted: Vec<Breakdown> = ex
+            .fetch_all(&day_counts_statement(team_id, &split.days, day_of(window.start)))
+            .await?;
+        groups.extend(
+            counted
+                .into_iter()
+                .filter(|group| has_tag(group, filter.tag.as_deref())),
+        );
+    }
+    for (since, until) in split.partial {
+        groups.extend(
+            ex.fetch_all::<Breakdown>(&breakdown_statement(filter, window, since, until))
+                .await?,
+        );
+    }
+    Ok(groups)
+}
+
+/// Live insights created in `[since, until)` grouped as [`Breakdown`]s, current from `window.start`.
+fn breakdown_statement(filter: &InsightFilter, window: Window, since: Millis, until: Millis) -> Statement {
+    let mut statement = Statement::new("");
+    let current = statement.param(window.start);
+    statement.push(&format!(
+        "SELECT i.created_at >= {current} AS current, i.status, i.tags, COUNT(*) AS count FROM insights i WHERE 1 = 1"
+    ));
+    push_conditions(&mut statement, "i", filter, Some(since), Some(until));
+    statement.push(" GROUP BY 1, 2, 3");
+    statement
+}
+
+/// The day counts (`insight_days`) of `team_id`'s whole days `days`, current from `current_day`.
+fn day_counts_statement(team_id: &str, days: &[DayRange], current_day: i64) -> Statement {
+    let mut statement = Statement::new("");
+    let team = statement.param(team_id);
+    let current = statement.param(current_day);
+    let ranges: Vec<String> = days
+        .iter()
+        .map(|range| {
+            let (first, end) = (statement.param(range.first), statement.param(range.end));
+            format!("(day >= {first} AND day < {end})")
+        })
+        .collect();
+    statement.push(&format!(
+        "SELECT day >= {current} AS current, status, tags, CAST(SUM(count) AS BIGINT) AS count FROM insight_days \
+         WHERE team_id = {team} AND ({}) AND count > 0 GROUP BY 1, 2, 3",
+        ranges.join(" OR ")
+    ));
+    statement
+}
+
+/// The most voted live insights created in `window`, most votes first.
+pub(super) fn top_statement(filter: &InsightFilter, window: Window, limit: u32) -> Statement {
+    // The ranking reads only the report index; full rows are fetched for the few that win.
+    let mut statement = Statement::new(ROW_COLUMNS);
+    statement
+        .push(ROW_JOINS)
+        .push(" AND i.id IN (SELECT r.id FROM insights r WHERE 1 = 1");
+    push_conditions(&mut statement, "r", filter, Some(window.start), Some(window.end));
+    let limit = statement.param(i64::from(limit));
+    statement
+        .push(&format!(" ORDER BY r.vote_count DESC, r.id LIMIT {limit})"))
+        .push(" ORDER BY i.vote_count DESC, i.number");
+    statement
+}
+
+/// What the engagement of circles is asked for.
+pub(super) struct EngagementQuery {
+    pub team_id: String,
+    pub channel_id: Option<String>,
+    pub window: Window,
+    pub contributors: u32,
+}
+
+/// Engagement per active circle of the workspace (or of one channel), by channel name.
+pub(super) async fn engagement<E: Executor>(
+    ex: &mut E,
+    query: &EngagementQuery,
+) -> StoreResult<Vec<CircleEngagement>> {
+    let (team_id, channel_id, window) = (&query.team_id, query.channel_id.as_deref(), query.window);
+    let days = |w: Window| (day_of(w.start), day_of(w.end - 1) + 1);
+    let (start, end) = days(window);
+    let (start_before, end_before) = days(window.previous());
+    Ok(assemble(
+        ex.fetch_all(&circles_statement(team_id, channel_id)).await?,
+        ex.fetch_all(&members_statement(team_id, channel_id, window))
+            .await?,
+        ex.fetch_all(&activity_statement(team_id, channel_id, start, end))
+            .await?,
+        ex.fetch_all(&activity_statement(
+            team_id,
+            channel_id,
+            start_before,
+            end_before.min(start),
+        ))
+        .await?,
+        ex.fetch_all(&authors_statement(team_id, channel_id, window))
+            .await?,
+        query.contributors,
+    ))
+}
+
+// PostgreSQL sums BIGINTs into NUMERIC; the casts keep both backends answering BIGINT.
+
+/// Per channel: members at the end of the window and those who joined during it.
+fn members_statement(team_id: &str, channel_id: Option<&str>, window: Window) -> Statement {
+    let mut statement = Statement::new("");
+    let team = statement.param(team_id);
+    let (start, end) = (statement.param(window.start), statement.param(window.end));
+    statement.push(&format!(
+        "SELECT channel_id, \
+         CAST(SUM(CASE WHEN (joined_at IS NULL OR joined_at < {end}) AND (left_at IS NULL OR left_at >= {end}) \
+         THEN 1 ELSE 0 END) AS BIGINT) AS members, \
+         CAST(SUM(CASE WHEN joined_at >= {start} AND joined_at < {end} THEN 1 ELSE 0 END) AS BIGINT) AS new_members \
+         FROM circle_members WHERE team_id = {team}"
+    ));
+    push_channel(&mut statement, channel_id);
+    statement.push(" GROUP BY channel_id");
+    statement
+}
+
+/// Per channel and member: posts, replies and reactions over `[start_day, end_day)`.
+fn activity_statement(team_id: &str, channel_id: Option<&str>, start_day: i64, end_day: i64) -> Statement {
+    let mut statement = Statement::new("");
+    let team = statement.param(team_id);
+    let (start, end) = (statement.param(start_day), statement.param(end_day));
+    statement.push(&format!(
+        "SELECT channel_id, user_id, CAST(SUM(posts + replies + reactions) AS BIGINT) AS actions FROM member_activity \
+         WHERE team_id = {team} AND day >= {start} AND day < {end}"
+    ));
+    push_channel(&mut statement, channel_id);
+    statement.push(" GROUP BY channel_id, user_id");
+    statement
+}
+
+/// Per channel and author: live insights created in the window.
+fn authors_statement(team_id: &str, channel_id: Option<&str>, window: Window) -> Statement {
+    let filter = InsightFilter {
+        team_id: Some(team_id.to_owned()),
+        channel_id: channel_id.map(str::to_owned),
+        ..InsightFilter::default()
+    };
+    let mut statement =
+        Statement::new("SELECT i.channel_id, i.author_id, COUNT(*) AS insights FROM insights i WHERE 1 = 1");
+    push_conditions(&mut statement, "i", &filter, Some(window.start), Some(window.end));
+    statement.push(" AND i.author_id IS NOT NULL GROUP BY i.channel_id, i.author_id");
+    statement
+}
+
+fn circles_statement(team_id: &str, channel_id: Option<&str>) -> Statement {
+    let mut statement = Statement::new("");
+    let team = statement.param(team_id);
+    statement.push(&format!(
+        "SELECT channel_id, name FROM circles WHERE team_id = {team} AND active"
+    ));
+    push_channel(&mut statement, channel_id);
+    statement
+}
+
+/// Whether any insight of the workspace carries `tag`.
+pub(super) fn tag_in_use_statement(team_id: &str, tag: &str) -> Statement {
+    // LIMIT 1 inside: the first match ends the scan.
+    Statement::new(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM insight_tags t JOIN insights i ON i.id = t.insight_id \
+         WHERE i.team_id = $1 AND t.tag = $2 LIMIT 1) found",
+    )
+    .bind(team_id)
+    .bind(tag)
+}
+
+/// Whole UTC days `[first, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DayRange {
+    first: i64,
+    end: i64,
+}
+
+/// A report's two periods as whole UTC days and the partial days' time ranges around them.
+#[derive(Debug, PartialEq, Eq)]
+struct DaySplit {
+    days: Vec<DayRange>,
+    partial: Vec<(Millis, Millis)>,
+}
+
+impl DaySplit {
+    fn of(window: Window) -> Self {
+        let mut split = DaySplit {
+            days: Vec::new(),
+            partial: Vec::new(),
+        };
+        for period in [window.previous(), window] {
+            // The first whole day starts at or after the period's start; the last ends by its end.
+            let first = day_of(period.start - 1) + 1;
+            let end = day_of(period.end);
+            if first >= end {
+                split.partial.push((period.start, period.end));
+                continue;
+            }
+            split.days.push(DayRange { first, end });
+            for (since, until) in [(period.start, first * DAY), (end * DAY, period.end)] {
+                if since < until {
+                    split.partial.push((since, until));
+                }
+            }
+        }
+        split
+    }
+}
+
+const DAY: Millis = 86_400_000;
+
+/// Whether a group of the day counts holds insights tagged `tag` (any, when None).
+fn has_tag(group: &Breakdown, tag: Option<&str>) -> bool {
+    tag.is_none_or(|tag| group.tags.split(TAG_SEPARATOR).any(|t| t == tag))
+}
+
+fn push_channel(statement: &mut Statement, channel_id: Option<&str>) {
+    if let Some(channel) = channel_id {
+        let channel = statement.param(channel);
+        statement.push(&format!(" AND channel_id = {channel}"));
+    }
+}
+
+/// Puts the per-channel figures together, circles in name order, contributors most involved first.
+fn assemble(
+    circles: Vec<(String, Option<String>)>,
+    members: Vec<(String, i64, i64)>,
+    activity: Vec<(String, String, i64)>,
+    activity_before: Vec<(String, String, i64)>,
+    authors: Vec<(String, String, i64)>,
+    contributors: u32,
+) -> Vec<CircleEngagement> {
+    let mut by_channel: HashMap<String, CircleEngagement> = circles
+        .into_iter()
+        .map(|(channel_id, channel_name)| {
+            let engagement = CircleEngagement {
+                channel_id: channel_id.clone(),
+                channel_name,
+                ..CircleEngagement::default()
+            };
+            (channel_id, engagement)
+        })
+        .collect();
+    for (channel, members, new_members) in members {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.members = members;
+            e.new_members = new_members;
+        }
+    }
+    let mut people: HashMap<(String, String), Contributor> = HashMap::new();
+    for (channel, user, actions) in activity {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.active += 1;
+        }
+        people
+            .entry((channel, user.clone()))
+            .or_insert_with(|| Contributor {
+                user_id: user,
+                insights: 0,
+                actions: 0,
+            })
+            .actions += actions;
+    }
+    for (channel, _, _) in activity_before {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.active_before += 1;
+        }
+    }
+    for (channel, author, insights) in authors {
+        people
+            .entry((channel, author.clone()))
+            .or_insert_with(|| Contributor {
+                user_id: author,
+                insights: 0,
+                actions: 0,
+            })
+            .insights += insights;
+    }
+    for ((channel, _), contributor) in people {
+        if let Some(e) = by_channel.get_mut(&channel) {
+            e.contributors.push(contributor);
+        }
+    }
+    let mut circles: Vec<CircleEngagement> = by_channel.into_values().collect();
+    for circle in &mut circles {
+        circle.contributors.sort_by(|a, b| {
+            (b.insights, b.actions)
+                .cmp(&(a.insights, a.actions))
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        circle.contributors.truncate(contributors as usize);
+    }
+    circles.sort_by(|a, b| {
+        let name = |c: &CircleEngagement| c.channel_name.clone().unwrap_or_else(|| c.channel_id.clone());
+        name(a).cmp(&name(b))
+    });
+    circles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_periods_split_into_whole_days_and_partial_edges() {
+        let aligned = DaySplit::of(Window {
+            start: 10 * DAY,
+            end: 17 * DAY,
+        });
+        assert_eq!(
+            aligned,
+            DaySplit {
+                days: vec![DayRange { first: 3, end: 10 }, DayRange { first: 10, end: 17 }],
+                partial: vec![],
+            }
+        );
+        let mid_day = DaySplit::of(Window {
+            start: 10 * DAY + 5,
+            end: 17 * DAY + 5,
+        });
+        assert_eq!(
+            mid_day,
+            DaySplit {
+                days: vec![DayRange { first: 4, end: 10 }, DayRange { first: 11, end: 17 }],
+                partial: vec![
+                    (3 * DAY + 5, 4 * DAY),
+                    (10 * DAY, 10 * DAY + 5),
+                    (10 * DAY + 5, 11 * DAY),
+                    (17 * DAY, 17 * DAY + 5),
+                ],
+            }
+        );
+        let short = DaySplit::of(Window {
+            start: 10 * DAY + 5,
+            end: 10 * DAY + 9,
+        });
+        assert_eq!(short.days, vec![]);
+        assert_eq!(
+            short.partial,
+            vec![(10 * DAY + 1, 10 * DAY + 5), (10 * DAY + 5, 10 * DAY + 9)]
+        );
+    }
+}
