@@ -28,6 +28,7 @@ use circlet::app::{App, default_handlers};
 use circlet::clock::{Clock, SystemClock};
 use circlet::config::Config;
 use circlet::domain::capture::ACK_TASK;
+use circlet::ids::{ChannelId, TeamId};
 use circlet::inbox::{HandlerError, InboxHandler, InboxKind, Job, NewInboxItem};
 use circlet::store::{CachedMessage, CircleChange};
 use circlet_testkit::fake_slack::FakeSlack;
@@ -129,9 +130,13 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
     let (store, worker, addr) = (app.store(), app.worker(), app.local_addr());
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
+    let (team, channel) = (
+        TeamId::parse(TEAM).expect("team"),
+        ChannelId::parse(CIRCLE).expect("channel"),
+    );
     let circle = CircleChange {
-        team_id: TEAM,
-        channel_id: CIRCLE,
+        team_id: &team,
+        channel_id: &channel,
         active: true,
         changed_by: None,
         at: 0,

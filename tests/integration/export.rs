@@ -20,8 +20,8 @@ async fn seed(store: &SharedStore) {
     let now = SystemClock.now_millis();
     store
         .set_circle(&CircleChange {
-            team_id: TEAM,
-            channel_id: "C0CIRCLE",
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel("C0CIRCLE"),
             active: true,
             changed_by: None,
             at: 0,

@@ -145,8 +145,24 @@ async fn a_foreign_row_stored_before_the_workspace_was_known_is_dropped_unread()
         assert!(tx.message(at).await.unwrap().is_none(), "{team}: message cached");
     }
     drop(tx);
-    assert!(!app.store.is_circle(OTHER, "C0STOLEN").await.unwrap());
-    assert!(!app.store.is_circle(TEAM, "C0STOLEN").await.unwrap());
+    assert!(
+        !app.store
+            .is_circle(
+                crate::helpers::ids::team(OTHER),
+                crate::helpers::ids::channel("C0STOLEN")
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.store
+            .is_circle(
+                crate::helpers::ids::team(TEAM),
+                crate::helpers::ids::channel("C0STOLEN")
+            )
+            .await
+            .unwrap()
+    );
     for method in ["reactions.add", "views.open", "response_url", "users.info"] {
         assert!(
             app.fake.calls_to(method).is_empty(),

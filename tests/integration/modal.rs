@@ -23,8 +23,8 @@ const MESSAGE: &str = "The pump on the serum bottle jams half way";
 
 async fn make_circle(app: &TestApp, channel: &str) {
     let change = CircleChange {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         active: true,
         changed_by: None,
         at: 0,

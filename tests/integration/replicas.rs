@@ -143,10 +143,10 @@ async fn two_replicas_process_every_event_once_and_survive_a_kill_9() {
     let fake = FakeSlack::start().await.unwrap();
     let store = db.store().await;
     let circle = CircleChange {
-        team_id: TEAM,
-        channel_id: CIRCLE,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(CIRCLE),
         active: true,
-        changed_by: Some("U0PM"),
+        changed_by: Some(crate::helpers::ids::user("U0PM")),
         at: 0,
     };
     store.set_circle(&circle).await.unwrap();

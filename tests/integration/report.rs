@@ -195,10 +195,10 @@ async fn make_circle_named(store: &SharedStore, channel: &str, name: &str) {
 
 async fn make_circle_on(store: &SharedStore, channel: &str) {
     let change = circlet::store::CircleChange {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         active: true,
-        changed_by: Some("U0CM"),
+        changed_by: Some(crate::helpers::ids::user("U0CM")),
         at: 0,
     };
     store.set_circle(&change).await.unwrap();
@@ -430,10 +430,10 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
     make_circle_on(&app.store, "C0GONE").await;
     app.store
         .set_circle(&circlet::store::CircleChange {
-            team_id: TEAM,
-            channel_id: "C0GONE",
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel("C0GONE"),
             active: false,
-            changed_by: Some("U0CM"),
+            changed_by: Some(crate::helpers::ids::user("U0CM")),
             at: 1,
         })
         .await

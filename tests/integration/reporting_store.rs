@@ -159,7 +159,7 @@ on_both_backends! {
     async fn exported_rows_carry_names_and_a_permalink_once_known(db: TestDb) {
         use circlet::store::CircleChange;
         let store = db.store().await;
-        store.set_circle(&CircleChange { team_id: "T1", channel_id: "C1", active: true, changed_by: None, at: 1 }).await.unwrap();
+        store.set_circle(&CircleChange { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel("C1"), active: true, changed_by: None, at: 1 }).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         insight(tx.as_mut(), "T1", "C1", "1700000000.000100", "U0MAYA", 1_000).await;
         tx.commit().await.unwrap();
@@ -254,7 +254,7 @@ on_both_backends! {
         use circlet::store::CircleChange;
         let store = db.store().await;
         for channel in ["C1", "C2"] {
-            store.set_circle(&CircleChange { team_id: "T1", channel_id: channel, active: true, changed_by: None, at: 0 }).await.unwrap();
+            store.set_circle(&CircleChange { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel(channel), active: true, changed_by: None, at: 0 }).await.unwrap();
         }
         let window = Window { start: 10 * DAY, end: 17 * DAY };
         let mut tx = store.begin().await.unwrap();

@@ -275,24 +275,24 @@ on_both_backends! {
     async fn circles_are_switched_on_and_off_per_workspace_and_changes_are_reported(db: TestDb) {
         use circlet::store::CircleChange;
         let store = db.store().await;
-        let change = |team, channel, active, at| CircleChange { team_id: team, channel_id: channel, active, changed_by: Some("U0CM"), at };
+        let change = |team, channel, active, at| CircleChange { team_id: crate::helpers::ids::team(team), channel_id: crate::helpers::ids::channel(channel), active, changed_by: Some(crate::helpers::ids::user("U0CM")), at };
         assert!(store.set_circle(&change("T1", "C1", true, 10)).await.unwrap(), "added");
         assert!(!store.set_circle(&change("T1", "C1", true, 20)).await.unwrap(), "already a circle");
         assert!(store.set_circle(&change("T1", "C2", true, 30)).await.unwrap());
         assert!(store.set_circle(&change("T2", "C1", true, 40)).await.unwrap(), "another workspace's C1");
-        assert!(store.is_circle("T1", "C1").await.unwrap());
-        assert!(!store.is_circle("T1", "C9").await.unwrap());
+        assert!(store.is_circle(crate::helpers::ids::team("T1"), crate::helpers::ids::channel("C1")).await.unwrap());
+        assert!(!store.is_circle(crate::helpers::ids::team("T1"), crate::helpers::ids::channel("C9")).await.unwrap());
 
         assert!(store.set_circle(&change("T1", "C1", false, 50)).await.unwrap(), "removed");
         assert!(!store.set_circle(&change("T1", "C1", false, 60)).await.unwrap(), "already removed");
-        assert!(!store.is_circle("T1", "C1").await.unwrap());
-        assert!(store.is_circle("T2", "C1").await.unwrap(), "workspaces never mix");
+        assert!(!store.is_circle(crate::helpers::ids::team("T1"), crate::helpers::ids::channel("C1")).await.unwrap());
+        assert!(store.is_circle(crate::helpers::ids::team("T2"), crate::helpers::ids::channel("C1")).await.unwrap(), "workspaces never mix");
 
-        let circles = store.circles("T1").await.unwrap();
+        let circles = store.circles(crate::helpers::ids::team("T1")).await.unwrap();
         let listed: Vec<(&str, bool)> = circles.iter().map(|c| (c.channel_id.as_str(), c.active)).collect();
         assert_eq!(listed, vec![("C2", true), ("C1", false)], "active first");
         assert_eq!((circles[1].updated_at, circles[1].changed_by.as_deref()), (50, Some("U0CM")));
-        assert!(store.circles("T3").await.unwrap().is_empty());
+        assert!(store.circles(crate::helpers::ids::team("T3")).await.unwrap().is_empty());
     }
 }
 

@@ -106,7 +106,7 @@ impl RulesCommand {
                                 .add_rule(
                                     &team,
                                     &new,
-                                    &user_id,
+                                    user_id.as_str(),
                                     now,
                                 )
                                 .await?;

@@ -69,7 +69,7 @@ impl TagsCommand {
                 if new_tag.is_none() && was.action(&emoji_name).is_none() {
                     return Ok(false);
                 }
-                tx.set_emoji_tag(&team_id, &emoji_name, new_tag.as_deref(), &user_id, now)
+                tx.set_emoji_tag(&team_id, &emoji_name, new_tag.as_deref(), user_id.as_str(), now)
                     .await?;
                 Ok(true)
             })

@@ -11,6 +11,7 @@ use super::request::{ReportRequest, RequestError, parse};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
+use crate::domain::circles::is_named_circle;
 use crate::domain::modal::workspace_tags;
 use crate::domain::slash::SlashCommand;
 use crate::inbox::{HandlerError, InboxHandler, Job};
@@ -32,7 +33,7 @@ impl InboxHandler for ReportCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         // Before reading the request: even "not a circle" would tell a customer something.
-        if !self.access.is_product_user(&command.user_id).await? {
+        if !self.access.is_product_user(command.user_id.as_str()).await? {
             return command.reply(&self.slack, REFUSAL).await;
         }
         let now = self.clock.now_millis();
@@ -56,12 +57,12 @@ impl ReportCommand {
         command: &SlashCommand,
         now: Millis,
     ) -> StoreResult<Result<ReportRequest, RequestError>> {
-        let request = match parse(&command.team_id, &command.args(), now) {
+        let request = match parse(command.team_id.as_str(), &command.args(), now) {
             Ok(request) => request,
             Err(wrong) => return Ok(Err(wrong)),
         };
         if let Some(channel) = &request.channel_id
-            && !self.store.is_circle(&request.team_id, channel).await?
+            && !is_named_circle(self.store.as_ref(), &command.team_id, channel).await?
         {
             return Ok(Err(RequestError::NotACircle(channel.clone())));
         }

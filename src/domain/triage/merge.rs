@@ -20,9 +20,9 @@ impl InboxHandler for MergeCommand {
         let command = SlashCommand::from_job(job)?;
         let work = async {
             let (from, into) = parse_args(&command.args())?;
-            self.0.merge(&command.team_id, from, into).await
+            self.0.merge(command.team_id.as_str(), from, into).await
         };
-        let answer = self.0.answer(&command.user_id, work).await?;
+        let answer = self.0.answer(command.user_id.as_str(), work).await?;
         command.reply(&self.0.slack, &answer).await
     }
 }

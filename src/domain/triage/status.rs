@@ -32,10 +32,10 @@ impl InboxHandler for StatusCommand {
         let work = async {
             let (number, status) = parse_args(&command.args())?;
             self.0
-                .set_status(&command.team_id, &command.user_id, number, status)
+                .set_status(command.team_id.as_str(), command.user_id.as_str(), number, status)
                 .await
         };
-        let answer = self.0.answer(&command.user_id, work).await?;
+        let answer = self.0.answer(command.user_id.as_str(), work).await?;
         command.reply(&self.0.slack, &answer).await
     }
 }
