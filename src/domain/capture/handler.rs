@@ -134,7 +134,7 @@ impl CaptureHandler {
                     .collect();
                 circles.insert(team.clone(), channels);
             }
-            if circles[&team].contains(&reaction.channel) {
+            if circles[&team].iter().any(|c| c == reaction.channel.as_str()) {
                 return Ok(true);
             }
         }

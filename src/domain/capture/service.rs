@@ -9,6 +9,7 @@ use super::events::{CaptureEvent, EditedMessage, PostedMessage, ReactionEvent, m
 use super::rules;
 use crate::clock::Millis;
 use crate::domain::directory;
+use crate::ids::UserId;
 use crate::inbox::NewInboxItem;
 use crate::store::{
     Activity, ActivityKind, CachedMessage, Insight, InsightSource, InsightTx, MessageRef, NewInsight,
@@ -61,15 +62,15 @@ pub async fn apply(
 ) -> StoreResult<()> {
     match event {
         CaptureEvent::Reaction(reaction)
-            if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user =>
+            if ctx.circles.contains(reaction.channel.as_str()) && reaction.user != bot_user =>
         {
             if reaction.added {
                 let at = when(reaction.event_ts, now);
                 record(
                     tx,
                     ctx,
-                    &reaction.channel,
-                    &reaction.user,
+                    reaction.channel.as_str(),
+                    reaction.user.as_str(),
                     ActivityKind::Reaction,
                     at,
                 )
@@ -77,8 +78,13 @@ pub async fn apply(
             }
             on_reaction(tx, ctx, reaction, now).await?;
         }
-        CaptureEvent::Posted(posted) if ctx.circles.contains(&posted.channel) => {
-            if let Some(user) = posted.user.as_deref().filter(|u| *u != bot_user) {
+        CaptureEvent::Posted(posted) if ctx.circles.contains(posted.channel.as_str()) => {
+            if let Some(user) = posted
+                .user
+                .as_ref()
+                .map(UserId::as_str)
+                .filter(|u| *u != bot_user)
+            {
                 let kind = match posted.thread_ts.as_deref() {
                     Some(parent) if parent != posted.ts => ActivityKind::Reply,
                     _ => ActivityKind::Post,
@@ -86,7 +92,7 @@ pub async fn apply(
                 record(
                     tx,
                     ctx,
-                    &posted.channel,
+                    posted.channel.as_str(),
                     user,
                     kind,
                     when(micros(&posted.ts), now),
@@ -95,10 +101,10 @@ pub async fn apply(
             }
             on_posted(tx, ctx, posted, now).await?;
         }
-        CaptureEvent::Edited(edited) if ctx.circles.contains(&edited.channel) => {
+        CaptureEvent::Edited(edited) if ctx.circles.contains(edited.channel.as_str()) => {
             on_edited(tx, ctx, edited, now).await?;
         }
-        CaptureEvent::Deleted { channel, ts } => on_deleted(tx, ctx, channel, ts, now).await?,
+        CaptureEvent::Deleted { channel, ts } => on_deleted(tx, ctx, channel.as_str(), ts, now).await?,
         _ => {}
     }
     Ok(())
@@ -139,10 +145,10 @@ async fn on_reaction(
     if !vote && action.is_none() {
         return Ok(());
     }
-    let message = ctx.message(&reaction.channel, &reaction.message_ts);
+    let message = ctx.message(reaction.channel.as_str(), &reaction.message_ts);
     let change = ReactionChange {
         message,
-        user_id: &reaction.user,
+        user_id: reaction.user.as_str(),
         // Votes are stored under one name so `thumbsup` and `+1` are the same vote.
         emoji: if vote { "+1" } else { &reaction.emoji },
         present: reaction.added,
@@ -179,9 +185,9 @@ async fn on_reaction(
     }
     // A vote: it counts once the message is captured (capture picks up earlier ones).
     if reaction.added {
-        tx.add_vote_on_message(&reaction.user, message).await?;
+        tx.add_vote_on_message(reaction.user.as_str(), message).await?;
     } else {
-        tx.remove_vote(&reaction.user, message).await?;
+        tx.remove_vote(reaction.user.as_str(), message).await?;
     }
     Ok(())
 }
@@ -194,26 +200,26 @@ async fn on_posted(
 ) -> StoreResult<()> {
     let cached = CachedMessage {
         team_id: ctx.team_id.clone(),
-        channel_id: posted.channel.clone(),
+        channel_id: posted.channel.to_string(),
         ts: posted.ts.clone(),
-        user_id: posted.user.clone(),
+        user_id: posted.user.as_ref().map(UserId::to_string),
         text: posted.text.clone(),
         thread_ts: posted.thread_ts.clone(),
     };
     tx.put_message(&cached, now).await?;
     if cached.is_thread_reply()
         && let Some(parent) = posted.thread_ts.as_deref()
-        && let Some(insight) = captured(tx, ctx.message(&posted.channel, parent)).await?
+        && let Some(insight) = captured(tx, ctx.message(posted.channel.as_str(), parent)).await?
     {
         let reply = Reply {
-            channel_id: posted.channel.clone(),
+            channel_id: posted.channel.to_string(),
             ts: posted.ts.clone(),
-            user_id: posted.user.clone(),
+            user_id: posted.user.as_ref().map(UserId::to_string),
             text: posted.text.clone(),
         };
         tx.add_reply(insight.id, &reply).await?;
     }
-    let message = ctx.message(&posted.channel, &posted.ts);
+    let message = ctx.message(posted.channel.as_str(), &posted.ts);
     match tx.insight_by_message(message).await? {
         // A reaction got here first and Slack is being asked for the text: the event has it.
         Some(insight) if insight.text.is_none() && !insight.deleted => {
@@ -226,12 +232,13 @@ async fn on_posted(
             // An answer to a discussion prompt Circlet posted is feedback by definition.
             let answers_prompt = match posted.thread_ts.as_deref() {
                 Some(parent) if cached.is_thread_reply() && posted.user.is_some() => {
-                    tx.is_prompt_thread(ctx.message(&posted.channel, parent)).await?
+                    tx.is_prompt_thread(ctx.message(posted.channel.as_str(), parent))
+                        .await?
                 }
                 _ => false,
             };
             let wanted = Wanted {
-                author: posted.user.as_deref(),
+                author: posted.user.as_ref().map(UserId::as_str),
                 text: &posted.text,
                 answers_prompt,
             };
@@ -295,19 +302,19 @@ async fn on_edited(
     edited: &EditedMessage,
     now: Millis,
 ) -> StoreResult<()> {
-    let message = ctx.message(&edited.channel, &edited.ts);
+    let message = ctx.message(edited.channel.as_str(), &edited.ts);
     if tx.message(message).await?.is_some() {
         let cached = CachedMessage {
             team_id: ctx.team_id.clone(),
-            channel_id: edited.channel.clone(),
+            channel_id: edited.channel.to_string(),
             ts: edited.ts.clone(),
-            user_id: edited.user.clone(),
+            user_id: edited.user.as_ref().map(UserId::to_string),
             text: edited.text.clone(),
             thread_ts: edited.thread_ts.clone(),
         };
         tx.put_message(&cached, now).await?;
     }
-    tx.edit_reply(&edited.channel, &edited.ts, Some(&edited.text))
+    tx.edit_reply(edited.channel.as_str(), &edited.ts, Some(&edited.text))
         .await?;
     match tx.insight_by_message(message).await? {
         Some(insight) if !insight.deleted => {
@@ -318,7 +325,7 @@ async fn on_edited(
         Some(_) => {}
         None => {
             let wanted = Wanted {
-                author: edited.user.as_deref(),
+                author: edited.user.as_ref().map(UserId::as_str),
                 text: &edited.text,
                 answers_prompt: false,
             };
