@@ -61,8 +61,9 @@ fn check(kind: &'static str, prefixes: &'static str, text: &str) -> Result<(), I
 macro_rules! slack_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $prefixes:literal) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type)]
         #[serde(try_from = "String", into = "String")]
+        #[sqlx(transparent)]
         pub struct $name(String);
 
         impl $name {

@@ -90,7 +90,7 @@ impl InboxHandler for MembershipHandler {
             tracing::info!(team_id = %team, %channel, active, "circle changed");
             if active {
                 self.store
-                    .insert_inbox(&[directory::circle_load(team.as_str(), channel.as_str(), now)])
+                    .insert_inbox(&[directory::circle_load(&team, &channel, now)])
                     .await?;
             }
         }
@@ -111,8 +111,11 @@ impl MembershipHandler {
         if !self.store.is_circle(team_id, channel_id).await? {
             return Ok(());
         }
-        let (team_id, channel_id, user_id) =
-            (team_id.to_string(), channel_id.to_string(), user_id.to_owned());
+        // A member of another shape names no one to count.
+        let Ok(user_id) = UserId::parse(user_id) else {
+            return Ok(());
+        };
+        let (team_id, channel_id) = (team_id.clone(), channel_id.clone());
         store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let membership = Membership {
@@ -175,7 +178,7 @@ impl CircleCommand {
                 };
                 let changed = self.store.set_circle(&change).await?;
                 if active && changed {
-                    let load = directory::circle_load(team.as_str(), channel.as_str(), change.at);
+                    let load = directory::circle_load(team, &channel, change.at);
                     self.store.insert_inbox(&[load]).await?;
                 }
                 Ok(match (active, changed) {
@@ -198,7 +201,7 @@ impl CircleCommand {
 
     async fn list(&self, team: &TeamId) -> Result<String, HandlerError> {
         let circles = self.store.circles(team).await?;
-        let team_id = team.to_string();
+        let team_id = team.clone();
         let counts: HashMap<String, i64> = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.insight_counts(&team_id).await })
         })

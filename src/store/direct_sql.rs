@@ -14,6 +14,7 @@ use rusqlite::{Connection, Row, Statement, ToSql};
 
 use super::StoreResult;
 use super::digest::Prompt;
+use crate::ids::{ChannelId, TeamId, UserId};
 
 /// A statement with its bound values, like `sqlx::query`.
 pub(super) fn query(sql: &str) -> Query<'_> {
@@ -37,6 +38,25 @@ pub(super) fn query_as<T: FromDirectRow>(sql: &str) -> QueryAs<'_, T> {
 struct Args {
     values: Vec<Value>,
     error: Option<rusqlite::Error>,
+}
+
+// Ids bind as their text, as sqlx binds them (`#[sqlx(transparent)]`).
+impl ToSql for TeamId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
+impl ToSql for ChannelId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
+impl ToSql for UserId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
 }
 
 impl Args {

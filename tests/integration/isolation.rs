@@ -137,8 +137,8 @@ async fn a_foreign_row_stored_before_the_workspace_was_known_is_dropped_unread()
     let mut tx = app.store.begin().await.unwrap();
     for team in [TEAM, OTHER] {
         let at = circlet::store::MessageRef {
-            team_id: team,
-            channel_id: CIRCLE,
+            team_id: crate::helpers::ids::team(team),
+            channel_id: crate::helpers::ids::channel(CIRCLE),
             ts: IDEA,
         };
         assert!(tx.insight_by_message(at).await.unwrap().is_none(), "{team}");

@@ -298,10 +298,10 @@ on_both_backends! {
 
 fn cached(ts: &str) -> circlet::store::CachedMessage {
     circlet::store::CachedMessage {
-        team_id: "T0STORE".into(),
-        channel_id: "C0STORE".into(),
+        team_id: crate::helpers::ids::team("T0STORE").clone(),
+        channel_id: crate::helpers::ids::channel("C0STORE").clone(),
         ts: ts.into(),
-        user_id: Some("U0MAYA".into()),
+        user_id: Some(crate::helpers::ids::user("U0MAYA").clone()),
         text: format!("message {ts}"),
         thread_ts: None,
     }
@@ -315,11 +315,11 @@ on_both_backends! {
         for (ts, seen_at) in [("1.000001", 1_000), ("1.000002", 1_000), ("1.000003", 9_000)] {
             tx.put_message(&cached(ts), seen_at).await.unwrap();
         }
-        let at = |ts| MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts };
+        let at = |ts| MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts };
         tx.create_insight(&NewInsight {
             message: at("1.000002"),
             thread_ts: None,
-            author_id: Some("U0MAYA"),
+            author_id: Some(crate::helpers::ids::user("U0MAYA")),
             text: Some("message 1.000002"),
             text_version: 0,
             source: InsightSource::Reaction,
@@ -343,12 +343,12 @@ on_both_backends! {
         use circlet::store::{InsightSource, MAX_REVISIONS, MessageRef, NewInsight};
         let store = db.store().await;
         let mut tx = store.begin().await.unwrap();
-        let at = MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts: "3.000001" };
+        let at = MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts: "3.000001" };
         let insight = tx
             .create_insight(&NewInsight {
                 message: at,
                 thread_ts: None,
-                author_id: Some("U0MAYA"),
+                author_id: Some(crate::helpers::ids::user("U0MAYA")),
                 text: Some("text 0"),
                 text_version: 0,
                 source: InsightSource::Reaction,
@@ -375,13 +375,13 @@ on_both_backends! {
     async fn reactions_nothing_needs_are_pruned(db: TestDb) {
         use circlet::store::{InsightSource, MessageRef, NewInsight, ReactionChange};
         let store = db.store().await;
-        let at = |ts| MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts };
+        let at = |ts| MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts };
         let mut tx = store.begin().await.unwrap();
         tx.put_message(&cached("4.000002"), 1_000).await.unwrap();
         tx.create_insight(&NewInsight {
             message: at("4.000003"),
             thread_ts: None,
-            author_id: Some("U0MAYA"),
+            author_id: Some(crate::helpers::ids::user("U0MAYA")),
             text: Some("captured"),
             text_version: 0,
             source: InsightSource::Reaction,
@@ -393,7 +393,7 @@ on_both_backends! {
         // cached one; a captured one. And a recent one on an uncached message.
         for (ts, event_ts) in [("4.000001", 1_000_000), ("4.000002", 1_000_000), ("4.000003", 1_000_000), ("4.000004", 9_000_000)] {
             for user in ["U0LEA", "U0SAM"] {
-                let change = ReactionChange { message: at(ts), user_id: user, emoji: "+1", present: true, event_ts };
+                let change = ReactionChange { message: at(ts), user_id: crate::helpers::ids::user(user), emoji: "+1", present: true, event_ts };
                 assert!(tx.set_reaction(&change).await.unwrap());
             }
         }
@@ -473,7 +473,7 @@ on_both_backends! {
         tx.put_message(&cached("2.000001"), 1_000).await.unwrap();
         drop(tx);
         let mut tx = store.begin().await.unwrap();
-        let at = MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts: "2.000001" };
+        let at = MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts: "2.000001" };
         assert!(tx.message(at).await.unwrap().is_none());
     }
 }

@@ -29,7 +29,7 @@ pub struct ReactionEvent {
     pub emoji: String,
     pub added: bool,
     /// The message's author, as Slack tells it.
-    pub item_user: Option<String>,
+    pub item_user: Option<UserId>,
     /// `event_ts` in microseconds: orders an add and a remove of the same reaction.
     pub event_ts: i64,
 }
@@ -136,7 +136,7 @@ pub fn parse(payload: &str) -> Result<CaptureEvent, UnreadableEvent> {
                 user,
                 emoji: base_emoji(event.reaction.as_deref().ok_or_else(|| missing("reaction"))?).to_owned(),
                 added: event.kind == "reaction_added",
-                item_user: event.item_user,
+                item_user: member(event.item_user),
                 event_ts: event.event_ts.as_deref().map(micros).unwrap_or(0),
             }))
         }

@@ -168,19 +168,22 @@ impl CaptureHandler {
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.lock_messages(&keys).await?;
-                let mut teams: HashMap<&str, TeamContext> = HashMap::new();
+                let mut teams: HashMap<TeamId, TeamContext> = HashMap::new();
                 for (job, event) in jobs.iter().zip(&events) {
                     let Ok(event) = event else { continue };
                     if let CaptureEvent::Ignored(why) = event {
                         tracing::debug!(event_id = %job.row.event_id, why, "not for capture");
                         continue;
                     }
-                    let team = job.row.team_id.as_str();
-                    if !teams.contains_key(team) {
-                        let context = TeamContext::load(tx, team).await?;
-                        teams.insert(team, context);
+                    // A workspace of another shape has no data to change.
+                    let Ok(team) = TeamId::parse(job.row.team_id.as_str()) else {
+                        continue;
+                    };
+                    if !teams.contains_key(&team) {
+                        let context = TeamContext::load(tx, &team).await?;
+                        teams.insert(team.clone(), context);
                     }
-                    service::apply(tx, &teams[team], &bot_user, event, now).await?;
+                    service::apply(tx, &teams[&team], &bot_user, event, now).await?;
                 }
                 Ok(())
             })

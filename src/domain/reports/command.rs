@@ -14,6 +14,7 @@ use crate::domain::capture::service::TeamContext;
 use crate::domain::circles::is_named_circle;
 use crate::domain::modal::workspace_tags;
 use crate::domain::slash::SlashCommand;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{self, SharedStore, StoreResult};
@@ -67,7 +68,7 @@ impl ReportCommand {
             return Ok(Err(RequestError::NotACircle(channel.clone())));
         }
         if let Some(tag) = &request.tag
-            && !self.is_known_tag(&request.team_id, tag).await?
+            && !self.is_known_tag(&command.team_id, tag).await?
         {
             return Ok(Err(RequestError::UnknownTag(tag.clone())));
         }
@@ -76,11 +77,11 @@ impl ReportCommand {
 
     /// A tag the emoji map or a keyword rule gives (as the capture modal offers them), or one
     /// an insight carries (the modal and retired emoji leave those behind).
-    async fn is_known_tag(&self, team: &str, tag: &str) -> StoreResult<bool> {
-        if self.store.reads().tag_in_use(team, tag).await? {
+    async fn is_known_tag(&self, team: &TeamId, tag: &str) -> StoreResult<bool> {
+        if self.store.reads().tag_in_use(team.as_str(), tag).await? {
             return Ok(true);
         }
-        let team_id = team.to_owned();
+        let team_id = team.clone();
         let context = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move { TeamContext::load(tx, &team_id).await })
         })

@@ -121,8 +121,8 @@ pub struct Captured {
 pub async fn captured(app: &TestApp, channel: &str, ts: &str) -> Option<Captured> {
     let mut tx = app.store.begin().await.unwrap();
     let at = MessageRef {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         ts,
     };
     let insight = tx.insight_by_message(at).await.unwrap()?;
