@@ -28,6 +28,7 @@ use circlet::app::{App, default_handlers};
 use circlet::clock::{Clock, SystemClock};
 use circlet::config::Config;
 use circlet::domain::capture::ACK_TASK;
+use circlet::ids::{ChannelId, TeamId, UserId};
 use circlet::inbox::{HandlerError, InboxHandler, InboxKind, Job, NewInboxItem};
 use circlet::store::{CachedMessage, CircleChange};
 use circlet_testkit::fake_slack::FakeSlack;
@@ -129,9 +130,13 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
     let (store, worker, addr) = (app.store(), app.worker(), app.local_addr());
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
+    let (team, channel) = (
+        TeamId::parse(TEAM).expect("team"),
+        ChannelId::parse(CIRCLE).expect("channel"),
+    );
     let circle = CircleChange {
-        team_id: TEAM,
-        channel_id: CIRCLE,
+        team_id: &team,
+        channel_id: &channel,
         active: true,
         changed_by: None,
         at: 0,
@@ -140,10 +145,10 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
     let mut tx = store.begin().await.expect("tx");
     for message in 0..MESSAGES {
         let cached = CachedMessage {
-            team_id: TEAM.into(),
-            channel_id: CIRCLE.into(),
+            team_id: team.clone(),
+            channel_id: channel.clone(),
             ts: message_ts(message),
-            user_id: Some(format!("U{:05}", message % 50 + 1000)),
+            user_id: Some(UserId::parse(format!("U{:05}", message % 50 + 1000)).expect("user")),
             text: format!("Feedback number {message}: the serum pump could be smoother"),
             thread_ts: None,
         };
@@ -187,7 +192,7 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
     assert_eq!(counts.unfinished(), 0);
     let mut tx = store.begin().await.expect("tx");
     let insights: i64 = tx
-        .insight_counts(TEAM)
+        .insight_counts(&team)
         .await
         .expect("counts")
         .iter()

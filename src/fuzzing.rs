@@ -15,6 +15,7 @@ use crate::domain::modal::submit;
 use crate::domain::slash::{SlashCommand, channel_id};
 use crate::domain::triage::errors::{parse_number, parse_status};
 use crate::domain::triage::{merge, status};
+use crate::ids::{TeamId, UserId};
 use crate::ingress::signature::{SIGNATURE_HEADER, SignatureVerifier, TIMESTAMP_HEADER, sign};
 use crate::ingress::{commands, events as ingress_events, interactions};
 use crate::secret::Secret;
@@ -110,8 +111,8 @@ pub fn command_body(body: &[u8]) {
 pub fn feedback_text(text: &str) {
     let _ = feedback_command::subcommand(text);
     let command = SlashCommand {
-        team_id: "T1".into(),
-        user_id: "U1".into(),
+        team_id: TeamId::parse("T1").expect("a team id"),
+        user_id: UserId::parse("U1").expect("a user id"),
         text: text.to_owned(),
         response_url: String::new(),
     };

@@ -7,7 +7,7 @@
 //! Web API call. [`app`] wires them together; `main.rs` is only the command line.
 //!
 //! Imports point down: app → ingress, api, config → domain → store, slack → inbox → leaf types
-//! ([`clock`], [`metrics`], [`secret`], [`store_error`]); `tests/integration/layers.rs` checks it.
+//! ([`clock`], [`ids`], [`metrics`], [`secret`], [`store_error`]); `tests/integration/layers.rs` checks it.
 
 pub mod api;
 pub mod app;
@@ -19,6 +19,7 @@ pub mod demo;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ids;
 pub mod inbox;
 pub mod ingress;
 pub mod metrics;

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
 use crate::domain::reports::{self, ReportRequest};
+use crate::ids::TeamId;
 use crate::store::{self, InsightFilter, InsightTx, SharedStore, StoreResult};
 
 const DEMO_SECRET: &str = "demo-signing-secret";
@@ -246,8 +247,9 @@ async fn insight_rows(tx: &mut dyn InsightTx) -> StoreResult<Vec<Vec<String>>> {
         .map(String::from)
         .to_vec(),
     ];
+    let team = TeamId::parse(script::TEAM).map_err(|err| store::StoreError::Corrupt(err.to_string()))?;
     for number in 1.. {
-        let Some(insight) = tx.insight_by_number(script::TEAM, number).await? else {
+        let Some(insight) = tx.insight_by_number(&team, number).await? else {
             break;
         };
         let text: String = insight

@@ -11,13 +11,24 @@ use slack_morphism::prelude::{SlackEventCallbackBody, SlackPushEvent};
 use super::access::ProductAccess;
 use super::bot::BotIdentity;
 use super::directory;
-use super::slash::{SlashCommand, channel_id};
+use super::slash::{self, SlashCommand};
+use super::{job_team, payload_channel};
 use crate::clock::{Millis, SharedClock};
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{self, CircleChange, Membership, MembershipChange, SharedStore};
+use crate::store::{self, CircleChange, Membership, MembershipChange, SharedStore, Store, StoreResult};
 
 pub const CIRCLE_USAGE: &str = "/feedback circle add #channel | remove #channel | list";
+
+/// Whether a channel a command named (text already shaped like a channel id) is an active
+/// circle; text that is no channel id names no circle.
+pub(crate) async fn is_named_circle(store: &dyn Store, team: &TeamId, channel: &str) -> StoreResult<bool> {
+    match ChannelId::parse(channel) {
+        Ok(channel) => store.is_circle(team, &channel).await,
+        Err(_) => Ok(false),
+    }
+}
 
 /// Keeps circles in step with the bot's channel membership.
 pub struct MembershipHandler {
@@ -35,7 +46,7 @@ impl InboxHandler for MembershipHandler {
             return Ok(());
         };
         let at = callback.event_time.0.as_millisecond();
-        let team = job.row.team_id.as_str();
+        let team = job_team(job)?;
         let (channel, active, by) = match callback.event {
             SlackEventCallbackBody::MemberJoinedChannel(joined) if self.bot.is_bot(&joined.user).await? => {
                 (joined.channel, true, joined.inviter.map(|u| u.to_string()))
@@ -44,15 +55,18 @@ impl InboxHandler for MembershipHandler {
                 (left.channel, false, None)
             }
             SlackEventCallbackBody::MemberJoinedChannel(joined) => {
-                let (channel, user) = (joined.channel.to_string(), joined.user.to_string());
+                let (channel, user) = (
+                    payload_channel(joined.channel.to_string())?,
+                    joined.user.to_string(),
+                );
                 return self
-                    .member(team, &channel, &user, MembershipChange::Joined, at)
+                    .member(&team, &channel, &user, MembershipChange::Joined, at)
                     .await;
             }
             SlackEventCallbackBody::MemberLeftChannel(left) => {
-                let (channel, user) = (left.channel.to_string(), left.user.to_string());
+                let (channel, user) = (payload_channel(left.channel.to_string())?, left.user.to_string());
                 return self
-                    .member(team, &channel, &user, MembershipChange::Left, at)
+                    .member(&team, &channel, &user, MembershipChange::Left, at)
                     .await;
             }
             SlackEventCallbackBody::ChannelArchive(archived) => {
@@ -60,13 +74,15 @@ impl InboxHandler for MembershipHandler {
             }
             _ => return Ok(()),
         };
-        let channel = channel.to_string();
+        let channel = payload_channel(channel.to_string())?;
+        // Who made the change is a note, not a key: a redacted or odd inviter is recorded as no one.
+        let by = by.and_then(|user| UserId::parse(user).ok());
         let now = self.clock.now_millis();
         let change = CircleChange {
-            team_id: team,
+            team_id: &team,
             channel_id: &channel,
             active,
-            changed_by: by.as_deref(),
+            changed_by: by.as_ref(),
             at: now,
         };
         let changed = self.store.set_circle(&change).await?;
@@ -74,7 +90,7 @@ impl InboxHandler for MembershipHandler {
             tracing::info!(team_id = %team, %channel, active, "circle changed");
             if active {
                 self.store
-                    .insert_inbox(&[directory::circle_load(team, &channel, now)])
+                    .insert_inbox(&[directory::circle_load(&team, &channel, now)])
                     .await?;
             }
         }
@@ -86,8 +102,8 @@ impl MembershipHandler {
     /// Keeps a circle's member list current; other channels' members are none of Circlet's business.
     async fn member(
         &self,
-        team_id: &str,
-        channel_id: &str,
+        team_id: &TeamId,
+        channel_id: &ChannelId,
         user_id: &str,
         change: MembershipChange,
         at: Millis,
@@ -95,7 +111,11 @@ impl MembershipHandler {
         if !self.store.is_circle(team_id, channel_id).await? {
             return Ok(());
         }
-        let (team_id, channel_id, user_id) = (team_id.to_owned(), channel_id.to_owned(), user_id.to_owned());
+        // A member of another shape names no one to count.
+        let Ok(user_id) = UserId::parse(user_id) else {
+            return Ok(());
+        };
+        let (team_id, channel_id) = (team_id.clone(), channel_id.clone());
         store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let membership = Membership {
@@ -139,11 +159,11 @@ impl InboxHandler for CircleCommand {
 impl CircleCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
         let args = command.args();
-        let team = command.team_id.as_str();
+        let team = &command.team_id;
         match args.as_slice() {
             ["list"] | [] => self.list(team).await,
             [action @ ("add" | "remove"), channel] => {
-                let Some(channel) = channel_id(channel) else {
+                let Some(channel) = slash::channel(channel) else {
                     return Ok(format!(
                         "I can't tell which channel `{channel}` is: mention it so Slack links it, e.g. `{CIRCLE_USAGE}`."
                     ));
@@ -151,14 +171,14 @@ impl CircleCommand {
                 let active = *action == "add";
                 let change = CircleChange {
                     team_id: team,
-                    channel_id: channel,
+                    channel_id: &channel,
                     active,
                     changed_by: Some(&command.user_id),
                     at: self.clock.now_millis(),
                 };
                 let changed = self.store.set_circle(&change).await?;
                 if active && changed {
-                    let load = directory::circle_load(team, channel, change.at);
+                    let load = directory::circle_load(team, &channel, change.at);
                     self.store.insert_inbox(&[load]).await?;
                 }
                 Ok(match (active, changed) {
@@ -179,9 +199,9 @@ impl CircleCommand {
         }
     }
 
-    async fn list(&self, team: &str) -> Result<String, HandlerError> {
+    async fn list(&self, team: &TeamId) -> Result<String, HandlerError> {
         let circles = self.store.circles(team).await?;
-        let team_id = team.to_owned();
+        let team_id = team.clone();
         let counts: HashMap<String, i64> = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.insight_counts(&team_id).await })
         })

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 
 use super::bot::{BotIdentity, Identity};
+use super::job_team;
 use crate::clock::{Millis, SharedClock};
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
 use crate::slack::{SlackApi, SlackError};
 use crate::store::{self, InsightTx, Membership, MembershipChange, Named, SharedStore, StoreResult};
@@ -35,22 +37,22 @@ const GONE: &[&str] = &[
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CircleTask {
-    channel: String,
+    channel: ChannelId,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct PersonTask {
-    user: String,
+    user: UserId,
 }
 
 /// The task that loads a circle that just started; keyed by when, so a circle removed and
 /// added again is read again.
-pub fn circle_load(team_id: &str, channel_id: &str, now: Millis) -> NewInboxItem {
+pub fn circle_load(team_id: &TeamId, channel_id: &ChannelId, now: Millis) -> NewInboxItem {
     let payload = serde_json::json!(CircleTask {
-        channel: channel_id.to_owned()
+        channel: channel_id.clone()
     });
     NewInboxItem::task(
-        team_id,
+        team_id.as_str(),
         format!("{LOAD_CIRCLE_TASK}:{team_id}:{channel_id}:{now}"),
         LOAD_CIRCLE_TASK,
         &payload,
@@ -61,19 +63,25 @@ pub fn circle_load(team_id: &str, channel_id: &str, now: Millis) -> NewInboxItem
 /// Queues reading `user_id`'s name unless it is known.
 pub async fn learn_person(
     tx: &mut dyn InsightTx,
-    team_id: &str,
-    user_id: &str,
+    team_id: &TeamId,
+    user_id: &UserId,
     now: Millis,
 ) -> StoreResult<()> {
     if tx.has_name(Named::Person { team_id, user_id }).await? {
         return Ok(());
     }
     let payload = serde_json::json!(PersonTask {
-        user: user_id.to_owned()
+        user: user_id.clone()
     });
     let key = format!("{PERSON_TASK}:{team_id}:{user_id}");
-    tx.enqueue(&NewInboxItem::task(team_id, key, PERSON_TASK, &payload, now))
-        .await?;
+    tx.enqueue(&NewInboxItem::task(
+        team_id.as_str(),
+        key,
+        PERSON_TASK,
+        &payload,
+        now,
+    ))
+    .await?;
     Ok(())
 }
 
@@ -100,7 +108,7 @@ pub struct CircleLoadHandler {
 impl InboxHandler for CircleLoadHandler {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let task: CircleTask = read(job)?;
-        let team = job.row.team_id.as_str();
+        let team = job_team(job)?;
         let channel = task.channel.as_str();
         let (identity, info, members) = match self.fetch(channel).await {
             Ok(found) => found,
@@ -115,13 +123,13 @@ impl InboxHandler for CircleLoadHandler {
             }
         };
         let now = self.clock.now_millis();
-        let (team_id, channel_id) = (team.to_owned(), channel.to_owned());
-        let workspace_url = (identity.team_id == team).then(|| identity.url.clone());
+        let (team_id, channel_id) = (team.clone(), task.channel.clone());
+        let workspace_url = (identity.team_id == team.as_str()).then(|| identity.url.clone());
         let channel_name = info.channel.name.clone();
         let count = members.len();
         store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                let (team, channel) = (team_id.as_str(), channel_id.as_str());
+                let (team, channel) = (&team_id, &channel_id);
                 // Only the installed workspace's URL: an org-wide token could answer for another.
                 if let Some(url) = &workspace_url {
                     tx.set_name(Named::Workspace { team_id: team }, url, now).await?;
@@ -133,11 +141,15 @@ impl InboxHandler for CircleLoadHandler {
                     };
                     tx.set_name(named, name, now).await?;
                 }
-                for user in &members {
+                // A member list entry of another shape names no one.
+                for user in members
+                    .iter()
+                    .filter_map(|user| UserId::parse(user.as_str()).ok())
+                {
                     let membership = Membership {
                         team_id: team,
                         channel_id: channel,
-                        user_id: user,
+                        user_id: &user,
                         change: MembershipChange::Present,
                         at: now,
                     };
@@ -202,8 +214,8 @@ pub struct PersonHandler {
 impl InboxHandler for PersonHandler {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let task: PersonTask = read(job)?;
-        let team = job.row.team_id.as_str();
-        let request = &SlackApiUsersInfoRequest::new(task.user.clone().into());
+        let team = job_team(job)?;
+        let request = &SlackApiUsersInfoRequest::new(task.user.to_string().into());
         let user = match self
             .slack
             .call("users.info", |s| async move { s.users_info(request).await })
@@ -223,7 +235,7 @@ impl InboxHandler for PersonHandler {
         let Some(name) = display_name(&user) else {
             return Ok(());
         };
-        let (team_id, user_id, now) = (team.to_owned(), task.user.clone(), self.clock.now_millis());
+        let (team_id, user_id, now) = (team, task.user.clone(), self.clock.now_millis());
         store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let person = Named::Person {

@@ -10,13 +10,14 @@ use super::feedback_command::subcommand;
 use super::slash::{SlashCommand, channel_id};
 use super::triage::errors::parse_number;
 use super::triage::{merge, status};
+use crate::ids::{TeamId, UserId};
 use crate::store::InsightStatus;
 use crate::store::NewRule;
 
 fn command(text: String) -> SlashCommand {
     SlashCommand {
-        team_id: "T1".into(),
-        user_id: "U1".into(),
+        team_id: TeamId::parse("T1").expect("a team id"),
+        user_id: UserId::parse("U1").expect("a user id"),
         text,
         response_url: String::new(),
     }

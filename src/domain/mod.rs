@@ -21,5 +21,19 @@ pub mod triage;
 
 pub use services::Services;
 
+use crate::ids::{ChannelId, TeamId};
+use crate::inbox::{HandlerError, Job};
+
+/// The workspace a queued job belongs to, typed once here: ingress keeps it as Slack sent it.
+pub(crate) fn job_team(job: &Job) -> Result<TeamId, HandlerError> {
+    TeamId::parse(job.row.team_id.as_str())
+        .map_err(|err| HandlerError::permanent(format!("queued job's workspace: {err}")))
+}
+
+/// A channel id from a Slack payload, typed.
+pub(crate) fn payload_channel(text: impl Into<String>) -> Result<ChannelId, HandlerError> {
+    ChannelId::parse(text).map_err(|err| HandlerError::permanent(format!("payload's channel: {err}")))
+}
+
 #[cfg(test)]
 mod feedback_props;

@@ -3,13 +3,14 @@
 use serde::Deserialize;
 
 use crate::domain::access::ProductAccess;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, Job};
 use crate::slack::SlackApi;
 
 #[derive(Debug, Deserialize)]
 pub struct SlashCommand {
-    pub team_id: String,
-    pub user_id: String,
+    pub team_id: TeamId,
+    pub user_id: UserId,
     #[serde(default)]
     pub text: String,
     pub response_url: String,
@@ -46,7 +47,7 @@ impl SlashCommand {
     where
         Fut: Future<Output = Result<String, HandlerError>>,
     {
-        let answer = if access.is_product_user(&self.user_id).await? {
+        let answer = if access.is_product_user(self.user_id.as_str()).await? {
             run().await?
         } else {
             refusal.to_owned()
@@ -118,6 +119,11 @@ pub fn channel_id(word: &str) -> Option<&str> {
         && matches!(id.as_bytes()[0], b'C' | b'G')
         && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     looks_like_id.then_some(id)
+}
+
+/// A channel the command text names, typed (see [`channel_id`]).
+pub fn channel(word: &str) -> Option<ChannelId> {
+    channel_id(word).and_then(|id| ChannelId::parse(id).ok())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::runner::Runner;
 use super::sql::{Columns, Executor, FromRow, Row, Statement};
 use super::{Circle, CircleChange, StoreResult};
+use crate::ids::{ChannelId, TeamId};
 
 const CIRCLE_COLUMNS: &str = "team_id, channel_id, active, changed_by, updated_at";
 
@@ -42,7 +43,7 @@ pub(super) async fn set<R: Runner>(runner: &R, change: &CircleChange<'_>) -> Sto
 }
 
 /// The workspace's circles, active ones first, then by channel.
-pub(super) async fn of_team<R: Runner>(runner: &R, team_id: &str) -> StoreResult<Vec<Circle>> {
+pub(super) async fn of_team<R: Runner>(runner: &R, team_id: &TeamId) -> StoreResult<Vec<Circle>> {
     let statement = Statement::new(format!(
         "SELECT {CIRCLE_COLUMNS} FROM circles WHERE team_id = $1 ORDER BY active DESC, channel_id"
     ))
@@ -53,7 +54,11 @@ pub(super) async fn of_team<R: Runner>(runner: &R, team_id: &str) -> StoreResult
 }
 
 /// Whether the channel is an active circle.
-pub(super) async fn is_active<R: Runner>(runner: &R, team_id: &str, channel_id: &str) -> StoreResult<bool> {
+pub(super) async fn is_active<R: Runner>(
+    runner: &R,
+    team_id: &TeamId,
+    channel_id: &ChannelId,
+) -> StoreResult<bool> {
     let statement = Statement::new("SELECT active FROM circles WHERE team_id = $1 AND channel_id = $2")
         .bind(team_id)
         .bind(channel_id);

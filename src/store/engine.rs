@@ -17,6 +17,7 @@ use super::{
     prune_in_slices, transaction,
 };
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId};
 use crate::inbox::{
     Claim, InboxAppender, InboxCounts, InboxRow, InboxState, InboxStore, NewInboxItem, Requeue, Settlement,
 };
@@ -88,11 +89,11 @@ impl<E: Engine> Store for SqlStore<E> {
         circles::set(&*self.engine, change).await
     }
 
-    async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>> {
+    async fn circles(&self, team_id: &TeamId) -> StoreResult<Vec<Circle>> {
         circles::of_team(&*self.engine, team_id).await
     }
 
-    async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool> {
+    async fn is_circle(&self, team_id: &TeamId, channel_id: &ChannelId) -> StoreResult<bool> {
         circles::is_active(&*self.engine, team_id, channel_id).await
     }
 

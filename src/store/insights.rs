@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::NewInboxItem;
 
 /// Declares a string-backed enum with `as_str`, `FromStr`, `Display` and `ALL`.
@@ -82,10 +83,10 @@ string_enum! {
 /// A circle message as the cache keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedMessage {
-    pub team_id: String,
-    pub channel_id: String,
+    pub team_id: TeamId,
+    pub channel_id: ChannelId,
     pub ts: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub text: String,
     /// The parent's ts for a thread reply (Slack also sets it on a thread's parent).
     pub thread_ts: Option<String>,
@@ -101,8 +102,8 @@ impl CachedMessage {
 /// A message in a workspace's channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef<'a> {
-    pub team_id: &'a str,
-    pub channel_id: &'a str,
+    pub team_id: &'a TeamId,
+    pub channel_id: &'a ChannelId,
     pub ts: &'a str,
 }
 
@@ -110,7 +111,7 @@ pub struct MessageRef<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct ReactionChange<'a> {
     pub message: MessageRef<'a>,
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The base emoji name (no skin tone).
     pub emoji: &'a str,
     pub present: bool,
@@ -120,10 +121,10 @@ pub struct ReactionChange<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Insight {
     pub id: i64,
-    pub team_id: String,
+    pub team_id: TeamId,
     /// The id people type, per workspace.
     pub number: i64,
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub message_ts: String,
     pub thread_ts: Option<String>,
     pub author_id: Option<String>,
@@ -193,7 +194,7 @@ pub(crate) const INSIGHT_COLUMNS: &str = "id, team_id, number, channel_id, messa
 pub struct NewInsight<'a> {
     pub message: MessageRef<'a>,
     pub thread_ts: Option<&'a str>,
-    pub author_id: Option<&'a str>,
+    pub author_id: Option<&'a UserId>,
     pub text: Option<&'a str>,
     pub text_version: i64,
     pub source: InsightSource,
@@ -261,9 +262,9 @@ pub enum ActivityKind {
 /// Something a member did in a circle, counted for engagement figures.
 #[derive(Debug, Clone, Copy)]
 pub struct Activity<'a> {
-    pub team_id: &'a str,
-    pub channel_id: &'a str,
-    pub user_id: &'a str,
+    pub team_id: &'a TeamId,
+    pub channel_id: &'a ChannelId,
+    pub user_id: &'a UserId,
     pub kind: ActivityKind,
     pub at: Millis,
 }
@@ -278,9 +279,9 @@ pub enum MembershipChange {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Membership<'a> {
-    pub team_id: &'a str,
-    pub channel_id: &'a str,
-    pub user_id: &'a str,
+    pub team_id: &'a TeamId,
+    pub channel_id: &'a ChannelId,
+    pub user_id: &'a UserId,
     pub change: MembershipChange,
     pub at: Millis,
 }
@@ -289,17 +290,15 @@ pub struct Membership<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum Named<'a> {
     Person {
-        team_id: &'a str,
-        user_id: &'a str,
+        team_id: &'a TeamId,
+        user_id: &'a UserId,
     },
     Channel {
-        team_id: &'a str,
-        channel_id: &'a str,
+        team_id: &'a TeamId,
+        channel_id: &'a ChannelId,
     },
     /// The workspace's URL (`https://acme.slack.com/`), which permalinks start with.
-    Workspace {
-        team_id: &'a str,
-    },
+    Workspace { team_id: &'a TeamId },
 }
 
 /// One transaction over capture and tagging data. Dropping it without `commit` rolls back.
@@ -317,14 +316,14 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     /// returns whether it was applied.
     async fn set_reaction(&mut self, change: &ReactionChange<'_>) -> StoreResult<bool>;
     /// Present reactions on a message: (user, emoji).
-    async fn reactions_on(&mut self, message: MessageRef<'_>) -> StoreResult<Vec<(String, String)>>;
+    async fn reactions_on(&mut self, message: MessageRef<'_>) -> StoreResult<Vec<(UserId, String)>>;
     /// Whether any member still has one of `emoji` on the insight's message or on a message of an
     /// insight merged into it.
     async fn has_reaction(&mut self, insight_id: i64, emoji: &[&str]) -> StoreResult<bool>;
 
     // --- insights
     async fn insight(&mut self, id: i64) -> StoreResult<Option<Insight>>;
-    async fn insight_by_number(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Insight>>;
+    async fn insight_by_number(&mut self, team_id: &TeamId, number: i64) -> StoreResult<Option<Insight>>;
     async fn insight_by_message(&mut self, message: MessageRef<'_>) -> StoreResult<Option<Insight>>;
     /// Creates the insight with the workspace's next number, or returns the one already
     /// capturing this message (callers look first: that case spends a number).
@@ -352,11 +351,11 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     async fn tags(&mut self, id: i64) -> StoreResult<Vec<String>>;
 
     // --- votes and replies
-    async fn add_vote(&mut self, id: i64, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
+    async fn add_vote(&mut self, id: i64, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool>;
     /// Counts a member's vote on a message for its insight (or what that was merged into),
     /// unless the message is not captured, its insight was deleted, or the member wrote it.
-    async fn add_vote_on_message(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
-    async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool>;
+    async fn add_vote_on_message(&mut self, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool>;
+    async fn remove_vote(&mut self, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool>;
     /// Distinct voters, sorted.
     async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>>;
     /// Distinct members whose vote for insight `id` was given on `message` (its own message or
@@ -364,7 +363,7 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     async fn voters_on(&mut self, id: i64, message: MessageRef<'_>) -> StoreResult<Vec<String>>;
     async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool>;
     /// Updates (Some) or removes (None) a reply wherever it is attached.
-    async fn edit_reply(&mut self, channel_id: &str, ts: &str, text: Option<&str>) -> StoreResult<()>;
+    async fn edit_reply(&mut self, channel_id: &ChannelId, ts: &str, text: Option<&str>) -> StoreResult<()>;
     async fn replies(&mut self, id: i64) -> StoreResult<Vec<Reply>>;
 
     // --- status and merge
@@ -375,7 +374,7 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
         &mut self,
         id: i64,
         status: InsightStatus,
-        by: Option<&str>,
+        by: Option<&UserId>,
         at: Millis,
     ) -> StoreResult<Option<i64>>;
     /// Moves tags, votes, replies and sources of `from` into `into`; `from` (and whatever was
@@ -385,22 +384,28 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     async fn merged_into(&mut self, id: i64) -> StoreResult<Vec<Insight>>;
 
     // --- per-workspace settings
-    async fn emoji_overrides(&mut self, team_id: &str) -> StoreResult<Vec<EmojiOverride>>;
+    async fn emoji_overrides(&mut self, team_id: &TeamId) -> StoreResult<Vec<EmojiOverride>>;
     async fn set_emoji_tag(
         &mut self,
-        team_id: &str,
+        team_id: &TeamId,
         emoji: &str,
         tag: Option<&str>,
-        by: &str,
+        by: &UserId,
         at: Millis,
     ) -> StoreResult<()>;
-    async fn rules(&mut self, team_id: &str) -> StoreResult<Vec<Rule>>;
-    async fn add_rule(&mut self, team_id: &str, rule: &NewRule, by: &str, at: Millis) -> StoreResult<Rule>;
-    async fn remove_rule(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Rule>>;
+    async fn rules(&mut self, team_id: &TeamId) -> StoreResult<Vec<Rule>>;
+    async fn add_rule(
+        &mut self,
+        team_id: &TeamId,
+        rule: &NewRule,
+        by: &UserId,
+        at: Millis,
+    ) -> StoreResult<Rule>;
+    async fn remove_rule(&mut self, team_id: &TeamId, number: i64) -> StoreResult<Option<Rule>>;
     /// Active circles of the workspace.
-    async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>>;
+    async fn circle_channels(&mut self, team_id: &TeamId) -> StoreResult<Vec<String>>;
     /// Insights (not deleted or merged) per circle channel.
-    async fn insight_counts(&mut self, team_id: &str) -> StoreResult<Vec<(String, i64)>>;
+    async fn insight_counts(&mut self, team_id: &TeamId) -> StoreResult<Vec<(String, i64)>>;
 
     // --- circle members and names (for reports and exports)
     /// Counts one post, thread reply or reaction of a member on its UTC day.

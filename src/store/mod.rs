@@ -48,6 +48,7 @@ pub use tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use transaction::{TxOutcome, TxWork, transaction, transaction_with};
 
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId, UserId};
 pub use crate::inbox::{Claim, InboxAppender, InboxStore, Requeue, Settlement};
 pub use crate::store_error::{StoreError, StoreResult};
 
@@ -70,10 +71,10 @@ pub struct Circle {
 /// A circle being turned on or off, and by whom (a user, or None for Slack's own events).
 #[derive(Debug, Clone, Copy)]
 pub struct CircleChange<'a> {
-    pub team_id: &'a str,
-    pub channel_id: &'a str,
+    pub team_id: &'a TeamId,
+    pub channel_id: &'a ChannelId,
     pub active: bool,
-    pub changed_by: Option<&'a str>,
+    pub changed_by: Option<&'a UserId>,
     pub at: Millis,
 }
 
@@ -92,10 +93,10 @@ pub trait Store: InboxStore + Send + Sync + 'static {
     async fn set_circle(&self, change: &CircleChange<'_>) -> StoreResult<bool>;
 
     /// The workspace's circles, active ones first, then by channel.
-    async fn circles(&self, team_id: &str) -> StoreResult<Vec<Circle>>;
+    async fn circles(&self, team_id: &TeamId) -> StoreResult<Vec<Circle>>;
 
     /// Whether the channel is an active circle.
-    async fn is_circle(&self, team_id: &str, channel_id: &str) -> StoreResult<bool>;
+    async fn is_circle(&self, team_id: &TeamId, channel_id: &ChannelId) -> StoreResult<bool>;
 
     /// Opens a transaction over capture and tagging data, held by the caller: for tests and
     /// tools that hold one open on purpose. Application code runs its work through

@@ -242,7 +242,7 @@ on_both_backends! {
         assert_eq!(got.insight.text.as_deref(), Some(""));
         assert!(got.revisions.is_empty(), "earlier texts are redacted too");
         let mut tx = app.store.begin().await.unwrap();
-        let cache = tx.message(MessageRef { team_id: TEAM, channel_id: CIRCLE, ts: IDEA }).await.unwrap();
+        let cache = tx.message(MessageRef { team_id: crate::helpers::ids::team(TEAM), channel_id: crate::helpers::ids::channel(CIRCLE), ts: IDEA }).await.unwrap();
         assert!(cache.is_none(), "the cached text is gone");
     }
 }
@@ -405,8 +405,8 @@ async fn reactions_that_are_not_feedback_store_nothing() {
     let mut tx = app.store.begin().await.unwrap();
     for (team, channel) in [(TEAM, CIRCLE), (TEAM, "C0RANDOM"), ("T0OTHER", CIRCLE)] {
         let on = MessageRef {
-            team_id: team,
-            channel_id: channel,
+            team_id: crate::helpers::ids::team(team),
+            channel_id: crate::helpers::ids::channel(channel),
             ts: IDEA,
         };
         assert!(
@@ -416,8 +416,8 @@ async fn reactions_that_are_not_feedback_store_nothing() {
         assert!(tx.insight_by_message(on).await.unwrap().is_none());
     }
     let outside = MessageRef {
-        team_id: TEAM,
-        channel_id: "C0RANDOM",
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel("C0RANDOM"),
         ts: "1700000000.000900",
     };
     drop(tx);
@@ -620,7 +620,12 @@ async fn only_product_users_and_admins_change_tags_and_rules() {
         );
     }
     let mut tx = app.store.begin().await.unwrap();
-    assert!(tx.emoji_overrides(TEAM).await.unwrap().is_empty());
+    assert!(
+        tx.emoji_overrides(crate::helpers::ids::team(TEAM))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     drop(tx);
     app.fake
         .set_user(json!({"id": "U0ADMIN", "name": "admin", "is_admin": true}));

@@ -18,7 +18,13 @@ fn member_event(sample: &str, event_id: &str, user: &str, channel: &str) -> Valu
 }
 
 async fn is_circle(app: &TestApp, channel: &str) -> bool {
-    app.store.is_circle("T0CIRCLE", channel).await.unwrap()
+    app.store
+        .is_circle(
+            crate::helpers::ids::team("T0CIRCLE"),
+            crate::helpers::ids::channel(channel),
+        )
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -134,7 +140,13 @@ async fn bad_circle_input_gets_the_right_form() {
         odd,
         "Usage: `/feedback circle add #channel | remove #channel | list`"
     );
-    assert!(app.store.circles("T0CIRCLE").await.unwrap().is_empty());
+    assert!(
+        app.store
+            .circles(crate::helpers::ids::team("T0CIRCLE"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -46,10 +46,10 @@ async fn app_at(db: TestDb, clock: &Arc<ManualClock>, env: &[(&str, &str)]) -> T
 /// Makes `channel` a circle as of `since` (seconds).
 async fn circle_since(app: &TestApp, channel: &str, since: i64) {
     let change = CircleChange {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         active: true,
-        changed_by: Some("U0CM"),
+        changed_by: Some(crate::helpers::ids::user("U0CM")),
         at: since * 1000,
     };
     app.store.set_circle(&change).await.unwrap();
@@ -729,10 +729,10 @@ async fn two_replicas_on_postgres_post_each_scheduled_message_exactly_once() {
     let circles = ["C0ONE", "C0TWO", "C0THREE"];
     for channel in circles {
         let change = CircleChange {
-            team_id: TEAM,
-            channel_id: channel,
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel(channel),
             active: true,
-            changed_by: Some("U0CM"),
+            changed_by: Some(crate::helpers::ids::user("U0CM")),
             at: 0,
         };
         store.set_circle(&change).await.unwrap();

@@ -20,8 +20,8 @@ async fn seed(store: &SharedStore) {
     let now = SystemClock.now_millis();
     store
         .set_circle(&CircleChange {
-            team_id: TEAM,
-            channel_id: "C0CIRCLE",
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel("C0CIRCLE"),
             active: true,
             changed_by: None,
             at: 0,
@@ -38,15 +38,15 @@ async fn seed(store: &SharedStore) {
     for (i, text) in texts.iter().enumerate() {
         let ts = format!("1767225600.00010{i}");
         let message = MessageRef {
-            team_id: TEAM,
-            channel_id: "C0CIRCLE",
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel("C0CIRCLE"),
             ts: &ts,
         };
         let insight = tx
             .create_insight(&NewInsight {
                 message,
                 thread_ts: None,
-                author_id: Some("U0MAYA"),
+                author_id: Some(crate::helpers::ids::user("U0MAYA")),
                 text: Some(text),
                 text_version: 0,
                 source: InsightSource::Reaction,
@@ -58,15 +58,22 @@ async fn seed(store: &SharedStore) {
             0 => {
                 tx.add_tag(insight.id, "bug", TagSource::Reaction).await.unwrap();
                 for voter in ["U1", "U2", "U3"] {
-                    tx.add_vote(insight.id, voter, message).await.unwrap();
+                    tx.add_vote(insight.id, crate::helpers::ids::user(voter), message)
+                        .await
+                        .unwrap();
                 }
             }
             1 => {
                 tx.add_tag(insight.id, "idea", TagSource::Reaction).await.unwrap();
                 tx.add_tag(insight.id, "praise", TagSource::Rule).await.unwrap();
-                tx.change_status(insight.id, InsightStatus::Shipped, Some("U0PM"), now)
-                    .await
-                    .unwrap();
+                tx.change_status(
+                    insight.id,
+                    InsightStatus::Shipped,
+                    Some(crate::helpers::ids::user("U0PM")),
+                    now,
+                )
+                .await
+                .unwrap();
             }
             3 => tx.mark_deleted(insight.id, now).await.unwrap(),
             _ => {}
@@ -74,8 +81,8 @@ async fn seed(store: &SharedStore) {
     }
     tx.set_name(
         Named::Person {
-            team_id: TEAM,
-            user_id: "U0MAYA",
+            team_id: crate::helpers::ids::team(TEAM),
+            user_id: crate::helpers::ids::user("U0MAYA"),
         },
         "Maya",
         now,
@@ -84,8 +91,8 @@ async fn seed(store: &SharedStore) {
     .unwrap();
     tx.set_name(
         Named::Channel {
-            team_id: TEAM,
-            channel_id: "C0CIRCLE",
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel("C0CIRCLE"),
         },
         "vip-circle",
         now,
@@ -93,7 +100,9 @@ async fn seed(store: &SharedStore) {
     .await
     .unwrap();
     tx.set_name(
-        Named::Workspace { team_id: TEAM },
+        Named::Workspace {
+            team_id: crate::helpers::ids::team(TEAM),
+        },
         "https://circle.slack.com/",
         now,
     )

@@ -33,10 +33,10 @@ fn event(event_id: String) -> NewInboxItem {
 }
 
 /// A write that needs the write connection, as `/feedback circle add #channel` makes.
-fn circle_on(channel_id: &str) -> CircleChange<'_> {
+fn circle_on(channel_id: &str) -> CircleChange<'static> {
     CircleChange {
-        team_id: "T0WRITER",
-        channel_id,
+        team_id: crate::helpers::ids::team("T0WRITER"),
+        channel_id: crate::helpers::ids::channel(channel_id),
         active: true,
         changed_by: None,
         at: 1_000,

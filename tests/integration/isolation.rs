@@ -137,16 +137,32 @@ async fn a_foreign_row_stored_before_the_workspace_was_known_is_dropped_unread()
     let mut tx = app.store.begin().await.unwrap();
     for team in [TEAM, OTHER] {
         let at = circlet::store::MessageRef {
-            team_id: team,
-            channel_id: CIRCLE,
+            team_id: crate::helpers::ids::team(team),
+            channel_id: crate::helpers::ids::channel(CIRCLE),
             ts: IDEA,
         };
         assert!(tx.insight_by_message(at).await.unwrap().is_none(), "{team}");
         assert!(tx.message(at).await.unwrap().is_none(), "{team}: message cached");
     }
     drop(tx);
-    assert!(!app.store.is_circle(OTHER, "C0STOLEN").await.unwrap());
-    assert!(!app.store.is_circle(TEAM, "C0STOLEN").await.unwrap());
+    assert!(
+        !app.store
+            .is_circle(
+                crate::helpers::ids::team(OTHER),
+                crate::helpers::ids::channel("C0STOLEN")
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.store
+            .is_circle(
+                crate::helpers::ids::team(TEAM),
+                crate::helpers::ids::channel("C0STOLEN")
+            )
+            .await
+            .unwrap()
+    );
     for method in ["reactions.add", "views.open", "response_url", "users.info"] {
         assert!(
             app.fake.calls_to(method).is_empty(),

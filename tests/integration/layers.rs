@@ -15,6 +15,7 @@ use crate_paths::crate_paths;
 const LAYERS: &[(&str, u8)] = &[
     // Leaf types every layer may use.
     ("clock", 0),
+    ("ids", 0),
     ("metrics", 0),
     ("secret", 0),
     ("store_error", 0),

@@ -23,8 +23,8 @@ const MESSAGE: &str = "The pump on the serum bottle jams half way";
 
 async fn make_circle(app: &TestApp, channel: &str) {
     let change = CircleChange {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         active: true,
         changed_by: None,
         at: 0,
@@ -163,8 +163,8 @@ async fn submit(app: &TestApp, view: &Value, trigger: &str, filled: &Filled<'_>)
 async fn insight(app: &TestApp) -> Option<Insight> {
     let mut tx = app.store.begin().await.unwrap();
     let message = MessageRef {
-        team_id: TEAM,
-        channel_id: CIRCLE,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(CIRCLE),
         ts: TS,
     };
     tx.insight_by_message(message).await.unwrap()
@@ -199,13 +199,13 @@ async fn the_shortcut_opens_a_form_prefilled_with_the_message_and_the_workspace_
     make_circle(&app, CIRCLE).await;
     let mut tx = app.store.begin().await.unwrap();
     tx.add_rule(
-        TEAM,
+        crate::helpers::ids::team(TEAM),
         &NewRule {
             phrase: "too expensive".into(),
             tag: "pricing".into(),
             capture: false,
         },
-        MEMBER,
+        crate::helpers::ids::user(MEMBER),
         0,
     )
     .await
@@ -362,7 +362,7 @@ on_both_backends! {
         let insight = insight(&app).await.unwrap();
         assert_eq!(insight.number, 1);
         let mut tx = app.store.begin().await.unwrap();
-        assert!(tx.insight_by_number(TEAM, 2).await.unwrap().is_none(), "one insight");
+        assert!(tx.insight_by_number(crate::helpers::ids::team(TEAM), 2).await.unwrap().is_none(), "one insight");
         assert_eq!(insight.text.as_deref(), Some(second.text));
         assert_eq!(tx.revisions(insight.id).await.unwrap(), [first.text]);
         assert_eq!(tx.tags(insight.id).await.unwrap(), ["idea"]);

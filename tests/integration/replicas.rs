@@ -143,10 +143,10 @@ async fn two_replicas_process_every_event_once_and_survive_a_kill_9() {
     let fake = FakeSlack::start().await.unwrap();
     let store = db.store().await;
     let circle = CircleChange {
-        team_id: TEAM,
-        channel_id: CIRCLE,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(CIRCLE),
         active: true,
-        changed_by: Some("U0PM"),
+        changed_by: Some(crate::helpers::ids::user("U0PM")),
         at: 0,
     };
     store.set_circle(&circle).await.unwrap();
@@ -195,8 +195,8 @@ async fn two_replicas_process_every_event_once_and_survive_a_kill_9() {
         let mut tx = store.begin().await.unwrap();
         for i in 0..MESSAGES / 2 {
             let at = MessageRef {
-                team_id: TEAM,
-                channel_id: CIRCLE,
+                team_id: crate::helpers::ids::team(TEAM),
+                channel_id: crate::helpers::ids::channel(CIRCLE),
                 ts: &ts(i),
             };
             let insight = tx
@@ -245,13 +245,13 @@ async fn two_replicas_process_every_event_once_and_survive_a_kill_9() {
     // One insight per message, its :bulb: tag and its three votes, none doubled.
     let mut tx = store.begin().await.unwrap();
     assert_eq!(
-        tx.insight_counts(TEAM).await.unwrap(),
+        tx.insight_counts(crate::helpers::ids::team(TEAM)).await.unwrap(),
         vec![(CIRCLE.to_owned(), MESSAGES as i64)]
     );
     for i in 0..MESSAGES {
         let at = MessageRef {
-            team_id: TEAM,
-            channel_id: CIRCLE,
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel(CIRCLE),
             ts: &ts(i),
         };
         let insight = tx.insight_by_message(at).await.unwrap().expect("captured");

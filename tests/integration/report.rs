@@ -96,7 +96,9 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
     ];
     let mut tx = store.begin().await.unwrap();
     tx.set_name(
-        Named::Workspace { team_id: TEAM },
+        Named::Workspace {
+            team_id: crate::helpers::ids::team(TEAM),
+        },
         "https://circle.slack.com/",
         now,
     )
@@ -104,8 +106,8 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
     .unwrap();
     for one in &seeds {
         let message = MessageRef {
-            team_id: TEAM,
-            channel_id: one.channel,
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel(one.channel),
             ts: one.ts,
         };
         let at = now - one.days_ago * DAY;
@@ -113,7 +115,7 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
             .create_insight(&NewInsight {
                 message,
                 thread_ts: None,
-                author_id: Some(one.author),
+                author_id: Some(crate::helpers::ids::user(one.author)),
                 text: Some("Would love a refillable <night> cream"),
                 text_version: 1,
                 source: InsightSource::Reaction,
@@ -125,7 +127,9 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
             tx.add_tag(insight.id, tag, TagSource::Reaction).await.unwrap();
         }
         for voter in one.voters {
-            tx.add_vote(insight.id, voter, message).await.unwrap();
+            tx.add_vote(insight.id, crate::helpers::ids::user(voter), message)
+                .await
+                .unwrap();
         }
         for n in 0..one.replies {
             let reply = Reply {
@@ -137,7 +141,7 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
             tx.add_reply(insight.id, &reply).await.unwrap();
         }
         if one.status != InsightStatus::New {
-            tx.change_status(insight.id, one.status, Some(PM), at)
+            tx.change_status(insight.id, one.status, Some(crate::helpers::ids::user(PM)), at)
                 .await
                 .unwrap();
         }
@@ -154,9 +158,9 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
     ];
     for (user, change, at) in members {
         let membership = Membership {
-            team_id: TEAM,
-            channel_id: CIRCLE,
-            user_id: user,
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel(CIRCLE),
+            user_id: crate::helpers::ids::user(user),
             change,
             at,
         };
@@ -171,9 +175,9 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
     ];
     for (channel, user, kind, days_ago) in activity {
         let activity = Activity {
-            team_id: TEAM,
-            channel_id: channel,
-            user_id: user,
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel(channel),
+            user_id: crate::helpers::ids::user(user),
             kind,
             at: now - days_ago * DAY,
         };
@@ -186,8 +190,8 @@ async fn make_circle_named(store: &SharedStore, channel: &str, name: &str) {
     make_circle_on(store, channel).await;
     let mut tx = store.begin().await.unwrap();
     let named = Named::Channel {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
     };
     tx.set_name(named, name, 0).await.unwrap();
     tx.commit().await.unwrap();
@@ -195,10 +199,10 @@ async fn make_circle_named(store: &SharedStore, channel: &str, name: &str) {
 
 async fn make_circle_on(store: &SharedStore, channel: &str) {
     let change = circlet::store::CircleChange {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         active: true,
-        changed_by: Some("U0CM"),
+        changed_by: Some(crate::helpers::ids::user("U0CM")),
         at: 0,
     };
     store.set_circle(&change).await.unwrap();
@@ -376,7 +380,11 @@ async fn a_status_button_in_the_report_changes_the_insights_status() {
     app.worker.drain().await.unwrap();
 
     let mut tx = app.store.begin().await.unwrap();
-    let insight = tx.insight_by_number(TEAM, 1).await.unwrap().unwrap();
+    let insight = tx
+        .insight_by_number(crate::helpers::ids::team(TEAM), 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(insight.status(), InsightStatus::Reviewing);
     drop(tx);
     let told = answered(&app, response_id).expect("the click is answered");
@@ -430,10 +438,10 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
     make_circle_on(&app.store, "C0GONE").await;
     app.store
         .set_circle(&circlet::store::CircleChange {
-            team_id: TEAM,
-            channel_id: "C0GONE",
+            team_id: crate::helpers::ids::team(TEAM),
+            channel_id: crate::helpers::ids::channel("C0GONE"),
             active: false,
-            changed_by: Some("U0CM"),
+            changed_by: Some(crate::helpers::ids::user("U0CM")),
             at: 1,
         })
         .await
@@ -486,7 +494,11 @@ async fn bad_input_is_answered_with_what_is_wrong_and_the_right_form() {
     );
     // So do tags only insights carry (from the modal, say).
     let mut tx = app.store.begin().await.unwrap();
-    let insight = tx.insight_by_number(TEAM, 1).await.unwrap().unwrap();
+    let insight = tx
+        .insight_by_number(crate::helpers::ids::team(TEAM), 1)
+        .await
+        .unwrap()
+        .unwrap();
     tx.add_tag(insight.id, "packaging", TagSource::Modal)
         .await
         .unwrap();

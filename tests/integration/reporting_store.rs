@@ -13,8 +13,8 @@ const DAY: i64 = 86_400_000;
 
 fn at<'a>(team: &'a str, channel: &'a str, ts: &'a str) -> MessageRef<'a> {
     MessageRef {
-        team_id: team,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(team),
+        channel_id: crate::helpers::ids::channel(channel),
         ts,
     }
 }
@@ -30,7 +30,7 @@ async fn insight(
     tx.create_insight(&NewInsight {
         message: at(team, channel, ts),
         thread_ts: None,
-        author_id: Some(author),
+        author_id: Some(crate::helpers::ids::user(author)),
         text: Some(&format!("feedback {ts}")),
         text_version: 0,
         source: InsightSource::Reaction,
@@ -79,16 +79,16 @@ on_both_backends! {
         tx.add_tag(a, "idea", TagSource::Rule).await.unwrap();
         tx.add_tag(a, "bug", TagSource::Modal).await.unwrap();
         for voter in ["U1", "U2", "U3"] {
-            tx.add_vote_on_message(voter, at("T1", "C1", "1.000001")).await.unwrap();
+            tx.add_vote_on_message(crate::helpers::ids::user(voter), at("T1", "C1", "1.000001")).await.unwrap();
         }
-        tx.remove_vote("U3", at("T1", "C1", "1.000001")).await.unwrap();
+        tx.remove_vote(crate::helpers::ids::user("U3"), at("T1", "C1", "1.000001")).await.unwrap();
         let reply = |ts: &str| Reply { channel_id: "C1".into(), ts: ts.into(), user_id: Some("U1".into()), text: "same".into() };
         tx.add_reply(a, &reply("1.000010")).await.unwrap();
         tx.add_reply(a, &reply("1.000011")).await.unwrap();
-        tx.edit_reply("C1", "1.000011", None).await.unwrap();
+        tx.edit_reply(crate::helpers::ids::channel("C1"), "1.000011", None).await.unwrap();
         tx.add_tag(b, "pain-point", TagSource::Reaction).await.unwrap();
-        tx.add_vote(b, "U1", at("T1", "C1", "1.000002")).await.unwrap();
-        tx.add_vote(b, "U4", at("T1", "C1", "1.000002")).await.unwrap();
+        tx.add_vote(b, crate::helpers::ids::user("U1"), at("T1", "C1", "1.000002")).await.unwrap();
+        tx.add_vote(b, crate::helpers::ids::user("U4"), at("T1", "C1", "1.000002")).await.unwrap();
         tx.commit().await.unwrap();
 
         let rows = export(&store, team("T1")).await;
@@ -119,7 +119,7 @@ on_both_backends! {
                 tx.add_tag(id, "bug", TagSource::Reaction).await.unwrap();
             }
             if i == 7 {
-                tx.change_status(id, InsightStatus::Shipped, Some("U0PM"), 5).await.unwrap();
+                tx.change_status(id, InsightStatus::Shipped, Some(crate::helpers::ids::user("U0PM")), 5).await.unwrap();
             }
             if i == 9 {
                 tx.mark_deleted(id, 5).await.unwrap();
@@ -159,7 +159,7 @@ on_both_backends! {
     async fn exported_rows_carry_names_and_a_permalink_once_known(db: TestDb) {
         use circlet::store::CircleChange;
         let store = db.store().await;
-        store.set_circle(&CircleChange { team_id: "T1", channel_id: "C1", active: true, changed_by: None, at: 1 }).await.unwrap();
+        store.set_circle(&CircleChange { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel("C1"), active: true, changed_by: None, at: 1 }).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         insight(tx.as_mut(), "T1", "C1", "1700000000.000100", "U0MAYA", 1_000).await;
         tx.commit().await.unwrap();
@@ -167,11 +167,11 @@ on_both_backends! {
         assert_eq!((row.channel_name.as_deref(), row.author_name.as_deref(), row.permalink()), (None, None, None));
 
         let mut tx = store.begin().await.unwrap();
-        assert!(!tx.has_name(Named::Person { team_id: "T1", user_id: "U0MAYA" }).await.unwrap());
-        tx.set_name(Named::Person { team_id: "T1", user_id: "U0MAYA" }, "Maya", 2).await.unwrap();
-        tx.set_name(Named::Channel { team_id: "T1", channel_id: "C1" }, "vip-circle", 2).await.unwrap();
-        tx.set_name(Named::Workspace { team_id: "T1" }, "https://acme.slack.com/", 2).await.unwrap();
-        assert!(tx.has_name(Named::Person { team_id: "T1", user_id: "U0MAYA" }).await.unwrap());
+        assert!(!tx.has_name(Named::Person { team_id: crate::helpers::ids::team("T1"), user_id: crate::helpers::ids::user("U0MAYA") }).await.unwrap());
+        tx.set_name(Named::Person { team_id: crate::helpers::ids::team("T1"), user_id: crate::helpers::ids::user("U0MAYA") }, "Maya", 2).await.unwrap();
+        tx.set_name(Named::Channel { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel("C1") }, "vip-circle", 2).await.unwrap();
+        tx.set_name(Named::Workspace { team_id: crate::helpers::ids::team("T1") }, "https://acme.slack.com/", 2).await.unwrap();
+        assert!(tx.has_name(Named::Person { team_id: crate::helpers::ids::team("T1"), user_id: crate::helpers::ids::user("U0MAYA") }).await.unwrap());
         tx.commit().await.unwrap();
         let row = export(&store, team("T1")).await.remove(0);
         assert_eq!(row.channel_name.as_deref(), Some("vip-circle"));
@@ -254,7 +254,7 @@ on_both_backends! {
         use circlet::store::CircleChange;
         let store = db.store().await;
         for channel in ["C1", "C2"] {
-            store.set_circle(&CircleChange { team_id: "T1", channel_id: channel, active: true, changed_by: None, at: 0 }).await.unwrap();
+            store.set_circle(&CircleChange { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel(channel), active: true, changed_by: None, at: 0 }).await.unwrap();
         }
         let window = Window { start: 10 * DAY, end: 17 * DAY };
         let mut tx = store.begin().await.unwrap();
@@ -267,11 +267,11 @@ on_both_backends! {
         tx.add_tag(hot, "bug", TagSource::Reaction).await.unwrap();
         tx.add_tag(hot, "idea", TagSource::Reaction).await.unwrap();
         for voter in ["U1", "U2", "U3"] {
-            tx.add_vote(hot, voter, at("T1", "C1", "3.000001")).await.unwrap();
+            tx.add_vote(hot, crate::helpers::ids::user(voter), at("T1", "C1", "3.000001")).await.unwrap();
         }
-        tx.add_vote(warm, "U1", at("T1", "C1", "3.000002")).await.unwrap();
+        tx.add_vote(warm, crate::helpers::ids::user("U1"), at("T1", "C1", "3.000002")).await.unwrap();
         tx.change_status(warm, InsightStatus::Planned, None, 12 * DAY).await.unwrap();
-        let activity = |user, kind, when| Activity { team_id: "T1", channel_id: "C1", user_id: user, kind, at: when };
+        let activity = |user, kind, when| Activity { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel("C1"), user_id: user, kind, at: when };
         for (user, kind, when) in [
             ("U0MAYA", ActivityKind::Post, 11 * DAY),
             ("U0MAYA", ActivityKind::Reaction, 11 * DAY + 5),
@@ -279,9 +279,9 @@ on_both_backends! {
             ("U1", ActivityKind::Reaction, 14 * DAY),
             ("U9", ActivityKind::Post, 4 * DAY),
         ] {
-            tx.record_activity(&activity(user, kind, when)).await.unwrap();
+            tx.record_activity(&activity(crate::helpers::ids::user(user), kind, when)).await.unwrap();
         }
-        let member = |user, change, when| Membership { team_id: "T1", channel_id: "C1", user_id: user, change, at: when };
+        let member = |user, change, when| Membership { team_id: crate::helpers::ids::team("T1"), channel_id: crate::helpers::ids::channel("C1"), user_id: user, change, at: when };
         for (user, change, when) in [
             ("U0MAYA", MembershipChange::Present, 0),
             ("U0LEO", MembershipChange::Present, 0),
@@ -289,7 +289,7 @@ on_both_backends! {
             ("U9", MembershipChange::Present, 0),
             ("U9", MembershipChange::Left, 12 * DAY),
         ] {
-            tx.set_membership(&member(user, change, when)).await.unwrap();
+            tx.set_membership(&member(crate::helpers::ids::user(user), change, when)).await.unwrap();
         }
         tx.commit().await.unwrap();
 

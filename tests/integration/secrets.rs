@@ -27,10 +27,10 @@ async fn a_full_run_never_shows_the_signing_secret_or_the_bot_token() {
     let fake = FakeSlack::start().await.unwrap();
     let store = db.store().await;
     let change = CircleChange {
-        team_id: TEAM,
-        channel_id: CIRCLE,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(CIRCLE),
         active: true,
-        changed_by: Some("U0PM"),
+        changed_by: Some(crate::helpers::ids::user("U0PM")),
         at: 0,
     };
     store.set_circle(&change).await.unwrap();

@@ -275,33 +275,33 @@ on_both_backends! {
     async fn circles_are_switched_on_and_off_per_workspace_and_changes_are_reported(db: TestDb) {
         use circlet::store::CircleChange;
         let store = db.store().await;
-        let change = |team, channel, active, at| CircleChange { team_id: team, channel_id: channel, active, changed_by: Some("U0CM"), at };
+        let change = |team, channel, active, at| CircleChange { team_id: crate::helpers::ids::team(team), channel_id: crate::helpers::ids::channel(channel), active, changed_by: Some(crate::helpers::ids::user("U0CM")), at };
         assert!(store.set_circle(&change("T1", "C1", true, 10)).await.unwrap(), "added");
         assert!(!store.set_circle(&change("T1", "C1", true, 20)).await.unwrap(), "already a circle");
         assert!(store.set_circle(&change("T1", "C2", true, 30)).await.unwrap());
         assert!(store.set_circle(&change("T2", "C1", true, 40)).await.unwrap(), "another workspace's C1");
-        assert!(store.is_circle("T1", "C1").await.unwrap());
-        assert!(!store.is_circle("T1", "C9").await.unwrap());
+        assert!(store.is_circle(crate::helpers::ids::team("T1"), crate::helpers::ids::channel("C1")).await.unwrap());
+        assert!(!store.is_circle(crate::helpers::ids::team("T1"), crate::helpers::ids::channel("C9")).await.unwrap());
 
         assert!(store.set_circle(&change("T1", "C1", false, 50)).await.unwrap(), "removed");
         assert!(!store.set_circle(&change("T1", "C1", false, 60)).await.unwrap(), "already removed");
-        assert!(!store.is_circle("T1", "C1").await.unwrap());
-        assert!(store.is_circle("T2", "C1").await.unwrap(), "workspaces never mix");
+        assert!(!store.is_circle(crate::helpers::ids::team("T1"), crate::helpers::ids::channel("C1")).await.unwrap());
+        assert!(store.is_circle(crate::helpers::ids::team("T2"), crate::helpers::ids::channel("C1")).await.unwrap(), "workspaces never mix");
 
-        let circles = store.circles("T1").await.unwrap();
+        let circles = store.circles(crate::helpers::ids::team("T1")).await.unwrap();
         let listed: Vec<(&str, bool)> = circles.iter().map(|c| (c.channel_id.as_str(), c.active)).collect();
         assert_eq!(listed, vec![("C2", true), ("C1", false)], "active first");
         assert_eq!((circles[1].updated_at, circles[1].changed_by.as_deref()), (50, Some("U0CM")));
-        assert!(store.circles("T3").await.unwrap().is_empty());
+        assert!(store.circles(crate::helpers::ids::team("T3")).await.unwrap().is_empty());
     }
 }
 
 fn cached(ts: &str) -> circlet::store::CachedMessage {
     circlet::store::CachedMessage {
-        team_id: "T0STORE".into(),
-        channel_id: "C0STORE".into(),
+        team_id: crate::helpers::ids::team("T0STORE").clone(),
+        channel_id: crate::helpers::ids::channel("C0STORE").clone(),
         ts: ts.into(),
-        user_id: Some("U0MAYA".into()),
+        user_id: Some(crate::helpers::ids::user("U0MAYA").clone()),
         text: format!("message {ts}"),
         thread_ts: None,
     }
@@ -315,11 +315,11 @@ on_both_backends! {
         for (ts, seen_at) in [("1.000001", 1_000), ("1.000002", 1_000), ("1.000003", 9_000)] {
             tx.put_message(&cached(ts), seen_at).await.unwrap();
         }
-        let at = |ts| MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts };
+        let at = |ts| MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts };
         tx.create_insight(&NewInsight {
             message: at("1.000002"),
             thread_ts: None,
-            author_id: Some("U0MAYA"),
+            author_id: Some(crate::helpers::ids::user("U0MAYA")),
             text: Some("message 1.000002"),
             text_version: 0,
             source: InsightSource::Reaction,
@@ -343,12 +343,12 @@ on_both_backends! {
         use circlet::store::{InsightSource, MAX_REVISIONS, MessageRef, NewInsight};
         let store = db.store().await;
         let mut tx = store.begin().await.unwrap();
-        let at = MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts: "3.000001" };
+        let at = MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts: "3.000001" };
         let insight = tx
             .create_insight(&NewInsight {
                 message: at,
                 thread_ts: None,
-                author_id: Some("U0MAYA"),
+                author_id: Some(crate::helpers::ids::user("U0MAYA")),
                 text: Some("text 0"),
                 text_version: 0,
                 source: InsightSource::Reaction,
@@ -375,13 +375,13 @@ on_both_backends! {
     async fn reactions_nothing_needs_are_pruned(db: TestDb) {
         use circlet::store::{InsightSource, MessageRef, NewInsight, ReactionChange};
         let store = db.store().await;
-        let at = |ts| MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts };
+        let at = |ts| MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts };
         let mut tx = store.begin().await.unwrap();
         tx.put_message(&cached("4.000002"), 1_000).await.unwrap();
         tx.create_insight(&NewInsight {
             message: at("4.000003"),
             thread_ts: None,
-            author_id: Some("U0MAYA"),
+            author_id: Some(crate::helpers::ids::user("U0MAYA")),
             text: Some("captured"),
             text_version: 0,
             source: InsightSource::Reaction,
@@ -393,7 +393,7 @@ on_both_backends! {
         // cached one; a captured one. And a recent one on an uncached message.
         for (ts, event_ts) in [("4.000001", 1_000_000), ("4.000002", 1_000_000), ("4.000003", 1_000_000), ("4.000004", 9_000_000)] {
             for user in ["U0LEA", "U0SAM"] {
-                let change = ReactionChange { message: at(ts), user_id: user, emoji: "+1", present: true, event_ts };
+                let change = ReactionChange { message: at(ts), user_id: crate::helpers::ids::user(user), emoji: "+1", present: true, event_ts };
                 assert!(tx.set_reaction(&change).await.unwrap());
             }
         }
@@ -473,7 +473,7 @@ on_both_backends! {
         tx.put_message(&cached("2.000001"), 1_000).await.unwrap();
         drop(tx);
         let mut tx = store.begin().await.unwrap();
-        let at = MessageRef { team_id: "T0STORE", channel_id: "C0STORE", ts: "2.000001" };
+        let at = MessageRef { team_id: crate::helpers::ids::team("T0STORE"), channel_id: crate::helpers::ids::channel("C0STORE"), ts: "2.000001" };
         assert!(tx.message(at).await.unwrap().is_none());
     }
 }

@@ -50,15 +50,15 @@ impl<'a> Seed<'a> {
 
 async fn add(tx: &mut dyn InsightTx, seed: &Seed<'_>) -> Insight {
     let message = MessageRef {
-        team_id: seed.team,
-        channel_id: seed.channel,
+        team_id: crate::helpers::ids::team(seed.team),
+        channel_id: crate::helpers::ids::channel(seed.channel),
         ts: seed.ts,
     };
     let insight = tx
         .create_insight(&NewInsight {
             message,
             thread_ts: None,
-            author_id: Some(seed.author),
+            author_id: Some(crate::helpers::ids::user(seed.author)),
             text: Some("It would be great to export to PDF"),
             text_version: 1,
             source: seed.source,
@@ -67,7 +67,9 @@ async fn add(tx: &mut dyn InsightTx, seed: &Seed<'_>) -> Insight {
         .await
         .unwrap();
     for voter in seed.voters {
-        tx.add_vote(insight.id, voter, message).await.unwrap();
+        tx.add_vote(insight.id, crate::helpers::ids::user(voter), message)
+            .await
+            .unwrap();
     }
     for (tag, source) in seed.tags {
         tx.add_tag(insight.id, tag, *source).await.unwrap();
@@ -151,7 +153,7 @@ on_both_backends! {
         // Each message's voters stay known, so each thread can be told separately.
         assert_eq!(tx.voters_on(target.id, source.message()).await.unwrap(), ["U0ANA", "U0BEN"]);
         assert_eq!(tx.voters_on(target.id, target.message()).await.unwrap(), ["U0BEN", "U0CAL"]);
-        let counts = tx.insight_counts(TEAM).await.unwrap();
+        let counts = tx.insight_counts(crate::helpers::ids::team(TEAM)).await.unwrap();
         assert_eq!(counts, [(CHANNEL.to_owned(), 1)], "merged insights leave the counts");
     }
 }
@@ -165,9 +167,9 @@ on_both_backends! {
                 Seed::new("1700000002.000100", "U0NOOR"),
             ]).await).unwrap();
         let mut tx = store.begin().await.unwrap();
-        let first = tx.change_status(insight.id, InsightStatus::Shipped, Some("U0PM"), 2_000).await.unwrap();
+        let first = tx.change_status(insight.id, InsightStatus::Shipped, Some(crate::helpers::ids::user("U0PM")), 2_000).await.unwrap();
         assert!(first.is_some());
-        let again = tx.change_status(insight.id, InsightStatus::Shipped, Some("U0PM"), 3_000).await.unwrap();
+        let again = tx.change_status(insight.id, InsightStatus::Shipped, Some(crate::helpers::ids::user("U0PM")), 3_000).await.unwrap();
         assert_eq!(again, None, "the same status again is no change");
         let next = tx.change_status(insight.id, InsightStatus::Declined, None, 4_000).await.unwrap();
         assert!(next.is_some() && next != first);
@@ -236,7 +238,7 @@ fn thread(app: &TestApp, channel: &str, ts: &str) -> Vec<String> {
 
 async fn status_of(app: &TestApp, team: &str, number: i64) -> InsightStatus {
     let mut tx = app.store.begin().await.unwrap();
-    tx.insight_by_number(team, number)
+    tx.insight_by_number(crate::helpers::ids::team(team), number)
         .await
         .unwrap()
         .unwrap()
@@ -392,11 +394,19 @@ async fn a_later_status_change_tells_each_merged_thread_once_with_its_own_people
     );
     {
         let mut tx = app.store.begin().await.unwrap();
-        let target = tx.insight_by_number(TEAM, 1).await.unwrap().unwrap();
+        let target = tx
+            .insight_by_number(crate::helpers::ids::team(TEAM), 1)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(tx.voters(target.id).await.unwrap(), ["U0ANA", "U0BEN", "U0NOOR"]);
         assert_eq!(tx.tags(target.id).await.unwrap(), ["idea", "pdf"]);
         assert_eq!(tx.replies(target.id).await.unwrap().len(), 1);
-        let merged = tx.insight_by_number(TEAM, 2).await.unwrap().unwrap();
+        let merged = tx
+            .insight_by_number(crate::helpers::ids::team(TEAM), 2)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(merged.merged_into, Some(target.id));
     }
 
@@ -457,7 +467,11 @@ async fn only_product_users_and_admins_may_triage_and_others_learn_nothing() {
     {
         let mut tx = app.store.begin().await.unwrap();
         assert_eq!(
-            tx.insight_by_number(TEAM, 2).await.unwrap().unwrap().merged_into,
+            tx.insight_by_number(crate::helpers::ids::team(TEAM), 2)
+                .await
+                .unwrap()
+                .unwrap()
+                .merged_into,
             None
         );
     }
@@ -501,7 +515,11 @@ async fn bad_triage_input_gets_a_clear_answer_and_changes_nothing() {
     seed(&app.store, &other).await;
     {
         let mut tx = app.store.begin().await.unwrap();
-        let deleted = tx.insight_by_number(TEAM, 3).await.unwrap().unwrap();
+        let deleted = tx
+            .insight_by_number(crate::helpers::ids::team(TEAM), 3)
+            .await
+            .unwrap()
+            .unwrap();
         tx.mark_deleted(deleted.id, 2_000).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -577,7 +595,11 @@ async fn bad_triage_input_gets_a_clear_answer_and_changes_nothing() {
 
     let mut tx = app.store.begin().await.unwrap();
     for number in 1..=4 {
-        let insight = tx.insight_by_number(TEAM, number).await.unwrap().unwrap();
+        let insight = tx
+            .insight_by_number(crate::helpers::ids::team(TEAM), number)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(insight.status(), InsightStatus::New, "#{number}");
         let merged = if number == 2 { Some(1) } else { None };
         let target = match insight.merged_into {
@@ -587,7 +609,11 @@ async fn bad_triage_input_gets_a_clear_answer_and_changes_nothing() {
         assert_eq!(target, merged, "#{number}");
     }
     for number in 1..=5 {
-        let theirs = tx.insight_by_number("T0OTHER", number).await.unwrap().unwrap();
+        let theirs = tx
+            .insight_by_number(crate::helpers::ids::team("T0OTHER"), number)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((theirs.status(), theirs.merged_into), (InsightStatus::New, None));
     }
     drop(tx);

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::emoji::base_emoji;
+use crate::ids::{ChannelId, UserId};
 
 /// What one stored event means for capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub enum CaptureEvent {
     Posted(PostedMessage),
     Edited(EditedMessage),
     Deleted {
-        channel: String,
+        channel: ChannelId,
         ts: String,
     },
     /// Not for capture (a reaction on a file, a bot's message, a channel join…).
@@ -21,32 +22,32 @@ pub enum CaptureEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactionEvent {
-    pub channel: String,
+    pub channel: ChannelId,
     pub message_ts: String,
-    pub user: String,
+    pub user: UserId,
     /// Base emoji (no skin tone).
     pub emoji: String,
     pub added: bool,
     /// The message's author, as Slack tells it.
-    pub item_user: Option<String>,
+    pub item_user: Option<UserId>,
     /// `event_ts` in microseconds: orders an add and a remove of the same reaction.
     pub event_ts: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostedMessage {
-    pub channel: String,
+    pub channel: ChannelId,
     pub ts: String,
-    pub user: Option<String>,
+    pub user: Option<UserId>,
     pub text: String,
     pub thread_ts: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EditedMessage {
-    pub channel: String,
+    pub channel: ChannelId,
     pub ts: String,
-    pub user: Option<String>,
+    pub user: Option<UserId>,
     pub text: String,
     pub thread_ts: Option<String>,
     /// `event_ts` in microseconds: a late older edit never overwrites a newer one.
@@ -122,19 +123,31 @@ pub fn parse(payload: &str) -> Result<CaptureEvent, UnreadableEvent> {
                     "a reaction on something other than a message",
                 ));
             }
+            let channel = item.channel.clone().ok_or_else(|| missing("item.channel"))?;
+            let user = event.user.clone().ok_or_else(|| missing("user"))?;
+            // Ids of another shape name no circle and no member (Slack's schema samples blank
+            // them): nothing to capture, as before they were typed.
+            let (Ok(channel), Ok(user)) = (ChannelId::parse(channel), UserId::parse(user)) else {
+                return Ok(CaptureEvent::Ignored("a reaction without Slack ids"));
+            };
             Ok(CaptureEvent::Reaction(ReactionEvent {
-                channel: item.channel.clone().ok_or_else(|| missing("item.channel"))?,
+                channel,
                 message_ts: item.ts.clone().ok_or_else(|| missing("item.ts"))?,
-                user: event.user.clone().ok_or_else(|| missing("user"))?,
+                user,
                 emoji: base_emoji(event.reaction.as_deref().ok_or_else(|| missing("reaction"))?).to_owned(),
                 added: event.kind == "reaction_added",
-                item_user: event.item_user,
+                item_user: member(event.item_user),
                 event_ts: event.event_ts.as_deref().map(micros).unwrap_or(0),
             }))
         }
         "message" => message(event),
         _ => Ok(CaptureEvent::Ignored("not a capture event")),
     }
+}
+
+/// A message's author; text of another shape names no one.
+fn member(user: Option<String>) -> Option<UserId> {
+    user.and_then(|user| UserId::parse(user).ok())
 }
 
 fn event_name(event: &Event) -> String {
@@ -149,6 +162,9 @@ fn message(event: Event) -> Result<CaptureEvent, UnreadableEvent> {
         .channel
         .clone()
         .ok_or_else(|| UnreadableEvent("message without channel".into()))?;
+    let Ok(channel) = ChannelId::parse(channel) else {
+        return Ok(CaptureEvent::Ignored("a message outside any Slack channel"));
+    };
     match event.subtype.as_deref() {
         None | Some("thread_broadcast" | "file_share" | "me_message") => {
             if event.bot_id.is_some() {
@@ -160,7 +176,7 @@ fn message(event: Event) -> Result<CaptureEvent, UnreadableEvent> {
             Ok(CaptureEvent::Posted(PostedMessage {
                 channel,
                 ts,
-                user: event.user,
+                user: member(event.user),
                 text: event.text.unwrap_or_default(),
                 thread_ts: event.thread_ts,
             }))
@@ -181,7 +197,7 @@ fn message(event: Event) -> Result<CaptureEvent, UnreadableEvent> {
             Ok(CaptureEvent::Edited(EditedMessage {
                 channel,
                 ts,
-                user: message.user.or_else(|| previous.and_then(|p| p.user.clone())),
+                user: member(message.user.or_else(|| previous.and_then(|p| p.user.clone()))),
                 text: message.text.unwrap_or_default(),
                 thread_ts: message
                     .thread_ts

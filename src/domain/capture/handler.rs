@@ -11,6 +11,7 @@ use super::events::{self, CaptureEvent};
 use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
 use crate::domain::bot::BotIdentity;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store::{self, SharedStore};
 
@@ -115,22 +116,25 @@ impl CaptureHandler {
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
     ) -> Result<bool, HandlerError> {
-        let mut circles: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut circles: HashMap<TeamId, Vec<String>> = HashMap::new();
         for (job, event) in jobs.iter().zip(events) {
             let Ok(CaptureEvent::Reaction(reaction)) = event else {
                 continue;
             };
-            let team = job.row.team_id.as_str();
-            if !circles.contains_key(team) {
-                let active = self.store.circles(team).await?;
+            // A workspace id of the wrong shape has no circles.
+            let Ok(team) = TeamId::parse(job.row.team_id.as_str()) else {
+                continue;
+            };
+            if !circles.contains_key(&team) {
+                let active = self.store.circles(&team).await?;
                 let channels = active
                     .into_iter()
                     .filter(|c| c.active)
                     .map(|c| c.channel_id)
                     .collect();
-                circles.insert(team, channels);
+                circles.insert(team.clone(), channels);
             }
-            if circles[team].contains(&reaction.channel) {
+            if circles[&team].iter().any(|c| c == reaction.channel.as_str()) {
                 return Ok(true);
             }
         }
@@ -164,19 +168,22 @@ impl CaptureHandler {
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.lock_messages(&keys).await?;
-                let mut teams: HashMap<&str, TeamContext> = HashMap::new();
+                let mut teams: HashMap<TeamId, TeamContext> = HashMap::new();
                 for (job, event) in jobs.iter().zip(&events) {
                     let Ok(event) = event else { continue };
                     if let CaptureEvent::Ignored(why) = event {
                         tracing::debug!(event_id = %job.row.event_id, why, "not for capture");
                         continue;
                     }
-                    let team = job.row.team_id.as_str();
-                    if !teams.contains_key(team) {
-                        let context = TeamContext::load(tx, team).await?;
-                        teams.insert(team, context);
+                    // A workspace of another shape has no data to change.
+                    let Ok(team) = TeamId::parse(job.row.team_id.as_str()) else {
+                        continue;
+                    };
+                    if !teams.contains_key(&team) {
+                        let context = TeamContext::load(tx, &team).await?;
+                        teams.insert(team.clone(), context);
                     }
-                    service::apply(tx, &teams[team], &bot_user, event, now).await?;
+                    service::apply(tx, &teams[&team], &bot_user, event, now).await?;
                 }
                 Ok(())
             })

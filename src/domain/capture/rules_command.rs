@@ -77,10 +77,10 @@ fn describe(rule: &Rule) -> String {
 
 impl RulesCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
-        let team = command.team_id.as_str();
+        let team = &command.team_id;
         let rest = command.rest();
         let (action, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let (team, action, tail) = (team.to_owned(), action.to_ascii_lowercase(), tail.to_owned());
+        let (team, action, tail) = (team.clone(), action.to_ascii_lowercase(), tail.to_owned());
         let (user_id, now) = (command.user_id.clone(), self.clock.now_millis());
         let answer = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {

@@ -9,6 +9,7 @@ use super::events::{CaptureEvent, EditedMessage, PostedMessage, ReactionEvent, m
 use super::rules;
 use crate::clock::Millis;
 use crate::domain::directory;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::NewInboxItem;
 use crate::store::{
     Activity, ActivityKind, CachedMessage, Insight, InsightSource, InsightTx, MessageRef, NewInsight,
@@ -26,23 +27,23 @@ const MAX_MERGE_HOPS: usize = 8;
 /// A workspace's capture settings, read once per batch of events.
 #[derive(Debug, Clone)]
 pub struct TeamContext {
-    pub team_id: String,
+    pub team_id: TeamId,
     pub circles: HashSet<String>,
     pub emoji: EmojiMap,
     pub rules: Vec<Rule>,
 }
 
 impl TeamContext {
-    pub async fn load(tx: &mut dyn InsightTx, team_id: &str) -> StoreResult<Self> {
+    pub async fn load(tx: &mut dyn InsightTx, team_id: &TeamId) -> StoreResult<Self> {
         Ok(Self {
-            team_id: team_id.to_owned(),
+            team_id: team_id.clone(),
             circles: tx.circle_channels(team_id).await?.into_iter().collect(),
             emoji: EmojiMap::new(&tx.emoji_overrides(team_id).await?),
             rules: tx.rules(team_id).await?,
         })
     }
 
-    fn message<'a>(&'a self, channel: &'a str, ts: &'a str) -> MessageRef<'a> {
+    fn message<'a>(&'a self, channel: &'a ChannelId, ts: &'a str) -> MessageRef<'a> {
         MessageRef {
             team_id: &self.team_id,
             channel_id: channel,
@@ -61,7 +62,7 @@ pub async fn apply(
 ) -> StoreResult<()> {
     match event {
         CaptureEvent::Reaction(reaction)
-            if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user =>
+            if ctx.circles.contains(reaction.channel.as_str()) && reaction.user != bot_user =>
         {
             if reaction.added {
                 let at = when(reaction.event_ts, now);
@@ -77,8 +78,8 @@ pub async fn apply(
             }
             on_reaction(tx, ctx, reaction, now).await?;
         }
-        CaptureEvent::Posted(posted) if ctx.circles.contains(&posted.channel) => {
-            if let Some(user) = posted.user.as_deref().filter(|u| *u != bot_user) {
+        CaptureEvent::Posted(posted) if ctx.circles.contains(posted.channel.as_str()) => {
+            if let Some(user) = posted.user.as_ref().filter(|u| *u != bot_user) {
                 let kind = match posted.thread_ts.as_deref() {
                     Some(parent) if parent != posted.ts => ActivityKind::Reply,
                     _ => ActivityKind::Post,
@@ -95,7 +96,7 @@ pub async fn apply(
             }
             on_posted(tx, ctx, posted, now).await?;
         }
-        CaptureEvent::Edited(edited) if ctx.circles.contains(&edited.channel) => {
+        CaptureEvent::Edited(edited) if ctx.circles.contains(edited.channel.as_str()) => {
             on_edited(tx, ctx, edited, now).await?;
         }
         CaptureEvent::Deleted { channel, ts } => on_deleted(tx, ctx, channel, ts, now).await?,
@@ -113,8 +114,8 @@ fn when(micros: i64, now: Millis) -> Millis {
 async fn record(
     tx: &mut dyn InsightTx,
     ctx: &TeamContext,
-    channel: &str,
-    user: &str,
+    channel: &ChannelId,
+    user: &UserId,
     kind: ActivityKind,
     at: Millis,
 ) -> StoreResult<()> {
@@ -157,7 +158,7 @@ async fn on_reaction(
                 tx,
                 ctx,
                 message,
-                reaction.item_user.as_deref(),
+                reaction.item_user.as_ref(),
                 InsightSource::Reaction,
                 None,
                 now,
@@ -206,9 +207,9 @@ async fn on_posted(
         && let Some(insight) = captured(tx, ctx.message(&posted.channel, parent)).await?
     {
         let reply = Reply {
-            channel_id: posted.channel.clone(),
+            channel_id: posted.channel.to_string(),
             ts: posted.ts.clone(),
-            user_id: posted.user.clone(),
+            user_id: posted.user.as_ref().map(UserId::to_string),
             text: posted.text.clone(),
         };
         tx.add_reply(insight.id, &reply).await?;
@@ -231,7 +232,7 @@ async fn on_posted(
                 _ => false,
             };
             let wanted = Wanted {
-                author: posted.user.as_deref(),
+                author: posted.user.as_ref(),
                 text: &posted.text,
                 answers_prompt,
             };
@@ -243,7 +244,7 @@ async fn on_posted(
 
 /// A new circle message, as capture decides whether to keep it.
 struct Wanted<'a> {
-    author: Option<&'a str>,
+    author: Option<&'a UserId>,
     text: &'a str,
     /// A reply in the thread of a discussion prompt.
     answers_prompt: bool,
@@ -318,7 +319,7 @@ async fn on_edited(
         Some(_) => {}
         None => {
             let wanted = Wanted {
-                author: edited.user.as_deref(),
+                author: edited.user.as_ref(),
                 text: &edited.text,
                 answers_prompt: false,
             };
@@ -331,7 +332,7 @@ async fn on_edited(
 async fn on_deleted(
     tx: &mut dyn InsightTx,
     ctx: &TeamContext,
-    channel: &str,
+    channel: &ChannelId,
     ts: &str,
     now: Millis,
 ) -> StoreResult<()> {
@@ -353,7 +354,7 @@ pub async fn capture(
     tx: &mut dyn InsightTx,
     ctx: &TeamContext,
     message: MessageRef<'_>,
-    author_hint: Option<&str>,
+    author_hint: Option<&UserId>,
     source: InsightSource,
     text_override: Option<&str>,
     now: Millis,
@@ -369,7 +370,7 @@ pub async fn capture(
     }
     let cached = tx.message(message).await?;
     let text = text_override.or(cached.as_ref().map(|m| m.text.as_str()));
-    let author = cached.as_ref().and_then(|m| m.user_id.as_deref()).or(author_hint);
+    let author = cached.as_ref().and_then(|m| m.user_id.as_ref()).or(author_hint);
     let insight = tx
         .create_insight(&NewInsight {
             message,
@@ -385,15 +386,15 @@ pub async fn capture(
         directory::learn_person(tx, &ctx.team_id, author, now).await?;
     }
     for (user, emoji) in tx.reactions_on(message).await? {
-        if is_vote(&emoji) && Some(user.as_str()) != author {
+        if is_vote(&emoji) && Some(&user) != author {
             tx.add_vote(insight.id, &user, message).await?;
         }
     }
     for reply in tx.thread_replies(message).await? {
         let reply = Reply {
-            channel_id: reply.channel_id,
+            channel_id: reply.channel_id.to_string(),
             ts: reply.ts,
-            user_id: reply.user_id,
+            user_id: reply.user_id.map(|user| user.to_string()),
             text: reply.text,
         };
         tx.add_reply(insight.id, &reply).await?;
@@ -411,7 +412,7 @@ pub async fn capture(
             // capture dropped because Slack could not find the message leaves its finished task
             // behind, and a later capture of the same message must queue a fetch of its own.
             let task = NewInboxItem::task(
-                message.team_id,
+                message.team_id.as_str(),
                 format!(
                     "fetch:{}:{}:{}:{}",
                     message.team_id, message.channel_id, message.ts, insight.number
@@ -441,7 +442,7 @@ pub async fn tag_by_rules(
 /// Queues Circlet's reaction on the captured message, once per message.
 pub async fn queue_ack(tx: &mut dyn InsightTx, insight: &Insight, now: Millis) -> StoreResult<()> {
     let task = NewInboxItem::task(
-        &insight.team_id,
+        insight.team_id.as_str(),
         format!(
             "ack:{}:{}:{}",
             insight.team_id, insight.channel_id, insight.message_ts

@@ -8,6 +8,7 @@ use super::emoji::{EmojiMap, FEEDBACK, emoji_name, is_vote, valid_tag_name};
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::slash::SlashCommand;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{self, SharedStore};
@@ -38,7 +39,7 @@ impl InboxHandler for TagsCommand {
 
 impl TagsCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
-        let team = command.team_id.as_str();
+        let team = &command.team_id;
         let args = command.args();
         let (emoji, tag) = match args.as_slice() {
             [] | ["list"] => return self.list(team).await,
@@ -61,7 +62,7 @@ impl TagsCommand {
                 "`{tag}` cannot be a tag name: use lower-case letters, digits and dashes (up to 30), e.g. `pain-point`."
             ));
         }
-        let (team_id, emoji_name, new_tag) = (team.to_owned(), emoji.to_owned(), tag.clone());
+        let (team_id, emoji_name, new_tag) = (team.clone(), emoji.to_owned(), tag.clone());
         let (user_id, now) = (command.user_id.clone(), self.clock.now_millis());
         let set = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -89,8 +90,8 @@ impl TagsCommand {
         })
     }
 
-    async fn list(&self, team: &str) -> Result<String, HandlerError> {
-        let team_id = team.to_owned();
+    async fn list(&self, team: &TeamId) -> Result<String, HandlerError> {
+        let team_id = team.clone();
         let (overrides, rules) = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok((tx.emoji_overrides(&team_id).await?, tx.rules(&team_id).await?)) })
         })

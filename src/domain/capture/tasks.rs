@@ -9,7 +9,9 @@ use slack_morphism::prelude::*;
 
 use super::service::{self, TeamContext};
 use crate::clock::{Millis, SharedClock};
+use crate::domain::job_team;
 use crate::domain::settings::DomainSettings;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::{SlackApi, SlackError};
 use crate::store::{self, CachedMessage, InsightTx, MessageRef, SharedStore};
@@ -25,7 +27,7 @@ const UNREACHABLE: &[&str] = &[
 
 #[derive(Deserialize)]
 struct MessageTask {
-    channel: String,
+    channel: ChannelId,
     ts: String,
 }
 
@@ -52,7 +54,7 @@ impl InboxHandler for AckHandler {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let task = read_task(job)?;
         let request = &SlackApiReactionsAddRequest::new(
-            task.channel.clone().into(),
+            task.channel.to_string().into(),
             SlackReactionName::new(self.settings.ack_emoji.clone()),
             task.ts.clone().into(),
         );
@@ -86,9 +88,9 @@ pub struct FetchMessageHandler {
 impl InboxHandler for FetchMessageHandler {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let task = read_task(job)?;
-        let team = job.row.team_id.as_str();
+        let team = job_team(job)?;
         let at = MessageRef {
-            team_id: team,
+            team_id: &team,
             channel_id: &task.channel,
             ts: &task.ts,
         };
@@ -97,7 +99,7 @@ impl InboxHandler for FetchMessageHandler {
         }
         let fetched = self.fetch(&task).await;
         let now = self.clock.now_millis();
-        let team_id = team.to_owned();
+        let team_id = team.clone();
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move { fill_in_fetched(tx, &team_id, &task, fetched, now).await })
         })
@@ -109,7 +111,7 @@ impl InboxHandler for FetchMessageHandler {
 /// cannot find the message; nothing when the message event arrived meanwhile.
 async fn fill_in_fetched(
     tx: &mut dyn InsightTx,
-    team: &str,
+    team: &TeamId,
     task: &MessageTask,
     fetched: Result<Option<SlackHistoryMessage>, SlackError>,
     now: Millis,
@@ -140,10 +142,15 @@ async fn fill_in_fetched(
         },
     };
     let cached = CachedMessage {
-        team_id: team.to_owned(),
+        team_id: team.clone(),
         channel_id: task.channel.clone(),
         ts: task.ts.clone(),
-        user_id: message.sender.user.as_ref().map(ToString::to_string),
+        // An author of another shape names no one.
+        user_id: message
+            .sender
+            .user
+            .as_ref()
+            .and_then(|user| UserId::parse(user.to_string()).ok()),
         text: message.content.text.clone().unwrap_or_default(),
         thread_ts: message.origin.thread_ts.as_ref().map(ToString::to_string),
     };
@@ -157,7 +164,7 @@ async fn fill_in_fetched(
 
 impl FetchMessageHandler {
     async fn still_needed(&self, at: MessageRef<'_>) -> Result<bool, HandlerError> {
-        let (team_id, channel_id, ts) = (at.team_id.to_owned(), at.channel_id.to_owned(), at.ts.to_owned());
+        let (team_id, channel_id, ts) = (at.team_id.clone(), at.channel_id.clone(), at.ts.to_owned());
         let insight = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let at = MessageRef {
@@ -176,7 +183,7 @@ impl FetchMessageHandler {
     async fn fetch(&self, task: &MessageTask) -> Result<Option<SlackHistoryMessage>, SlackError> {
         let ts = SlackTs::new(task.ts.clone());
         let history = &SlackApiConversationsHistoryRequest::new()
-            .with_channel(task.channel.clone().into())
+            .with_channel(task.channel.to_string().into())
             .with_latest(ts.clone())
             .with_inclusive(true)
             .with_limit(1);
@@ -192,7 +199,7 @@ impl FetchMessageHandler {
         if found.is_some() {
             return Ok(found);
         }
-        let replies = &SlackApiConversationsRepliesRequest::new(task.channel.clone().into(), ts.clone())
+        let replies = &SlackApiConversationsRepliesRequest::new(task.channel.to_string().into(), ts.clone())
             .with_latest(ts.clone())
             .with_inclusive(true);
         match self

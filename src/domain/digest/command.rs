@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::content::{circle_recap, digest_message, product_digest, recap_message};
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
+use crate::domain::circles::is_named_circle;
 use crate::domain::reports::words::date;
 use crate::domain::settings::DomainSettings;
 use crate::domain::slash::{SlashCommand, channel_id};
@@ -64,7 +65,7 @@ pub fn parse(words: &[&str]) -> Result<DigestAction, String> {
 impl InboxHandler for DigestCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        if !self.access.is_product_user(&command.user_id).await? {
+        if !self.access.is_product_user(command.user_id.as_str()).await? {
             return command.reply(&self.slack, REFUSAL).await;
         }
         let team = command.team_id.as_str();
@@ -77,7 +78,7 @@ impl InboxHandler for DigestCommand {
                 let message = match channel {
                     None => digest_message(&product_digest(&self.store, team, &period).await?),
                     Some(channel) => {
-                        if !self.store.is_circle(team, &channel).await? {
+                        if !is_named_circle(self.store.as_ref(), &command.team_id, &channel).await? {
                             return command
                                 .reply(
                                     &self.slack,

@@ -115,7 +115,7 @@ impl PromptCommand {
                         }
                     }
                     PromptAction::Add(question) => {
-                        let prompt = tx.add_prompt(&team, &question, &user_id, now).await?;
+                        let prompt = tx.add_prompt(&team, &question, user_id.as_str(), now).await?;
                         let ahead = tx.queued_prompts(&team).await?.len().saturating_sub(1);
                         let when = match ahead {
                             0 => "It goes out with the next weekly recap.".to_owned(),

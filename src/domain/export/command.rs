@@ -104,7 +104,7 @@ pub struct ExportCommand {
 impl InboxHandler for ExportCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        let answer = if self.access.is_product_user(&command.user_id).await? {
+        let answer = if self.access.is_product_user(command.user_id.as_str()).await? {
             self.run(&command).await?
         } else {
             "Sorry, only the product team and workspace admins can export feedback.".to_owned()
@@ -120,7 +120,7 @@ impl InboxHandler for ExportCommand {
 impl ExportCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
         let now = self.clock.now_millis();
-        let request = match parse_words(&command.args(), &command.team_id, now) {
+        let request = match parse_words(&command.args(), command.team_id.as_str(), now) {
             Ok(request) => request,
             Err(message) => return Ok(message),
         };
@@ -145,7 +145,7 @@ impl ExportCommand {
             .unwrap_or_default()
             .format("%Y-%m-%d");
         let filename = format!("circlet-insights-{day}.{}", request.format.extension());
-        self.send(&command.user_id, &filename, file.path(), length, rows)
+        self.send(command.user_id.as_str(), &filename, file.path(), length, rows)
             .await?;
         Ok(format!(
             "I sent you {rows} insight{} as `{filename}` in a direct message.",

@@ -6,6 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::ids::{ChannelId, TeamId};
 use crate::secret::Secret;
 
 /// How long an opened form may be submitted.
@@ -86,12 +87,15 @@ impl FormContext {
         Ok(sealed.context)
     }
 
-    /// The message the form is about, in `team_id`.
-    pub fn message<'a>(&'a self, team_id: &'a str) -> crate::store::MessageRef<'a> {
-        crate::store::MessageRef {
-            team_id,
-            channel_id: &self.channel_id,
-            ts: &self.message_ts,
+    /// The form's workspace and channel, typed. Circlet signs only ids Slack sent, so text of
+    /// another shape is no Circlet form.
+    pub fn ids(&self) -> Result<(TeamId, ChannelId), MetadataError> {
+        match (
+            TeamId::parse(self.team_id.as_str()),
+            ChannelId::parse(self.channel_id.as_str()),
+        ) {
+            (Ok(team), Ok(channel)) => Ok((team, channel)),
+            _ => Err(MetadataError::Malformed),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::{SlackApi, SlackError};
 use crate::store::{
@@ -35,6 +36,16 @@ struct MessageAction {
     message: ActionMessage,
     #[serde(default)]
     response_url: Option<String>,
+}
+
+impl MessageAction {
+    /// The workspace (the job's) and the channel, typed; None for text of another shape.
+    fn ids(&self, team: &str) -> (Option<TeamId>, Option<ChannelId>) {
+        (
+            TeamId::parse(team).ok(),
+            ChannelId::parse(self.channel.id.as_str()).ok(),
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,9 +147,13 @@ impl OpenFormHandler {
             text: action.message.text.clone(),
             ..Prefill::default()
         };
-        let (team_id, ts) = (team.to_owned(), action.message.ts.clone());
+        // Ids of another shape name no circle.
+        let (Some(team_id), Some(channel)) = action.ids(team) else {
+            return Ok(None);
+        };
+        let ts = action.message.ts.clone();
         let found = store::transaction(self.store.as_ref(), move |tx| {
-            Box::pin(async move { find_in(tx, &team_id, &ts, prefill).await })
+            Box::pin(async move { find_in(tx, &team_id, &channel, &ts, prefill).await })
         })
         .await?;
         Ok(found)
@@ -207,11 +222,18 @@ impl OpenFormHandler {
     /// Caches the message (author, thread) for the capture on submit. Best effort: the modal is
     /// open, so failing the job here would only retry with a spent trigger.
     async fn remember_message(&self, team: &str, action: &MessageAction) {
+        let (Some(team_id), Some(channel_id)) = action.ids(team) else {
+            return;
+        };
         let message = CachedMessage {
-            team_id: team.to_owned(),
-            channel_id: action.channel.id.clone(),
+            team_id,
+            channel_id,
             ts: action.message.ts.clone(),
-            user_id: action.message.user.clone(),
+            user_id: action
+                .message
+                .user
+                .as_deref()
+                .and_then(|user| UserId::parse(user).ok()),
             text: action.message.text.clone(),
             thread_ts: action.message.thread_ts.clone(),
         };
@@ -233,7 +255,8 @@ impl OpenFormHandler {
 /// says of the message (`ts` in the channel it names).
 async fn find_in(
     tx: &mut dyn InsightTx,
-    team: &str,
+    team: &TeamId,
+    channel: &ChannelId,
     ts: &str,
     mut prefill: Prefill,
 ) -> StoreResult<Option<Found>> {
@@ -243,7 +266,7 @@ async fn find_in(
     }
     let message = MessageRef {
         team_id: team,
-        channel_id: &prefill.channel_id,
+        channel_id: channel,
         ts,
     };
     let captured = match tx.insight_by_message(message).await? {

@@ -15,6 +15,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{self, TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
+use crate::ids::{ChannelId, TeamId};
 use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
 use crate::secret::Secret;
 use crate::store::{
@@ -96,8 +97,9 @@ impl ViewSubmissionCheck for SubmissionCheck {
                 tracing::info!(%team_id, error = %err, "refused a capture form");
                 refuse(EXPIRED)
             })?;
+        let (team_id, channel) = context.ids().map_err(|_| refuse(EXPIRED))?;
         let unavailable = |err: crate::store::StoreError| ViewRejection::Unavailable(err.to_string());
-        let (team, insight) = team_and_insight(&self.store, team_id, &context)
+        let (team, insight) = team_and_insight(&self.store, &team_id, &channel, &context)
             .await
             .map_err(unavailable)?;
         if !team.circles.contains(&context.channel_id) {
@@ -137,8 +139,13 @@ impl SaveFormHandler {
     /// Whether the submitter counts as a product user for this save. Slack is asked only when
     /// it matters: the form carries product fields, or someone else's insight stands for the
     /// message. Asked before the saving transaction opens, never inside it.
-    async fn audience(&self, team_id: &str, context: &FormContext) -> Result<Audience, HandlerError> {
-        let (_, insight) = team_and_insight(&self.store, team_id, context).await?;
+    async fn audience(
+        &self,
+        team_id: &TeamId,
+        channel: &ChannelId,
+        context: &FormContext,
+    ) -> Result<Audience, HandlerError> {
+        let (_, insight) = team_and_insight(&self.store, team_id, channel, context).await?;
         let someone_elses =
             insight.is_some_and(|insight| insight.author_id.as_deref() != Some(context.user_id.as_str()));
         if !(context.product_fields || someone_elses) {
@@ -166,8 +173,11 @@ impl InboxHandler for SaveFormHandler {
         let context = submission
             .context(team_id, &self.settings.signing_key, received_secs)
             .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
-        let audience = self.audience(team_id, &context).await?;
-        let (team_id, now) = (team_id.to_owned(), self.clock.now_millis());
+        let (team_id, channel) = context
+            .ids()
+            .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
+        let audience = self.audience(&team_id, &channel, &context).await?;
+        let now = self.clock.now_millis();
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let team = TeamContext::load(tx, &team_id).await?;
@@ -188,7 +198,7 @@ impl InboxHandler for SaveFormHandler {
                         errors.keys().cloned().collect::<Vec<_>>().join(", ")
                     ))
                 })?;
-                save(tx, &team, &context, &form, audience, now).await?;
+                save(tx, &team, &channel, &context, &form, audience, now).await?;
                 Ok(())
             })
         })
@@ -200,14 +210,20 @@ impl InboxHandler for SaveFormHandler {
 /// in a transaction of their own.
 async fn team_and_insight(
     store: &SharedStore,
-    team_id: &str,
+    team_id: &TeamId,
+    channel: &ChannelId,
     context: &FormContext,
 ) -> StoreResult<(TeamContext, Option<Insight>)> {
-    let (team_id, context) = (team_id.to_owned(), context.clone());
+    let (team_id, channel, ts) = (team_id.clone(), channel.clone(), context.message_ts.clone());
     store::transaction(store.as_ref(), move |tx| {
         Box::pin(async move {
             let team = TeamContext::load(tx, &team_id).await?;
-            let insight = live_insight(tx, context.message(&team_id)).await?;
+            let message = MessageRef {
+                team_id: &team_id,
+                channel_id: &channel,
+                ts: &ts,
+            };
+            let insight = live_insight(tx, message).await?;
             Ok((team, insight))
         })
     })
@@ -227,12 +243,17 @@ async fn live_insight(tx: &mut dyn InsightTx, message: MessageRef<'_>) -> StoreR
 async fn save(
     tx: &mut dyn InsightTx,
     team: &TeamContext,
+    channel: &ChannelId,
     context: &FormContext,
     form: &FeedbackForm,
     audience: Audience,
     now: Millis,
 ) -> StoreResult<()> {
-    let message = context.message(&team.team_id);
+    let message = MessageRef {
+        team_id: &team.team_id,
+        channel_id: channel,
+        ts: &context.message_ts,
+    };
     if let Some(insight) = live_insight(tx, message).await?
         && !may_edit(&insight, &context.user_id, audience)
     {

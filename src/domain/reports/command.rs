@@ -11,8 +11,10 @@ use super::request::{ReportRequest, RequestError, parse};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
+use crate::domain::circles::is_named_circle;
 use crate::domain::modal::workspace_tags;
 use crate::domain::slash::SlashCommand;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{self, SharedStore, StoreResult};
@@ -32,7 +34,7 @@ impl InboxHandler for ReportCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         // Before reading the request: even "not a circle" would tell a customer something.
-        if !self.access.is_product_user(&command.user_id).await? {
+        if !self.access.is_product_user(command.user_id.as_str()).await? {
             return command.reply(&self.slack, REFUSAL).await;
         }
         let now = self.clock.now_millis();
@@ -56,17 +58,17 @@ impl ReportCommand {
         command: &SlashCommand,
         now: Millis,
     ) -> StoreResult<Result<ReportRequest, RequestError>> {
-        let request = match parse(&command.team_id, &command.args(), now) {
+        let request = match parse(command.team_id.as_str(), &command.args(), now) {
             Ok(request) => request,
             Err(wrong) => return Ok(Err(wrong)),
         };
         if let Some(channel) = &request.channel_id
-            && !self.store.is_circle(&request.team_id, channel).await?
+            && !is_named_circle(self.store.as_ref(), &command.team_id, channel).await?
         {
             return Ok(Err(RequestError::NotACircle(channel.clone())));
         }
         if let Some(tag) = &request.tag
-            && !self.is_known_tag(&request.team_id, tag).await?
+            && !self.is_known_tag(&command.team_id, tag).await?
         {
             return Ok(Err(RequestError::UnknownTag(tag.clone())));
         }
@@ -75,11 +77,11 @@ impl ReportCommand {
 
     /// A tag the emoji map or a keyword rule gives (as the capture modal offers them), or one
     /// an insight carries (the modal and retired emoji leave those behind).
-    async fn is_known_tag(&self, team: &str, tag: &str) -> StoreResult<bool> {
-        if self.store.reads().tag_in_use(team, tag).await? {
+    async fn is_known_tag(&self, team: &TeamId, tag: &str) -> StoreResult<bool> {
+        if self.store.reads().tag_in_use(team.as_str(), tag).await? {
             return Ok(true);
         }
-        let team_id = team.to_owned();
+        let team_id = team.clone();
         let context = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move { TeamContext::load(tx, &team_id).await })
         })

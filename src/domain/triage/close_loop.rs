@@ -65,7 +65,7 @@ pub(super) async fn queue(
             "text": with_mentions(text, thread.author_id.as_deref(), &voters),
         });
         tx.enqueue(&NewInboxItem::task(
-            &target.team_id,
+            target.team_id.as_str(),
             key,
             CLOSE_LOOP_TASK,
             &reply,

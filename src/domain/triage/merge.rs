@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::errors::parse_number;
 use super::{Triage, TriageError, live_insight, merge_target};
 use crate::domain::slash::SlashCommand;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store;
 
@@ -22,7 +23,7 @@ impl InboxHandler for MergeCommand {
             let (from, into) = parse_args(&command.args())?;
             self.0.merge(&command.team_id, from, into).await
         };
-        let answer = self.0.answer(&command.user_id, work).await?;
+        let answer = self.0.answer(command.user_id.as_str(), work).await?;
         command.reply(&self.0.slack, &answer).await
     }
 }
@@ -39,11 +40,11 @@ pub fn parse_args(args: &[&str]) -> Result<(i64, i64), TriageError> {
 
 impl Triage {
     /// Merges the workspace's insight `from` into `into`; returns the answer for the user.
-    async fn merge(&self, team: &str, from: i64, into: i64) -> Result<String, TriageError> {
+    async fn merge(&self, team: &TeamId, from: i64, into: i64) -> Result<String, TriageError> {
         if from == into {
             return Err(TriageError::MergeIntoItself(from));
         }
-        let (team_id, now) = (team.to_owned(), self.clock.now_millis());
+        let (team_id, now) = (team.clone(), self.clock.now_millis());
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let source = live_insight(tx, &team_id, from).await?;

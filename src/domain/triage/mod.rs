@@ -19,6 +19,7 @@ use super::access::ProductAccess;
 use super::settings::DomainSettings;
 use crate::clock::SharedClock;
 use crate::domain::Services;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, HandlerRegistry, InboxKind};
 use crate::slack::SlackApi;
 use crate::store::{Insight, InsightTx, SharedStore, StoreError};
@@ -84,7 +85,7 @@ impl Triage {
 }
 
 /// The workspace's insight `number`, unless it is unknown there or its message was deleted.
-async fn live_insight(tx: &mut dyn InsightTx, team: &str, number: i64) -> Result<Insight, TriageError> {
+async fn live_insight(tx: &mut dyn InsightTx, team: &TeamId, number: i64) -> Result<Insight, TriageError> {
     let insight = tx
         .insight_by_number(team, number)
         .await?

@@ -5,7 +5,9 @@ use serde::Deserialize;
 
 use super::errors::{parse_number, parse_status};
 use super::{Triage, TriageError, close_loop, live_insight, merge_target};
+use crate::domain::job_team;
 use crate::domain::slash::SlashCommand;
+use crate::ids::{TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store::{self, InsightStatus};
 
@@ -35,7 +37,7 @@ impl InboxHandler for StatusCommand {
                 .set_status(&command.team_id, &command.user_id, number, status)
                 .await
         };
-        let answer = self.0.answer(&command.user_id, work).await?;
+        let answer = self.0.answer(command.user_id.as_str(), work).await?;
         command.reply(&self.0.slack, &answer).await
     }
 }
@@ -78,15 +80,16 @@ impl InboxHandler for StatusButton {
             .map_err(|err| HandlerError::permanent(format!("unreadable block_actions: {err}")))?;
         let clicks = payload.actions.iter().filter(|a| is_status_action(&a.action_id));
         for click in clicks {
+            let team = job_team(job)?;
+            let user = UserId::parse(payload.user.id.as_str())
+                .map_err(|err| HandlerError::permanent(format!("block_actions: {err}")))?;
             let work = async {
                 let value = click.value.as_deref().unwrap_or_default();
                 let Some((number, status)) = value.split_once(':') else {
                     return Err(TriageError::Usage(STATUS_USAGE));
                 };
                 let (number, status) = (parse_number(number)?, parse_status(status)?);
-                self.0
-                    .set_status(&job.row.team_id, &payload.user.id, number, status)
-                    .await
+                self.0.set_status(&team, &user, number, status).await
             };
             let answer = self.0.answer(&payload.user.id, work).await?;
             if let Some(response_url) = &payload.response_url {
@@ -109,13 +112,13 @@ impl Triage {
     /// exactly when the change does. Returns the answer for `user`.
     async fn set_status(
         &self,
-        team: &str,
-        user: &str,
+        team: &TeamId,
+        user: &UserId,
         number: i64,
         status: InsightStatus,
     ) -> Result<String, TriageError> {
         let now = self.clock.now_millis();
-        let (team_id, user_id) = (team.to_owned(), user.to_owned());
+        let (team_id, user_id) = (team.clone(), user.clone());
         let texts = self.settings.loop_texts.clone();
         let threads = store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {

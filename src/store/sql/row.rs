@@ -1,5 +1,6 @@
 //! Rows as the store reads them: one decoder per model, by column position.
 
+use crate::ids::{IdError, SlackId};
 use crate::store::{StoreError, StoreResult};
 
 /// A row of either backend, read by column position (0 first).
@@ -50,6 +51,23 @@ impl Column for Option<String> {
 impl Column for bool {
     fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
         not_null(row.boolean(index)?, index)
+    }
+}
+
+/// Ids are checked as they are read back: a stored id of another shape is corrupt data.
+impl<Id: SlackId + TryFrom<String, Error = IdError>> Column for Id {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        let text: String = not_null(row.text(index)?, index)?;
+        Id::try_from(text).map_err(|err| StoreError::Corrupt(format!("column {index}: {err}")))
+    }
+}
+
+impl<Id: SlackId + TryFrom<String, Error = IdError>> Column for Option<Id> {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        row.text(index)?
+            .map(Id::try_from)
+            .transpose()
+            .map_err(|err| StoreError::Corrupt(format!("column {index}: {err}")))
     }
 }
 

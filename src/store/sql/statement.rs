@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::ids::{InsightNumber, SlackId};
+
 /// A value bound to a parameter. Each carries its type, also when it is NULL: PostgreSQL types
 /// every parameter, and a NULL of the wrong type is an error there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +92,25 @@ impl From<Vec<String>> for Value {
 impl From<&[String]> for Value {
     fn from(values: &[String]) -> Self {
         Value::Texts(values.to_vec())
+    }
+}
+
+/// Ids are bound as their text; this is where a typed id becomes a string again.
+impl<Id: SlackId> From<&Id> for Value {
+    fn from(id: &Id) -> Self {
+        Value::Text(Some(id.as_str().to_owned()))
+    }
+}
+
+impl<Id: SlackId> From<Option<&Id>> for Value {
+    fn from(id: Option<&Id>) -> Self {
+        Value::Text(id.map(|id| id.as_str().to_owned()))
+    }
+}
+
+impl From<InsightNumber> for Value {
+    fn from(number: InsightNumber) -> Self {
+        Value::Int(Some(number.get()))
     }
 }
 

@@ -69,7 +69,7 @@ pub(super) async fn tags<T: TxConnection>(tx: &mut SqlTx<T>, id: i64) -> StoreRe
 pub(super) async fn add_vote<T: TxConnection>(
     tx: &mut SqlTx<T>,
     id: i64,
-    user_id: &str,
+    user_id: &UserId,
     on: MessageRef<'_>,
 ) -> StoreResult<bool> {
     let done = tx
@@ -90,7 +90,7 @@ pub(super) async fn add_vote<T: TxConnection>(
 
 pub(super) async fn add_vote_on_message<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    user_id: &str,
+    user_id: &UserId,
     on: MessageRef<'_>,
 ) -> StoreResult<bool> {
     // One statement: votes are most of a busy circle's reactions. Merges re-point
@@ -115,7 +115,7 @@ pub(super) async fn add_vote_on_message<T: TxConnection>(
 
 pub(super) async fn remove_vote<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    user_id: &str,
+    user_id: &UserId,
     on: MessageRef<'_>,
 ) -> StoreResult<bool> {
     let done: Vec<(i64,)> = tx
@@ -191,7 +191,7 @@ pub(super) async fn add_reply<T: TxConnection>(
 
 pub(super) async fn edit_reply<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    channel_id: &str,
+    channel_id: &ChannelId,
     ts: &str,
     text: Option<&str>,
 ) -> StoreResult<()> {

@@ -9,7 +9,7 @@ pub(super) async fn insight<T: TxConnection>(tx: &mut SqlTx<T>, id: i64) -> Stor
 
 pub(super) async fn insight_by_number<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
     number: i64,
 ) -> StoreResult<Option<Insight>> {
     tx.fetch_optional(
@@ -213,7 +213,7 @@ pub(super) async fn change_status<T: TxConnection>(
     tx: &mut SqlTx<T>,
     id: i64,
     status: InsightStatus,
-    by: Option<&str>,
+    by: Option<&UserId>,
     at: Millis,
 ) -> StoreResult<Option<i64>> {
     let changed = tx

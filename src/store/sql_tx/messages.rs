@@ -18,7 +18,7 @@ pub(super) async fn put_message<T: TxConnection>(
         .bind(&m.team_id)
         .bind(&m.channel_id)
         .bind(&m.ts)
-        .bind(&m.user_id)
+        .bind(m.user_id.as_ref())
         .bind(&m.text)
         .bind(&m.thread_ts)
         .bind(at),
@@ -105,7 +105,7 @@ pub(super) async fn set_reaction<T: TxConnection>(
 pub(super) async fn reactions_on<T: TxConnection>(
     tx: &mut SqlTx<T>,
     m: MessageRef<'_>,
-) -> StoreResult<Vec<(String, String)>> {
+) -> StoreResult<Vec<(UserId, String)>> {
     tx.fetch_all(
         Statement::new(
             "SELECT user_id, emoji FROM reactions \

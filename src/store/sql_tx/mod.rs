@@ -25,6 +25,7 @@ use super::insights::{
 use super::sql::{Dialect, Executor, FromRow, PerDialect, Statement, in_list};
 use super::sqlite_direct::DirectTransaction;
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::NewInboxItem;
 
 /// A backend's open write transaction: the connection its statements run on, and its end.
@@ -258,7 +259,7 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         messages::set_reaction(self, c).await
     }
 
-    async fn reactions_on(&mut self, m: MessageRef<'_>) -> StoreResult<Vec<(String, String)>> {
+    async fn reactions_on(&mut self, m: MessageRef<'_>) -> StoreResult<Vec<(UserId, String)>> {
         messages::reactions_on(self, m).await
     }
 
@@ -270,7 +271,7 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         insights::insight(self, id).await
     }
 
-    async fn insight_by_number(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Insight>> {
+    async fn insight_by_number(&mut self, team_id: &TeamId, number: i64) -> StoreResult<Option<Insight>> {
         insights::insight_by_number(self, team_id, number).await
     }
 
@@ -326,15 +327,15 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         engagement::tags(self, id).await
     }
 
-    async fn add_vote(&mut self, id: i64, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
+    async fn add_vote(&mut self, id: i64, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool> {
         engagement::add_vote(self, id, user_id, on).await
     }
 
-    async fn add_vote_on_message(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
+    async fn add_vote_on_message(&mut self, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool> {
         engagement::add_vote_on_message(self, user_id, on).await
     }
 
-    async fn remove_vote(&mut self, user_id: &str, on: MessageRef<'_>) -> StoreResult<bool> {
+    async fn remove_vote(&mut self, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool> {
         engagement::remove_vote(self, user_id, on).await
     }
 
@@ -350,7 +351,7 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         engagement::add_reply(self, id, reply).await
     }
 
-    async fn edit_reply(&mut self, channel_id: &str, ts: &str, text: Option<&str>) -> StoreResult<()> {
+    async fn edit_reply(&mut self, channel_id: &ChannelId, ts: &str, text: Option<&str>) -> StoreResult<()> {
         engagement::edit_reply(self, channel_id, ts, text).await
     }
 
@@ -362,7 +363,7 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         &mut self,
         id: i64,
         status: InsightStatus,
-        by: Option<&str>,
+        by: Option<&UserId>,
         at: Millis,
     ) -> StoreResult<Option<i64>> {
         insights::change_status(self, id, status, by, at).await
@@ -376,38 +377,44 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         insights::merged_into(self, id).await
     }
 
-    async fn emoji_overrides(&mut self, team_id: &str) -> StoreResult<Vec<EmojiOverride>> {
+    async fn emoji_overrides(&mut self, team_id: &TeamId) -> StoreResult<Vec<EmojiOverride>> {
         workspace::emoji_overrides(self, team_id).await
     }
 
     async fn set_emoji_tag(
         &mut self,
-        team_id: &str,
+        team_id: &TeamId,
         emoji: &str,
         tag: Option<&str>,
-        by: &str,
+        by: &UserId,
         at: Millis,
     ) -> StoreResult<()> {
         workspace::set_emoji_tag(self, team_id, emoji, tag, by, at).await
     }
 
-    async fn rules(&mut self, team_id: &str) -> StoreResult<Vec<Rule>> {
+    async fn rules(&mut self, team_id: &TeamId) -> StoreResult<Vec<Rule>> {
         workspace::rules(self, team_id).await
     }
 
-    async fn add_rule(&mut self, team_id: &str, rule: &NewRule, by: &str, at: Millis) -> StoreResult<Rule> {
+    async fn add_rule(
+        &mut self,
+        team_id: &TeamId,
+        rule: &NewRule,
+        by: &UserId,
+        at: Millis,
+    ) -> StoreResult<Rule> {
         workspace::add_rule(self, team_id, rule, by, at).await
     }
 
-    async fn remove_rule(&mut self, team_id: &str, number: i64) -> StoreResult<Option<Rule>> {
+    async fn remove_rule(&mut self, team_id: &TeamId, number: i64) -> StoreResult<Option<Rule>> {
         workspace::remove_rule(self, team_id, number).await
     }
 
-    async fn circle_channels(&mut self, team_id: &str) -> StoreResult<Vec<String>> {
+    async fn circle_channels(&mut self, team_id: &TeamId) -> StoreResult<Vec<String>> {
         workspace::circle_channels(self, team_id).await
     }
 
-    async fn insight_counts(&mut self, team_id: &str) -> StoreResult<Vec<(String, i64)>> {
+    async fn insight_counts(&mut self, team_id: &TeamId) -> StoreResult<Vec<(String, i64)>> {
         workspace::insight_counts(self, team_id).await
     }
 

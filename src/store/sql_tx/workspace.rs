@@ -5,7 +5,7 @@ use super::*;
 
 pub(super) async fn emoji_overrides<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
 ) -> StoreResult<Vec<EmojiOverride>> {
     tx.fetch_all(
         Statement::new("SELECT emoji, tag FROM emoji_tags WHERE team_id = $1 ORDER BY emoji").bind(team_id),
@@ -15,10 +15,10 @@ pub(super) async fn emoji_overrides<T: TxConnection>(
 
 pub(super) async fn set_emoji_tag<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
     emoji: &str,
     tag: Option<&str>,
-    by: &str,
+    by: &UserId,
     at: Millis,
 ) -> StoreResult<()> {
     tx.execute(Statement::new(
@@ -35,7 +35,7 @@ pub(super) async fn set_emoji_tag<T: TxConnection>(
     Ok(())
 }
 
-pub(super) async fn rules<T: TxConnection>(tx: &mut SqlTx<T>, team_id: &str) -> StoreResult<Vec<Rule>> {
+pub(super) async fn rules<T: TxConnection>(tx: &mut SqlTx<T>, team_id: &TeamId) -> StoreResult<Vec<Rule>> {
     tx.fetch_all(
         Statement::new("SELECT number, phrase, tag, capture FROM rules WHERE team_id = $1 ORDER BY number")
             .bind(team_id),
@@ -45,9 +45,9 @@ pub(super) async fn rules<T: TxConnection>(tx: &mut SqlTx<T>, team_id: &str) -> 
 
 pub(super) async fn add_rule<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
     rule: &NewRule,
-    by: &str,
+    by: &UserId,
     at: Millis,
 ) -> StoreResult<Rule> {
     tx.fetch_one(
@@ -69,7 +69,7 @@ pub(super) async fn add_rule<T: TxConnection>(
 
 pub(super) async fn remove_rule<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
     number: i64,
 ) -> StoreResult<Option<Rule>> {
     tx.fetch_optional(
@@ -84,7 +84,7 @@ pub(super) async fn remove_rule<T: TxConnection>(
 
 pub(super) async fn circle_channels<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
 ) -> StoreResult<Vec<String>> {
     let rows: Vec<(String,)> = tx
         .fetch_all(
@@ -99,7 +99,7 @@ pub(super) async fn circle_channels<T: TxConnection>(
 
 pub(super) async fn insight_counts<T: TxConnection>(
     tx: &mut SqlTx<T>,
-    team_id: &str,
+    team_id: &TeamId,
 ) -> StoreResult<Vec<(String, i64)>> {
     tx.fetch_all(
         Statement::new(
@@ -119,10 +119,10 @@ pub(super) async fn record_activity<T: TxConnection>(tx: &mut SqlTx<T>, a: &Acti
         ActivityKind::Reaction => 2,
     };
     let key = (
-        a.team_id.to_owned(),
-        a.channel_id.to_owned(),
+        a.team_id.to_string(),
+        a.channel_id.to_string(),
         day_of(a.at),
-        a.user_id.to_owned(),
+        a.user_id.to_string(),
     );
     tx.activity.entry(key).or_default()[kind] += 1;
     Ok(())

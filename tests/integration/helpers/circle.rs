@@ -13,10 +13,10 @@ pub const BOT: &str = "UCIRCLET";
 
 pub async fn make_circle(app: &TestApp, channel: &str) {
     let change = CircleChange {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         active: true,
-        changed_by: Some("U0CM"),
+        changed_by: Some(crate::helpers::ids::user("U0CM")),
         at: 0,
     };
     app.store.set_circle(&change).await.unwrap();
@@ -121,8 +121,8 @@ pub struct Captured {
 pub async fn captured(app: &TestApp, channel: &str, ts: &str) -> Option<Captured> {
     let mut tx = app.store.begin().await.unwrap();
     let at = MessageRef {
-        team_id: TEAM,
-        channel_id: channel,
+        team_id: crate::helpers::ids::team(TEAM),
+        channel_id: crate::helpers::ids::channel(channel),
         ts,
     };
     let insight = tx.insight_by_message(at).await.unwrap()?;

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod circle;
 pub mod db;
+pub mod ids;
 pub mod insights;
 pub mod metrics;
 pub mod samples;
