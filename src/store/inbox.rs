@@ -43,6 +43,11 @@ impl FromRow for InboxRow {
     }
 }
 
+/// One event into the inbox, skipping an event id already stored; its parameters in the
+/// columns' order (the inbox writer's SQLite path binds them by position).
+pub(super) const INSERT_ONE: &str = "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (event_id) DO NOTHING";
+
 /// A claim's token: `owner/random`, or just random without an owner.
 pub(super) fn new_claim_token(owner: &str) -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
@@ -82,16 +87,13 @@ pub(super) async fn insert<E: Executor>(ex: &mut E, items: &[NewInboxItem]) -> S
         Dialect::Sqlite => {
             let mut stored = 0;
             for item in items {
-                let statement = Statement::new(
-                    "INSERT INTO inbox (team_id, event_id, kind, event_type, payload, received_at, run_after) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (event_id) DO NOTHING",
-                )
-                .bind(&item.team_id)
-                .bind(&item.event_id)
-                .bind(item.kind.as_str())
-                .bind(&item.event_type)
-                .bind(&item.payload)
-                .bind(item.received_at);
+                let statement = Statement::new(INSERT_ONE)
+                    .bind(&item.team_id)
+                    .bind(&item.event_id)
+                    .bind(item.kind.as_str())
+                    .bind(&item.event_type)
+                    .bind(&item.payload)
+                    .bind(item.received_at);
                 stored += ex.execute(&statement).await?;
             }
             Ok(stored)

@@ -1,8 +1,12 @@
 //! The SQLite inbox writer's commits, on the direct connection (see `sqlite_direct`): the
-//! inbox's insert (written once in `inbox`) inside one `BEGIN IMMEDIATE … COMMIT`, stepped on
-//! the writer's own thread, in its turn at writing.
+//! inbox's insert (its SQL written once in `inbox`) inside one `BEGIN IMMEDIATE … COMMIT`,
+//! stepped on the writer's own thread, in its turn at writing.
+//!
+//! This is the one store path that binds rusqlite parameters itself rather than through a
+//! `Statement`: it runs for every acknowledged event, and a `Statement` would copy each
+//! payload into an owned value first (docs/BENCHMARKS.md, issue 22).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 
 use super::{StoreResult, inbox, sqlite_direct};
 use crate::inbox::NewInboxItem;
@@ -14,8 +18,24 @@ pub(super) async fn append(connection: &mut Connection, items: &[NewInboxItem]) 
         return Ok(0);
     }
     connection.execute_batch("BEGIN IMMEDIATE")?;
-    let stored = inbox::insert(connection, items).await;
+    let stored = insert(connection, items);
     sqlite_direct::end_transaction(connection, stored)
+}
+
+fn insert(connection: &Connection, items: &[NewInboxItem]) -> StoreResult<u64> {
+    let mut insert = connection.prepare_cached(inbox::INSERT_ONE)?;
+    let mut stored = 0;
+    for item in items {
+        stored += insert.execute(params![
+            item.team_id,
+            item.event_id,
+            item.kind.as_str(),
+            item.event_type,
+            item.payload,
+            item.received_at,
+        ])? as u64;
+    }
+    Ok(stored)
 }
 
 /// A PASSIVE checkpoint; with no commit running beside it, it copies the whole WAL and the
