@@ -1,6 +1,9 @@
 //! The scripted week the demo replays: a dozen members of #beauty-insiders share, react, vote,
 //! reply and edit; the product team tags, merges, triages and ships; Circlet posts a discussion
 //! prompt, closes the loop, and on Monday morning posts the digest and the member recap.
+//!
+//! Long on purpose: it is one job, the week's events in the order they happen, read top to
+//! bottom like the story the demo prints; split by day it would only scatter that story.
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
