@@ -30,6 +30,7 @@ pub mod slack;
 pub mod store;
 pub mod store_error;
 pub mod telemetry;
+pub mod token_cipher;
 
 pub use app::{App, AppBuilder, AppError};
 pub use config::Config;

@@ -11,6 +11,7 @@ use super::reads::SqlReads;
 use super::runner::Runner;
 use super::sql::{Executor, Statement};
 use super::tokens::SqlTokens;
+use super::workspaces::{SqlWorkspaces, WorkspaceStore};
 use super::{
     ApiTokens, Backend, Circle, CircleChange, DigestStore, InsightReads, InsightTx, PRUNE_MESSAGES_SLICE,
     PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, TxOutcome, TxWork, circles, inbox,
@@ -115,6 +116,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     fn digests(&self) -> Arc<dyn DigestStore> {
         Arc::new(SqlDigests::new(self.engine.clone()))
+    }
+
+    fn workspaces(&self) -> Arc<dyn WorkspaceStore> {
+        Arc::new(SqlWorkspaces::new(self.engine.clone()))
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -24,6 +24,7 @@ mod sqlite_runner;
 mod sqlite_turns;
 pub mod tokens;
 mod transaction;
+pub mod workspaces;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub use reads::{
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use transaction::{TxOutcome, TxWork, transaction, transaction_with};
+pub use workspaces::{Installation, Purged, RotatedTokens, SettingChange, WorkspaceSettings, WorkspaceStore};
 
 use crate::clock::Millis;
 use crate::ids::{ChannelId, TeamId, UserId};
@@ -115,6 +117,9 @@ pub trait Store: InboxStore + Send + Sync + 'static {
 
     /// Digests, recaps, prompts and App Home.
     fn digests(&self) -> Arc<dyn DigestStore>;
+
+    /// Installations, links, per-workspace settings and "Add to Slack" states.
+    fn workspaces(&self) -> Arc<dyn WorkspaceStore>;
 
     /// Drops cached messages seen before `before`, except those an insight was made from, in
     /// slices of [`PRUNE_SLICE`] rows.

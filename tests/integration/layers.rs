@@ -19,6 +19,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 0),
     ("secret", 0),
     ("store_error", 0),
+    // Sealing tokens at rest, over the secret type.
+    ("token_cipher", 1),
     // The durable queue: its rows, the store trait it owns, its writer and workers.
     ("inbox", 1),
     ("slack", 2),

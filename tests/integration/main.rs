@@ -29,3 +29,4 @@ mod store_suite;
 mod tokens;
 mod triage;
 mod worker;
+mod workspace_store;
