@@ -16,11 +16,11 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::domain::Services;
 use crate::domain::access::ProductAccess;
-use crate::domain::bot::BotIdentity;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
-use crate::domain::installed::InstalledTeam;
+use crate::domain::uninstall::{UNINSTALL_EVENTS, UninstallHandler};
+use crate::domain::workspaces::Workspaces;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
@@ -133,18 +133,28 @@ impl AppBuilder {
             metrics.clone(),
             self.clock.clone(),
         )?;
-        let bot = Arc::new(BotIdentity::new(slack.clone()));
+        let workspaces = Arc::new(match &config.installs {
+            Some(installs) => Workspaces::multi(slack.clone(), store.clone(), installs.cipher.clone()),
+            None => Workspaces::single(slack.clone()),
+        });
+        let served = workspaces.load().await?;
+        if workspaces.is_multi() {
+            tracing::info!(
+                workspaces = served,
+                "multi-workspace mode: serving the installed workspaces"
+            );
+        }
         let services = Services {
             store: store.clone(),
             slack: slack.clone(),
+            workspaces: workspaces.clone(),
             metrics: metrics.clone(),
             clock: self.clock.clone(),
             access: Arc::new(ProductAccess::new(
                 config.product_users.clone(),
-                slack.clone(),
-                bot.clone(),
+                workspaces.clone(),
+                store.clone(),
             )),
-            bot,
             settings: Arc::new(config.domain_settings(secret.clone())),
         };
         let registry = Arc::new(match self.handlers {
@@ -152,7 +162,7 @@ impl AppBuilder {
             None => default_handlers(&services),
         });
 
-        let gate: Arc<dyn TeamGate> = Arc::new(InstalledTeam::new(services.bot.clone()));
+        let gate: Arc<dyn TeamGate> = workspaces.clone();
         let wake = Arc::new(Notify::new());
         let (writer, writer_task) = InboxWriter::spawn(store.clone(), wake.clone(), metrics.clone());
         let worker = Worker::new(
@@ -289,10 +299,13 @@ async fn maintain_store(store: SharedStore, clock: SharedClock, shutdown: Cancel
     }
 }
 
-/// Asks Slack who the bot is (and so which workspace it serves) until it answers, so ingress
-/// can refuse other workspaces' requests without waiting; workers ask on their own if a row
-/// comes first.
-async fn learn_identity(bot: Arc<BotIdentity>, shutdown: CancellationToken) {
+/// In single-workspace mode, asks Slack who the bot is (and so which workspace it serves)
+/// until it answers, so ingress can refuse other workspaces' requests without waiting; workers
+/// ask on their own if a row comes first.
+async fn learn_identity(workspaces: Arc<Workspaces>, shutdown: CancellationToken) {
+    let Some(bot) = workspaces.single_bot() else {
+        return;
+    };
     if !bot.has_token() {
         return;
     }
@@ -318,7 +331,7 @@ async fn learn_identity(bot: Arc<BotIdentity>, shutdown: CancellationToken) {
 pub fn default_handlers(services: &Services) -> HandlerRegistry {
     let membership = Arc::new(MembershipHandler {
         store: services.store.clone(),
-        bot: services.bot.clone(),
+        workspaces: services.workspaces.clone(),
         clock: services.clock.clone(),
     });
     let circle_command = Arc::new(CircleCommand {
@@ -338,6 +351,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         Arc::new(ExportCommand {
             store: services.store.clone(),
             slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             access: services.access.clone(),
             clock: services.clock.clone(),
         }),
@@ -347,8 +361,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         directory::LOAD_CIRCLE_TASK,
         Arc::new(CircleLoadHandler {
             store: services.store.clone(),
-            bot: services.bot.clone(),
-            slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             clock: services.clock.clone(),
         }),
     );
@@ -357,10 +370,17 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         directory::PERSON_TASK,
         Arc::new(PersonHandler {
             store: services.store.clone(),
-            slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             clock: services.clock.clone(),
         }),
     );
+    let uninstall = Arc::new(UninstallHandler {
+        workspaces: services.workspaces.clone(),
+        clock: services.clock.clone(),
+    });
+    for event in UNINSTALL_EVENTS {
+        registry.register(InboxKind::Event, *event, uninstall.clone());
+    }
     crate::domain::capture::register(services, &mut registry);
     crate::domain::triage::register(services, &mut registry);
     crate::domain::modal::register(services, &mut registry);
@@ -371,7 +391,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         crate::domain::home::HOME_EVENT,
         Arc::new(crate::domain::home::HomeHandler {
             store: services.store.clone(),
-            slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             access: services.access.clone(),
             clock: services.clock.clone(),
         }),
@@ -476,7 +496,8 @@ impl App {
         for _ in 0..workers {
             worker_tasks.spawn(worker.clone().run(wake.clone(), shutdown.clone()));
         }
-        worker_tasks.spawn(learn_identity(services.bot.clone(), shutdown.clone()));
+        worker_tasks.spawn(learn_identity(services.workspaces.clone(), shutdown.clone()));
+        worker_tasks.spawn(services.workspaces.clone().keep_loaded(shutdown.clone()));
         if scheduler {
             worker_tasks.spawn(services.digest_scheduler().run(shutdown.clone()));
         }

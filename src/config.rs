@@ -11,6 +11,7 @@ use crate::domain::digest::Schedule;
 use crate::domain::settings::{DomainSettings, LoopTexts, ProductUsers, QuietWeek};
 use crate::inbox::WorkerSettings;
 use crate::secret::Secret;
+use crate::token_cipher::TokenCipher;
 
 mod database_url;
 
@@ -29,6 +30,22 @@ const KEYS: &[(&str, &str)] = &[
         "the Bot User OAuth Token (xoxb-…) from OAuth & Permissions",
     ),
     ("SLACK_API_URL", "an http(s) URL such as https://slack.com/api/"),
+    (
+        "SLACK_CLIENT_ID",
+        "the Client ID from your Slack app's Basic Information page (multi-workspace mode)",
+    ),
+    (
+        "SLACK_CLIENT_SECRET",
+        "the Client Secret from your Slack app's Basic Information page (multi-workspace mode)",
+    ),
+    (
+        "CIRCLET_PUBLIC_URL",
+        "the public https base URL Slack reaches Circlet at, e.g. https://circlet.example.com",
+    ),
+    (
+        "CIRCLET_ENCRYPTION_KEY",
+        "32 bytes as 64 hex characters or base64; make one with `circlet keygen`",
+    ),
     (
         "DATABASE_URL",
         "sqlite://PATH (created if missing) or postgres://USER@HOST/DB",
@@ -94,6 +111,10 @@ pub enum ConfigError {
         value: String,
         hint: &'static str,
     },
+    #[error(
+        "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: set SLACK_BOT_TOKEN for one workspace, or SLACK_CLIENT_ID (with SLACK_CLIENT_SECRET, CIRCLET_PUBLIC_URL and CIRCLET_ENCRYPTION_KEY) for \"Add to Slack\", not both"
+    )]
+    BothModes,
     #[error("cannot read config file {path}: {reason}")]
     File { path: String, reason: String },
     #[error("unknown key {key} in config file {path}: known keys are {known}")]
@@ -135,6 +156,26 @@ pub struct Config {
     /// The reaction Circlet adds to a message it captured.
     pub ack_emoji: String,
     pub loop_texts: LoopTexts,
+    /// Multi-workspace mode ("Add to Slack"), when `SLACK_CLIENT_ID` is set.
+    pub installs: Option<InstallSettings>,
+}
+
+/// What multi-workspace mode needs: the app's OAuth credentials, where Slack sends installers
+/// back to, and the key tokens are sealed with.
+#[derive(Clone, Debug)]
+pub struct InstallSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub cipher: TokenCipher,
+}
+
+impl InstallSettings {
+    /// Where Slack sends an installer back to.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/slack/oauth_redirect", self.public_url)
+    }
 }
 
 /// Written out so the database password is hidden too (secrets already are, by [`Secret`]).
@@ -158,6 +199,7 @@ impl fmt::Debug for Config {
             .field("slack_timeout", &self.slack_timeout)
             .field("ack_emoji", &self.ack_emoji)
             .field("loop_texts", &self.loop_texts)
+            .field("installs", &self.installs)
             .finish()
     }
 }
@@ -193,9 +235,12 @@ impl Config {
         if let Some(days) = parse_number(&get, "CIRCLET_INBOX_RETENTION_DAYS", 1, 365)? {
             worker.retention = Duration::from_secs(days * 24 * 3600);
         }
+        let bot_token = get("SLACK_BOT_TOKEN").map(parse_bot_token).transpose()?;
+        let installs = parse_installs(&get, bot_token.is_some())?;
         Ok(Config {
             signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
-            bot_token: get("SLACK_BOT_TOKEN").map(parse_bot_token).transpose()?,
+            bot_token,
+            installs,
             slack_api_url: parse_api_url(get("SLACK_API_URL"))?,
             database_url: parse_database_url(get("DATABASE_URL"))?,
             bind: parse_bind(get("CIRCLET_BIND"))?,
@@ -249,6 +294,59 @@ impl Config {
             hint: hint("SLACK_SIGNING_SECRET"),
         })
     }
+}
+
+/// Multi-workspace mode's settings: none without `SLACK_CLIENT_ID`; all of them with it, and
+/// never beside `SLACK_BOT_TOKEN` (one line naming what is wrong).
+fn parse_installs(
+    get: &impl Fn(&str) -> Option<String>,
+    has_bot_token: bool,
+) -> Result<Option<InstallSettings>, ConfigError> {
+    let client_id = get("SLACK_CLIENT_ID");
+    let Some(client_id) = client_id else {
+        // Half of the OAuth settings is a mistake, not single-workspace mode.
+        if ["SLACK_CLIENT_SECRET", "CIRCLET_PUBLIC_URL"]
+            .iter()
+            .any(|key| get(key).is_some())
+        {
+            return Err(missing("SLACK_CLIENT_ID"));
+        }
+        return Ok(None);
+    };
+    if has_bot_token {
+        return Err(ConfigError::BothModes);
+    }
+    let client_secret = get("SLACK_CLIENT_SECRET").ok_or_else(|| missing("SLACK_CLIENT_SECRET"))?;
+    let public_url = get("CIRCLET_PUBLIC_URL").ok_or_else(|| missing("CIRCLET_PUBLIC_URL"))?;
+    let public_url = parse_public_url(&public_url)?;
+    let key = get("CIRCLET_ENCRYPTION_KEY").ok_or_else(|| missing("CIRCLET_ENCRYPTION_KEY"))?;
+    let cipher = TokenCipher::from_key_text(&key).map_err(|_| ConfigError::Invalid {
+        key: "CIRCLET_ENCRYPTION_KEY",
+        value: "(hidden)".into(),
+        hint: hint("CIRCLET_ENCRYPTION_KEY"),
+    })?;
+    Ok(Some(InstallSettings {
+        client_id,
+        client_secret: Secret::new(client_secret),
+        public_url,
+        cipher,
+    }))
+}
+
+fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim_end_matches('/');
+    let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+        && trimmed.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
+        && !trimmed.contains(['?', '#', ' ']);
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(invalid("CIRCLET_PUBLIC_URL", raw))
+    }
+}
+
+fn missing(key: &'static str) -> ConfigError {
+    ConfigError::Missing { key, hint: hint(key) }
 }
 
 fn parse_schedule(value: Option<String>) -> Result<Schedule, ConfigError> {
@@ -436,25 +534,9 @@ fn parse_ops_bind(raw: Option<String>) -> Result<Option<SocketAddr>, ConfigError
 }
 
 fn parse_product_users(raw: Option<String>) -> Result<ProductUsers, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(ProductUsers::AdminsOnly);
-    };
-    let ids: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let is_id = |s: &str, first: &[char]| {
-        s.len() >= 2
-            && s.starts_with(first)
-            && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    };
-    match ids.as_slice() {
-        [] => Ok(ProductUsers::AdminsOnly),
-        [group] if is_id(group, &['S']) => Ok(ProductUsers::UserGroup(group.clone())),
-        users if users.iter().all(|u| is_id(u, &['U', 'W'])) => Ok(ProductUsers::Users(ids)),
-        _ => Err(invalid("CIRCLET_PRODUCT_USERS", &raw)),
+    match raw {
+        None => Ok(ProductUsers::AdminsOnly),
+        Some(raw) => ProductUsers::parse(&raw).ok_or_else(|| invalid("CIRCLET_PRODUCT_USERS", &raw)),
     }
 }
 

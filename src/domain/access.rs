@@ -1,106 +1,135 @@
-//! Who may run product-team commands: the users or user group in `CIRCLET_PRODUCT_USERS`, and
-//! always the workspace's admins and owners, provided they belong to the installed workspace.
+//! Who may run product-team commands in a workspace: the users or user group its settings name
+//! (`/feedback settings product-users`, or `CIRCLET_PRODUCT_USERS` in single-workspace mode when
+//! the workspace set none), and always the workspace's admins and owners, provided they belong
+//! to the installed workspace.
 //!
 //! A Slack Connect circle holds members of other organizations. Their own organization may make
 //! them admins, and `users.info` reports those flags as it finds them; so a user whose own
 //! workspace is not the installation's is never a product user, whatever their flags or lists
 //! say (ARCHITECTURE §10).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
-use crate::domain::bot::BotIdentity;
 use crate::domain::settings::ProductUsers;
-use crate::slack::{SlackApi, SlackError};
+use crate::domain::workspaces::{Workspace, Workspaces};
+use crate::ids::TeamId;
+use crate::slack::SlackError;
+use crate::store::SharedStore;
 
 /// How long a user group's members are trusted before asking Slack again.
 const GROUP_CACHE: Duration = Duration::from_secs(300);
 
 pub struct ProductAccess {
-    product_users: ProductUsers,
-    slack: SlackApi,
-    bot: Arc<BotIdentity>,
-    group_members: Mutex<Option<(Instant, Vec<String>)>>,
+    /// `CIRCLET_PRODUCT_USERS`: applies where a workspace set none of its own.
+    configured: ProductUsers,
+    workspaces: Arc<Workspaces>,
+    store: SharedStore,
+    /// A user group's members, by group id.
+    group_members: Mutex<HashMap<String, (Instant, Vec<String>)>>,
 }
 
 impl ProductAccess {
-    pub fn new(product_users: ProductUsers, slack: SlackApi, bot: Arc<BotIdentity>) -> Self {
+    pub fn new(configured: ProductUsers, workspaces: Arc<Workspaces>, store: SharedStore) -> Self {
         Self {
-            product_users,
-            slack,
-            bot,
-            group_members: Mutex::new(None),
+            configured,
+            workspaces,
+            store,
+            group_members: Mutex::default(),
         }
     }
 
-    /// Whether `user` may configure circles, triage, report and export. Users listed in the
-    /// settings (by id or group) are the operator's own choice; admin flags are Slack's word
-    /// about a user of whichever organization, so they count only for the installed workspace.
-    pub async fn is_product_user(&self, user: &str) -> Result<bool, SlackError> {
-        let listed = match &self.product_users {
+    /// Who the workspace's settings name: its own setting, else the configured one.
+    pub async fn product_users(&self, team: &TeamId) -> Result<ProductUsers, SlackError> {
+        let settings =
+            self.store
+                .workspaces()
+                .settings(team)
+                .await
+                .map_err(|err| SlackError::Unavailable {
+                    method: "settings",
+                    detail: err.to_string(),
+                })?;
+        Ok(settings
+            .product_users
+            .as_deref()
+            .and_then(ProductUsers::parse)
+            .unwrap_or_else(|| self.configured.clone()))
+    }
+
+    /// Whether `user` may configure circles, triage, report and export in `team`. Users listed
+    /// in the settings (by id or group) are the operator's own choice; admin flags are Slack's
+    /// word about a user of whichever organization, so they count only for the installed
+    /// workspace.
+    pub async fn is_product_user(&self, team: &TeamId, user: &str) -> Result<bool, SlackError> {
+        let workspace = self.workspaces.get(team).await?;
+        let listed = match self.product_users(team).await? {
             ProductUsers::Users(users) => users.iter().any(|u| u == user),
-            ProductUsers::UserGroup(group) => self.group_has(group, user).await?,
+            ProductUsers::UserGroup(group) => self.group_has(&workspace, &group, user).await?,
             ProductUsers::AdminsOnly => false,
         };
         if listed {
             return Ok(true);
         }
-        self.is_admin(user).await
+        is_admin(&workspace, user).await
     }
 
-    async fn is_admin(&self, user: &str) -> Result<bool, SlackError> {
-        let member = self.member(user).await?;
-        let flags = &member.flags;
-        let admin = [flags.is_admin, flags.is_owner, flags.is_primary_owner].contains(&Some(true));
-        if admin && !self.is_of_installed_workspace(&member).await? {
-            tracing::info!(%user, team_id = ?member.team_id, "an admin of another organization is not a product user here");
-            return Ok(false);
-        }
-        Ok(admin)
-    }
-
-    async fn member(&self, user: &str) -> Result<SlackUser, SlackError> {
-        let request = &SlackApiUsersInfoRequest::new(user.into());
-        let answer = self
-            .slack
-            .call("users.info", |s| async move { s.users_info(request).await })
-            .await?;
-        Ok(answer.user)
-    }
-
-    /// Whether `member`'s own workspace is the installation's: their `team_id`, or, in an
-    /// Enterprise Grid organization, one of the workspaces they belong to. A user Slack names
-    /// no workspace for is not trusted.
-    async fn is_of_installed_workspace(&self, member: &SlackUser) -> Result<bool, SlackError> {
-        let installed = &self.bot.identity().await?.team_id;
-        let home = member.team_id.as_ref().is_some_and(|team| team.0 == *installed);
-        let grid = member
-            .enterprise_user
-            .as_ref()
-            .and_then(|grid| grid.teams.as_ref())
-            .is_some_and(|teams| teams.iter().any(|team| team.0 == *installed));
-        Ok(home || grid)
-    }
-
-    async fn group_has(&self, group: &str, user: &str) -> Result<bool, SlackError> {
+    async fn group_has(&self, workspace: &Workspace, group: &str, user: &str) -> Result<bool, SlackError> {
         let mut cached = self.group_members.lock().await;
-        let fresh = cached.as_ref().is_some_and(|(at, _)| at.elapsed() < GROUP_CACHE);
+        let fresh = cached
+            .get(group)
+            .is_some_and(|(at, _)| at.elapsed() < GROUP_CACHE);
         if !fresh {
             let request = &SlackApiUserGroupsUsersListRequest::new(group.into());
-            let answer = self
-                .slack
+            let answer = workspace
+                .slack()
                 .call("usergroups.users.list", |s| async move {
                     s.usergroups_users_list(request).await
                 })
                 .await?;
             let members = answer.users.iter().map(ToString::to_string).collect();
-            *cached = Some((Instant::now(), members));
+            cached.insert(group.to_owned(), (Instant::now(), members));
         }
         Ok(cached
-            .as_ref()
+            .get(group)
             .is_some_and(|(_, members)| members.iter().any(|m| m == user)))
     }
+}
+
+async fn is_admin(workspace: &Workspace, user: &str) -> Result<bool, SlackError> {
+    let member = member(workspace, user).await?;
+    let flags = &member.flags;
+    let admin = [flags.is_admin, flags.is_owner, flags.is_primary_owner].contains(&Some(true));
+    if admin && !is_of_installed_workspace(workspace, &member).await? {
+        tracing::info!(%user, team_id = ?member.team_id, "an admin of another organization is not a product user here");
+        return Ok(false);
+    }
+    Ok(admin)
+}
+
+async fn member(workspace: &Workspace, user: &str) -> Result<SlackUser, SlackError> {
+    let request = &SlackApiUsersInfoRequest::new(user.into());
+    let answer = workspace
+        .slack()
+        .call("users.info", |s| async move { s.users_info(request).await })
+        .await?;
+    Ok(answer.user)
+}
+
+/// Whether `member`'s own workspace is the installation's: their `team_id`, or, in an
+/// Enterprise Grid organization, one of the workspaces they belong to. A user Slack names no
+/// workspace for is not trusted.
+async fn is_of_installed_workspace(workspace: &Workspace, member: &SlackUser) -> Result<bool, SlackError> {
+    let installed = &workspace.bot().identity().await?.team_id;
+    let home = member.team_id.as_ref().is_some_and(|team| team.0 == *installed);
+    let grid = member
+        .enterprise_user
+        .as_ref()
+        .and_then(|grid| grid.teams.as_ref())
+        .is_some_and(|teams| teams.iter().any(|team| team.0 == *installed));
+    Ok(home || grid)
 }

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use slack_morphism::prelude::{SlackEventCallbackBody, SlackPushEvent};
 
 use super::access::ProductAccess;
-use super::bot::BotIdentity;
 use super::directory;
 use super::slash::{self, SlashCommand};
+use super::workspaces::Workspaces;
 use super::{job_team, payload_channel};
 use crate::clock::{Millis, SharedClock};
 use crate::ids::{ChannelId, TeamId, UserId};
@@ -33,7 +33,7 @@ pub(crate) async fn is_named_circle(store: &dyn Store, team: &TeamId, channel: &
 /// Keeps circles in step with the bot's channel membership.
 pub struct MembershipHandler {
     pub store: SharedStore,
-    pub bot: Arc<BotIdentity>,
+    pub workspaces: Arc<Workspaces>,
     pub clock: SharedClock,
 }
 
@@ -47,11 +47,13 @@ impl InboxHandler for MembershipHandler {
         };
         let at = callback.event_time.0.as_millisecond();
         let team = job_team(job)?;
+        let workspace = self.workspaces.get(&team).await?;
+        let bot = workspace.bot();
         let (channel, active, by) = match callback.event {
-            SlackEventCallbackBody::MemberJoinedChannel(joined) if self.bot.is_bot(&joined.user).await? => {
+            SlackEventCallbackBody::MemberJoinedChannel(joined) if bot.is_bot(&joined.user).await? => {
                 (joined.channel, true, joined.inviter.map(|u| u.to_string()))
             }
-            SlackEventCallbackBody::MemberLeftChannel(left) if self.bot.is_bot(&left.user).await? => {
+            SlackEventCallbackBody::MemberLeftChannel(left) if bot.is_bot(&left.user).await? => {
                 (left.channel, false, None)
             }
             SlackEventCallbackBody::MemberJoinedChannel(joined) => {

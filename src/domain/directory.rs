@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 
-use super::bot::{BotIdentity, Identity};
+use super::bot::Identity;
 use super::job_team;
+use super::workspaces::{Workspace, Workspaces};
 use crate::clock::{Millis, SharedClock};
 use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
@@ -99,8 +100,7 @@ fn read<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, HandlerError> {
 
 pub struct CircleLoadHandler {
     pub store: SharedStore,
-    pub bot: Arc<BotIdentity>,
-    pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub clock: SharedClock,
 }
 
@@ -110,7 +110,8 @@ impl InboxHandler for CircleLoadHandler {
         let task: CircleTask = read(job)?;
         let team = job_team(job)?;
         let channel = task.channel.as_str();
-        let (identity, info, members) = match self.fetch(channel).await {
+        let workspace = self.workspaces.get(&team).await?;
+        let (identity, info, members) = match fetch(&workspace, channel).await {
             Ok(found) => found,
             Err(err) => {
                 return match gone(&err) {
@@ -166,47 +167,44 @@ impl InboxHandler for CircleLoadHandler {
 
 type CircleDetails = (Identity, SlackApiConversationsInfoResponse, Vec<String>);
 
-impl CircleLoadHandler {
-    async fn fetch(&self, channel: &str) -> Result<CircleDetails, SlackError> {
-        let identity = self.bot.identity().await?.clone();
-        let info_request = &SlackApiConversationsInfoRequest::new(channel.to_owned().into());
-        let info = self
-            .slack
-            .call("conversations.info", |s| async move {
-                s.conversations_info(info_request).await
+async fn fetch(workspace: &Workspace, channel: &str) -> Result<CircleDetails, SlackError> {
+    let identity = workspace.bot().identity().await?.clone();
+    let info_request = &SlackApiConversationsInfoRequest::new(channel.to_owned().into());
+    let info = workspace
+        .slack()
+        .call("conversations.info", |s| async move {
+            s.conversations_info(info_request).await
+        })
+        .await?;
+    let members = members(workspace.slack(), channel).await?;
+    Ok((identity, info, members))
+}
+
+async fn members(slack: &SlackApi, channel: &str) -> Result<Vec<String>, SlackError> {
+    let mut members = Vec::new();
+    let mut cursor: Option<SlackCursorId> = None;
+    for _ in 0..MAX_MEMBER_PAGES {
+        let request = &SlackApiConversationsMembersRequest::new()
+            .with_channel(channel.to_owned().into())
+            .with_limit(MEMBERS_PAGE)
+            .opt_cursor(cursor.clone());
+        let page = slack
+            .call("conversations.members", |s| async move {
+                s.conversations_members(request).await
             })
             .await?;
-        let members = self.members(channel).await?;
-        Ok((identity, info, members))
-    }
-
-    async fn members(&self, channel: &str) -> Result<Vec<String>, SlackError> {
-        let mut members = Vec::new();
-        let mut cursor: Option<SlackCursorId> = None;
-        for _ in 0..MAX_MEMBER_PAGES {
-            let request = &SlackApiConversationsMembersRequest::new()
-                .with_channel(channel.to_owned().into())
-                .with_limit(MEMBERS_PAGE)
-                .opt_cursor(cursor.clone());
-            let page = self
-                .slack
-                .call("conversations.members", |s| async move {
-                    s.conversations_members(request).await
-                })
-                .await?;
-            members.extend(page.members.iter().map(ToString::to_string));
-            cursor = page.response_metadata.and_then(|m| m.next_cursor);
-            if cursor.as_ref().is_none_or(|c| c.to_string().is_empty()) {
-                break;
-            }
+        members.extend(page.members.iter().map(ToString::to_string));
+        cursor = page.response_metadata.and_then(|m| m.next_cursor);
+        if cursor.as_ref().is_none_or(|c| c.to_string().is_empty()) {
+            break;
         }
-        Ok(members)
     }
+    Ok(members)
 }
 
 pub struct PersonHandler {
     pub store: SharedStore,
-    pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub clock: SharedClock,
 }
 
@@ -215,9 +213,9 @@ impl InboxHandler for PersonHandler {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let task: PersonTask = read(job)?;
         let team = job_team(job)?;
+        let slack = self.workspaces.slack(&team).await?;
         let request = &SlackApiUsersInfoRequest::new(task.user.to_string().into());
-        let user = match self
-            .slack
+        let user = match slack
             .call("users.info", |s| async move { s.users_info(request).await })
             .await
         {

@@ -11,10 +11,12 @@ use slack_morphism::prelude::*;
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::digest::message::{Message, Section, escape};
+use crate::domain::job_team;
 use crate::domain::reports::words::{cut, plural};
 use crate::domain::reports::{self, ReportRequest};
+use crate::domain::workspaces::Workspaces;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
-use crate::slack::SlackApi;
 use crate::store::{HomeInsight, SharedStore};
 
 pub const HOME_EVENT: &str = "app_home_opened";
@@ -23,9 +25,10 @@ const OWN: u32 = 20;
 /// The newest insights the product team sees.
 const NEWEST: u32 = 10;
 
+/// The installation is the row's (ARCHITECTURE §9): the envelope's `team_id` may name a
+/// Slack Connect member's own organization.
 #[derive(Deserialize)]
 struct Envelope {
-    team_id: String,
     event: Opened,
 }
 
@@ -39,7 +42,7 @@ struct Opened {
 
 pub struct HomeHandler {
     pub store: SharedStore,
-    pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub access: Arc<ProductAccess>,
     pub clock: SharedClock,
 }
@@ -52,11 +55,12 @@ impl InboxHandler for HomeHandler {
         if opened.event.tab.as_deref().is_some_and(|tab| tab != "home") {
             return Ok(());
         }
-        let team = opened.team_id.as_str();
+        let team_id = job_team(job)?;
+        let team = team_id.as_str();
         let user = opened.event.user.as_str();
         let digests = self.store.digests();
         let mut sections = vec![own_section(&digests.authored(team, user, OWN).await?)];
-        if self.access.is_product_user(user).await? {
+        if self.access.is_product_user(&team_id, user).await? {
             let now = self.clock.now_millis();
             let report = reports::compute(
                 self.store.reads().as_ref(),
@@ -99,19 +103,20 @@ impl InboxHandler for HomeHandler {
             sections,
             fallback: String::new(),
         };
-        self.publish(user, home.blocks()).await?;
+        self.publish(&team_id, user, home.blocks()).await?;
         Ok(())
     }
 }
 
 impl HomeHandler {
-    async fn publish(&self, user: &str, blocks: Vec<SlackBlock>) -> Result<(), HandlerError> {
+    async fn publish(&self, team: &TeamId, user: &str, blocks: Vec<SlackBlock>) -> Result<(), HandlerError> {
+        let slack = self.workspaces.slack(team).await?;
         let request = &SlackApiViewsPublishRequest::new(
             user.to_owned().into(),
             SlackView::Home(SlackHomeView::new(blocks)),
         );
         // Only success matters; the echoed view is not decoded.
-        self.slack
+        slack
             .call("views.publish", |s| async move {
                 s.http_session_api
                     .http_post::<_, serde::de::IgnoredAny>("views.publish", request, None)

@@ -10,7 +10,6 @@ pub mod directory;
 pub mod export;
 pub mod feedback_command;
 pub mod home;
-pub mod installed;
 pub mod modal;
 pub mod reports;
 mod services;
@@ -18,6 +17,8 @@ pub mod settings;
 pub mod slash;
 pub mod tokens;
 pub mod triage;
+pub mod uninstall;
+pub mod workspaces;
 
 pub use services::Services;
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
-use crate::domain::bot::BotIdentity;
 use crate::domain::digest::DigestScheduler;
 use crate::domain::settings::DomainSettings;
+use crate::domain::workspaces::Workspaces;
 use crate::metrics::Metrics;
 use crate::slack::SlackApi;
 use crate::store::SharedStore;
@@ -16,10 +16,13 @@ use crate::store::SharedStore;
 #[derive(Clone)]
 pub struct Services {
     pub store: SharedStore,
+    /// The shared client, for what needs no workspace's token (answers to a `response_url`);
+    /// Web API calls go through [`Services::workspaces`], each with its workspace's token.
     pub slack: SlackApi,
+    /// The served workspaces, their tokens and bots.
+    pub workspaces: Arc<Workspaces>,
     pub metrics: Metrics,
     pub clock: SharedClock,
-    pub bot: Arc<BotIdentity>,
     pub access: Arc<ProductAccess>,
     pub settings: Arc<DomainSettings>,
 }

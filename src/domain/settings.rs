@@ -58,3 +58,36 @@ pub enum ProductUsers {
     Users(Vec<String>),
     UserGroup(String),
 }
+
+impl ProductUsers {
+    /// Reads Slack user ids (comma-separated) or one user-group id (`S…`); an empty list is
+    /// admins only. None when the text is neither.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ids: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let is_id = |s: &str, first: &[char]| {
+            s.len() >= 2
+                && s.starts_with(first)
+                && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        };
+        match ids.as_slice() {
+            [] => Some(ProductUsers::AdminsOnly),
+            [group] if is_id(group, &['S']) => Some(ProductUsers::UserGroup(group.clone())),
+            users if users.iter().all(|u| is_id(u, &['U', 'W'])) => Some(ProductUsers::Users(ids)),
+            _ => None,
+        }
+    }
+
+    /// The text [`ProductUsers::parse`] reads back.
+    pub fn to_setting(&self) -> String {
+        match self {
+            ProductUsers::AdminsOnly => String::new(),
+            ProductUsers::Users(users) => users.join(","),
+            ProductUsers::UserGroup(group) => group.clone(),
+        }
+    }
+}

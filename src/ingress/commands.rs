@@ -13,7 +13,7 @@ use slack_morphism::prelude::{SlackCommandEventResponse, SlackMessageContent, Sl
 use super::IngressState;
 use super::body::{FORM_CONTENT_TYPE, read_capped};
 use super::error::IngressError;
-use crate::domain::{feedback_command, installed};
+use crate::domain::{feedback_command, workspaces};
 use crate::inbox::{InboxKind, NewInboxItem};
 
 /// The fields of a slash command form that routing needs.
@@ -53,7 +53,7 @@ pub async fn receive(
     };
 
     if !state.admits(&team_id, "commands") {
-        return Ok(ephemeral(installed::REFUSAL.to_owned()));
+        return Ok(ephemeral(workspaces::REFUSAL.to_owned()));
     }
     let asked = feedback_command::subcommand(&form.text);
     let available = state.registry.types(InboxKind::Command);

@@ -55,16 +55,20 @@ type Session<'a> = SlackClientSession<'a, SlackClientHyperHttpsConnector>;
 struct Inner {
     client: SlackHyperClient,
     http: reqwest::Client,
-    token: Option<SlackApiToken>,
     settings: SlackClientSettings,
     metrics: Metrics,
     clock: SharedClock,
     pacer: Pacer,
 }
 
-/// Cheap to clone.
+/// Cheap to clone. The transport, pacing and retry settings are shared by every workspace; the
+/// token is this handle's own ([`SlackApi::with_token`]).
 #[derive(Clone)]
-pub struct SlackApi(Arc<Inner>);
+pub struct SlackApi(Arc<Inner>, Option<SlackApiToken>);
+
+fn api_token(token: &Secret) -> SlackApiToken {
+    SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_owned()))
+}
 
 /// A slack-morphism client for `api_url` that also speaks plain HTTP, for a local fake Slack.
 pub fn make_hyper_client(api_url: &str) -> SlackHyperClient {
@@ -98,15 +102,20 @@ impl SlackApi {
                 method: "client",
                 detail: err.to_string(),
             })?;
-        Ok(Self(Arc::new(Inner {
+        let inner = Arc::new(Inner {
             client: make_hyper_client(api_url),
             http,
-            token: bot_token.map(|t| SlackApiToken::new(SlackApiTokenValue::new(t.expose().to_owned()))),
             pacer: Pacer::new(settings.post_interval),
             settings,
             metrics,
             clock,
-        })))
+        });
+        Ok(Self(inner, bot_token.map(api_token)))
+    }
+
+    /// The same client calling with `token` (an installation's bot token).
+    pub fn with_token(&self, token: &Secret) -> Self {
+        Self(self.0.clone(), Some(api_token(token)))
     }
 
     /// Calls a Web API method with the bot token, retrying what is worth retrying. `op` gets a
@@ -227,13 +236,21 @@ impl SlackApi {
         .await
     }
 
+    /// Whether both call with the same token.
+    pub fn same_token(&self, other: &SlackApi) -> bool {
+        fn value(api: &SlackApi) -> Option<&str> {
+            api.1.as_ref().map(|token| token.token_value.0.as_str())
+        }
+        value(self) == value(other)
+    }
+
     /// Whether a bot token is configured.
     pub fn has_token(&self) -> bool {
-        self.0.token.is_some()
+        self.1.is_some()
     }
 
     fn token(&self) -> Result<&SlackApiToken, SlackError> {
-        self.0.token.as_ref().ok_or(SlackError::NoToken)
+        self.1.as_ref().ok_or(SlackError::NoToken)
     }
 
     /// Looks for a message this app posted under `key` since `since` (Unix seconds).
@@ -334,6 +351,7 @@ impl SlackApi {
             Err(SlackError::Unavailable { .. }) => "connection",
             Err(SlackError::Protocol { .. }) => "protocol",
             Err(SlackError::NoToken) => "no_token",
+            Err(SlackError::NotInstalled { .. }) => "not_installed",
         };
         self.0.metrics.count_slack_call(method, label);
         if let Err(err) = &result {

@@ -23,6 +23,10 @@ pub enum SlackError {
     Protocol { method: &'static str, detail: String },
     #[error("no Slack bot token is configured (set SLACK_BOT_TOKEN)")]
     NoToken,
+    /// The workspace has no active installation: never installed, uninstalled, or its token
+    /// revoked. Nothing is called on its behalf.
+    #[error("Circlet is not installed in workspace {team_id}")]
+    NotInstalled { team_id: String },
 }
 
 /// `ok:false` codes that mean "try again later" rather than "this request is wrong".
@@ -48,7 +52,7 @@ impl SlackError {
         match self {
             SlackError::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
             SlackError::RateLimited { .. } | SlackError::Unavailable { .. } => true,
-            SlackError::Protocol { .. } | SlackError::NoToken => false,
+            SlackError::Protocol { .. } | SlackError::NoToken | SlackError::NotInstalled { .. } => false,
         }
     }
 }

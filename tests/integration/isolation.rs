@@ -20,7 +20,14 @@ async fn installed_app(db: TestDb) -> TestApp {
         .await;
     make_circle(&app, CIRCLE).await;
     // What serve does at start: learn the installed workspace before requests arrive.
-    let identity = app.services.bot.identity().await.expect("auth.test");
+    let identity = app
+        .services
+        .workspaces
+        .single_bot()
+        .expect("single-workspace mode")
+        .identity()
+        .await
+        .expect("auth.test");
     assert_eq!(identity.team_id, TEAM);
     app
 }
@@ -65,7 +72,7 @@ on_both_backends! {
         ]).await.unwrap();
         assert_eq!(refused.status, 200);
         assert_eq!(refused.json()["response_type"], "ephemeral");
-        assert!(refused.json()["text"].as_str().unwrap().contains("installed in another workspace"), "{}", refused.body);
+        assert!(refused.json()["text"].as_str().unwrap().contains("not installed in this workspace"), "{}", refused.body);
 
         let action = app.sender.interaction(&shortcut(OTHER)).await.unwrap();
         assert_eq!((action.status, action.body.as_str()), (200, ""));

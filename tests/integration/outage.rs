@@ -40,7 +40,13 @@ async fn app(settings: WorkerSettings) -> TestApp {
         );
     }
     // serve learns this at start, before an outage can begin.
-    app.services.bot.identity().await.expect("auth.test");
+    app.services
+        .workspaces
+        .single_bot()
+        .expect("single-workspace mode")
+        .identity()
+        .await
+        .expect("auth.test");
     app
 }
 

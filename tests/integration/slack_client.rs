@@ -17,7 +17,13 @@ fn post(channel: &str, text: &str) -> SlackApiChatPostMessageRequest {
 /// and faults below are the test's own.
 async fn app() -> TestApp {
     let app = TestApp::spawn(TestDb::sqlite()).await;
-    app.services.bot.identity().await.expect("auth.test");
+    app.services
+        .workspaces
+        .single_bot()
+        .expect("single-workspace mode")
+        .identity()
+        .await
+        .expect("auth.test");
     app
 }
 

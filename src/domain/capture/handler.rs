@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::events::{self, CaptureEvent};
 use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
-use crate::domain::bot::BotIdentity;
+use crate::domain::workspaces::Workspaces;
 use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store::{self, SharedStore};
@@ -27,7 +27,7 @@ pub const EVENTS_PER_TRANSACTION: usize = 32;
 #[derive(Clone)]
 pub struct CaptureHandler {
     pub store: SharedStore,
-    pub bot: Arc<BotIdentity>,
+    pub workspaces: Arc<Workspaces>,
     pub clock: SharedClock,
 }
 
@@ -81,8 +81,8 @@ impl CaptureHandler {
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
     ) -> Vec<Result<(), HandlerError>> {
-        let bot_user = match self.bot_user_if_needed(jobs, events).await {
-            Ok(bot_user) => bot_user,
+        let bot_users = match self.bot_users_if_needed(jobs, events).await {
+            Ok(bot_users) => bot_users,
             Err(err) => {
                 tracing::warn!(error = %err, rows = jobs.len(), "capture batch failed; will retry");
                 return vec![Err(err); jobs.len()];
@@ -93,7 +93,7 @@ impl CaptureHandler {
             .chunks(EVENTS_PER_TRANSACTION)
             .zip(events.chunks(EVENTS_PER_TRANSACTION))
         {
-            if let Err(err) = self.apply_part(part, part_events, &bot_user).await {
+            if let Err(err) = self.apply_part(part, part_events, &bot_users).await {
                 let left = jobs.len() - results.len();
                 tracing::warn!(error = %err, rows = left, "capture batch failed; will retry");
                 results.resize(jobs.len(), Err(err));
@@ -108,14 +108,15 @@ impl CaptureHandler {
         results
     }
 
-    /// Whether a reaction of the batch is in a circle, so the bot's own id is needed to leave
-    /// its reactions out. Asked once, before the batch's transactions: the answer may take a
-    /// Slack call, and events outside circles must not wait on Slack at all.
-    async fn reacts_in_a_circle(
+    /// The workspaces with a reaction of the batch in a circle, so the bot's own id is needed
+    /// there to leave its reactions out. Asked once, before the batch's transactions: the
+    /// answer may take a Slack call, and events outside circles must not wait on Slack at all.
+    async fn reacting_in_circles(
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
-    ) -> Result<bool, HandlerError> {
+    ) -> Result<Vec<TeamId>, HandlerError> {
+        let mut reacting = Vec::new();
         let mut circles: HashMap<TeamId, Vec<String>> = HashMap::new();
         for (job, event) in jobs.iter().zip(events) {
             let Ok(CaptureEvent::Reaction(reaction)) = event else {
@@ -134,25 +135,27 @@ impl CaptureHandler {
                     .collect();
                 circles.insert(team.clone(), channels);
             }
-            if circles[&team].iter().any(|c| c == reaction.channel.as_str()) {
-                return Ok(true);
+            if !reacting.contains(&team) && circles[&team].iter().any(|c| c == reaction.channel.as_str()) {
+                reacting.push(team);
             }
         }
-        Ok(false)
+        Ok(reacting)
     }
 
-    /// The bot's own user id, whose reactions capture leaves out; empty when no reaction of the
-    /// batch is in a circle, so those batches never wait on Slack for it.
-    async fn bot_user_if_needed(
+    /// Each workspace's bot user id, whose reactions capture leaves out; only for workspaces
+    /// with a reaction of the batch in a circle, so other batches never wait on Slack for it.
+    async fn bot_users_if_needed(
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
-    ) -> Result<String, HandlerError> {
-        if self.reacts_in_a_circle(jobs, events).await? {
-            Ok(self.bot.user_id().await?.to_owned())
-        } else {
-            Ok(String::new())
+    ) -> Result<HashMap<TeamId, String>, HandlerError> {
+        let mut bot_users = HashMap::new();
+        for team in self.reacting_in_circles(jobs, events).await? {
+            let workspace = self.workspaces.get(&team).await?;
+            let bot_user = workspace.bot().user_id().await?.to_owned();
+            bot_users.insert(team, bot_user);
         }
+        Ok(bot_users)
     }
 
     /// One transaction over a part of the batch.
@@ -160,11 +163,11 @@ impl CaptureHandler {
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
-        bot_user: &str,
+        bot_users: &HashMap<TeamId, String>,
     ) -> Result<(), HandlerError> {
         let now = self.clock.now_millis();
         let keys = message_keys(jobs, events);
-        let (jobs, events, bot_user) = (jobs.to_vec(), events.to_vec(), bot_user.to_owned());
+        let (jobs, events, bot_users) = (jobs.to_vec(), events.to_vec(), bot_users.clone());
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.lock_messages(&keys).await?;
@@ -183,7 +186,8 @@ impl CaptureHandler {
                         let context = TeamContext::load(tx, &team).await?;
                         teams.insert(team.clone(), context);
                     }
-                    service::apply(tx, &teams[&team], &bot_user, event, now).await?;
+                    let bot_user = bot_users.get(&team).map_or("", String::as_str);
+                    service::apply(tx, &teams[&team], bot_user, event, now).await?;
                 }
                 Ok(())
             })

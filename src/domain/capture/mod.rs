@@ -22,7 +22,7 @@ pub use service::{ACK_TASK, FETCH_TASK};
 pub fn register(services: &Services, registry: &mut HandlerRegistry) {
     let capture = Arc::new(CaptureHandler {
         store: services.store.clone(),
-        bot: services.bot.clone(),
+        workspaces: services.workspaces.clone(),
         clock: services.clock.clone(),
     });
     for event in CAPTURE_EVENTS {
@@ -52,7 +52,7 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
         InboxKind::Task,
         ACK_TASK,
         Arc::new(tasks::AckHandler {
-            slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             settings: services.settings.clone(),
         }),
     );
@@ -61,7 +61,7 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
         FETCH_TASK,
         Arc::new(tasks::FetchMessageHandler {
             store: services.store.clone(),
-            slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             clock: services.clock.clone(),
         }),
     );

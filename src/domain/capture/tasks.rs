@@ -11,9 +11,10 @@ use super::service::{self, TeamContext};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::job_team;
 use crate::domain::settings::DomainSettings;
+use crate::domain::workspaces::Workspaces;
 use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
-use crate::slack::{SlackApi, SlackError};
+use crate::slack::SlackError;
 use crate::store::{self, CachedMessage, InsightTx, MessageRef, SharedStore};
 
 /// Slack errors meaning the message is gone or out of Circlet's reach: retrying cannot help.
@@ -45,7 +46,7 @@ fn unreachable_code(err: &SlackError) -> Option<&str> {
 
 /// Adds Circlet's reaction (`:eyes:` by default) to a captured message.
 pub struct AckHandler {
-    pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub settings: Arc<DomainSettings>,
 }
 
@@ -53,13 +54,13 @@ pub struct AckHandler {
 impl InboxHandler for AckHandler {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let task = read_task(job)?;
+        let slack = self.workspaces.slack(&job_team(job)?).await?;
         let request = &SlackApiReactionsAddRequest::new(
             task.channel.to_string().into(),
             SlackReactionName::new(self.settings.ack_emoji.clone()),
             task.ts.clone().into(),
         );
-        let added = self
-            .slack
+        let added = slack
             .call("reactions.add", |s| async move { s.reactions_add(request).await })
             .await;
         match added {
@@ -80,7 +81,7 @@ impl InboxHandler for AckHandler {
 /// after the cache let it go); a message Slack cannot find drops the capture.
 pub struct FetchMessageHandler {
     pub store: SharedStore,
-    pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub clock: SharedClock,
 }
 
@@ -97,7 +98,7 @@ impl InboxHandler for FetchMessageHandler {
         if !self.still_needed(at).await? {
             return Ok(());
         }
-        let fetched = self.fetch(&task).await;
+        let fetched = self.fetch(&team, &task).await;
         let now = self.clock.now_millis();
         let team_id = team.clone();
         store::transaction_with(self.store.as_ref(), move |tx| {
@@ -180,15 +181,19 @@ impl FetchMessageHandler {
     }
 
     /// The message itself: from the channel's history, or from its thread when it is a reply.
-    async fn fetch(&self, task: &MessageTask) -> Result<Option<SlackHistoryMessage>, SlackError> {
+    async fn fetch(
+        &self,
+        team: &TeamId,
+        task: &MessageTask,
+    ) -> Result<Option<SlackHistoryMessage>, SlackError> {
+        let slack = self.workspaces.slack(team).await?;
         let ts = SlackTs::new(task.ts.clone());
         let history = &SlackApiConversationsHistoryRequest::new()
             .with_channel(task.channel.to_string().into())
             .with_latest(ts.clone())
             .with_inclusive(true)
             .with_limit(1);
-        let found = self
-            .slack
+        let found = slack
             .call("conversations.history", |s| async move {
                 s.conversations_history(history).await
             })
@@ -202,8 +207,7 @@ impl FetchMessageHandler {
         let replies = &SlackApiConversationsRepliesRequest::new(task.channel.to_string().into(), ts.clone())
             .with_latest(ts.clone())
             .with_inclusive(true);
-        match self
-            .slack
+        match slack
             .call("conversations.replies", |s| async move {
                 s.conversations_replies(replies).await
             })

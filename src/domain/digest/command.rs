@@ -65,7 +65,11 @@ pub fn parse(words: &[&str]) -> Result<DigestAction, String> {
 impl InboxHandler for DigestCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        if !self.access.is_product_user(command.user_id.as_str()).await? {
+        if !self
+            .access
+            .is_product_user(&command.team_id, command.user_id.as_str())
+            .await?
+        {
             return command.reply(&self.slack, REFUSAL).await;
         }
         let team = command.team_id.as_str();

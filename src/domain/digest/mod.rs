@@ -30,7 +30,7 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
         POST_TASK,
         Arc::new(post::PostHandler {
             store: services.store.clone(),
-            slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             metrics: services.metrics.clone(),
             clock: services.clock.clone(),
             settings: services.settings.clone(),

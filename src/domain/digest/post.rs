@@ -15,9 +15,11 @@ use super::message::Message;
 use super::scheduler::PostTask;
 use crate::clock::SharedClock;
 use crate::domain::settings::{DomainSettings, QuietWeek};
+use crate::domain::workspaces::Workspaces;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::metrics::Metrics;
-use crate::slack::{SlackApi, SlackError};
+use crate::slack::SlackError;
 use crate::store::{PostKey, PostKind, SharedStore};
 
 /// Slack errors that mean "this channel cannot take Circlet's post" until someone fixes it.
@@ -31,7 +33,7 @@ const CHANNEL_REFUSALS: &[&str] = &[
 
 pub struct PostHandler {
     pub store: SharedStore,
-    pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub metrics: Metrics,
     pub clock: SharedClock,
     pub settings: Arc<DomainSettings>,
@@ -84,12 +86,12 @@ impl PostHandler {
                 .with_text(message.fallback.clone())
                 .with_blocks(message.blocks()),
         );
-        self.slack.pace(&key.channel_id).await;
-        match self
-            .slack
-            .post_message_once(&key.id(), request, job.is_retry())
-            .await
-        {
+        // Each post goes out in the workspace of its channel, with that workspace's token.
+        let team = TeamId::parse(key.team_id.as_str())
+            .map_err(|err| HandlerError::permanent(format!("scheduled post's workspace: {err}")))?;
+        let slack = self.workspaces.slack(&team).await?;
+        slack.pace(&key.channel_id).await;
+        match slack.post_message_once(&key.id(), request, job.is_retry()).await {
             Ok(ts) => {
                 let now = self.clock.now_millis();
                 if let Some(number) = prompt {

@@ -13,6 +13,8 @@ use super::filter::{FilterError, FilterInput, parse_status, parse_tag};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::slash::{SlashCommand, channel_id};
+use crate::domain::workspaces::Workspaces;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{InsightFilter, SharedStore};
@@ -95,7 +97,9 @@ pub fn parse_words(words: &[&str], team_id: &str, now: Millis) -> Result<ExportR
 
 pub struct ExportCommand {
     pub store: SharedStore,
+    /// Answers to the command's `response_url`.
     pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub access: Arc<ProductAccess>,
     pub clock: SharedClock,
 }
@@ -104,7 +108,11 @@ pub struct ExportCommand {
 impl InboxHandler for ExportCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
-        let answer = if self.access.is_product_user(command.user_id.as_str()).await? {
+        let answer = if self
+            .access
+            .is_product_user(&command.team_id, command.user_id.as_str())
+            .await?
+        {
             self.run(&command).await?
         } else {
             "Sorry, only the product team and workspace admins can export feedback.".to_owned()
@@ -145,8 +153,15 @@ impl ExportCommand {
             .unwrap_or_default()
             .format("%Y-%m-%d");
         let filename = format!("circlet-insights-{day}.{}", request.format.extension());
-        self.send(command.user_id.as_str(), &filename, file.path(), length, rows)
-            .await?;
+        self.send(
+            &command.team_id,
+            command.user_id.as_str(),
+            &filename,
+            file.path(),
+            length,
+            rows,
+        )
+        .await?;
         Ok(format!(
             "I sent you {rows} insight{} as `{filename}` in a direct message.",
             if rows == 1 { "" } else { "s" }
@@ -178,25 +193,25 @@ impl ExportCommand {
 
     async fn send(
         &self,
+        team: &TeamId,
         user: &str,
         filename: &str,
         path: &std::path::Path,
         length: u64,
         rows: usize,
     ) -> Result<(), HandlerError> {
+        let slack = self.workspaces.slack(team).await?;
         let ask = &SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_owned(), length as usize);
-        let target = self
-            .slack
+        let target = slack
             .call("files.getUploadURLExternal", |s| async move {
                 s.get_upload_url_external(ask).await
             })
             .await?;
-        self.slack
+        slack
             .upload_file(target.upload_url.0.as_ref(), path, length)
             .await?;
         let open = &SlackApiConversationsOpenRequest::new().with_users(vec![user.to_owned().into()]);
-        let dm = self
-            .slack
+        let dm = slack
             .call("conversations.open", |s| async move {
                 s.conversations_open(open).await
             })
@@ -206,7 +221,7 @@ impl ExportCommand {
         ])
         .with_channel_id(dm.channel.id.clone())
         .with_initial_comment(format!("Here is your Circlet export: {rows} insights."));
-        self.slack
+        slack
             .call("files.completeUploadExternal", |s| async move {
                 s.files_complete_upload_external(complete).await
             })

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::domain::Services;
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
+use crate::ids::TeamId;
 use crate::inbox::{HandlerRegistry, InboxKind};
 use crate::store::Insight;
 use view::Audience;
@@ -37,6 +38,7 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
         Arc::new(open::OpenFormHandler {
             store: services.store.clone(),
             slack: services.slack.clone(),
+            workspaces: services.workspaces.clone(),
             access: services.access.clone(),
             clock: services.clock.clone(),
             settings: services.settings.clone(),
@@ -71,8 +73,8 @@ pub fn workspace_tags(context: &TeamContext) -> BTreeSet<String> {
 
 /// Whether `user` gets the product team's form. When Slack cannot say, the member's form: it
 /// shows less, never more.
-pub async fn audience_of(access: &ProductAccess, user: &str) -> Audience {
-    match access.is_product_user(user).await {
+pub async fn audience_of(access: &ProductAccess, team: &TeamId, user: &str) -> Audience {
+    match access.is_product_user(team, user).await {
         Ok(true) => Audience::Product,
         Ok(false) => Audience::Member,
         Err(err) => {

@@ -15,7 +15,9 @@ use super::{CALLBACK_ID, audience_of, may_edit, workspace_tags};
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{TeamContext, follow_merges};
+use crate::domain::job_team;
 use crate::domain::settings::DomainSettings;
+use crate::domain::workspaces::Workspaces;
 use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::{SlackApi, SlackError};
@@ -67,7 +69,9 @@ struct ActionMessage {
 /// Handles the shortcut's `message_action` rows.
 pub struct OpenFormHandler {
     pub store: SharedStore,
+    /// Answers to the shortcut's `response_url`.
     pub slack: SlackApi,
+    pub workspaces: Arc<Workspaces>,
     pub access: Arc<ProductAccess>,
     pub clock: SharedClock,
     pub settings: Arc<DomainSettings>,
@@ -89,9 +93,13 @@ impl InboxHandler for OpenFormHandler {
         if action.callback_id != CALLBACK_ID {
             return Ok(());
         }
-        let team = job.row.team_id.as_str();
+        let team_id = job_team(job)?;
+        let team = team_id.as_str();
         let user = action.user.id.as_str();
-        let (found, audience) = tokio::join!(self.find(team, &action), audience_of(&self.access, user));
+        let (found, audience) = tokio::join!(
+            self.find(team, &action),
+            audience_of(&self.access, &team_id, user)
+        );
         let Some(Found {
             mut prefill,
             tags,
@@ -122,7 +130,7 @@ impl InboxHandler for OpenFormHandler {
             audience,
             context.seal(&self.settings.signing_key),
         );
-        match self.open(&action.trigger_id, form).await {
+        match self.open(&team_id, &action.trigger_id, form).await {
             Ok(()) => {}
             Err(SlackError::Api { code, .. }) if TRIGGER_GONE.contains(&code.as_str()) => {
                 tracing::info!(%team, code, "the shortcut's trigger expired before the form opened");
@@ -159,11 +167,12 @@ impl OpenFormHandler {
         Ok(found)
     }
 
-    async fn open(&self, trigger_id: &str, form: SlackView) -> Result<(), SlackError> {
+    async fn open(&self, team: &TeamId, trigger_id: &str, form: SlackView) -> Result<(), SlackError> {
+        let slack = self.workspaces.slack(team).await?;
         let request = &SlackApiViewsOpenRequest::new(trigger_id.to_owned().into(), form);
         // The answer echoes the view; only success matters, so it is not decoded (a view shape
         // the models do not know must not turn an open modal into a failed job).
-        self.slack
+        slack
             .call("views.open", |s| async move {
                 s.http_session_api
                     .http_post::<_, IgnoredAny>("views.open", request, None)

@@ -151,7 +151,7 @@ impl SaveFormHandler {
         if !(context.product_fields || someone_elses) {
             return Ok(Audience::Member);
         }
-        Ok(if self.access.is_product_user(&context.user_id).await? {
+        Ok(if self.access.is_product_user(team_id, &context.user_id).await? {
             Audience::Product
         } else {
             Audience::Member

@@ -34,7 +34,11 @@ impl InboxHandler for ReportCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         // Before reading the request: even "not a circle" would tell a customer something.
-        if !self.access.is_product_user(command.user_id.as_str()).await? {
+        if !self
+            .access
+            .is_product_user(&command.team_id, command.user_id.as_str())
+            .await?
+        {
             return command.reply(&self.slack, REFUSAL).await;
         }
         let now = self.clock.now_millis();

@@ -13,9 +13,10 @@ use serde::Deserialize;
 use slack_morphism::prelude::{SlackApiChatPostMessageRequest, SlackMessageContent};
 
 use crate::clock::Millis;
+use crate::domain::job_team;
 use crate::domain::settings::LoopTexts;
+use crate::domain::workspaces::Workspaces;
 use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
-use crate::slack::SlackApi;
 use crate::store::{Insight, InsightStatus, InsightTx, StoreResult};
 
 /// The inbox task type of one close-the-loop reply.
@@ -100,9 +101,9 @@ fn with_mentions(text: &str, author: Option<&str>, voters: &[String]) -> String 
     format!("{text}\n{}", mentions.join(" "))
 }
 
-/// Posts one queued reply.
+/// Posts one queued reply, in the circle's own workspace with its own token.
 pub(super) struct CloseLoopTask {
-    pub(super) slack: SlackApi,
+    pub(super) workspaces: std::sync::Arc<Workspaces>,
 }
 
 #[async_trait]
@@ -115,7 +116,8 @@ impl InboxHandler for CloseLoopTask {
             SlackMessageContent::new().with_text(reply.text),
         )
         .with_thread_ts(reply.thread_ts.into());
-        self.slack
+        let slack = self.workspaces.slack(&job_team(job)?).await?;
+        slack
             .post_message_once(&reply.key, request, job.is_retry())
             .await?;
         Ok(())

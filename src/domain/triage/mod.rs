@@ -39,7 +39,7 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
         settings: services.settings.clone(),
     };
     let close_loop = close_loop::CloseLoopTask {
-        slack: services.slack.clone(),
+        workspaces: services.workspaces.clone(),
     };
     registry.register(InboxKind::Task, CLOSE_LOOP_TASK, Arc::new(close_loop));
     registry.register(
@@ -74,10 +74,11 @@ impl Triage {
     /// for `user`: a refusal is answered, a store failure is retried by the inbox.
     async fn answer(
         &self,
+        team: &TeamId,
         user: &str,
         work: impl Future<Output = Result<String, TriageError>>,
     ) -> Result<String, HandlerError> {
-        if !self.access.is_product_user(user).await? {
+        if !self.access.is_product_user(team, user).await? {
             return Ok(REFUSAL.to_owned());
         }
         work.await.or_else(TriageError::into_answer)
