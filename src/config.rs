@@ -281,7 +281,8 @@ impl Config {
             ack_emoji: self.ack_emoji.clone(),
             loop_texts: self.loop_texts.clone(),
             signing_key,
-            digest_channel: self.digest_channel.clone(),
+            // Channel ids are the workspace's own: in multi-workspace mode each sets its own.
+            digest_channel: self.digest_channel.clone().filter(|_| self.installs.is_none()),
             schedule: self.digest_schedule,
             quiet_week: self.quiet_week,
         }

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::paged_body::PagedBody;
 use super::{ApiError, ApiState};
 use crate::domain::export::{ExportFormat, FilterError, FilterInput};
+use crate::domain::links;
 use crate::domain::tokens::{self, TokenError};
+use crate::ids::TeamId;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ExportParams {
@@ -58,9 +60,15 @@ pub async fn export(
     let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;
     let mut filter = params.filter_input().parse_allowing_empty(team.as_deref())?;
-    if team.is_none() {
+    match team.as_deref().map(TeamId::parse) {
+        // The token's workspace and the workspaces linked to it.
+        Some(Ok(team)) => {
+            let covered = links::covered_by(state.store.workspaces().as_ref(), &team).await?;
+            filter.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
+        }
+        Some(Err(_)) => {}
         // No workspace has insights yet: an empty export, not every workspace's.
-        filter.team_id = Some(String::new());
+        None => filter.team_id = Some(String::new()),
     }
     let slot = state
         .exports

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::StoreResult;
 use super::reads::{ExportPages, InsightFilter, InsightRow, InsightRowStream};
-use super::report_queries::push_conditions;
+use super::report_queries::{push_conditions, team_in};
 use super::runner::Runner;
 use super::sql::{Executor, Statement};
 
@@ -46,11 +46,11 @@ fn page_statement(filter: &InsightFilter, cursor: Option<&Cursor>, rows: usize) 
     // of the two cases sent SQLite to another index and a sort of the whole workspace per page.
     match (cursor, &filter.team_id) {
         (None, _) => {}
-        (Some((_, number)), Some(_)) => {
+        (Some((_, number)), Some(_)) if filter.linked_teams.is_empty() => {
             let number = statement.param(*number);
             statement.push(&format!(" AND i.number > {number}"));
         }
-        (Some((team, number)), None) => {
+        (Some((team, number)), _) => {
             let (team, number) = (statement.param(team), statement.param(*number));
             statement.push(&format!(" AND (i.team_id, i.number) > ({team}, {number})"));
         }
@@ -82,7 +82,10 @@ struct Names {
 }
 
 impl Names {
-    async fn read<E: Executor>(ex: &mut E, team_id: Option<&str>) -> StoreResult<Self> {
+    /// Names of the filter's workspaces (or of all, for an export over every workspace).
+    async fn read<E: Executor>(ex: &mut E, filter: &InsightFilter) -> StoreResult<Self> {
+        let teams: Vec<&String> = filter.team_id.iter().chain(&filter.linked_teams).collect();
+        let team_id = &teams;
         let by_team = |rows: Vec<(String, String, String)>| {
             let mut by_team: HashMap<String, HashMap<String, String>> = HashMap::new();
             for (team, key, value) in rows {
@@ -125,13 +128,13 @@ impl Names {
     }
 }
 
-fn names_statement(table: &str, key: &str, value: &str, team_id: Option<&str>) -> Statement {
+fn names_statement(table: &str, key: &str, value: &str, teams: &[&String]) -> Statement {
     let mut statement = Statement::new(format!(
         "SELECT team_id, {key}, {value} FROM {table} WHERE {value} IS NOT NULL"
     ));
-    if let Some(team) = team_id {
-        let team = statement.param(team);
-        statement.push(&format!(" AND team_id = {team}"));
+    if !teams.is_empty() {
+        let team = team_in(&mut statement, "team_id", teams);
+        statement.push(&format!(" AND {team}"));
     }
     statement
 }
@@ -147,7 +150,7 @@ pub(super) fn export<R: Runner>(runner: Arc<R>, filter: InsightFilter) -> Insigh
         let read = runner
             .read(move |c| {
                 Box::pin(async move {
-                    let names = Arc::new(Names::read(c, filter.team_id.as_deref()).await?);
+                    let names = Arc::new(Names::read(c, &filter).await?);
                     let mut cursor = None;
                     loop {
                         let (page, next) = read_page(c, &filter, cursor.as_ref(), EXPORT_PAGE).await?;
@@ -213,7 +216,7 @@ impl<R: Runner> ExportPages for PagedExport<R> {
                 Box::pin(async move {
                     let names = match names {
                         Some(names) => names,
-                        None => Arc::new(Names::read(c, filter.team_id.as_deref()).await?),
+                        None => Arc::new(Names::read(c, &filter).await?),
                     };
                     let (mut page, next) = read_page(c, &filter, cursor.as_ref(), PAGED_EXPORT_ROWS).await?;
                     names.fill(&mut page);

@@ -21,6 +21,8 @@ use crate::clock::Millis;
 pub struct InsightFilter {
     /// None only for operator exports over every workspace in the database.
     pub team_id: Option<String>,
+    /// Workspaces linked to `team_id`, whose insights count as its own (ARCHITECTURE §9).
+    pub linked_teams: Vec<String>,
     pub since: Option<Millis>,
     pub until: Option<Millis>,
     pub channel_id: Option<String>,
@@ -161,11 +163,11 @@ pub trait InsightReads: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<InsightRow>>;
 
-    /// Engagement per active circle of the workspace (or just `channel_id`), by channel name.
+    /// Engagement per active circle of the filter's workspace and those linked to it (or just
+    /// its channel), by channel name.
     async fn engagement(
         &self,
-        team_id: &str,
-        channel_id: Option<&str>,
+        filter: &InsightFilter,
         window: Window,
         contributors: u32,
     ) -> StoreResult<Vec<CircleEngagement>>;
@@ -216,14 +218,18 @@ impl<R: Runner> InsightReads for SqlReads<R> {
 
     async fn engagement(
         &self,
-        team_id: &str,
-        channel_id: Option<&str>,
+        filter: &InsightFilter,
         window: Window,
         contributors: u32,
     ) -> StoreResult<Vec<CircleEngagement>> {
         let query = EngagementQuery {
-            team_id: team_id.to_owned(),
-            channel_id: channel_id.map(str::to_owned),
+            teams: filter
+                .team_id
+                .iter()
+                .chain(&filter.linked_teams)
+                .cloned()
+                .collect(),
+            channel_id: filter.channel_id.clone(),
             window,
             contributors,
         };

@@ -21,7 +21,8 @@ pub(super) fn push_conditions(
 ) {
     let mut conditions = Vec::new();
     if let Some(team) = &filter.team_id {
-        conditions.push(format!("{alias}.team_id = {}", statement.param(team)));
+        let teams: Vec<&String> = std::iter::once(team).chain(&filter.linked_teams).collect();
+        conditions.push(team_in(statement, &format!("{alias}.team_id"), &teams));
     }
     if let Some(since) = since {
         conditions.push(format!("{alias}.created_at >= {}", statement.param(since)));
@@ -50,6 +51,18 @@ pub(super) fn push_conditions(
     }
     for condition in conditions {
         statement.push(" AND ").push(&condition);
+    }
+}
+
+/// `column` names one of `teams`: a plain equality for one, so the planners keep using the
+/// (team_id, …) indexes as they do.
+pub(super) fn team_in<T: AsRef<str>>(statement: &mut Statement, column: &str, teams: &[T]) -> String {
+    match teams {
+        [team] => format!("{column} = {}", statement.param(team.as_ref())),
+        teams => {
+            let params: Vec<String> = teams.iter().map(|team| statement.param(team.as_ref())).collect();
+            format!("{column} IN ({})", params.join(", "))
+        }
     }
 }
 
@@ -118,7 +131,13 @@ pub(super) async fn breakdown<E: Executor>(
     let mut groups: Vec<Breakdown> = Vec::new();
     if !split.days.is_empty() {
         let counted: Vec<Breakdown> = ex
-            .fetch_all(&day_counts_statement(team_id, &split.days, day_of(window.start)))
+            .fetch_all(&day_counts_statement(
+                &std::iter::once(team_id)
+                    .chain(&filter.linked_teams)
+                    .collect::<Vec<_>>(),
+                &split.days,
+                day_of(window.start),
+            ))
             .await?;
         groups.extend(
             counted
@@ -147,10 +166,10 @@ fn breakdown_statement(filter: &InsightFilter, window: Window, since: Millis, un
     statement
 }
 
-/// The day counts (`insight_days`) of `team_id`'s whole days `days`, current from `current_day`.
-fn day_counts_statement(team_id: &str, days: &[DayRange], current_day: i64) -> Statement {
+/// The day counts (`insight_days`) of `teams`' whole days `days`, current from `current_day`.
+fn day_counts_statement(teams: &[&String], days: &[DayRange], current_day: i64) -> Statement {
     let mut statement = Statement::new("");
-    let team = statement.param(team_id);
+    let team = team_in(&mut statement, "team_id", teams);
     let current = statement.param(current_day);
     let ranges: Vec<String> = days
         .iter()
@@ -161,7 +180,7 @@ fn day_counts_statement(team_id: &str, days: &[DayRange], current_day: i64) -> S
         .collect();
     statement.push(&format!(
         "SELECT day >= {current} AS current, status, tags, CAST(SUM(count) AS BIGINT) AS count FROM insight_days \
-         WHERE team_id = {team} AND ({}) AND count > 0 GROUP BY 1, 2, 3",
+         WHERE {team} AND ({}) AND count > 0 GROUP BY 1, 2, 3",
         ranges.join(" OR ")
     ));
     statement
@@ -184,7 +203,8 @@ pub(super) fn top_statement(filter: &InsightFilter, window: Window, limit: u32) 
 
 /// What the engagement of circles is asked for.
 pub(super) struct EngagementQuery {
-    pub team_id: String,
+    /// A workspace and those linked to it.
+    pub teams: Vec<String>,
     pub channel_id: Option<String>,
     pub window: Window,
     pub contributors: u32,
@@ -195,7 +215,7 @@ pub(super) async fn engagement<E: Executor>(
     ex: &mut E,
     query: &EngagementQuery,
 ) -> StoreResult<Vec<CircleEngagement>> {
-    let (team_id, channel_id, window) = (&query.team_id, query.channel_id.as_deref(), query.window);
+    let (team_id, channel_id, window) = (&query.teams, query.channel_id.as_deref(), query.window);
     let days = |w: Window| (day_of(w.start), day_of(w.end - 1) + 1);
     let (start, end) = days(window);
     let (start_before, end_before) = days(window.previous());
@@ -221,16 +241,16 @@ pub(super) async fn engagement<E: Executor>(
 // PostgreSQL sums BIGINTs into NUMERIC; the casts keep both backends answering BIGINT.
 
 /// Per channel: members at the end of the window and those who joined during it.
-fn members_statement(team_id: &str, channel_id: Option<&str>, window: Window) -> Statement {
+fn members_statement(teams: &[String], channel_id: Option<&str>, window: Window) -> Statement {
     let mut statement = Statement::new("");
-    let team = statement.param(team_id);
+    let team = team_in(&mut statement, "team_id", teams);
     let (start, end) = (statement.param(window.start), statement.param(window.end));
     statement.push(&format!(
         "SELECT channel_id, \
          CAST(SUM(CASE WHEN (joined_at IS NULL OR joined_at < {end}) AND (left_at IS NULL OR left_at >= {end}) \
          THEN 1 ELSE 0 END) AS BIGINT) AS members, \
          CAST(SUM(CASE WHEN joined_at >= {start} AND joined_at < {end} THEN 1 ELSE 0 END) AS BIGINT) AS new_members \
-         FROM circle_members WHERE team_id = {team}"
+         FROM circle_members WHERE {team}"
     ));
     push_channel(&mut statement, channel_id);
     statement.push(" GROUP BY channel_id");
@@ -238,13 +258,13 @@ fn members_statement(team_id: &str, channel_id: Option<&str>, window: Window) ->
 }
 
 /// Per channel and member: posts, replies and reactions over `[start_day, end_day)`.
-fn activity_statement(team_id: &str, channel_id: Option<&str>, start_day: i64, end_day: i64) -> Statement {
+fn activity_statement(teams: &[String], channel_id: Option<&str>, start_day: i64, end_day: i64) -> Statement {
     let mut statement = Statement::new("");
-    let team = statement.param(team_id);
+    let team = team_in(&mut statement, "team_id", teams);
     let (start, end) = (statement.param(start_day), statement.param(end_day));
     statement.push(&format!(
         "SELECT channel_id, user_id, CAST(SUM(posts + replies + reactions) AS BIGINT) AS actions FROM member_activity \
-         WHERE team_id = {team} AND day >= {start} AND day < {end}"
+         WHERE {team} AND day >= {start} AND day < {end}"
     ));
     push_channel(&mut statement, channel_id);
     statement.push(" GROUP BY channel_id, user_id");
@@ -252,9 +272,10 @@ fn activity_statement(team_id: &str, channel_id: Option<&str>, start_day: i64, e
 }
 
 /// Per channel and author: live insights created in the window.
-fn authors_statement(team_id: &str, channel_id: Option<&str>, window: Window) -> Statement {
+fn authors_statement(teams: &[String], channel_id: Option<&str>, window: Window) -> Statement {
     let filter = InsightFilter {
-        team_id: Some(team_id.to_owned()),
+        team_id: teams.first().cloned(),
+        linked_teams: teams.iter().skip(1).cloned().collect(),
         channel_id: channel_id.map(str::to_owned),
         ..InsightFilter::default()
     };
@@ -265,11 +286,11 @@ fn authors_statement(team_id: &str, channel_id: Option<&str>, window: Window) ->
     statement
 }
 
-fn circles_statement(team_id: &str, channel_id: Option<&str>) -> Statement {
+fn circles_statement(teams: &[String], channel_id: Option<&str>) -> Statement {
     let mut statement = Statement::new("");
-    let team = statement.param(team_id);
+    let team = team_in(&mut statement, "team_id", teams);
     statement.push(&format!(
-        "SELECT channel_id, name FROM circles WHERE team_id = {team} AND active"
+        "SELECT channel_id, name FROM circles WHERE {team} AND active"
     ));
     push_channel(&mut statement, channel_id);
     statement

@@ -305,14 +305,14 @@ on_both_backends! {
         let c2 = InsightFilter { channel_id: Some("C2".into()), ..team("T1") };
         assert_eq!(reads.top_insights(&c2, window, 5).await.unwrap().len(), 1);
 
-        let engagement = reads.engagement("T1", None, window, 2).await.unwrap();
+        let engagement = reads.engagement(&InsightFilter { team_id: Some("T1".into()), ..InsightFilter::default() }, window, 2).await.unwrap();
         assert_eq!(engagement.len(), 2);
         let c1 = engagement.iter().find(|e| e.channel_id == "C1").unwrap();
         assert_eq!((c1.members, c1.new_members, c1.active, c1.active_before), (3, 1, 3, 1));
         let contributors: Vec<(&str, i64, i64)> =
             c1.contributors.iter().map(|c| (c.user_id.as_str(), c.insights, c.actions)).collect();
         assert_eq!(contributors, vec![("U0MAYA", 1, 2), ("U0LEO", 1, 1)], "most insights, then most active");
-        let only_c2 = reads.engagement("T1", Some("C2"), window, 3).await.unwrap();
+        let only_c2 = reads.engagement(&InsightFilter { team_id: Some("T1".into()), channel_id: Some("C2".into()), ..InsightFilter::default() }, window, 3).await.unwrap();
         assert_eq!(only_c2.len(), 1);
         assert_eq!(only_c2[0].contributors[0].user_id, "U0MAYA");
     }

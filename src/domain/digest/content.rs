@@ -6,9 +6,11 @@ use std::collections::HashMap;
 
 use super::message::{Message, Section, escape};
 use super::schedule::Period;
+use crate::domain::links;
 use crate::domain::reports::model::change;
 use crate::domain::reports::words::{circle_figures, cut, date, insight_figures, plural};
 use crate::domain::reports::{self, Period as ReportPeriod, Report, ReportRequest};
+use crate::ids::TeamId;
 use crate::store::{InsightRow, InsightStatus, SharedStore, StatusMove, StoreResult};
 
 /// Insights listed as the week's most voted.
@@ -59,19 +61,30 @@ fn request(team_id: &str, channel_id: Option<&str>, period: &Period) -> ReportRe
     }
 }
 
+/// The product team's week: the workspace's circles and those of the workspaces linked to it.
 pub async fn product_digest(
     store: &SharedStore,
     team_id: &str,
     period: &Period,
 ) -> StoreResult<ProductDigest> {
-    let report = reports::compute(
-        store.reads().as_ref(),
-        &request(team_id, None, period),
-        period.end,
-    )
-    .await?;
+    let linked: Vec<String> = match TeamId::parse(team_id) {
+        Ok(team) => links::covered_by(store.workspaces().as_ref(), &team).await?[1..]
+            .iter()
+            .map(|team| team.as_str().to_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let request = ReportRequest {
+        linked_teams: linked.clone(),
+        ..request(team_id, None, period)
+    };
+    let report = reports::compute(store.reads().as_ref(), &request, period.end).await?;
     let window = report.window;
-    let moves = latest_per_insight(store.digests().status_moves(team_id, None, window).await?);
+    let mut moves = Vec::new();
+    for team in std::iter::once(team_id).chain(linked.iter().map(String::as_str)) {
+        moves.extend(store.digests().status_moves(team, None, window).await?);
+    }
+    let moves = latest_per_insight(moves);
     Ok(ProductDigest {
         period: period.clone(),
         report,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::schedule::Period;
 use crate::clock::{Millis, SharedClock};
 use crate::domain::settings::DomainSettings;
+use crate::ids::TeamId;
 use crate::inbox::NewInboxItem;
 use crate::metrics::Metrics;
 use crate::store::{self, InsightTx, PostKey, PostKind, RecapCircle, SharedStore, StoreResult};
@@ -67,7 +68,24 @@ impl DigestScheduler {
         let period = self.settings.schedule.latest_period(now);
         let digests = self.store.digests();
         let mut queued = 0;
-        for team in digests.teams_with_circles().await? {
+        let mut teams = digests.teams_with_circles().await?;
+        // A home workspace's digest covers its linked workspaces' circles, also when it has
+        // none of its own.
+        let homes: Vec<String> = self
+            .store
+            .workspaces()
+            .installations()
+            .await?
+            .into_iter()
+            .filter(|i| i.is_active())
+            .filter_map(|i| i.home_team_id.map(|home| home.as_str().to_owned()))
+            .collect();
+        for home in &homes {
+            if !teams.contains(home) {
+                teams.push(home.clone());
+            }
+        }
+        for team in teams {
             let circles: Vec<RecapCircle> = digests
                 .recap_circles(&team)
                 .await?
@@ -75,7 +93,7 @@ impl DigestScheduler {
                 // A week that ended before the channel became a circle is not its week.
                 .filter(|c| c.since < period.end)
                 .collect();
-            if circles.is_empty() {
+            if circles.is_empty() && !homes.contains(&team) {
                 continue;
             }
             queued += self.claim_team(&team, &circles, &period, now).await?;
@@ -91,7 +109,8 @@ impl DigestScheduler {
         period: &Period,
         now: Millis,
     ) -> StoreResult<usize> {
-        let (team_id, digest_channel) = (team.to_owned(), self.settings.digest_channel.clone());
+        let digest_channel = self.digest_channel(team).await?;
+        let team_id = team.to_owned();
         let (circles, week) = (circles.to_vec(), period.clone());
         let queued = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -103,6 +122,16 @@ impl DigestScheduler {
             tracing::info!(team_id = %team, period = %period.key, queued, "queued the week's digest, recaps and prompts");
         }
         Ok(queued)
+    }
+
+    /// Where the workspace's digest goes: the channel set with `/feedback digest channel`, else
+    /// `CIRCLET_DIGEST_CHANNEL` (single-workspace mode).
+    async fn digest_channel(&self, team: &str) -> StoreResult<Option<String>> {
+        let set = match TeamId::parse(team) {
+            Ok(team) => self.store.workspaces().settings(&team).await?.digest_channel,
+            Err(_) => None,
+        };
+        Ok(set.or_else(|| self.settings.digest_channel.clone()))
     }
 
     /// Publishes how many of the last week's posts Slack refused.

@@ -12,6 +12,7 @@ use super::ExportFormat;
 use super::filter::{FilterError, FilterInput, parse_status, parse_tag};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
+use crate::domain::links;
 use crate::domain::slash::{SlashCommand, channel_id};
 use crate::domain::workspaces::Workspaces;
 use crate::ids::TeamId;
@@ -128,12 +129,18 @@ impl InboxHandler for ExportCommand {
 impl ExportCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
         let now = self.clock.now_millis();
-        let request = match parse_words(&command.args(), command.team_id.as_str(), now) {
+        let mut request = match parse_words(&command.args(), command.team_id.as_str(), now) {
             Ok(request) => request,
             Err(message) => return Ok(message),
         };
+        // The workspace's own circles and those of the workspaces linked to it.
+        let covered = links::covered_by(self.store.workspaces().as_ref(), &command.team_id).await?;
+        request.filter.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
         if let Some(channel) = &request.filter.channel_id {
-            let circles = self.store.circles(&command.team_id).await?;
+            let mut circles = Vec::new();
+            for team in &covered {
+                circles.extend(self.store.circles(team).await?);
+            }
             if !circles.iter().any(|c| &c.channel_id == channel) {
                 return Ok(format!(
                     "<#{channel}> is not a circle, so there is nothing to export from it. Usage: `{EXPORT_USAGE}`"

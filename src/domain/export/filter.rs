@@ -106,6 +106,7 @@ impl FilterInput<'_> {
             .transpose()?;
         Ok(InsightFilter {
             team_id: team_id.map(str::to_owned),
+            linked_teams: Vec::new(),
             since,
             until,
             channel_id,

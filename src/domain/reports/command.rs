@@ -12,6 +12,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
 use crate::domain::circles::is_named_circle;
+use crate::domain::links;
 use crate::domain::modal::workspace_tags;
 use crate::domain::slash::SlashCommand;
 use crate::ids::TeamId;
@@ -62,19 +63,30 @@ impl ReportCommand {
         command: &SlashCommand,
         now: Millis,
     ) -> StoreResult<Result<ReportRequest, RequestError>> {
-        let request = match parse(command.team_id.as_str(), &command.args(), now) {
+        let mut request = match parse(command.team_id.as_str(), &command.args(), now) {
             Ok(request) => request,
             Err(wrong) => return Ok(Err(wrong)),
         };
-        if let Some(channel) = &request.channel_id
-            && !is_named_circle(self.store.as_ref(), &command.team_id, channel).await?
-        {
-            return Ok(Err(RequestError::NotACircle(channel.clone())));
+        // The workspace's own circles and those of the workspaces linked to it.
+        let covered = links::covered_by(self.store.workspaces().as_ref(), &command.team_id).await?;
+        request.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
+        if let Some(channel) = &request.channel_id {
+            let mut known = false;
+            for team in &covered {
+                known = known || is_named_circle(self.store.as_ref(), team, channel).await?;
+            }
+            if !known {
+                return Ok(Err(RequestError::NotACircle(channel.clone())));
+            }
         }
-        if let Some(tag) = &request.tag
-            && !self.is_known_tag(&command.team_id, tag).await?
-        {
-            return Ok(Err(RequestError::UnknownTag(tag.clone())));
+        if let Some(tag) = &request.tag {
+            let mut known = false;
+            for team in &covered {
+                known = known || self.is_known_tag(team, tag).await?;
+            }
+            if !known {
+                return Ok(Err(RequestError::UnknownTag(tag.clone())));
+            }
         }
         Ok(Ok(request))
     }

@@ -79,12 +79,7 @@ pub async fn compute(reads: &dyn InsightReads, request: &ReportRequest, now: Mil
     let (breakdown, top, engagement) = tokio::try_join!(
         reads.breakdown(&filter, window),
         reads.top_insights(&filter, window, TOP_INSIGHTS),
-        reads.engagement(
-            &request.team_id,
-            request.channel_id.as_deref(),
-            window,
-            TOP_CONTRIBUTORS
-        ),
+        reads.engagement(&filter, window, TOP_CONTRIBUTORS),
     )?;
 
     let mut total = Count {

@@ -37,6 +37,8 @@ impl Period {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRequest {
     pub team_id: String,
+    /// Workspaces linked to `team_id`, whose circles its reports include.
+    pub linked_teams: Vec<String>,
     pub period: Period,
     pub channel_id: Option<String>,
     pub tag: Option<String>,
@@ -47,6 +49,7 @@ impl ReportRequest {
     pub fn last_days(team_id: &str, days: u32) -> Self {
         Self {
             team_id: team_id.to_owned(),
+            linked_teams: Vec::new(),
             period: Period::Days(days),
             channel_id: None,
             tag: None,
@@ -71,6 +74,7 @@ impl ReportRequest {
     pub fn filter(&self) -> InsightFilter {
         InsightFilter {
             team_id: Some(self.team_id.clone()),
+            linked_teams: self.linked_teams.clone(),
             channel_id: self.channel_id.clone(),
             tag: self.tag.clone(),
             ..InsightFilter::default()
@@ -159,6 +163,7 @@ pub fn parse(team_id: &str, words: &[&str], now: Millis) -> Result<ReportRequest
     }
     Ok(ReportRequest {
         team_id: team_id.to_owned(),
+        linked_teams: Vec::new(),
         period: period.map_or(Period::Days(7), |(period, _)| period),
         channel_id: channel,
         tag,
