@@ -3,6 +3,7 @@
 mod digest;
 mod export;
 mod token;
+mod workspaces;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,18 @@ pub enum Command {
         #[command(subcommand)]
         command: InboxCommand,
     },
+    /// Installed workspaces and the links between them (multi-workspace mode).
+    Workspaces {
+        #[command(subcommand)]
+        command: workspaces::WorkspacesCommand,
+    },
+}
+
+/// A time for people: UTC, to the second; `-` for none.
+fn utc(at: Option<i64>) -> String {
+    at.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +121,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Export(args) => export::run(config, args).await,
         Command::Token { command } => token::run(config, command).await,
         Command::Digest(args) => digest::run(config, args).await,
+        Command::Workspaces { command } => workspaces::run(config, command).await,
         Command::Demo => Ok(()),
     }
 }

@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 
+use super::utc;
 use crate::app::AppError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -61,8 +62,8 @@ pub async fn run(config: Config, command: TokenCommand) -> Result<(), AppError> 
                         token.id,
                         token.name,
                         token.team_id.as_deref().unwrap_or("-"),
-                        time(Some(token.created_at)),
-                        time(token.last_used_at),
+                        utc(Some(token.created_at)),
+                        utc(token.last_used_at),
                         if token.revoked_at.is_some() {
                             "revoked"
                         } else {
@@ -84,10 +85,4 @@ pub async fn run(config: Config, command: TokenCommand) -> Result<(), AppError> 
     }
     store.close().await;
     Ok(())
-}
-
-fn time(at: Option<i64>) -> String {
-    at.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "-".into())
 }

@@ -8,7 +8,7 @@ use circlet::store::Settlement;
 
 use crate::helpers::TestDb;
 
-fn circlet(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn circlet(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_circlet"));
     command
         .args(args)
@@ -20,11 +20,11 @@ fn circlet(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run circlet")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
