@@ -19,6 +19,8 @@ use crate::domain::access::ProductAccess;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
+use crate::domain::settings::ProductUsers;
+use crate::domain::settings_command::SettingsCommand;
 use crate::domain::uninstall::{UNINSTALL_EVENTS, UninstallHandler};
 use crate::domain::workspaces::Workspaces;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, WorkerSettings};
@@ -151,7 +153,12 @@ impl AppBuilder {
             metrics: metrics.clone(),
             clock: self.clock.clone(),
             access: Arc::new(ProductAccess::new(
-                config.product_users.clone(),
+                // User ids are the workspace's own: in multi-workspace mode each sets its own.
+                if workspaces.is_multi() {
+                    ProductUsers::AdminsOnly
+                } else {
+                    config.product_users.clone()
+                },
                 workspaces.clone(),
                 store.clone(),
             )),
@@ -345,6 +352,16 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         registry.register(InboxKind::Event, event, membership.clone());
     }
     registry.register(InboxKind::Command, "circle", circle_command);
+    registry.register(
+        InboxKind::Command,
+        "settings",
+        Arc::new(SettingsCommand {
+            store: services.store.clone(),
+            slack: services.slack.clone(),
+            access: services.access.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
     registry.register(
         InboxKind::Command,
         "export",

@@ -81,19 +81,30 @@ fn scattered(i: usize) -> u64 {
 }
 
 pub fn presign(secret: &str, prefix: &str, n: usize, ids: EventIds) -> Vec<Signed> {
+    presign_for_teams(secret, prefix, n, ids, &["T0BENCH".to_owned()])
+}
+
+/// Like [`presign`], the events delivered to `teams` in turn (envelope and authorization).
+pub fn presign_for_teams(
+    secret: &str,
+    prefix: &str,
+    n: usize,
+    ids: EventIds,
+    teams: &[String],
+) -> Vec<Signed> {
     let now = SystemClock.now_secs();
     ids.ids(prefix, n)
         .into_iter()
         .enumerate()
         .map(|(i, event_id)| {
             let body = serde_json::json!({
-                "token": "verification_token", "team_id": "T0BENCH", "enterprise_id": "E111", "api_app_id": "A111",
+                "token": "verification_token", "team_id": teams[i % teams.len()], "enterprise_id": "E111", "api_app_id": "A111",
                 "event": {"type": "reaction_added", "user": "U0BENCHUSER", "reaction": "bulb", "item_user": "U0AUTHOR",
                           "item": {"type": "message", "channel": "C0BENCHCIRCLE", "ts": format!("1763900000.{i:06}")},
                           "event_ts": "1763900100.000800"},
                 "type": "event_callback", "event_id": event_id, "event_time": 1_763_900_100,
                 "authed_users": ["U0BENCHBOT"],
-                "authorizations": [{"enterprise_id": null, "team_id": "T0BENCH", "user_id": "U0BENCHBOT", "is_bot": true, "is_enterprise_install": false}],
+                "authorizations": [{"enterprise_id": null, "team_id": teams[i % teams.len()], "user_id": "U0BENCHBOT", "is_bot": true, "is_enterprise_install": false}],
                 "is_ext_shared_channel": false, "event_context": "4-eyJldCI6InJlYWN0aW9uX2FkZGVkIiwidGlkIjoiVDBCRU5DSCJ9"
             })
             .to_string();

@@ -51,6 +51,7 @@ fn usage(name: &str) -> Option<&'static str> {
         "rules" => "/feedback rules [add \"phrase\" TAG [capture] | remove N]",
         "prompt" => crate::domain::digest::prompt_command::PROMPT_USAGE,
         "digest" => crate::domain::digest::command::DIGEST_USAGE,
+        "settings" => crate::domain::settings_command::SETTINGS_USAGE,
         _ => return None,
     })
 }

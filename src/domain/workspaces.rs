@@ -59,7 +59,8 @@ enum Mode {
     Single(Arc<Workspace>),
     Multi {
         store: SharedStore,
-        cipher: TokenCipher,
+        /// Boxed: the AES key schedule is large, and the single mode needs none.
+        cipher: Box<TokenCipher>,
         known: RwLock<Known>,
     },
 }
@@ -101,7 +102,7 @@ impl Workspaces {
             slack,
             mode: Mode::Multi {
                 store,
-                cipher,
+                cipher: Box::new(cipher),
                 known: RwLock::default(),
             },
         }

@@ -30,3 +30,4 @@ mod tokens;
 mod triage;
 mod worker;
 mod workspace_store;
+mod workspaces;

@@ -14,9 +14,10 @@ use crate::domain::settings::DomainSettings;
 use crate::domain::slash::{SlashCommand, channel_id};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{self, SharedStore};
+use crate::store::{self, SettingChange, SharedStore};
 
-pub const DIGEST_USAGE: &str = "/feedback digest [preview [#channel] | circle on|off #channel]";
+pub const DIGEST_USAGE: &str =
+    "/feedback digest [preview [#channel] | circle on|off #channel | channel #channel]";
 const REFUSAL: &str = "Sorry, the digest is for the product team and workspace admins.";
 
 pub struct DigestCommand {
@@ -35,6 +36,8 @@ pub enum DigestAction {
         channel: String,
         on: bool,
     },
+    /// Where the workspace's weekly digest goes.
+    Channel(String),
 }
 
 pub fn parse(words: &[&str]) -> Result<DigestAction, String> {
@@ -52,6 +55,10 @@ pub fn parse(words: &[&str]) -> Result<DigestAction, String> {
                 channel: id.to_owned(),
                 on: *switch == "on",
             }),
+            None => Err(format!("`{channel}` is not a channel: pick one with #. {usage}")),
+        },
+        (["channel", _], [_, channel]) => match channel_id(channel) {
+            Some(id) => Ok(DigestAction::Channel(id.to_owned())),
             None => Err(format!("`{channel}` is not a channel: pick one with #. {usage}")),
         },
         (["circle", ..], _) => Err(format!(
@@ -96,6 +103,19 @@ impl InboxHandler for DigestCommand {
                 command
                     .reply_blocks(&self.slack, &message.fallback, message.blocks_json())
                     .await
+            }
+            Ok(DigestAction::Channel(channel)) => {
+                let change = SettingChange::DigestChannel(Some(channel.as_str()));
+                self.store
+                    .workspaces()
+                    .change_setting(&command.team_id, change, &command.user_id, now)
+                    .await?;
+                let next = date(self.settings.schedule.next_end(now));
+                let answer = format!(
+                    "The weekly digest goes to <#{channel}> ({}, next on {next}). Invite @circlet there if it isn't in it yet.",
+                    self.settings.schedule
+                );
+                command.reply(&self.slack, &answer).await
             }
             Ok(DigestAction::Recap { channel, on }) => {
                 let (team_id, channel_id) = (team.to_owned(), channel.clone());
