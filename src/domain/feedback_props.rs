@@ -8,7 +8,7 @@ use super::capture::emoji::emoji_name;
 use super::capture::rules_command::parse_add;
 use super::feedback_command::subcommand;
 use super::slash::{SlashCommand, channel_id};
-use super::triage::errors::parse_number;
+use super::triage::errors::{InsightRef, parse_number};
 use super::triage::{merge, status};
 use crate::ids::{TeamId, UserId};
 use crate::store::InsightStatus;
@@ -67,7 +67,10 @@ proptest! {
         let word = if upper { status.as_str().to_ascii_uppercase() } else { status.as_str().to_owned() };
         let command = command(format!("{lead}{sub}{g1}{typed}{g2}{word}{trail}"));
         prop_assert_eq!(subcommand(&command.text), "status");
-        prop_assert_eq!(status::parse_args(&command.args()).ok(), Some((n, status)));
+        prop_assert_eq!(
+            status::parse_args(&command.args()).ok(),
+            Some((InsightRef { team: None, number: n }, status))
+        );
     }
 
     #[test]

@@ -159,8 +159,25 @@ on_both_backends! {
         let not_theirs = feedback_in(&app, HOME, SOURCE_PM, "report").await;
         assert_eq!(not_theirs, circlet::domain::reports::REFUSAL);
 
+        // The home's product team triages the source's insight; its thread hears of it there.
+        let report = feedback_in(&app, HOME, HOME_PM, "report").await;
+        assert!(report.contains("2 insights"), "{report}");
+        let blocks = app.fake.calls_to("response_url").last().unwrap().params["blocks"].to_string();
+        assert!(blocks.contains("T0SOURCE-1:shipped"), "linked insights are named with their workspace: {blocks}");
+        let shipped = feedback_in(&app, HOME, HOME_PM, "status T0SOURCE-1 shipped").await;
+        assert!(shipped.starts_with("T0SOURCE-1 is now *shipped*"), "{shipped}");
+        let told: Vec<Value> = app.fake.calls_to("chat.postMessage").into_iter().map(|call| call.params).collect();
+        assert!(
+            told.iter().any(|p| p["channel"] == SOURCE_CIRCLE && p["thread_ts"] == "1700000000.000200"),
+            "close the loop in the source's circle: {told:?}"
+        );
+        let not_theirs = feedback_in(&app, SOURCE, SOURCE_PM, "status T0HOME-1 declined").await;
+        assert_eq!(not_theirs, "I can't find insight #1 in this workspace.");
+
         assert!(links::unlink(app.store.workspaces().as_ref(), team(SOURCE), 2).await.unwrap());
         assert_eq!(api_texts(&app, HOME).await, ["An idea from T0HOME"]);
+        let unlinked = feedback_in(&app, HOME, HOME_PM, "status T0SOURCE-1 planned").await;
+        assert_eq!(unlinked, "I can't find insight #1 in this workspace.");
     }
 }
 

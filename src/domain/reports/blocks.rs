@@ -98,12 +98,13 @@ pub fn render_blocks(report: &Report) -> Rendered {
         budget.section("*Top insights by votes*".to_owned());
         let mut shown = 0;
         for insight in &report.top {
-            let text = insight_text(insight);
+            let reference = reference(insight, &report.request.team_id);
+            let text = insight_text(insight, &reference);
             if !budget.room(2 + 1 + 4, text.chars().count() + 100 + circles_chars) {
                 break;
             }
             budget.section(text);
-            budget.blocks.push(status_buttons(insight));
+            budget.blocks.push(status_buttons(insight, &reference));
             shown += 1;
         }
         if shown < report.top.len() {
@@ -173,10 +174,20 @@ fn fit_lines(heading: &str, lines: impl ExactSizeIterator<Item = String>, what: 
     text
 }
 
-fn insight_text(insight: &InsightRow) -> String {
+/// How the product team names `insight`: `#42` in their own workspace, `T…-42` in one linked
+/// to it (what `/feedback status` and the buttons take).
+fn reference(insight: &InsightRow, home: &str) -> String {
+    if insight.team_id == home {
+        format!("#{}", insight.number)
+    } else {
+        format!("{}-{}", insight.team_id, insight.number)
+    }
+}
+
+fn insight_text(insight: &InsightRow, reference: &str) -> String {
     let number = match insight.permalink() {
-        Some(link) => format!("<{link}|#{}>", insight.number),
-        None => format!("#{}", insight.number),
+        Some(link) => format!("<{link}|{reference}>"),
+        None => reference.to_owned(),
     };
     let author = match &insight.author_id {
         Some(author) => format!(" by <@{author}>"),
@@ -202,12 +213,13 @@ fn insight_text(insight: &InsightRow) -> String {
 }
 
 /// The statuses `insight` can move to, as buttons the triage handler understands.
-fn status_buttons(insight: &InsightRow) -> SlackBlock {
+fn status_buttons(insight: &InsightRow, reference: &str) -> SlackBlock {
+    let id = reference.trim_start_matches('#');
     let elements = TRIAGE_STATUSES
         .iter()
         .filter(|status| status.as_str() != insight.status)
         .map(|status| {
-            let value = format!("{}:{status}", insight.number);
+            let value = format!("{id}:{status}");
             let label = status.as_str();
             let label = format!("{}{}", label[..1].to_uppercase(), &label[1..]);
             // Suffixed with the value: Slack wants a message's action ids to differ.
@@ -218,7 +230,7 @@ fn status_buttons(insight: &InsightRow) -> SlackBlock {
         })
         .collect();
     SlackActionsBlock::new(elements)
-        .with_block_id(format!("report_status_{}", insight.number).into())
+        .with_block_id(format!("report_status_{id}").into())
         .into()
 }
 
@@ -419,7 +431,7 @@ mod tests {
     fn buttons_offer_the_other_statuses_with_values_triage_reads() {
         let mut planned = insight(7);
         planned.status = "planned".into();
-        let block = serde_json::to_value(status_buttons(&planned)).unwrap();
+        let block = serde_json::to_value(status_buttons(&planned, "#7")).unwrap();
         let values: Vec<&str> = block["elements"]
             .as_array()
             .unwrap()

@@ -1,5 +1,6 @@
 //! Why a triage request cannot be done, worded for the person who asked.
 
+use crate::ids::TeamId;
 use crate::inbox::HandlerError;
 use crate::store::{InsightStatus, StoreError};
 
@@ -52,6 +53,40 @@ pub fn parse_number(word: &str) -> Result<i64, TriageError> {
         .ok()
         .filter(|number| *number > 0)
         .ok_or_else(|| TriageError::NotAnId(word.to_owned()))
+}
+
+/// An insight as a product team names it: its number in their own workspace (`42`, `#42`), or
+/// `T…-42` for one of a workspace linked to theirs (reports show those so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsightRef {
+    pub team: Option<TeamId>,
+    pub number: i64,
+}
+
+impl std::fmt::Display for InsightRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.team {
+            Some(team) => write!(f, "{}-{}", team.as_str(), self.number),
+            None => write!(f, "#{}", self.number),
+        }
+    }
+}
+
+/// `42`, `#42` or `T0123-42`.
+pub fn parse_reference(word: &str) -> Result<InsightRef, TriageError> {
+    if let Some((team, number)) = word.rsplit_once('-')
+        && let Ok(team) = TeamId::parse(team)
+    {
+        let number = parse_number(number).map_err(|_| TriageError::NotAnId(word.to_owned()))?;
+        return Ok(InsightRef {
+            team: Some(team),
+            number,
+        });
+    }
+    Ok(InsightRef {
+        team: None,
+        number: parse_number(word)?,
+    })
 }
 
 /// A status by name, in any case.

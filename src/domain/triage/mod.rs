@@ -85,6 +85,26 @@ impl Triage {
     }
 }
 
+impl Triage {
+    /// The workspace `reference` names from `team`: `team` itself, or a workspace linked to it.
+    /// Any other is answered as not found, which tells nothing about it.
+    async fn workspace_of(
+        &self,
+        team: &TeamId,
+        reference: &errors::InsightRef,
+    ) -> Result<TeamId, TriageError> {
+        let Some(named) = &reference.team else {
+            return Ok(team.clone());
+        };
+        let covered = crate::domain::links::covered_by(self.store.workspaces().as_ref(), team).await?;
+        if covered.contains(named) {
+            Ok(named.clone())
+        } else {
+            Err(TriageError::NotFound(reference.number))
+        }
+    }
+}
+
 /// The workspace's insight `number`, unless it is unknown there or its message was deleted.
 async fn live_insight(tx: &mut dyn InsightTx, team: &TeamId, number: i64) -> Result<Insight, TriageError> {
     let insight = tx

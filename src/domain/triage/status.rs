@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::errors::{parse_number, parse_status};
+use super::errors::{InsightRef, parse_reference, parse_status};
 use super::{Triage, TriageError, close_loop, live_insight, merge_target};
 use crate::domain::job_team;
 use crate::domain::slash::SlashCommand;
@@ -32,9 +32,9 @@ impl InboxHandler for StatusCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         let work = async {
-            let (number, status) = parse_args(&command.args())?;
+            let (reference, status) = parse_args(&command.args())?;
             self.0
-                .set_status(&command.team_id, &command.user_id, number, status)
+                .set_status(&command.team_id, &command.user_id, reference, status)
                 .await
         };
         let answer = self
@@ -46,9 +46,9 @@ impl InboxHandler for StatusCommand {
 }
 
 /// `ID STATUS`, the words after `/feedback status`.
-pub fn parse_args(args: &[&str]) -> Result<(i64, InsightStatus), TriageError> {
+pub fn parse_args(args: &[&str]) -> Result<(InsightRef, InsightStatus), TriageError> {
     match args {
-        [number, status] => Ok((parse_number(number)?, parse_status(status)?)),
+        [reference, status] => Ok((parse_reference(reference)?, parse_status(status)?)),
         _ => Err(TriageError::Usage(STATUS_USAGE)),
     }
 }
@@ -88,11 +88,11 @@ impl InboxHandler for StatusButton {
                 .map_err(|err| HandlerError::permanent(format!("block_actions: {err}")))?;
             let work = async {
                 let value = click.value.as_deref().unwrap_or_default();
-                let Some((number, status)) = value.split_once(':') else {
+                let Some((reference, status)) = value.split_once(':') else {
                     return Err(TriageError::Usage(STATUS_USAGE));
                 };
-                let (number, status) = (parse_number(number)?, parse_status(status)?);
-                self.0.set_status(&team, &user, number, status).await
+                let (reference, status) = (parse_reference(reference)?, parse_status(status)?);
+                self.0.set_status(&team, &user, reference, status).await
             };
             let answer = self.0.answer(&team, &payload.user.id, work).await?;
             if let Some(response_url) = &payload.response_url {
@@ -117,10 +117,13 @@ impl Triage {
         &self,
         team: &TeamId,
         user: &UserId,
-        number: i64,
+        reference: InsightRef,
         status: InsightStatus,
     ) -> Result<String, TriageError> {
         let now = self.clock.now_millis();
+        // The insight's own workspace: the product team's, or one linked to it.
+        let team = &self.workspace_of(team, &reference).await?;
+        let number = reference.number;
         let (team_id, user_id) = (team.clone(), user.clone());
         let texts = self.settings.loop_texts.clone();
         let threads = store::transaction_with(self.store.as_ref(), move |tx| {
@@ -158,6 +161,6 @@ impl Triage {
                 n - 1
             ),
         };
-        Ok(format!("#{number} is now *{status}*.{told}"))
+        Ok(format!("{reference} is now *{status}*.{told}"))
     }
 }
