@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -26,8 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use circlet::app::App;
 use circlet::clock::SystemClock;
-use circlet::config::Config;
-use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job};
+use circlet::inbox::InboxKind;
 use circlet::ingress::body::read_capped;
 use circlet::ingress::signature::SignatureVerifier;
 use circlet::secret::Secret;
@@ -38,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 /// The allocator `circlet serve` runs with (src/main.rs).
 mod load;
 
-use load::{EventIds, closed_loop, fsynced_write_rate, open_loop, percentile, presign};
+use load::{EventIds, closed_loop, fsynced_write_rate, noop_app, open_loop, percentile, presign};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -116,31 +114,8 @@ async fn start_verify_only() -> SocketAddr {
     addr
 }
 
-struct NoOp;
-
-#[async_trait]
-impl InboxHandler for NoOp {
-    async fn handle(&self, _job: &Job) -> Result<(), HandlerError> {
-        Ok(())
-    }
-}
-
 async fn start_circlet(database_url: &str) -> (App, SocketAddr) {
-    let url = database_url.to_owned();
-    let config = Config::from_sources(None, |key| match key {
-        "SLACK_SIGNING_SECRET" => Some(SECRET.into()),
-        "DATABASE_URL" => Some(url.clone()),
-        "CIRCLET_BIND" => Some("127.0.0.1:0".into()),
-        "SLACK_API_URL" => Some("http://127.0.0.1:9/api".into()),
-        _ => None,
-    })
-    .expect("config");
-    let app = App::builder(config)
-        .without_background_workers()
-        .handlers(|_| HandlerRegistry::new().with(InboxKind::Event, "reaction_added", Arc::new(NoOp)))
-        .build()
-        .await
-        .expect("app");
+    let app = noop_app(SECRET, database_url, &[]).await;
     let addr = app.local_addr();
     (app, addr)
 }

@@ -12,19 +12,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use circlet::app::App;
 use circlet::clock::{Clock, SystemClock};
-use circlet::config::Config;
 use circlet::ids::{TeamId, UserId};
-use circlet::inbox::{HandlerError, HandlerRegistry, InboxHandler, InboxKind, Job};
 use circlet::secret::Secret;
 use circlet::store::Installation;
 use circlet::token_cipher::TokenCipher;
 
 mod load;
 
-use load::{EventIds, closed_loop, presign_for_teams};
+use load::{EventIds, closed_loop, noop_app, presign_for_teams};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,40 +30,19 @@ const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e
 const INSTALLATIONS: usize = 1_000;
 const CONNECTIONS: usize = 32;
 
-struct NoOp;
-
-#[async_trait]
-impl InboxHandler for NoOp {
-    async fn handle(&self, _job: &Job) -> Result<(), HandlerError> {
-        Ok(())
-    }
-}
-
 fn team(i: usize) -> String {
     format!("T{i:08}")
 }
 
 /// Circlet serving on a loopback port; cancel the token to stop it.
 async fn start(database_url: &str, multi: bool) -> (Served, SocketAddr) {
-    let url = database_url.to_owned();
-    let config = Config::from_sources(None, |key| match key {
-        "SLACK_SIGNING_SECRET" => Some(SECRET.into()),
-        "DATABASE_URL" => Some(url.clone()),
-        "CIRCLET_BIND" => Some("127.0.0.1:0".into()),
-        "SLACK_API_URL" => Some("http://127.0.0.1:9/api".into()),
-        "SLACK_CLIENT_ID" if multi => Some("1111.2222".into()),
-        "SLACK_CLIENT_SECRET" if multi => Some("bench-client-secret".into()),
-        "CIRCLET_PUBLIC_URL" if multi => Some("https://circlet.example.com".into()),
-        "CIRCLET_ENCRYPTION_KEY" if multi => Some(KEY.into()),
-        _ => None,
-    })
-    .expect("config");
-    let app = App::builder(config)
-        .without_background_workers()
-        .handlers(|_| HandlerRegistry::new().with(InboxKind::Event, "reaction_added", Arc::new(NoOp)))
-        .build()
-        .await
-        .expect("app");
+    let installs = [
+        ("SLACK_CLIENT_ID", "1111.2222"),
+        ("SLACK_CLIENT_SECRET", "bench-client-secret"),
+        ("CIRCLET_PUBLIC_URL", "https://circlet.example.com"),
+        ("CIRCLET_ENCRYPTION_KEY", KEY),
+    ];
+    let app = noop_app(SECRET, database_url, if multi { &installs } else { &[] }).await;
     let addr = app.local_addr();
     let (store, shutdown) = (app.store(), app.shutdown_token());
     let task = tokio::spawn(app.run_until_stopped());

@@ -355,3 +355,43 @@ pub async fn open_loop_counting(addr: SocketAddr, events: Arc<Vec<Signed>>, rate
         slowest_by_second,
     }
 }
+
+/// A handler that does nothing: the benches that measure ingest keep the workers' work out.
+pub struct NoOp;
+
+#[async_trait::async_trait]
+impl circlet::inbox::InboxHandler for NoOp {
+    async fn handle(&self, _job: &circlet::inbox::Job) -> Result<(), circlet::inbox::HandlerError> {
+        Ok(())
+    }
+}
+
+/// Circlet on `database_url` and a loopback port, signing secret `secret`, `reaction_added`
+/// handled by [`NoOp`], no background workers; `env` adds or overrides settings.
+pub async fn noop_app(secret: &str, database_url: &str, env: &[(&str, &str)]) -> circlet::app::App {
+    let base = [
+        ("SLACK_SIGNING_SECRET", secret),
+        ("DATABASE_URL", database_url),
+        ("CIRCLET_BIND", "127.0.0.1:0"),
+        ("SLACK_API_URL", "http://127.0.0.1:9/api"),
+    ];
+    let config = circlet::config::Config::from_sources(None, |key| {
+        env.iter()
+            .chain(base.iter())
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect("config");
+    circlet::app::App::builder(config)
+        .without_background_workers()
+        .handlers(|_| {
+            circlet::inbox::HandlerRegistry::new().with(
+                circlet::inbox::InboxKind::Event,
+                "reaction_added",
+                Arc::new(NoOp),
+            )
+        })
+        .build()
+        .await
+        .expect("app")
+}

@@ -20,14 +20,7 @@ async fn installed_app(db: TestDb) -> TestApp {
         .await;
     make_circle(&app, CIRCLE).await;
     // What serve does at start: learn the installed workspace before requests arrive.
-    let identity = app
-        .services
-        .workspaces
-        .single_bot()
-        .expect("single-workspace mode")
-        .identity()
-        .await
-        .expect("auth.test");
+    let identity = app.bot_identity().await;
     assert_eq!(identity.team_id, TEAM);
     app
 }

@@ -40,13 +40,7 @@ async fn app(settings: WorkerSettings) -> TestApp {
         );
     }
     // serve learns this at start, before an outage can begin.
-    app.services
-        .workspaces
-        .single_bot()
-        .expect("single-workspace mode")
-        .identity()
-        .await
-        .expect("auth.test");
+    app.bot_identity().await;
     app
 }
 

@@ -17,13 +17,7 @@ fn post(channel: &str, text: &str) -> SlackApiChatPostMessageRequest {
 /// and faults below are the test's own.
 async fn app() -> TestApp {
     let app = TestApp::spawn(TestDb::sqlite()).await;
-    app.services
-        .workspaces
-        .single_bot()
-        .expect("single-workspace mode")
-        .identity()
-        .await
-        .expect("auth.test");
+    app.bot_identity().await;
     app
 }
 

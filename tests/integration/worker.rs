@@ -383,7 +383,7 @@ on_both_backends! {
             .start()
             .await;
         make_circle(&app, CIRCLE).await;
-        app.services.workspaces.single_bot().expect("single-workspace mode").identity().await.unwrap();
+        app.bot_identity().await;
         app.fake.inject("reactions.add", circlet_testkit::fake_slack::Fault::Slow(lease * 4), 100);
         let messages = 6;
         let events: Vec<_> = (0..messages)

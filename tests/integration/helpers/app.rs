@@ -214,6 +214,19 @@ impl TestApp {
         Self::builder(db).start().await
     }
 
+    /// Who the bot is in single-workspace mode, as `auth.test` told it (asking now if needed),
+    /// as serve learns it at start.
+    pub async fn bot_identity(&self) -> circlet::domain::bot::Identity {
+        self.services
+            .workspaces
+            .single_bot()
+            .expect("single-workspace mode")
+            .identity()
+            .await
+            .expect("auth.test")
+            .clone()
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         let response = self
             .http
