@@ -1,8 +1,10 @@
 //! Workspace isolation. In single-workspace mode (`SLACK_BOT_TOKEN`) Circlet serves exactly the
-//! workspace its token belongs to, as `auth.test` reports it (asked once, then cached). Signed
-//! requests and stored rows for any other `team_id` are ignored: events are acknowledged and
-//! dropped, slash commands get a refusal, interactions an empty answer; a worker drops such a
-//! row before any handler reads it. Another workspace can only send signed requests if the app
+//! installation its token belongs to, as `auth.test` reports it (asked once, then cached): the
+//! workspace, or the organization of an org-wide install. Requests are keyed by the installation
+//! they are delivered to (an event by its `authorizations`, so a Slack Connect partner's member
+//! counts for ours). Signed requests and stored rows for any other key are ignored: events are
+//! acknowledged and dropped, slash commands get a refusal, interactions an empty answer; a
+//! worker drops such a row before any handler reads it. Another workspace can only send signed requests if the app
 //! is installed there too, and Circlet would act on that workspace with the wrong token.
 //!
 //! Without a bot token Circlet cannot call Slack at all (nor ask who it is), so every workspace
@@ -34,7 +36,9 @@ impl TeamGate for InstalledTeam {
         if !self.bot.has_token() {
             return Some(true);
         }
-        self.bot.known().map(|identity| identity.team_id == team_id)
+        self.bot
+            .known()
+            .map(|identity| identity.installation() == team_id)
     }
 
     async fn admits(&self, team_id: &str) -> Result<bool, HandlerError> {
@@ -42,6 +46,6 @@ impl TeamGate for InstalledTeam {
             return Ok(verdict);
         }
         let identity = self.bot.identity().await?;
-        Ok(identity.team_id == team_id)
+        Ok(identity.installation() == team_id)
     }
 }
