@@ -151,6 +151,7 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
             user_id: Some(UserId::parse(format!("U{:05}", message % 50 + 1000)).expect("user")),
             text: format!("Feedback number {message}: the serum pump could be smoother"),
             thread_ts: None,
+            user_team_id: None,
         };
         tx.put_message(&cached, SystemClock.now_millis())
             .await

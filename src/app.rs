@@ -320,7 +320,8 @@ async fn learn_identity(workspaces: Arc<Workspaces>, shutdown: CancellationToken
     loop {
         match bot.identity().await {
             Ok(identity) => {
-                tracing::info!(team_id = %identity.team_id, bot_user = %identity.user_id, "serving this workspace only");
+                tracing::info!(team_id = %identity.team_id, installation = identity.installation(),
+                    bot_user = %identity.user_id, "serving this workspace only");
                 return;
             }
             Err(err) => tracing::warn!(error = %err, "cannot learn the installed workspace yet; will retry"),

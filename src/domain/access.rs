@@ -121,15 +121,17 @@ async fn member(workspace: &Workspace, user: &str) -> Result<SlackUser, SlackErr
 }
 
 /// Whether `member`'s own workspace is the installation's: their `team_id`, or, in an
-/// Enterprise Grid organization, one of the workspaces they belong to. A user Slack names no
-/// workspace for is not trusted.
+/// Enterprise Grid organization, one of the workspaces they belong to, or, for an org-wide
+/// install, the organization itself. A user Slack names no workspace for is not trusted.
 async fn is_of_installed_workspace(workspace: &Workspace, member: &SlackUser) -> Result<bool, SlackError> {
-    let installed = &workspace.bot().identity().await?.team_id;
-    let home = member.team_id.as_ref().is_some_and(|team| team.0 == *installed);
-    let grid = member
-        .enterprise_user
-        .as_ref()
+    let identity = workspace.bot().identity().await?;
+    let ours = |team: &str| team == identity.team_id || team == identity.installation();
+    let home = member.team_id.as_ref().is_some_and(|team| ours(&team.0));
+    let grid = member.enterprise_user.as_ref();
+    let grid_team = grid
         .and_then(|grid| grid.teams.as_ref())
-        .is_some_and(|teams| teams.iter().any(|team| team.0 == *installed));
-    Ok(home || grid)
+        .is_some_and(|teams| teams.iter().any(|team| ours(&team.0)));
+    let organization = identity.is_enterprise_install
+        && grid.is_some_and(|grid| grid.enterprise_id.0 == identity.installation());
+    Ok(home || grid_team || organization)
 }

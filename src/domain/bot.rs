@@ -1,9 +1,13 @@
 //! Who Circlet is in the workspace: its bot user, learned once from `auth.test`.
 
+use serde::Deserialize;
 use slack_morphism::prelude::SlackUserId;
 use tokio::sync::OnceCell;
 
 use crate::slack::{SlackApi, SlackError};
+
+/// `auth.test` takes no parameters besides the token.
+const NO_PARAMS: [(&str, Option<&str>); 0] = [];
 
 pub struct BotIdentity {
     slack: SlackApi,
@@ -17,6 +21,34 @@ pub struct Identity {
     pub team_id: String,
     /// The workspace's URL (`https://acme.slack.com/`), which permalinks start with.
     pub url: String,
+    /// The Enterprise Grid organization, if any.
+    pub enterprise_id: Option<String>,
+    /// Installed across the whole organization (org-wide app), not one workspace of it.
+    pub is_enterprise_install: bool,
+}
+
+impl Identity {
+    /// The key the installation's data is stored under, as ingress attributes requests
+    /// (ARCHITECTURE §9): the enterprise of an org-wide install, else the workspace.
+    pub fn installation(&self) -> &str {
+        match (&self.enterprise_id, self.is_enterprise_install) {
+            (Some(enterprise), true) => enterprise,
+            _ => &self.team_id,
+        }
+    }
+}
+
+/// `auth.test`'s answer as Circlet reads it: slack-morphism's model has no `enterprise_id` nor
+/// `is_enterprise_install`, which an org-wide install needs.
+#[derive(Deserialize)]
+struct AuthTest {
+    user_id: String,
+    team_id: String,
+    url: String,
+    #[serde(default)]
+    enterprise_id: Option<String>,
+    #[serde(default)]
+    is_enterprise_install: Option<bool>,
 }
 
 impl BotIdentity {
@@ -32,14 +64,18 @@ impl BotIdentity {
     pub async fn identity(&self) -> Result<&Identity, SlackError> {
         self.identity
             .get_or_try_init(|| async {
-                let found = self
+                let found: AuthTest = self
                     .slack
-                    .call("auth.test", |s| async move { s.auth_test().await })
+                    .call("auth.test", |s| async move {
+                        s.http_session_api.http_get("auth.test", &NO_PARAMS, None).await
+                    })
                     .await?;
                 Ok::<_, SlackError>(Identity {
-                    user_id: found.user_id.to_string(),
-                    team_id: found.team_id.to_string(),
-                    url: found.url.0.to_string(),
+                    user_id: found.user_id,
+                    team_id: found.team_id,
+                    url: found.url,
+                    enterprise_id: found.enterprise_id.filter(|id| !id.is_empty()),
+                    is_enterprise_install: found.is_enterprise_install.unwrap_or(false),
                 })
             })
             .await

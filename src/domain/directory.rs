@@ -1,6 +1,8 @@
 //! Who is in each circle and what people and channels are called, for reports and exports.
 //! Learned from Slack in inbox tasks (never on the request path): when a circle starts, its
-//! name and member list; when someone's feedback is first captured, their display name.
+//! name and member list; when someone's feedback is first captured, their display name and
+//! their own workspace (`users.info`), which for a Slack Connect member is another
+//! organization's. Someone Slack will not tell about (`user_not_found`) is named by their id.
 
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ const GONE: &[&str] = &[
     "not_in_channel",
     "is_archived",
     "user_not_found",
+    "user_not_visible",
     "missing_scope",
 ];
 
@@ -61,15 +64,16 @@ pub fn circle_load(team_id: &TeamId, channel_id: &ChannelId, now: Millis) -> New
     )
 }
 
-/// Queues reading `user_id`'s name unless it is known.
+/// The person's own workspace if the directory knows it; queues reading their name (and
+/// workspace) from Slack when the directory does not know them at all.
 pub async fn learn_person(
     tx: &mut dyn InsightTx,
     team_id: &TeamId,
     user_id: &UserId,
     now: Millis,
-) -> StoreResult<()> {
-    if tx.has_name(Named::Person { team_id, user_id }).await? {
-        return Ok(());
+) -> StoreResult<Option<TeamId>> {
+    if let Some(person) = tx.person(team_id, user_id).await? {
+        return Ok(person.user_team_id);
     }
     let payload = serde_json::json!(PersonTask {
         user: user_id.clone()
@@ -83,7 +87,7 @@ pub async fn learn_person(
         now,
     ))
     .await?;
-    Ok(())
+    Ok(None)
 }
 
 fn gone(err: &SlackError) -> Option<&str> {
@@ -125,7 +129,7 @@ impl InboxHandler for CircleLoadHandler {
         };
         let now = self.clock.now_millis();
         let (team_id, channel_id) = (team.clone(), task.channel.clone());
-        let workspace_url = (identity.team_id == team.as_str()).then(|| identity.url.clone());
+        let workspace_url = (identity.installation() == team.as_str()).then(|| identity.url.clone());
         let channel_name = info.channel.name.clone();
         let count = members.len();
         store::transaction(self.store.as_ref(), move |tx| {
@@ -219,20 +223,26 @@ impl InboxHandler for PersonHandler {
             .call("users.info", |s| async move { s.users_info(request).await })
             .await
         {
-            Ok(found) => found.user,
-            Err(err) => {
-                return match gone(&err) {
-                    Some(code) => {
-                        tracing::info!(user = %task.user, code, "cannot read a member's name; exports show their id");
-                        Ok(())
-                    }
-                    None => Err(err.into()),
-                };
-            }
+            Ok(found) => Some(found.user),
+            // A Slack Connect member Slack will not show (or anyone it lost) is named by id, like
+            // anyone without a name, so exports and reports show who it was.
+            Err(err) => match gone(&err) {
+                Some(code) => {
+                    tracing::info!(user = %task.user, code, "cannot read a member's name; naming them by id");
+                    None
+                }
+                None => return Err(err.into()),
+            },
         };
-        let Some(name) = display_name(&user) else {
-            return Ok(());
-        };
+        let name = user
+            .as_ref()
+            .and_then(display_name)
+            .unwrap_or_else(|| task.user.to_string());
+        // Their own workspace, which for a Slack Connect member is another organization's.
+        let user_team = user
+            .as_ref()
+            .and_then(|user| user.team_id.as_ref())
+            .and_then(|team| TeamId::parse(team.to_string()).ok());
         let (team_id, user_id, now) = (team, task.user.clone(), self.clock.now_millis());
         store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -240,7 +250,11 @@ impl InboxHandler for PersonHandler {
                     team_id: &team_id,
                     user_id: &user_id,
                 };
-                tx.set_name(person, &name, now).await
+                tx.set_name(person, &name, now).await?;
+                if let Some(user_team) = &user_team {
+                    tx.set_person_team(&team_id, &user_id, user_team).await?;
+                }
+                Ok(())
             })
         })
         .await?;

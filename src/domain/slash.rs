@@ -3,12 +3,14 @@
 use serde::Deserialize;
 
 use crate::domain::access::ProductAccess;
+use crate::domain::job_team;
 use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, Job};
 use crate::slack::SlackApi;
 
 #[derive(Debug, Deserialize)]
 pub struct SlashCommand {
+    /// The installation the command is for (from the inbox row, see [`SlashCommand::from_job`]).
     pub team_id: TeamId,
     pub user_id: UserId,
     #[serde(default)]
@@ -17,10 +19,14 @@ pub struct SlashCommand {
 }
 
 impl SlashCommand {
-    /// The form Slack sent, as stored in the inbox.
+    /// The form Slack sent, as stored in the inbox, for the installation its row is keyed by:
+    /// an org-wide install's commands name a workspace in `team_id`, while its data is the
+    /// enterprise's (ingress keys the row by it).
     pub fn from_job(job: &Job) -> Result<Self, HandlerError> {
-        serde_urlencoded::from_str(&job.row.payload)
-            .map_err(|err| HandlerError::permanent(format!("stored slash command is unreadable: {err}")))
+        let mut command: Self = serde_urlencoded::from_str(&job.row.payload)
+            .map_err(|err| HandlerError::permanent(format!("stored slash command is unreadable: {err}")))?;
+        command.team_id = job_team(job)?;
+        Ok(command)
     }
 
     /// The words after the subcommand.

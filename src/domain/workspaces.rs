@@ -340,7 +340,10 @@ impl TeamGate for Workspaces {
                 if !workspace.bot.has_token() {
                     return Some(true);
                 }
-                workspace.bot.known().map(|identity| identity.team_id == team_id)
+                workspace
+                    .bot
+                    .known()
+                    .map(|identity| identity.installation() == team_id)
             }
             // A workspace this replica has not seen may have been installed through another:
             // a worker looks it up, the request path does not.
@@ -363,7 +366,7 @@ impl TeamGate for Workspaces {
         match &self.mode {
             Mode::Single(workspace) => {
                 let identity = workspace.bot.identity().await?;
-                Ok(identity.team_id == team_id)
+                Ok(identity.installation() == team_id)
             }
             Mode::Multi { .. } => {
                 let Ok(team) = TeamId::parse(team_id) else {

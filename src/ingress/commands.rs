@@ -20,10 +20,26 @@ use crate::inbox::{InboxKind, NewInboxItem};
 #[derive(Debug, Deserialize)]
 pub struct CommandForm {
     pub team_id: Option<String>,
+    pub enterprise_id: Option<String>,
+    /// `true` for an org-wide install, whose data is keyed by its enterprise.
+    pub is_enterprise_install: Option<String>,
     pub command: Option<String>,
     #[serde(default)]
     pub text: String,
     pub trigger_id: Option<String>,
+}
+
+impl CommandForm {
+    /// The installation the command is for: the enterprise of an org-wide install
+    /// (`is_enterprise_install=true`), else the workspace (ARCHITECTURE §9).
+    pub fn installation(&self) -> Option<&str> {
+        let org_wide = self.is_enterprise_install.as_deref() == Some("true");
+        let enterprise = self.enterprise_id.as_deref().filter(|id| !id.trim().is_empty());
+        match (org_wide, enterprise) {
+            (true, Some(enterprise)) => Some(enterprise),
+            _ => self.team_id.as_deref(),
+        }
+    }
 }
 
 /// Reads a verified slash command form. Pure, so it is fuzzed directly
@@ -46,7 +62,7 @@ pub async fn receive(
     let request = state.verify(headers, body)?;
     request.require_content_type(FORM_CONTENT_TYPE)?;
     let form = read_form(&request.body)?;
-    let (Some(team_id), Some(command)) = (form.team_id, form.command) else {
+    let (Some(team_id), Some(command)) = (form.installation().map(str::to_owned), form.command) else {
         return Err(IngressError::malformed(
             "slash command without team_id or command",
         ));
@@ -96,4 +112,30 @@ fn ephemeral(text: String) -> Response {
             .with_response_type(SlackMessageResponseType::Ephemeral),
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installation(body: &str) -> Option<String> {
+        read_form(body.as_bytes())
+            .unwrap()
+            .installation()
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn an_org_wide_install_is_keyed_by_its_enterprise() {
+        // slash_command_org_level_app__java.txt
+        let org =
+            "team_id=T111&user_id=W111&command=%2Ffeedback&is_enterprise_install=true&enterprise_id=E111";
+        assert_eq!(installation(org).as_deref(), Some("E111"));
+        // slash_command_enterprise__boltpy.txt: a workspace install inside an organization.
+        let workspace = "team_id=T111&user_id=W111&command=%2Ffeedback&enterprise_id=E111";
+        assert_eq!(installation(workspace).as_deref(), Some("T111"));
+        let flagged_blank = "team_id=T111&command=%2Ffeedback&is_enterprise_install=true&enterprise_id=";
+        assert_eq!(installation(flagged_blank).as_deref(), Some("T111"));
+        assert_eq!(installation("command=%2Ffeedback"), None);
+    }
 }

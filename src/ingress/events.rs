@@ -43,8 +43,39 @@ struct Envelope<'a> {
     /// Org-wide installs key their data by enterprise; their envelopes may have no team_id.
     #[serde(borrow, default)]
     enterprise_id: Option<Cow<'a, str>>,
+    /// The installation the event is delivered to (Slack sends at most one entry). In a Slack
+    /// Connect channel the envelope's `team_id` may name a partner's workspace instead.
+    #[serde(borrow, default)]
+    authorizations: Option<Vec<Authorization<'a>>>,
     #[serde(borrow, default)]
     event: Option<InnerEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Authorization<'a> {
+    #[serde(borrow, default)]
+    team_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    enterprise_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    is_enterprise_install: Option<bool>,
+}
+
+impl<'a> Authorization<'a> {
+    /// The installation this authorization names: its enterprise for an org-wide install, else
+    /// its workspace. Blank ids (Slack's schema samples have them) name nothing.
+    fn installation(self) -> Option<Cow<'a, str>> {
+        let (team, enterprise) = (non_blank(self.team_id), non_blank(self.enterprise_id));
+        if self.is_enterprise_install == Some(true) {
+            enterprise.or(team)
+        } else {
+            team
+        }
+    }
+}
+
+fn non_blank(id: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    id.filter(|id| !id.trim().is_empty())
 }
 
 #[derive(Deserialize)]
@@ -58,7 +89,8 @@ struct InnerEvent<'a> {
 pub enum EventDelivery {
     /// Slack checking the request URL: answer the challenge.
     UrlVerification { challenge: String },
-    /// An event Circlet handles: store it.
+    /// An event Circlet handles: store it under `team_id`, the installation it is delivered
+    /// to (see [`classify`]).
     Callback {
         team_id: String,
         event_id: String,
@@ -74,6 +106,11 @@ pub enum EventDelivery {
 
 /// Reads an Events API body (already verified) into what to do with it. Pure, so it is fuzzed
 /// directly (fuzz/fuzz_targets/events.rs).
+///
+/// An event is attributed to the installation `authorizations[0]` names (its `team_id`, or its
+/// `enterprise_id` for an org-wide install), as Bolt does; only without one, the envelope's
+/// `team_id`, then its `enterprise_id`. In a Slack Connect channel the envelope may name the
+/// partner's workspace while the event is delivered to ours (ARCHITECTURE §9, §10).
 pub fn classify(body: &[u8]) -> Result<EventDelivery, IngressError> {
     let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|_| IngressError::malformed("body is not a JSON event envelope"))?;
@@ -90,8 +127,12 @@ pub fn classify(body: &[u8]) -> Result<EventDelivery, IngressError> {
             let event_id = envelope
                 .event_id
                 .ok_or_else(|| IngressError::malformed("event_callback without event_id"))?;
-            let team_id = envelope
-                .team_id
+            let installation = envelope
+                .authorizations
+                .and_then(|authorizations| authorizations.into_iter().next())
+                .and_then(Authorization::installation);
+            let team_id = installation
+                .or(envelope.team_id)
                 .or(envelope.enterprise_id)
                 .ok_or_else(|| IngressError::malformed("event_callback without team_id or enterprise_id"))?;
             let event = envelope
@@ -160,6 +201,104 @@ pub async fn receive(
         EventDelivery::Other { envelope_type } => {
             tracing::debug!(%envelope_type, "ignoring an unknown envelope type");
             Ok(StatusCode::OK.into_response())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn callback(envelope: &Value) -> String {
+        match classify(envelope.to_string().as_bytes()) {
+            Ok(EventDelivery::Callback { team_id, .. }) => team_id,
+            other => panic!("not a callback: {other:?}"),
+        }
+    }
+
+    fn event(team: Value, enterprise: Value, authorizations: Option<Value>) -> Value {
+        let mut envelope = json!({
+            "type": "event_callback", "event_id": "Ev1", "team_id": team, "enterprise_id": enterprise,
+            "event": {"type": "reaction_added"},
+        });
+        if let Some(authorizations) = authorizations {
+            envelope["authorizations"] = authorizations;
+        }
+        envelope
+    }
+
+    #[test]
+    fn a_shared_channel_event_belongs_to_the_installation_it_is_delivered_to() {
+        // reaction_added_shared_channel__boltpy.json: a partner's member reacted.
+        let shared = event(
+            json!("T_SOURCE"),
+            json!("E_SOURCE"),
+            Some(
+                json!([{"enterprise_id": "E_INSTALLED", "team_id": "T_INSTALLED", "user_id": "W111",
+                "is_bot": true, "is_enterprise_install": false}]),
+            ),
+        );
+        assert_eq!(callback(&shared), "T_INSTALLED");
+    }
+
+    #[test]
+    fn an_org_wide_install_is_keyed_by_its_enterprise() {
+        // app_home_opened_messages_tab_org_install__boltpy.json
+        let org = event(
+            json!("T111"),
+            json!("E111"),
+            Some(
+                json!([{"enterprise_id": "E111", "team_id": null, "user_id": "W111", "is_bot": true,
+                "is_enterprise_install": true}]),
+            ),
+        );
+        assert_eq!(callback(&org), "E111");
+        let with_team = event(
+            json!("T111"),
+            json!("E111"),
+            Some(json!([{"enterprise_id": "E111", "team_id": "T222", "is_enterprise_install": true}])),
+        );
+        assert_eq!(callback(&with_team), "E111");
+    }
+
+    #[test]
+    fn without_authorizations_the_envelope_names_the_workspace() {
+        assert_eq!(callback(&event(json!("T1"), json!("E1"), None)), "T1");
+        assert_eq!(callback(&event(Value::Null, json!("E1"), None)), "E1");
+        assert_eq!(callback(&event(json!("T1"), Value::Null, Some(json!([])))), "T1");
+        assert_eq!(
+            callback(&event(json!("T1"), Value::Null, Some(Value::Null))),
+            "T1"
+        );
+        // Slack's schema samples blank every id of their authorization.
+        let blank = json!([{"enterprise_id": "", "team_id": "", "user_id": "", "is_bot": false,
+            "is_enterprise_install": false}]);
+        assert_eq!(callback(&event(json!("T1"), Value::Null, Some(blank))), "T1");
+        let none = event(Value::Null, Value::Null, Some(json!([{"is_bot": true}])));
+        assert!(classify(none.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn only_the_first_authorization_counts() {
+        let two = json!([{"team_id": "T2"}, {"team_id": "T3"}]);
+        assert_eq!(callback(&event(json!("T1"), Value::Null, Some(two))), "T2");
+    }
+
+    proptest! {
+        #[test]
+        fn the_installation_wins_over_the_envelope(
+            envelope_team in "[A-Z0-9]{1,12}",
+            installed in "T[A-Z0-9]{1,11}",
+            enterprise in "E[A-Z0-9]{1,11}",
+            org_wide in any::<bool>(),
+        ) {
+            let authorization = json!([{"team_id": installed, "enterprise_id": enterprise,
+                "is_enterprise_install": org_wide}]);
+            let key = callback(&event(json!(envelope_team), Value::Null, Some(authorization)));
+            prop_assert_eq!(key, if org_wide { enterprise } else { installed });
         }
     }
 }

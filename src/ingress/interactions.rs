@@ -37,6 +37,9 @@ struct Head {
     #[serde(rename = "type")]
     kind: String,
     team: Option<Id>,
+    enterprise: Option<Enterprise>,
+    #[serde(default)]
+    is_enterprise_install: Option<bool>,
     user: Option<User>,
     trigger_id: Option<String>,
     /// Only read for routing a `view_submission` to its check.
@@ -53,6 +56,12 @@ struct Id {
     id: String,
 }
 
+/// Slack has sent `enterprise` with blank fields; nothing about it is required.
+#[derive(Deserialize)]
+struct Enterprise {
+    id: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct User {
     team_id: Option<String>,
@@ -62,7 +71,8 @@ struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InteractionRequest {
     pub kind: String,
-    /// The team, or for org-wide installs (`team: null` on some view payloads) the user's.
+    /// The installation: the enterprise of an org-wide install (`is_enterprise_install`), else
+    /// the team, else (`team: null` on some view payloads) the user's.
     pub team_id: Option<String>,
     pub trigger_id: Option<String>,
     /// A view submission's `callback_id`, which picks its inline check.
@@ -77,11 +87,14 @@ pub fn read(body: &[u8]) -> Result<InteractionRequest, IngressError> {
         .map_err(|_| IngressError::malformed("body has no payload field"))?;
     let head: Head = serde_json::from_str(&form.payload)
         .map_err(|_| IngressError::malformed("payload is not an interaction"))?;
+    let enterprise = head
+        .enterprise
+        .and_then(|enterprise| enterprise.id)
+        .filter(|id| !id.trim().is_empty() && head.is_enterprise_install == Some(true));
     Ok(InteractionRequest {
         kind: head.kind,
-        team_id: head
-            .team
-            .map(|team| team.id)
+        team_id: enterprise
+            .or_else(|| head.team.map(|team| team.id))
             .or_else(|| head.user.and_then(|user| user.team_id)),
         trigger_id: head.trigger_id,
         callback_id: head.view.and_then(|view| view.callback_id),
@@ -153,5 +166,30 @@ async fn check_submission(
             tracing::warn!(%callback_id, error = %why, "could not check a modal submission; answering 503");
             Err(IngressError::Unavailable)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn team_of(payload: &Value) -> Option<String> {
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        read(body.as_bytes()).unwrap().team_id
+    }
+
+    #[test]
+    fn an_org_wide_install_is_keyed_by_its_enterprise() {
+        // view_submission_org_install__boltpy.json: `team` is null, the user's team is a workspace.
+        let org = json!({"type": "view_submission", "team": null, "user": {"id": "W111", "team_id": "T_unexpected"},
+            "enterprise": {"id": "E111", "name": "Sandbox"}, "is_enterprise_install": true});
+        assert_eq!(team_of(&org).as_deref(), Some("E111"));
+        let workspace = json!({"type": "block_actions", "team": {"id": "T111"}, "user": {"id": "W111", "team_id": "T111"},
+            "enterprise": {"id": "E111"}, "is_enterprise_install": false});
+        assert_eq!(team_of(&workspace).as_deref(), Some("T111"));
+        let no_team = json!({"type": "view_closed", "team": null, "user": {"id": "W111", "team_id": "T222"}});
+        assert_eq!(team_of(&no_team).as_deref(), Some("T222"));
     }
 }

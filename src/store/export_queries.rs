@@ -39,7 +39,8 @@ fn page_statement(filter: &InsightFilter, cursor: Option<&Cursor>, rows: usize) 
         "SELECT i.number, i.created_at, i.team_id, i.channel_id, CAST(NULL AS TEXT) AS channel_name, \
          i.message_ts, i.thread_ts, i.author_id, CAST(NULL AS TEXT) AS author_name, i.text, i.tags, \
          i.vote_count AS votes, i.reply_count AS replies, i.status, i.source, \
-         CAST(NULL AS TEXT) AS workspace_url FROM insights i WHERE 1 = 1",
+         CAST(NULL AS TEXT) AS workspace_url, COALESCE(i.author_team_id, i.team_id) AS author_team_id \
+         FROM insights i WHERE 1 = 1",
     );
     push_conditions(&mut statement, "i", filter, filter.since, filter.until);
     // Written so both planners walk the (team_id, number) unique index from the cursor; an OR

@@ -90,6 +90,9 @@ pub struct CachedMessage {
     pub text: String,
     /// The parent's ts for a thread reply (Slack also sets it on a thread's parent).
     pub thread_ts: Option<String>,
+    /// The author's own workspace (`user_team`), when Slack said: in a Slack Connect circle,
+    /// a partner organization's.
+    pub user_team_id: Option<TeamId>,
 }
 
 impl CachedMessage {
@@ -128,6 +131,8 @@ pub struct Insight {
     pub message_ts: String,
     pub thread_ts: Option<String>,
     pub author_id: Option<String>,
+    /// The author's own workspace; None while unknown, which counts as the installation's.
+    pub author_team_id: Option<TeamId>,
     /// None until the message's text is known.
     pub text: Option<String>,
     pub text_version: i64,
@@ -187,7 +192,7 @@ impl TryFrom<String> for InsightStatusColumn {
 }
 
 pub(crate) const INSIGHT_COLUMNS: &str = "id, team_id, number, channel_id, message_ts, thread_ts, author_id, \
-     text, text_version, source, status, product_area, sentiment, customer_company, deleted, merged_into, \
+     author_team_id, text, text_version, source, status, product_area, sentiment, customer_company, deleted, merged_into, \
      created_at, updated_at";
 
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +200,8 @@ pub struct NewInsight<'a> {
     pub message: MessageRef<'a>,
     pub thread_ts: Option<&'a str>,
     pub author_id: Option<&'a UserId>,
+    /// The author's own workspace, if known.
+    pub author_team_id: Option<&'a TeamId>,
     pub text: Option<&'a str>,
     pub text_version: i64,
     pub source: InsightSource,
@@ -299,6 +306,14 @@ pub enum Named<'a> {
     },
     /// The workspace's URL (`https://acme.slack.com/`), which permalinks start with.
     Workspace { team_id: &'a TeamId },
+}
+
+/// What the directory knows of a person (named from `users.info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Their own workspace, which `users.info` names (another organization's for a Slack
+    /// Connect member); None when it did not say, or for people named before it was kept.
+    pub user_team_id: Option<TeamId>,
 }
 
 /// One transaction over capture and tagging data. Dropping it without `commit` rolls back.
@@ -414,6 +429,18 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     /// Records a person's display name, a circle's channel name or a workspace's URL.
     async fn set_name(&mut self, named: Named<'_>, name: &str, at: Millis) -> StoreResult<()>;
     async fn has_name(&mut self, named: Named<'_>) -> StoreResult<bool>;
+    /// The person, if the directory has named them.
+    async fn person(&mut self, team_id: &TeamId, user_id: &UserId) -> StoreResult<Option<Person>>;
+    /// Records a named person's own workspace, and gives it to their insights whose author's
+    /// workspace is not known yet.
+    async fn set_person_team(
+        &mut self,
+        team_id: &TeamId,
+        user_id: &UserId,
+        user_team: &TeamId,
+    ) -> StoreResult<()>;
+    /// Sets an insight's author workspace, as its message says.
+    async fn set_author_team(&mut self, id: i64, author_team: &TeamId) -> StoreResult<()>;
 
     // --- follow-up work
     /// Queues a job in the inbox as part of this transaction; a job whose key (`event_id`) is

@@ -37,7 +37,7 @@ pub use engine::SqlStore;
 pub use insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource,
     InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named, NewInsight,
-    NewRule, ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
+    NewRule, Person, ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
 };
 pub use postgres::PostgresStore;
 pub use reads::{

@@ -54,6 +54,9 @@ pub struct InsightRow {
     pub status: String,
     pub source: String,
     pub workspace_url: Option<String>,
+    /// The author's own workspace: another organization's for a Slack Connect member, the
+    /// installation's when Slack never said.
+    pub author_team_id: String,
 }
 
 impl InsightRow {

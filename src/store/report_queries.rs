@@ -87,6 +87,7 @@ impl FromRow for InsightRow {
             status: c.take()?,
             source: c.take()?,
             workspace_url: c.take()?,
+            author_team_id: c.take()?,
         })
     }
 }
@@ -106,7 +107,8 @@ impl FromRow for Breakdown {
 /// Columns of [`InsightRow`] from insights `i` and its joins in [`ROW_JOINS`].
 const ROW_COLUMNS: &str = "SELECT i.number, i.created_at, i.team_id, i.channel_id, c.name AS channel_name, \
      i.message_ts, i.thread_ts, i.author_id, p.name AS author_name, i.text, i.tags, i.vote_count AS votes, \
-     i.reply_count AS replies, i.status, i.source, w.url AS workspace_url FROM insights i";
+     i.reply_count AS replies, i.status, i.source, w.url AS workspace_url, \
+     COALESCE(i.author_team_id, i.team_id) AS author_team_id FROM insights i";
 const ROW_JOINS: &str = " LEFT JOIN circles c ON c.team_id = i.team_id AND c.channel_id = i.channel_id \
      LEFT JOIN people p ON p.team_id = i.team_id AND p.user_id = i.author_id \
      LEFT JOIN workspaces w ON w.team_id = i.team_id WHERE 1 = 1";

@@ -47,6 +47,7 @@ async fn seed(store: &SharedStore) {
                 message,
                 thread_ts: None,
                 author_id: Some(crate::helpers::ids::user("U0MAYA")),
+                author_team_id: None,
                 text: Some(text),
                 text_version: 0,
                 source: InsightSource::Reaction,
@@ -143,7 +144,7 @@ async fn the_api_streams_csv_with_the_contract_columns_and_leaves_deleted_insigh
     let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0],
-        "id,created_at,team_id,channel_id,channel_name,message_ts,author_id,author_name,text,tags,votes,replies,status,source,permalink"
+        "id,created_at,team_id,channel_id,channel_name,message_ts,author_id,author_name,text,tags,votes,replies,status,source,permalink,author_team_id"
     );
     assert_eq!(
         lines.len(),
@@ -152,7 +153,7 @@ async fn the_api_streams_csv_with_the_contract_columns_and_leaves_deleted_insigh
     );
     assert!(lines[1].starts_with("1,"), "{}", lines[1]);
     assert!(lines[1].ends_with(
-        ",T0CIRCLE,C0CIRCLE,vip-circle,1767225600.000100,U0MAYA,Maya,The app logs me out,bug,3,0,new,reaction,https://circle.slack.com/archives/C0CIRCLE/p1767225600000100"
+        ",T0CIRCLE,C0CIRCLE,vip-circle,1767225600.000100,U0MAYA,Maya,The app logs me out,bug,3,0,new,reaction,https://circle.slack.com/archives/C0CIRCLE/p1767225600000100,T0CIRCLE"
     ), "{}", lines[1]);
     assert!(lines[2].contains(",idea;praise,0,0,shipped,"), "{}", lines[2]);
     assert!(

@@ -6,6 +6,7 @@ mod helpers;
 mod capture;
 mod circles;
 mod cli;
+mod connect;
 mod crash;
 mod deadlines;
 mod digest;

@@ -295,6 +295,32 @@ async fn outside_a_circle_the_shortcut_answers_ephemerally_and_opens_no_form() {
     assert!(insight(&app).await.is_none());
 }
 
+on_both_backends! {
+    /// ARCHITECTURE §10: in a Slack Connect circle the shortcut's message names its author's own
+    /// workspace (`user_team`), which the insight keeps.
+    async fn a_partner_members_message_captured_by_the_shortcut_keeps_their_workspace(db: TestDb) {
+        let app = product_app(db).await;
+        make_circle(&app, CIRCLE).await;
+        let mut action = shortcut_on(&app, "trig.partner", MEMBER, CIRCLE, (TS, "W0KIM", MESSAGE));
+        action["message"]["team"] = json!("T0PARTNER");
+        action["message"]["user_team"] = json!("T0PARTNER");
+        let answer = app.sender.interaction(&action).await.unwrap();
+        assert_eq!(answer.status, 200);
+        app.worker.drain().await.unwrap();
+        let view = match &app.fake.calls_to("views.open")[0].params["view"] {
+            Value::String(text) => serde_json::from_str(text).unwrap(),
+            view => view.clone(),
+        };
+        let answer = submit(&app, &view, "trig.partner.2", &Filled::just("Pump jams")).await;
+        assert_eq!((answer.status, answer.body.as_str()), (200, ""));
+        app.worker.drain().await.unwrap();
+
+        let insight = insight(&app).await.expect("captured");
+        assert_eq!(insight.author_id.as_deref(), Some("W0KIM"));
+        assert_eq!(insight.author_team_id.as_ref().map(|t| t.as_str()), Some("T0PARTNER"));
+    }
+}
+
 #[tokio::test]
 async fn a_valid_submission_captures_the_message_with_the_forms_fields_and_acknowledges_it() {
     let app = product_app(TestDb::sqlite()).await;

@@ -116,6 +116,7 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
                 message,
                 thread_ts: None,
                 author_id: Some(crate::helpers::ids::user(one.author)),
+                author_team_id: None,
                 text: Some("Would love a refillable <night> cream"),
                 text_version: 1,
                 source: InsightSource::Reaction,

@@ -31,6 +31,7 @@ async fn insight(
         message: at(team, channel, ts),
         thread_ts: None,
         author_id: Some(crate::helpers::ids::user(author)),
+        author_team_id: None,
         text: Some(&format!("feedback {ts}")),
         text_version: 0,
         source: InsightSource::Reaction,

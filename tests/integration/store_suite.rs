@@ -306,6 +306,7 @@ fn cached(ts: &str) -> circlet::store::CachedMessage {
         user_id: Some(crate::helpers::ids::user("U0MAYA").clone()),
         text: format!("message {ts}"),
         thread_ts: None,
+        user_team_id: None,
     }
 }
 
@@ -322,6 +323,7 @@ on_both_backends! {
             message: at("1.000002"),
             thread_ts: None,
             author_id: Some(crate::helpers::ids::user("U0MAYA")),
+            author_team_id: None,
             text: Some("message 1.000002"),
             text_version: 0,
             source: InsightSource::Reaction,
@@ -351,6 +353,7 @@ on_both_backends! {
                 message: at,
                 thread_ts: None,
                 author_id: Some(crate::helpers::ids::user("U0MAYA")),
+                author_team_id: None,
                 text: Some("text 0"),
                 text_version: 0,
                 source: InsightSource::Reaction,
@@ -384,6 +387,7 @@ on_both_backends! {
             message: at("4.000003"),
             thread_ts: None,
             author_id: Some(crate::helpers::ids::user("U0MAYA")),
+            author_team_id: None,
             text: Some("captured"),
             text_version: 0,
             source: InsightSource::Reaction,

@@ -59,6 +59,7 @@ async fn add(tx: &mut dyn InsightTx, seed: &Seed<'_>) -> Insight {
             message,
             thread_ts: None,
             author_id: Some(crate::helpers::ids::user(seed.author)),
+            author_team_id: None,
             text: Some("It would be great to export to PDF"),
             text_version: 1,
             source: seed.source,

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::emoji::base_emoji;
-use crate::ids::{ChannelId, UserId};
+use crate::ids::{ChannelId, TeamId, UserId};
 
 /// What one stored event means for capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct PostedMessage {
     pub channel: ChannelId,
     pub ts: String,
     pub user: Option<UserId>,
+    /// The author's own workspace (`user_team`, else `team`): in a Slack Connect circle, a
+    /// partner organization's.
+    pub user_team: Option<TeamId>,
     pub text: String,
     pub thread_ts: Option<String>,
 }
@@ -48,6 +51,8 @@ pub struct EditedMessage {
     pub channel: ChannelId,
     pub ts: String,
     pub user: Option<UserId>,
+    /// The author's own workspace, as [`PostedMessage::user_team`].
+    pub user_team: Option<TeamId>,
     pub text: String,
     pub thread_ts: Option<String>,
     /// `event_ts` in microseconds: a late older edit never overwrites a newer one.
@@ -65,6 +70,8 @@ struct Event {
     kind: String,
     subtype: Option<String>,
     user: Option<String>,
+    user_team: Option<String>,
+    team: Option<String>,
     bot_id: Option<String>,
     channel: Option<String>,
     ts: Option<String>,
@@ -90,6 +97,8 @@ struct Item {
 #[derive(Deserialize)]
 struct Inner {
     user: Option<String>,
+    user_team: Option<String>,
+    team: Option<String>,
     bot_id: Option<String>,
     subtype: Option<String>,
     text: Option<String>,
@@ -150,6 +159,16 @@ fn member(user: Option<String>) -> Option<UserId> {
     user.and_then(|user| UserId::parse(user).ok())
 }
 
+/// A message author's own workspace: `user_team` where Slack sends it (shared channels), else
+/// `team`; text of another shape names none. Message events, `conversations.history` and the
+/// shortcut's message all carry these two fields.
+pub fn author_team(user_team: Option<&str>, team: Option<&str>) -> Option<TeamId> {
+    [user_team, team]
+        .into_iter()
+        .flatten()
+        .find_map(|team| TeamId::parse(team).ok())
+}
+
 fn event_name(event: &Event) -> String {
     match &event.subtype {
         Some(subtype) => format!("{} ({subtype})", event.kind),
@@ -177,6 +196,7 @@ fn message(event: Event) -> Result<CaptureEvent, UnreadableEvent> {
                 channel,
                 ts,
                 user: member(event.user),
+                user_team: author_team(event.user_team.as_deref(), event.team.as_deref()),
                 text: event.text.unwrap_or_default(),
                 thread_ts: event.thread_ts,
             }))
@@ -190,6 +210,8 @@ fn message(event: Event) -> Result<CaptureEvent, UnreadableEvent> {
             }
             // Slack has sent edits whose inner message lacks `ts`; the previous one has it.
             let previous = event.previous_message.as_ref();
+            let user_team = author_team(message.user_team.as_deref(), message.team.as_deref())
+                .or_else(|| previous.and_then(|p| author_team(p.user_team.as_deref(), p.team.as_deref())));
             let ts = message
                 .ts
                 .or_else(|| previous.and_then(|p| p.ts.clone()))
@@ -198,6 +220,7 @@ fn message(event: Event) -> Result<CaptureEvent, UnreadableEvent> {
                 channel,
                 ts,
                 user: member(message.user.or_else(|| previous.and_then(|p| p.user.clone()))),
+                user_team,
                 text: message.text.unwrap_or_default(),
                 thread_ts: message
                     .thread_ts
@@ -243,6 +266,30 @@ mod tests {
         let payload = r#"{"event":{"type":"reaction_added","user":"U1","reaction":"bulb",
             "item":{"type":"file","file":"F1"},"event_ts":"1.2"}}"#;
         assert!(matches!(parse(payload).unwrap(), CaptureEvent::Ignored(_)));
+    }
+
+    #[test]
+    fn a_message_carries_its_authors_own_workspace() {
+        // message_thread_reply__boltpy.json: a Slack Connect reply names the author's team.
+        let shared = r#"{"event":{"type":"message","user":"W222","team":"T111","user_team":"T222",
+            "source_team":"T111","channel":"C1","ts":"2.000100","text":"hi"}}"#;
+        let CaptureEvent::Posted(posted) = parse(shared).unwrap() else {
+            panic!()
+        };
+        assert_eq!(posted.user_team.as_ref().map(TeamId::as_str), Some("T222"));
+        // message_plain__boltpy.json: only `team`.
+        let plain =
+            r#"{"event":{"type":"message","user":"W1","team":"T111","channel":"C1","ts":"2.1","text":"x"}}"#;
+        let CaptureEvent::Posted(posted) = parse(plain).unwrap() else {
+            panic!()
+        };
+        assert_eq!(posted.user_team.as_ref().map(TeamId::as_str), Some("T111"));
+        let edit = r#"{"event":{"type":"message","subtype":"message_changed","channel":"C1","event_ts":"3.1",
+            "message":{"user":"W1","text":"y","ts":"2.1"},"previous_message":{"user":"W1","user_team":"T9","ts":"2.1"}}}"#;
+        let CaptureEvent::Edited(edited) = parse(edit).unwrap() else {
+            panic!()
+        };
+        assert_eq!(edited.user_team.as_ref().map(TeamId::as_str), Some("T9"));
     }
 
     #[test]

@@ -200,6 +200,7 @@ async fn on_posted(
         user_id: posted.user.clone(),
         text: posted.text.clone(),
         thread_ts: posted.thread_ts.clone(),
+        user_team_id: posted.user_team.clone(),
     };
     tx.put_message(&cached, now).await?;
     if cached.is_thread_reply()
@@ -305,6 +306,7 @@ async fn on_edited(
             user_id: edited.user.clone(),
             text: edited.text.clone(),
             thread_ts: edited.thread_ts.clone(),
+            user_team_id: edited.user_team.clone(),
         };
         tx.put_message(&cached, now).await?;
     }
@@ -371,20 +373,28 @@ pub async fn capture(
     let cached = tx.message(message).await?;
     let text = text_override.or(cached.as_ref().map(|m| m.text.as_str()));
     let author = cached.as_ref().and_then(|m| m.user_id.as_ref()).or(author_hint);
+    // The author's own workspace, as the message says, else as the directory knows it; when
+    // neither does, the message fetched or users.info fills it in later.
+    let known_team = match author {
+        Some(author) => directory::learn_person(tx, &ctx.team_id, author, now).await?,
+        None => None,
+    };
+    let author_team = cached
+        .as_ref()
+        .and_then(|m| m.user_team_id.as_ref())
+        .or(known_team.as_ref());
     let insight = tx
         .create_insight(&NewInsight {
             message,
             thread_ts: cached.as_ref().and_then(|m| m.thread_ts.as_deref()),
             author_id: author,
+            author_team_id: author_team,
             text,
             text_version: 0,
             source,
             at: now,
         })
         .await?;
-    if let Some(author) = author {
-        directory::learn_person(tx, &ctx.team_id, author, now).await?;
-    }
     for (user, emoji) in tx.reactions_on(message).await? {
         if is_vote(&emoji) && Some(&user) != author {
             tx.add_vote(insight.id, &user, message).await?;

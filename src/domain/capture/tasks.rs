@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use slack_morphism::prelude::*;
 
+use super::events;
 use super::service::{self, TeamContext};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::job_team;
@@ -30,6 +31,25 @@ const UNREACHABLE: &[&str] = &[
 struct MessageTask {
     channel: ChannelId,
     ts: String,
+}
+
+/// `conversations.history` and `conversations.replies` answers, as far as a capture reads
+/// them. slack-morphism's message model has no `user_team`/`team`, which name the author's own
+/// workspace in a Slack Connect circle.
+#[derive(Deserialize)]
+struct Messages {
+    #[serde(default)]
+    messages: Vec<Fetched>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Fetched {
+    ts: String,
+    user: Option<String>,
+    text: Option<String>,
+    thread_ts: Option<String>,
+    user_team: Option<String>,
+    team: Option<String>,
 }
 
 fn read_task(job: &Job) -> Result<MessageTask, HandlerError> {
@@ -114,7 +134,7 @@ async fn fill_in_fetched(
     tx: &mut dyn InsightTx,
     team: &TeamId,
     task: &MessageTask,
-    fetched: Result<Option<SlackHistoryMessage>, SlackError>,
+    fetched: Result<Option<Fetched>, SlackError>,
     now: Millis,
 ) -> Result<(), HandlerError> {
     let at = MessageRef {
@@ -147,16 +167,16 @@ async fn fill_in_fetched(
         channel_id: task.channel.clone(),
         ts: task.ts.clone(),
         // An author of another shape names no one.
-        user_id: message
-            .sender
-            .user
-            .as_ref()
-            .and_then(|user| UserId::parse(user.to_string()).ok()),
-        text: message.content.text.clone().unwrap_or_default(),
-        thread_ts: message.origin.thread_ts.as_ref().map(ToString::to_string),
+        user_id: message.user.as_deref().and_then(|user| UserId::parse(user).ok()),
+        text: message.text.clone().unwrap_or_default(),
+        thread_ts: message.thread_ts.clone(),
+        user_team_id: events::author_team(message.user_team.as_deref(), message.team.as_deref()),
     };
     tx.put_message(&cached, now).await?;
     tx.set_text(insight.id, &cached.text, 0, now).await?;
+    if let Some(author_team) = &cached.user_team_id {
+        tx.set_author_team(insight.id, author_team).await?;
+    }
     let context = TeamContext::load(tx, team).await?;
     service::tag_by_rules(tx, &context, &insight, &cached.text).await?;
     service::queue_ack(tx, &insight, now).await?;
@@ -181,39 +201,42 @@ impl FetchMessageHandler {
     }
 
     /// The message itself: from the channel's history, or from its thread when it is a reply.
-    async fn fetch(
-        &self,
-        team: &TeamId,
-        task: &MessageTask,
-    ) -> Result<Option<SlackHistoryMessage>, SlackError> {
+    async fn fetch(&self, team: &TeamId, task: &MessageTask) -> Result<Option<Fetched>, SlackError> {
         let slack = self.workspaces.slack(team).await?;
-        let ts = SlackTs::new(task.ts.clone());
-        let history = &SlackApiConversationsHistoryRequest::new()
-            .with_channel(task.channel.to_string().into())
-            .with_latest(ts.clone())
-            .with_inclusive(true)
-            .with_limit(1);
-        let found = slack
+        let (channel, ts) = (task.channel.as_str(), task.ts.as_str());
+        let history = vec![
+            ("channel", Some(channel)),
+            ("latest", Some(ts)),
+            ("inclusive", Some("true")),
+            ("limit", Some("1")),
+        ];
+        let history = &history;
+        let found: Messages = slack
             .call("conversations.history", |s| async move {
-                s.conversations_history(history).await
+                s.http_session_api
+                    .http_get("conversations.history", history, None)
+                    .await
             })
-            .await?
-            .messages
-            .into_iter()
-            .find(|m| m.origin.ts == ts);
-        if found.is_some() {
-            return Ok(found);
+            .await?;
+        if let Some(found) = found.messages.into_iter().find(|m| m.ts == ts) {
+            return Ok(Some(found));
         }
-        let replies = &SlackApiConversationsRepliesRequest::new(task.channel.to_string().into(), ts.clone())
-            .with_latest(ts.clone())
-            .with_inclusive(true);
+        let replies = vec![
+            ("channel", Some(channel)),
+            ("ts", Some(ts)),
+            ("latest", Some(ts)),
+            ("inclusive", Some("true")),
+        ];
+        let replies = &replies;
         match slack
             .call("conversations.replies", |s| async move {
-                s.conversations_replies(replies).await
+                s.http_session_api
+                    .http_get::<Messages, _, _>("conversations.replies", replies, None)
+                    .await
             })
             .await
         {
-            Ok(answer) => Ok(answer.messages.into_iter().find(|m| m.origin.ts == ts)),
+            Ok(answer) => Ok(answer.messages.into_iter().find(|m| m.ts == ts)),
             Err(SlackError::Api { code, .. }) if code == "thread_not_found" => Ok(None),
             Err(err) => Err(err),
         }

@@ -10,8 +10,9 @@ use serde::Serialize;
 use super::filter::FilterError;
 use crate::store::InsightRow;
 
-/// The columns, in order; JSON Lines uses them as keys.
-pub const COLUMNS: [&str; 15] = [
+/// The columns, in order; JSON Lines uses them as keys. New columns go last, so consumers that
+/// read columns by position keep working.
+pub const COLUMNS: [&str; 16] = [
     "id",
     "created_at",
     "team_id",
@@ -27,6 +28,7 @@ pub const COLUMNS: [&str; 15] = [
     "status",
     "source",
     "permalink",
+    "author_team_id",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,6 +84,8 @@ struct Record<'a> {
     status: &'a str,
     source: &'a str,
     permalink: String,
+    /// The author's own workspace: a partner organization's for a Slack Connect member.
+    author_team_id: &'a str,
 }
 
 impl<'a> Record<'a> {
@@ -102,11 +106,12 @@ impl<'a> Record<'a> {
             status: &row.status,
             source: &row.source,
             permalink: row.permalink().unwrap_or_default(),
+            author_team_id: &row.author_team_id,
         }
     }
 
     /// The CSV cells, in [`COLUMNS`] order, each made safe to open in a spreadsheet.
-    fn cells(&self) -> [String; 15] {
+    fn cells(&self) -> [String; 16] {
         [
             self.id.to_string(),
             self.created_at.clone(),
@@ -123,6 +128,7 @@ impl<'a> Record<'a> {
             defuse(self.status),
             defuse(self.source),
             defuse(&self.permalink),
+            defuse(self.author_team_id),
         ]
     }
 }
@@ -195,7 +201,7 @@ impl Encoder {
 fn csv_records(
     builder: &csv::WriterBuilder,
     capacity: usize,
-    records: impl IntoIterator<Item = [String; 15]>,
+    records: impl IntoIterator<Item = [String; COLUMNS.len()]>,
 ) -> Vec<u8> {
     let mut writer = builder.from_writer(Vec::with_capacity(capacity));
     for record in records {
@@ -227,6 +233,7 @@ mod tests {
             status: "new".into(),
             source: "reaction".into(),
             workspace_url: Some("https://acme.slack.com/".into()),
+            author_team_id: "T2".into(),
         }
     }
 
@@ -237,10 +244,10 @@ mod tests {
         out.extend(encoder.rows(&[row("Says \"hi\",\nthen leaves")]));
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with(
-            "id,created_at,team_id,channel_id,channel_name,message_ts,author_id,author_name,text,tags,votes,replies,status,source,permalink\r\n"
+            "id,created_at,team_id,channel_id,channel_name,message_ts,author_id,author_name,text,tags,votes,replies,status,source,permalink,author_team_id\r\n"
         ));
         assert!(text.contains(
-            "7,2026-01-01T00:00:00Z,T1,C1,vip-circle,1767225600.000100,U1,Ada,\"Says \"\"hi\"\",\nthen leaves\",bug;idea,3,1,new,reaction,https://acme.slack.com/archives/C1/p1767225600000100\r\n"
+            "7,2026-01-01T00:00:00Z,T1,C1,vip-circle,1767225600.000100,U1,Ada,\"Says \"\"hi\"\",\nthen leaves\",bug;idea,3,1,new,reaction,https://acme.slack.com/archives/C1/p1767225600000100,T2\r\n"
         ), "{text}");
     }
 
@@ -265,6 +272,11 @@ mod tests {
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
         assert_eq!(keys_sorted, expected);
+        let raw = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            raw.ends_with(",\"author_team_id\":\"T2\"}\n"),
+            "a new key goes last: {raw}"
+        );
         assert_eq!(line["tags"], serde_json::json!(["bug", "idea"]));
         assert_eq!(
             line["text"], "=1+1",
@@ -316,6 +328,7 @@ mod tests {
                         status: "new".into(),
                         source: "reaction".into(),
                         workspace_url: None,
+                        author_team_id: if votes % 2 == 0 { "T1" } else { "T0PARTNER" }.into(),
                     }
                 })
         }
@@ -343,6 +356,7 @@ mod tests {
                     prop_assert_eq!(&record[8], defuse(row.text.as_deref().unwrap_or_default()));
                     prop_assert_eq!(&record[9], &row.tags);
                     prop_assert_eq!(&record[10], row.votes.to_string());
+                    prop_assert_eq!(&record[15], &row.author_team_id);
                 }
             }
 

@@ -14,6 +14,7 @@ use super::view::{self, Audience, Prefill};
 use super::{CALLBACK_ID, audience_of, may_edit, workspace_tags};
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
+use crate::domain::capture::events;
 use crate::domain::capture::service::{TeamContext, follow_merges};
 use crate::domain::job_team;
 use crate::domain::settings::DomainSettings;
@@ -64,6 +65,12 @@ struct ActionMessage {
     user: Option<String>,
     #[serde(default)]
     thread_ts: Option<String>,
+    /// The author's own workspace (`user_team`, else `team`): a partner organization's in a
+    /// Slack Connect circle.
+    #[serde(default)]
+    user_team: Option<String>,
+    #[serde(default)]
+    team: Option<String>,
 }
 
 /// Handles the shortcut's `message_action` rows.
@@ -245,6 +252,10 @@ impl OpenFormHandler {
                 .and_then(|user| UserId::parse(user).ok()),
             text: action.message.text.clone(),
             thread_ts: action.message.thread_ts.clone(),
+            user_team_id: events::author_team(
+                action.message.user_team.as_deref(),
+                action.message.team.as_deref(),
+            ),
         };
         if let Err(err) = self.cache(&message).await {
             tracing::warn!(error = %err, "could not cache the shortcut's message; the capture will lack its author");

@@ -296,6 +296,7 @@ mod tests {
             status: "new".into(),
             source: "reaction".into(),
             workspace_url: Some("https://circle.slack.com/".into()),
+            author_team_id: "T0CIRCLE".into(),
         }
     }
 

@@ -51,8 +51,8 @@ pub(super) async fn create_insight<T: TxConnection>(
         .await?;
     let sql = format!(
         "INSERT INTO insights (team_id, number, channel_id, message_ts, thread_ts, author_id, text, \
-         text_version, source, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         text_version, source, created_at, updated_at, author_team_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) \
          ON CONFLICT (team_id, channel_id, message_ts) DO NOTHING RETURNING {INSIGHT_COLUMNS}"
     );
     let created: Option<Insight> = tx
@@ -67,7 +67,8 @@ pub(super) async fn create_insight<T: TxConnection>(
                 .bind(new.text)
                 .bind(new.text_version)
                 .bind(new.source.as_str())
-                .bind(new.at),
+                .bind(new.at)
+                .bind(new.author_team_id),
         )
         .await?;
     let insight = match created {
@@ -293,4 +294,18 @@ pub(super) async fn merge<T: TxConnection>(
 pub(super) async fn merged_into<T: TxConnection>(tx: &mut SqlTx<T>, id: i64) -> StoreResult<Vec<Insight>> {
     tx.fetch_all(Statement::new(insight_query("merged_into = $1 ORDER BY number")).bind(id))
         .await
+}
+
+pub(super) async fn set_author_team<T: TxConnection>(
+    tx: &mut SqlTx<T>,
+    id: i64,
+    author_team: &TeamId,
+) -> StoreResult<()> {
+    tx.execute(
+        Statement::new("UPDATE insights SET author_team_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(author_team),
+    )
+    .await?;
+    Ok(())
 }

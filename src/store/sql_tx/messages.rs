@@ -9,11 +9,12 @@ pub(super) async fn put_message<T: TxConnection>(
 ) -> StoreResult<()> {
     tx.execute(
         Statement::new(
-            "INSERT INTO messages (team_id, channel_id, ts, user_id, text, thread_ts, seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO messages (team_id, channel_id, ts, user_id, text, thread_ts, seen_at, user_team_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (team_id, channel_id, ts) DO UPDATE SET \
              user_id = COALESCE(excluded.user_id, messages.user_id), text = excluded.text, \
-             thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts), seen_at = excluded.seen_at",
+             thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts), seen_at = excluded.seen_at, \
+             user_team_id = COALESCE(excluded.user_team_id, messages.user_team_id)",
         )
         .bind(&m.team_id)
         .bind(&m.channel_id)
@@ -21,7 +22,8 @@ pub(super) async fn put_message<T: TxConnection>(
         .bind(m.user_id.as_ref())
         .bind(&m.text)
         .bind(&m.thread_ts)
-        .bind(at),
+        .bind(at)
+        .bind(m.user_team_id.as_ref()),
     )
     .await?;
     Ok(())
@@ -34,7 +36,7 @@ pub(super) async fn message<T: TxConnection>(
     let row: Option<CachedMessage> = tx
         .fetch_optional(
             Statement::new(
-                "SELECT team_id, channel_id, ts, user_id, text, thread_ts FROM messages \
+                "SELECT team_id, channel_id, ts, user_id, text, thread_ts, user_team_id FROM messages \
                  WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
             )
             .bind(at.team_id)
@@ -52,7 +54,7 @@ pub(super) async fn thread_replies<T: TxConnection>(
     let rows: Vec<CachedMessage> = tx
         .fetch_all(
             Statement::new(
-                "SELECT team_id, channel_id, ts, user_id, text, thread_ts FROM messages \
+                "SELECT team_id, channel_id, ts, user_id, text, thread_ts, user_team_id FROM messages \
                  WHERE team_id = $1 AND channel_id = $2 AND thread_ts = $3 AND ts <> $3 ORDER BY ts",
             )
             .bind(parent.team_id)

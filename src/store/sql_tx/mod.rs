@@ -20,7 +20,7 @@ use super::StoreResult;
 use super::insights::{
     Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
     InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
-    NewInsight, NewRule, ReactionChange, Reply, Rule, TagSource, day_of,
+    NewInsight, NewRule, Person, ReactionChange, Reply, Rule, TagSource, day_of,
 };
 use super::sql::{Dialect, Executor, FromRow, PerDialect, Statement, in_list};
 use super::sqlite_direct::DirectTransaction;
@@ -432,6 +432,23 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
 
     async fn has_name(&mut self, named: Named<'_>) -> StoreResult<bool> {
         workspace::has_name(self, named).await
+    }
+
+    async fn person(&mut self, team_id: &TeamId, user_id: &UserId) -> StoreResult<Option<Person>> {
+        workspace::person(self, team_id, user_id).await
+    }
+
+    async fn set_person_team(
+        &mut self,
+        team_id: &TeamId,
+        user_id: &UserId,
+        user_team: &TeamId,
+    ) -> StoreResult<()> {
+        workspace::set_person_team(self, team_id, user_id, user_team).await
+    }
+
+    async fn set_author_team(&mut self, id: i64, author_team: &TeamId) -> StoreResult<()> {
+        insights::set_author_team(self, id, author_team).await
     }
 
     async fn enqueue(&mut self, item: &NewInboxItem) -> StoreResult<bool> {

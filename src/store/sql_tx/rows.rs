@@ -17,6 +17,7 @@ impl FromRow for Insight {
             message_ts: columns.take()?,
             thread_ts: columns.take()?,
             author_id: columns.take()?,
+            author_team_id: columns.take()?,
             text: columns.take()?,
             text_version: columns.take()?,
             source: columns.parsed()?,
@@ -32,7 +33,7 @@ impl FromRow for Insight {
     }
 }
 
-/// Columns: team_id, channel_id, ts, user_id, text, thread_ts.
+/// Columns: team_id, channel_id, ts, user_id, text, thread_ts, user_team_id.
 impl FromRow for CachedMessage {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
         let mut columns = Columns::new(row);
@@ -43,6 +44,7 @@ impl FromRow for CachedMessage {
             user_id: columns.take()?,
             text: columns.take()?,
             thread_ts: columns.take()?,
+            user_team_id: columns.take()?,
         })
     }
 }

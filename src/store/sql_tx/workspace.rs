@@ -208,6 +208,48 @@ pub(super) async fn has_name<T: TxConnection>(tx: &mut SqlTx<T>, named: Named<'_
     Ok(found.is_some())
 }
 
+pub(super) async fn person<T: TxConnection>(
+    tx: &mut SqlTx<T>,
+    team_id: &TeamId,
+    user_id: &UserId,
+) -> StoreResult<Option<Person>> {
+    let found: Option<(Option<TeamId>,)> = tx
+        .fetch_optional(
+            Statement::new("SELECT user_team_id FROM people WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(user_id),
+        )
+        .await?;
+    Ok(found.map(|(user_team_id,)| Person { user_team_id }))
+}
+
+pub(super) async fn set_person_team<T: TxConnection>(
+    tx: &mut SqlTx<T>,
+    team_id: &TeamId,
+    user_id: &UserId,
+    user_team: &TeamId,
+) -> StoreResult<()> {
+    tx.execute(
+        Statement::new("UPDATE people SET user_team_id = $3 WHERE team_id = $1 AND user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .bind(user_team),
+    )
+    .await?;
+    // On the (team_id, author_id) index: a person's insights, not the workspace's.
+    tx.execute(
+        Statement::new(
+            "UPDATE insights SET author_team_id = $3 \
+             WHERE team_id = $1 AND author_id = $2 AND author_team_id IS NULL",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .bind(user_team),
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn enqueue<T: TxConnection>(tx: &mut SqlTx<T>, item: &NewInboxItem) -> StoreResult<bool> {
     let done = tx
         .execute(

@@ -47,9 +47,17 @@ pub struct TestAppBuilder {
     faults: Vec<(String, circlet_testkit::fake_slack::Fault, usize)>,
     ops_refresh: Duration,
     server_settings: ServerSettings,
+    enterprise_install: Option<String>,
 }
 
 impl TestAppBuilder {
+    /// Makes the bot token an org-wide install in organization `enterprise_id` (`auth.test`
+    /// says so from the start).
+    pub fn enterprise_install(mut self, enterprise_id: &str) -> Self {
+        self.enterprise_install = Some(enterprise_id.to_owned());
+        self
+    }
+
     /// Injects a fault into the fake Slack before the app starts (the app asks `auth.test` as
     /// soon as it runs).
     pub fn fault_from_start(
@@ -116,6 +124,9 @@ impl TestAppBuilder {
         let fake = FakeSlack::start().await.expect("fake Slack");
         for (method, fault, times) in self.faults {
             fake.inject(&method, fault, times);
+        }
+        if let Some(enterprise) = &self.enterprise_install {
+            fake.set_enterprise_install(enterprise);
         }
         let mut env = vec![
             ("SLACK_SIGNING_SECRET".to_owned(), SECRET.to_owned()),
@@ -206,6 +217,7 @@ impl TestApp {
             faults: Vec::new(),
             ops_refresh: Duration::ZERO,
             server_settings: ServerSettings::default(),
+            enterprise_install: None,
         }
     }
 

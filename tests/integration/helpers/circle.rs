@@ -26,6 +26,11 @@ fn envelope(sample: &str, event_id: &str) -> Value {
     let mut envelope = samples::json("events", sample);
     envelope["event_id"] = json!(event_id);
     envelope["team_id"] = json!(TEAM);
+    // Delivered to the test workspace's installation, which is what attributes an event.
+    if let Some(authorization) = envelope["authorizations"].get_mut(0) {
+        authorization["team_id"] = json!(TEAM);
+        authorization["user_id"] = json!(BOT);
+    }
     envelope
 }
 
@@ -61,6 +66,8 @@ pub fn message(user: &str, channel: &str, ts: &str, text: &str, thread_ts: Optio
     let mut event = envelope("message_plain__boltpy.json", &format!("Evmsg{channel}{ts}"));
     let inner = &mut event["event"];
     inner["user"] = json!(user);
+    // The author's own workspace, as Slack names it on every message.
+    inner["team"] = json!(TEAM);
     inner["channel"] = json!(channel);
     inner["ts"] = json!(ts);
     inner["event_ts"] = json!(ts);
@@ -149,22 +156,26 @@ pub async fn feedback(app: &TestApp, user: &str, text: &str) -> String {
 /// Runs `/feedback {text}` as `user` in workspace `team`: checks the immediate "working on it"
 /// acknowledgement, runs the inbox, and returns the ephemeral answer sent to its response_url.
 pub async fn feedback_in(app: &TestApp, team: &str, user: &str, text: &str) -> String {
+    feedback_form(app, &[("team_id", team)], user, text).await
+}
+
+/// Runs `/feedback {text}` as `user` with the form fields `installation` names it by
+/// (`team_id`, and for an org-wide install `enterprise_id` and `is_enterprise_install`), as
+/// [`feedback_in`] does.
+pub async fn feedback_form(app: &TestApp, installation: &[(&str, &str)], user: &str, text: &str) -> String {
     let response_id = uuid::Uuid::new_v4().simple().to_string();
     let response_url = app.fake.response_url(&response_id);
     let trigger = uuid::Uuid::new_v4().to_string();
-    let answer = app
-        .sender
-        .command(&[
-            ("team_id", team),
-            ("channel_id", "C0OPS"),
-            ("user_id", user),
-            ("command", "/feedback"),
-            ("text", text),
-            ("response_url", response_url.as_str()),
-            ("trigger_id", trigger.as_str()),
-        ])
-        .await
-        .unwrap();
+    let mut form = installation.to_vec();
+    form.extend([
+        ("channel_id", "C0OPS"),
+        ("user_id", user),
+        ("command", "/feedback"),
+        ("text", text),
+        ("response_url", response_url.as_str()),
+        ("trigger_id", trigger.as_str()),
+    ]);
+    let answer = app.sender.command(&form).await.unwrap();
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(
         answer.json()["text"]

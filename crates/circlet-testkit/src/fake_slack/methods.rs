@@ -14,7 +14,10 @@ const DEFAULT_LIMIT: usize = 100;
 
 pub(super) fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) -> Value {
     let answer = match method {
-        "auth.test" => Ok(auth_test(slack.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID))),
+        "auth.test" => Ok(auth_test(
+            slack.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID),
+            slack.enterprise_install.as_deref(),
+        )),
         "chat.postMessage" => slack.post_message(params),
         "chat.postEphemeral" => slack.post_ephemeral(params),
         "chat.update" => slack.update_message(params),
@@ -42,11 +45,16 @@ pub(super) fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: 
     }
 }
 
-fn auth_test(team_id: &str) -> Value {
-    json!({
+fn auth_test(team_id: &str, enterprise_install: Option<&str>) -> Value {
+    let mut answer = json!({
         "url": TEAM_URL, "team": "Circle", "user": "circlet", "team_id": team_id,
         "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": false,
-    })
+    });
+    if let Some(enterprise) = enterprise_install {
+        answer["enterprise_id"] = enterprise.into();
+        answer["is_enterprise_install"] = true.into();
+    }
+    answer
 }
 
 fn permalink(params: &Params) -> Answer {

@@ -89,6 +89,8 @@ struct Slack {
     id_counter: u64,
     /// The workspace `auth.test` names; [`DEFAULT_TEAM_ID`] unless set.
     team_id: Option<String>,
+    /// The organization of an org-wide install, which `auth.test` then names.
+    enterprise_install: Option<String>,
 }
 
 struct Shared {
@@ -213,6 +215,12 @@ impl FakeSlack {
     /// Makes `auth.test` say the bot token belongs to workspace `team_id`.
     pub fn set_team(&self, team_id: &str) {
         self.shared.lock().team_id = Some(team_id.to_owned());
+    }
+
+    /// Makes `auth.test` say the bot token is an org-wide install in organization `enterprise_id`
+    /// (`is_enterprise_install: true`).
+    pub fn set_enterprise_install(&self, enterprise_id: &str) {
+        self.shared.lock().enterprise_install = Some(enterprise_id.to_owned());
     }
 
     /// `usergroups.users.list` answers with these members for `group`.
