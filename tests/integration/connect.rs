@@ -3,8 +3,6 @@
 //! workspace its envelope names; a partner organization's members count like anyone; each
 //! insight keeps its author's own workspace, exported last as `author_team_id`.
 
-use circlet::clock::{Clock, SystemClock};
-use circlet::domain::tokens;
 use circlet::store::MessageRef;
 use circlet_testkit::fake_slack::Fault;
 use serde_json::{Value, json};
@@ -67,15 +65,7 @@ fn from_partner(mut event: Value) -> Value {
 }
 
 async fn export(app: &TestApp, format: &str) -> String {
-    let token = tokens::issue(
-        app.store.tokens().as_ref(),
-        "looker",
-        None,
-        SystemClock.now_millis(),
-    )
-    .await
-    .unwrap()
-    .token;
+    let token = app.api_token("looker", None).await;
     let response = app
         .http
         .get(format!("{}/api/v1/insights?format={format}", app.base_url))

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use circlet::api::EXPORT_STREAMS;
 use circlet::clock::{Clock, SystemClock};
-use circlet::domain::tokens;
 use circlet::server::ServerSettings;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,15 +26,7 @@ const TEXT_BYTES: usize = 2_000;
 async fn seeded_app(db: TestDb, settings: ServerSettings) -> (TestApp, String) {
     let app = TestApp::builder(db).server_settings(settings).start().await;
     seed_insights(&app.db, TEAM, INSIGHTS, TEXT_BYTES).await;
-    let token = tokens::issue(
-        app.store.tokens().as_ref(),
-        "looker",
-        None,
-        SystemClock.now_millis(),
-    )
-    .await
-    .unwrap()
-    .token;
+    let token = app.api_token("looker", None).await;
     (app, token)
 }
 

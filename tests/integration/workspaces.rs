@@ -3,7 +3,7 @@
 //! at once, settings set from Slack.
 
 use circlet::clock::{Clock, SystemClock};
-use circlet::domain::{links, tokens, workspaces::REFUSAL};
+use circlet::domain::{links, workspaces::REFUSAL};
 use circlet::ids::TeamId;
 use circlet::secret::Secret;
 use circlet::store::{CircleChange, Installation, SettingChange, SharedStore};
@@ -105,18 +105,11 @@ fn an_idea(team_id: &str, circle: &str, ts: &str) -> Vec<Value> {
 
 /// The API export a token of `team_id` sees: the texts, sorted.
 async fn api_texts(app: &TestApp, team_id: &str) -> Vec<String> {
-    let issued = tokens::issue(
-        app.store.tokens().as_ref(),
-        &format!("sync-{team_id}-{}", uuid::Uuid::new_v4().simple()),
-        Some(team_id),
-        SystemClock.now_millis(),
-    )
-    .await
-    .unwrap();
+    let token = app.api_token("sync", Some(team_id)).await;
     let answer = app
         .http
         .get(format!("{}/api/v1/insights?format=jsonl", app.base_url))
-        .bearer_auth(&issued.token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();

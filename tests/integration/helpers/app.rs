@@ -239,6 +239,15 @@ impl TestApp {
             .clone()
     }
 
+    /// A new export API token named `name`, bound to `team` if given.
+    pub async fn api_token(&self, name: &str, team: Option<&str>) -> String {
+        let now = circlet::clock::Clock::now_millis(&circlet::clock::SystemClock);
+        circlet::domain::tokens::issue(self.store.tokens().as_ref(), name, team, now)
+            .await
+            .expect("issue a token")
+            .token
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         let response = self
             .http
