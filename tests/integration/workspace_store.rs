@@ -121,24 +121,24 @@ on_both_backends! {
     async fn settings_are_per_workspace(db: TestDb) {
         let workspaces = db.store().await.workspaces();
         let (home, other) = (team("T0HOME"), team("T0OTHER"));
-        assert_eq!(workspaces.settings(&home).await.unwrap(), WorkspaceSettings::default());
+        assert_eq!(workspaces.settings(home).await.unwrap(), WorkspaceSettings::default());
         workspaces
-            .change_setting(&home, SettingChange::ProductUsers(Some("U0A,U0B")), user("U0ADMIN"), 1)
+            .change_setting(home, SettingChange::ProductUsers(Some("U0A,U0B")), user("U0ADMIN"), 1)
             .await
             .unwrap();
         workspaces
-            .change_setting(&home, SettingChange::DigestChannel(Some("C0DIGEST")), user("U0ADMIN"), 2)
+            .change_setting(home, SettingChange::DigestChannel(Some("C0DIGEST")), user("U0ADMIN"), 2)
             .await
             .unwrap();
-        let settings = workspaces.settings(&home).await.unwrap();
+        let settings = workspaces.settings(home).await.unwrap();
         assert_eq!(settings.product_users.as_deref(), Some("U0A,U0B"));
         assert_eq!(settings.digest_channel.as_deref(), Some("C0DIGEST"));
-        assert_eq!(workspaces.settings(&other).await.unwrap(), WorkspaceSettings::default());
+        assert_eq!(workspaces.settings(other).await.unwrap(), WorkspaceSettings::default());
         workspaces
-            .change_setting(&home, SettingChange::DigestChannel(None), user("U0ADMIN"), 3)
+            .change_setting(home, SettingChange::DigestChannel(None), user("U0ADMIN"), 3)
             .await
             .unwrap();
-        assert_eq!(workspaces.settings(&home).await.unwrap().digest_channel, None);
+        assert_eq!(workspaces.settings(home).await.unwrap().digest_channel, None);
     }
 }
 
