@@ -47,6 +47,7 @@ pub struct TestAppBuilder {
     faults: Vec<(String, circlet_testkit::fake_slack::Fault, usize)>,
     ops_refresh: Duration,
     server_settings: ServerSettings,
+    token_refresh_every: Option<Duration>,
 }
 
 impl TestAppBuilder {
@@ -107,6 +108,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// How often rotating tokens due for a refresh are looked for (multi-workspace mode).
+    pub fn token_refresh_every(mut self, every: Duration) -> Self {
+        self.token_refresh_every = Some(every);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -143,6 +150,9 @@ impl TestAppBuilder {
         }
         if let Some(handlers) = self.handlers {
             builder = builder.handlers(handlers);
+        }
+        if let Some(every) = self.token_refresh_every {
+            builder = builder.token_refresh_every(every);
         }
         if !self.background_workers {
             builder = builder.without_background_workers();
@@ -206,6 +216,7 @@ impl TestApp {
             faults: Vec::new(),
             ops_refresh: Duration::ZERO,
             server_settings: ServerSettings::default(),
+            token_refresh_every: None,
         }
     }
 
