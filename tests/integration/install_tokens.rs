@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::helpers::circle::send;
 use crate::helpers::install::{
-    CLIENT_ID, CLIENT_SECRET, cipher, idea_in, install, installation, make_circle_in, multi_workspace, start,
-    stored_token, web_api_calls,
+    CLIENT_ID, CLIENT_SECRET, cipher, come_back_at, idea_in, install, installation, make_circle_in,
+    multi_workspace, start, stored_token, web_api_calls,
 };
 use crate::helpers::metrics::sample;
 use crate::helpers::{Backend, TestApp, TestDb, eventually};
@@ -218,4 +218,95 @@ async fn serve_refreshes_tokens_on_its_own() {
     })
     .await;
     assert_eq!(stored_token(&app, GLOW).await, "xoxe.xoxb-glow-2");
+}
+
+/// The real binary at `trace`, every crate: installing (a refused code, then a rotating grant)
+/// and serving an event with the installation's token log none of the tokens, the client
+/// secret, the key, the code or the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traced_install_never_logs_tokens_the_client_secret_or_the_key() {
+    const BOT_TOKEN: &str = "xoxe.xoxb-7-glowT0kenValue3b9d";
+    const REFRESH: &str = "xoxe-1-glowRefreshValue8c2a";
+    const CODE: &str = "code-glow-5e0a77f1";
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let change = circlet::store::CircleChange {
+        team_id: crate::helpers::ids::team(GLOW),
+        channel_id: crate::helpers::ids::channel("C0GLOW"),
+        active: true,
+        changed_by: None,
+        at: 0,
+    };
+    store.set_circle(&change).await.unwrap();
+    store.close().await;
+    let fake = circlet_testkit::fake_slack::FakeSlack::start().await.unwrap();
+    fake.set_oauth_app(CLIENT_ID, CLIENT_SECRET, crate::helpers::install::REDIRECT_URI);
+    fake.grant_code(
+        CODE,
+        Grant::workspace(GLOW, BOT_TOKEN).rotating(REFRESH, TWELVE_HOURS),
+    );
+    fake.refuse_code("code-refused", "invalid_code");
+    let api_url = fake.api_url();
+    let mut serve = crate::helpers::serve::Serve::start(
+        &db.url,
+        &[
+            ("SLACK_API_URL", &api_url),
+            ("SLACK_CLIENT_ID", CLIENT_ID),
+            ("SLACK_CLIENT_SECRET", CLIENT_SECRET),
+            ("CIRCLET_PUBLIC_URL", crate::helpers::install::PUBLIC_URL),
+            ("CIRCLET_ENCRYPTION_KEY", crate::helpers::install::KEY),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    let (base, mut states) = (serve.base_url.clone(), Vec::new());
+    let refused = crate::helpers::install::begin_at(&base).await.state;
+    let reply = come_back_at(
+        &base,
+        &[("code", "code-refused"), ("state", &refused)],
+        Some(&refused),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    let state = crate::helpers::install::begin_at(&base).await.state;
+    let reply = come_back_at(&base, &[("code", CODE), ("state", &state)], Some(&state)).await;
+    assert_eq!(reply.status, 302, "{reply:?}");
+    states.extend([refused, state]);
+
+    let ts = "1700000000.000100";
+    fake.seed_message(
+        "C0GLOW",
+        serde_json::json!({"ts": ts, "user": "U0GLOWAUTHOR", "text": "Idea"}),
+    );
+    let mut event =
+        crate::helpers::circle::reaction(true, "U0GLOWMAYA", "bulb", "C0GLOW", ts, "U0GLOWAUTHOR", 1);
+    event["team_id"] = serde_json::json!(GLOW);
+    assert_eq!(serve.sender().event(&event).await.unwrap().status, 200);
+    let acks = fake
+        .wait_for_calls("reactions.add", 1, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        acks.first().and_then(|c| c.token.as_deref()),
+        Some(BOT_TOKEN),
+        "served with its token"
+    );
+    assert!(serve.terminate().success());
+
+    let logs = serve.logs();
+    assert!(logs.contains("\"level\":\"TRACE\""), "trace logging was on");
+    assert!(
+        logs.contains("\"message\":\"installed\""),
+        "the install was logged"
+    );
+    assert!(logs.contains("invalid_code"), "the refused code was logged");
+    let secrets = [
+        BOT_TOKEN,
+        "glowT0kenValue3b9d",
+        REFRESH,
+        CLIENT_SECRET,
+        crate::helpers::install::KEY,
+        CODE,
+    ];
+    for secret in secrets.iter().copied().chain(states.iter().map(String::as_str)) {
+        assert!(!logs.contains(secret), "the logs show {secret:?}");
+    }
 }

@@ -57,14 +57,15 @@ pub struct Begun {
 }
 
 fn browser() -> reqwest::Client {
+    circlet::telemetry::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-async fn get(app: &TestApp, path_and_query: &str, cookie: Option<&str>) -> Reply {
-    let mut request = browser().get(format!("{}{path_and_query}", app.base_url));
+async fn get(base_url: &str, path_and_query: &str, cookie: Option<&str>) -> Reply {
+    let mut request = browser().get(format!("{base_url}{path_and_query}"));
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }
@@ -93,7 +94,12 @@ async fn get(app: &TestApp, path_and_query: &str, cookie: Option<&str>) -> Reply
 
 /// `GET /slack/install`.
 pub async fn begin(app: &TestApp) -> Begun {
-    let reply = get(app, "/slack/install", None).await;
+    begin_at(&app.base_url).await
+}
+
+/// `GET /slack/install` of the Circlet at `base_url`.
+pub async fn begin_at(base_url: &str) -> Begun {
+    let reply = get(base_url, "/slack/install", None).await;
     assert_eq!(reply.status, 302, "{reply:?}");
     let authorize = reply.location.clone().expect("a Location");
     let state = query(&authorize, "state").expect("a state");
@@ -107,9 +113,19 @@ pub async fn begin(app: &TestApp) -> Begun {
 
 /// `GET /slack/oauth_redirect?<query>` with the state cookie `cookie` (its value), if any.
 pub async fn come_back(app: &TestApp, query: &[(&str, &str)], cookie: Option<&str>) -> Reply {
+    come_back_at(&app.base_url, query, cookie).await
+}
+
+/// [`come_back`] to the Circlet at `base_url`.
+pub async fn come_back_at(base_url: &str, query: &[(&str, &str)], cookie: Option<&str>) -> Reply {
     let query = serde_urlencoded::to_string(query).unwrap();
     let cookie = cookie.map(|value| format!("circlet_oauth_state={value}"));
-    get(app, &format!("/slack/oauth_redirect?{query}"), cookie.as_deref()).await
+    get(
+        base_url,
+        &format!("/slack/oauth_redirect?{query}"),
+        cookie.as_deref(),
+    )
+    .await
 }
 
 /// The whole install of `grant` through `code`, as a browser does it; asserts it succeeded.
