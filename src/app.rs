@@ -19,6 +19,8 @@ use crate::domain::access::ProductAccess;
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
+use crate::domain::install::rotation::REFRESH_EVERY;
+use crate::domain::install::{Installs, OAuthApp};
 use crate::domain::settings::ProductUsers;
 use crate::domain::settings_command::SettingsCommand;
 use crate::domain::uninstall::{UNINSTALL_EVENTS, UninstallHandler};
@@ -26,10 +28,11 @@ use crate::domain::workspaces::Workspaces;
 use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
+use crate::install::{self, InstallState};
 use crate::metrics::Metrics;
 use crate::ops::{self, OpsFigures, OpsState};
 use crate::server::{self, Listener, ServerSettings};
-use crate::slack::{SlackApi, SlackClientSettings, SlackError};
+use crate::slack::{OAuthClient, SlackApi, SlackClientSettings, SlackError};
 use crate::store::{self, SharedStore, StoreError};
 use crate::telemetry;
 
@@ -75,6 +78,7 @@ pub struct AppBuilder {
     worker_settings: WorkerSettings,
     ops_refresh: Duration,
     server_settings: ServerSettings,
+    token_refresh_every: Duration,
 }
 
 impl AppBuilder {
@@ -114,6 +118,13 @@ impl AppBuilder {
         self
     }
 
+    /// How often rotating tokens due for a refresh are looked for ([`REFRESH_EVERY`]; tests
+    /// shorten it).
+    pub fn token_refresh_every(mut self, every: Duration) -> Self {
+        self.token_refresh_every = every;
+        self
+    }
+
     /// Deadlines and limits of the HTTP listeners (tests shorten them).
     pub fn server_settings(mut self, settings: ServerSettings) -> Self {
         self.server_settings = settings;
@@ -128,6 +139,7 @@ impl AppBuilder {
         store.migrate().await?;
 
         let metrics = Metrics::new();
+        let slack_timeout = self.slack_settings.timeout;
         let slack = SlackApi::new(
             &config.slack_api_url,
             config.bot_token.as_ref(),
@@ -163,6 +175,27 @@ impl AppBuilder {
                 store.clone(),
             )),
             settings: Arc::new(config.domain_settings(secret.clone())),
+            installs: match &config.installs {
+                Some(settings) => Some(Arc::new(Installs::new(
+                    OAuthApp {
+                        oauth: OAuthClient::new(
+                            &config.slack_api_url,
+                            &settings.client_id,
+                            settings.client_secret.clone(),
+                            slack_timeout,
+                            metrics.clone(),
+                        )?,
+                        client_id: settings.client_id.clone(),
+                        redirect_uri: settings.redirect_uri(),
+                        cipher: settings.cipher.clone(),
+                    },
+                    store.clone(),
+                    workspaces.clone(),
+                    self.clock.clone(),
+                    metrics.clone(),
+                ))),
+                None => None,
+            },
         };
         let registry = Arc::new(match self.handlers {
             Some(factory) => factory(&services),
@@ -189,9 +222,16 @@ impl AppBuilder {
             gate,
             self.server_settings.body_read,
         );
-        let public = Router::new()
+        let mut public = Router::new()
             .merge(ingress::router(ingress_state))
             .merge(api::router(ApiState::new(store.clone(), self.clock.clone())));
+        // Single-workspace mode has nothing to install: those paths are 404 there.
+        if let (Some(installs), Some(settings)) = (&services.installs, &config.installs) {
+            public = public.merge(install::router(InstallState::new(
+                installs.clone(),
+                &settings.public_url,
+            )));
+        }
         let ops = ops::router(OpsState {
             figures: Arc::new(OpsFigures::new(
                 store.clone(),
@@ -200,6 +240,7 @@ impl AppBuilder {
                 self.ops_refresh,
             )),
             metrics: metrics.clone(),
+            installs: services.installs.clone(),
         });
         let counted = |router: Router| {
             router.layer(axum::middleware::from_fn_with_state(
@@ -250,6 +291,7 @@ impl AppBuilder {
                 0
             },
             scheduler: self.background_workers,
+            token_refresh_every: self.token_refresh_every,
             writer_task,
             wake,
             shutdown: CancellationToken::new(),
@@ -427,6 +469,7 @@ pub struct App {
     workers: usize,
     /// Whether the digest scheduler runs (off with the background workers, for tests).
     scheduler: bool,
+    token_refresh_every: Duration,
     writer_task: JoinHandle<()>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -448,6 +491,7 @@ impl App {
             worker_settings,
             ops_refresh: ops::REFRESH_EVERY,
             server_settings: ServerSettings::default(),
+            token_refresh_every: REFRESH_EVERY,
         }
     }
 
@@ -506,6 +550,7 @@ impl App {
             worker,
             workers,
             scheduler,
+            token_refresh_every,
             writer_task,
             wake,
             shutdown,
@@ -516,6 +561,13 @@ impl App {
         }
         worker_tasks.spawn(learn_identity(services.workspaces.clone(), shutdown.clone()));
         worker_tasks.spawn(services.workspaces.clone().keep_loaded(shutdown.clone()));
+        if let Some(installs) = &services.installs {
+            worker_tasks.spawn(
+                installs
+                    .clone()
+                    .keep_refreshed(token_refresh_every, shutdown.clone()),
+            );
+        }
         if scheduler {
             worker_tasks.spawn(services.digest_scheduler().run(shutdown.clone()));
         }

@@ -22,6 +22,7 @@ pub mod fuzzing;
 pub mod ids;
 pub mod inbox;
 pub mod ingress;
+pub mod install;
 pub mod metrics;
 pub mod ops;
 pub mod secret;

@@ -58,6 +58,11 @@ struct PostResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SlackCall {
     method: Label,
     result: String,
@@ -78,6 +83,8 @@ struct Inner {
     scheduled_posts: Family<PostResult, Counter>,
     scheduled_post_failing: Gauge,
     ops_refreshes: Counter,
+    token_refreshes: Family<ResultLabel, Counter>,
+    token_refresh_failing: Gauge,
     open_connections: Family<Listener, Gauge>,
     connections_cut: Family<ListenerReason, Counter>,
 }
@@ -171,6 +178,18 @@ impl Metrics {
             "Reads of the database for /readyz and /metrics (at most one per refresh interval, however many probes)",
             ops_refreshes.clone(),
         );
+        let token_refreshes = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "token_refreshes",
+            "Refreshes of rotating installation tokens by result (refreshed, superseded by another replica, or Slack's error: invalid_refresh_token, timeout, connection…)",
+            token_refreshes.clone(),
+        );
+        let token_refresh_failing = Gauge::default();
+        registry.register(
+            "token_refresh_failing",
+            "Installations whose token refresh failed at its last attempt (listed in /readyz); tried again every round",
+            token_refresh_failing.clone(),
+        );
         let open_connections = Family::<Listener, Gauge>::default();
         registry.register(
             "http_connections",
@@ -198,6 +217,8 @@ impl Metrics {
             scheduled_posts,
             scheduled_post_failing,
             ops_refreshes,
+            token_refreshes,
+            token_refresh_failing,
             open_connections,
             connections_cut,
         }))
@@ -308,6 +329,20 @@ impl Metrics {
 
     pub fn count_ops_refresh(&self) {
         self.0.ops_refreshes.inc();
+    }
+
+    /// A token refresh's result: `refreshed`, `superseded`, or what failed it.
+    pub fn count_token_refresh(&self, result: &str) {
+        self.0
+            .token_refreshes
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_token_refresh_failing(&self, installations: usize) {
+        self.0.token_refresh_failing.set(installations as i64);
     }
 
     pub fn add_open_connection(&self, listener: &'static str, change: i64) {

@@ -24,9 +24,10 @@ pub enum CipherError {
     DoesNotOpen,
 }
 
+/// Cheap to clone: the expanded key (about a kilobyte) is shared.
 #[derive(Clone)]
 pub struct TokenCipher {
-    cipher: Aes256Gcm,
+    cipher: std::sync::Arc<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for TokenCipher {
@@ -48,7 +49,9 @@ impl TokenCipher {
             return Err(CipherError::BadKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CipherError::BadKey)?;
-        Ok(Self { cipher })
+        Ok(Self {
+            cipher: std::sync::Arc::new(cipher),
+        })
     }
 
     /// A new random key, as `circlet keygen` prints it (hex).

@@ -53,6 +53,10 @@ pub enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Print a new CIRCLET_ENCRYPTION_KEY (64 hex characters), which seals installations'
+    /// tokens in multi-workspace mode. Keep it secret and keep it: tokens sealed with one key
+    /// do not open with another.
+    Keygen,
     /// Inspect and re-queue inbox work.
     Inbox {
         #[command(subcommand)]
@@ -106,6 +110,14 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         );
         return demo().await;
     }
+    if let Command::Keygen = cli.command {
+        // Only the key on stdout, so `$(circlet keygen)` captures it alone.
+        println!("{}", crate::token_cipher::TokenCipher::generate_key_text());
+        eprintln!(
+            "Set it as CIRCLET_ENCRYPTION_KEY (with SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and CIRCLET_PUBLIC_URL) and keep it secret."
+        );
+        return Ok(());
+    }
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init(config.log_format, &config.log_filter);
     match cli.command {
@@ -122,7 +134,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Token { command } => token::run(config, command).await,
         Command::Digest(args) => digest::run(config, args).await,
         Command::Workspaces { command } => workspaces::run(config, command).await,
-        Command::Demo => Ok(()),
+        Command::Demo | Command::Keygen => Ok(()),
     }
 }
 

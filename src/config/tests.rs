@@ -238,3 +238,97 @@ fn the_ops_listener_is_optional_and_a_bad_address_is_named_in_one_line() {
     assert!(err.contains("host:port"), "{err}");
     assert!(!err.contains('\n'), "{err}");
 }
+
+const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn multi_workspace() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("SLACK_CLIENT_ID", "1234.5678"),
+        ("SLACK_CLIENT_SECRET", "client-secret-value"),
+        ("CIRCLET_PUBLIC_URL", "https://circlet.example.com/"),
+        ("CIRCLET_ENCRYPTION_KEY", KEY_HEX),
+    ]
+}
+
+#[test]
+fn multi_workspace_mode_reads_all_four_settings() {
+    let config = Config::from_sources(None, env(&multi_workspace())).unwrap();
+    let installs = config.installs.as_ref().expect("multi-workspace mode");
+    assert_eq!(installs.client_id, "1234.5678");
+    assert_eq!(installs.public_url, "https://circlet.example.com");
+    assert_eq!(
+        installs.redirect_uri(),
+        "https://circlet.example.com/slack/oauth_redirect"
+    );
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("client-secret-value"), "{shown}");
+    assert!(!shown.contains(KEY_HEX), "{shown}");
+    assert!(
+        Config::from_sources(None, env(&[])).unwrap().installs.is_none(),
+        "single-workspace mode without them"
+    );
+}
+
+#[test]
+fn both_modes_at_once_stop_start_up_in_one_line() {
+    let mut pairs = multi_workspace();
+    pairs.push(("SLACK_BOT_TOKEN", "xoxb-1-2-3"));
+    let err = Config::from_sources(None, env(&pairs)).unwrap_err();
+    assert_eq!(err, ConfigError::BothModes);
+    let message = err.to_string();
+    assert!(!message.contains('\n'), "{message}");
+    assert!(
+        message.contains("SLACK_BOT_TOKEN") && message.contains("SLACK_CLIENT_ID"),
+        "{message}"
+    );
+    assert!(!message.contains("xoxb-1-2-3"), "{message}");
+}
+
+#[test]
+fn each_missing_oauth_setting_is_named_in_one_line() {
+    for missing in [
+        "SLACK_CLIENT_SECRET",
+        "CIRCLET_PUBLIC_URL",
+        "CIRCLET_ENCRYPTION_KEY",
+    ] {
+        let pairs: Vec<_> = multi_workspace()
+            .into_iter()
+            .filter(|(key, _)| *key != missing)
+            .collect();
+        let err = Config::from_sources(None, env(&pairs)).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Missing { key, .. } if key == missing),
+            "{missing}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.starts_with(&format!("{missing} is not set")), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+    // Half of the settings without the client id is a mistake, not single-workspace mode.
+    let pairs: Vec<_> = multi_workspace()
+        .into_iter()
+        .filter(|(key, _)| *key != "SLACK_CLIENT_ID")
+        .collect();
+    let err = Config::from_sources(None, env(&pairs)).unwrap_err();
+    assert!(err.to_string().starts_with("SLACK_CLIENT_ID is not set"), "{err}");
+}
+
+#[test]
+fn a_bad_encryption_key_or_public_url_is_named_without_the_key() {
+    let mut pairs = multi_workspace();
+    pairs.retain(|(key, _)| *key != "CIRCLET_ENCRYPTION_KEY");
+    pairs.push(("CIRCLET_ENCRYPTION_KEY", "0011223344-too-short"));
+    let message = Config::from_sources(None, env(&pairs)).unwrap_err().to_string();
+    assert!(
+        message.starts_with("CIRCLET_ENCRYPTION_KEY is invalid"),
+        "{message}"
+    );
+    assert!(message.contains("circlet keygen"), "{message}");
+    assert!(!message.contains("too-short"), "{message}");
+
+    let mut pairs = multi_workspace();
+    pairs.retain(|(key, _)| *key != "CIRCLET_PUBLIC_URL");
+    pairs.push(("CIRCLET_PUBLIC_URL", "circlet.example.com"));
+    let message = Config::from_sources(None, env(&pairs)).unwrap_err().to_string();
+    assert!(message.starts_with("CIRCLET_PUBLIC_URL is invalid"), "{message}");
+}

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod export;
 pub mod feedback_command;
 pub mod home;
+pub mod install;
 pub mod links;
 pub mod modal;
 pub mod reports;

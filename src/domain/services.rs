@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::digest::DigestScheduler;
+use crate::domain::install::Installs;
 use crate::domain::settings::DomainSettings;
 use crate::domain::workspaces::Workspaces;
 use crate::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct Services {
     pub clock: SharedClock,
     pub access: Arc<ProductAccess>,
     pub settings: Arc<DomainSettings>,
+    /// "Add to Slack" and token refreshes: multi-workspace mode only.
+    pub installs: Option<Arc<Installs>>,
 }
 
 impl Services {

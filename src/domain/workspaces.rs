@@ -59,8 +59,7 @@ enum Mode {
     Single(Arc<Workspace>),
     Multi {
         store: SharedStore,
-        /// Boxed: the AES key schedule is large, and the single mode needs none.
-        cipher: Box<TokenCipher>,
+        cipher: TokenCipher,
         known: RwLock<Known>,
     },
 }
@@ -102,7 +101,7 @@ impl Workspaces {
             slack,
             mode: Mode::Multi {
                 store,
-                cipher: Box::new(cipher),
+                cipher,
                 known: RwLock::default(),
             },
         }

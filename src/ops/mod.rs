@@ -13,13 +13,17 @@ use axum::routing::get;
 
 pub use figures::{Figures, OpsFigures, REFRESH_EVERY};
 
+use crate::domain::install::Installs;
 use crate::ingress::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
+use crate::install::{INSTALL_PATH, OAUTH_REDIRECT_PATH};
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct OpsState {
     pub figures: Arc<OpsFigures>,
     pub metrics: Metrics,
+    /// Multi-workspace mode: whose token refreshes are failing.
+    pub installs: Option<Arc<Installs>>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -31,8 +35,9 @@ pub fn router(state: OpsState) -> Router {
 }
 
 /// Ready while the database answers. Scheduled posts Slack refused (the bot is not in the
-/// digest channel, say) are listed for operators but do not make the app unready: it still
-/// serves everything else, and taking it out of the load balancer would not fix the channel.
+/// digest channel, say) and installations whose token refresh keeps failing are listed for
+/// operators but do not make the app unready: it still serves everything else, and taking it
+/// out of the load balancer would fix neither (every replica would fail the same way).
 async fn ready(State(state): State<OpsState>) -> Response {
     let figures = state.figures.current().await;
     if !figures.database_reachable || figures.taken.elapsed() > state.figures.max_age() {
@@ -59,7 +64,30 @@ async fn ready(State(state): State<OpsState>) -> Response {
     if !refused.is_empty() {
         body["scheduled_posts_refused"] = serde_json::Value::Array(refused);
     }
+    let failing = refresh_failures(state.installs.as_deref());
+    if !failing.is_empty() {
+        body["token_refresh_failing"] = serde_json::Value::Array(failing);
+    }
     axum::Json(body).into_response()
+}
+
+fn refresh_failures(installs: Option<&Installs>) -> Vec<serde_json::Value> {
+    let time = |millis: i64| chrono::DateTime::from_timestamp_millis(millis).map(|t| t.to_rfc3339());
+    installs
+        .map(Installs::failing_refreshes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|failure| {
+            serde_json::json!({
+                "team": failure.team_id.as_str(),
+                "error": failure.error,
+                "attempts": failure.attempts,
+                "failing_since": time(failure.failing_since),
+                "token_expires_at": failure.expires_at.and_then(time),
+                "fix": "tried again every few minutes; if Slack keeps refusing the refresh token, reinstall Circlet in that workspace (Add to Slack)",
+            })
+        })
+        .collect()
 }
 
 async fn metrics(State(state): State<OpsState>) -> Response {
@@ -91,6 +119,8 @@ fn route_label(path: Option<&str>) -> &'static str {
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some(INSTALL_PATH) => INSTALL_PATH,
+        Some(OAUTH_REDIRECT_PATH) => OAUTH_REDIRECT_PATH,
         _ => "other",
     }
 }

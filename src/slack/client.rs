@@ -344,14 +344,7 @@ impl SlackApi {
         });
         let label = match &result {
             Ok(_) => "ok",
-            Err(SlackError::Api { code, .. }) => code.as_str(),
-            Err(SlackError::RateLimited { .. }) => "rate_limited",
-            Err(SlackError::Unavailable { detail, .. }) if detail.starts_with("timed out") => "timeout",
-            Err(SlackError::Unavailable { detail, .. }) if detail.starts_with("HTTP") => "http_5xx",
-            Err(SlackError::Unavailable { .. }) => "connection",
-            Err(SlackError::Protocol { .. }) => "protocol",
-            Err(SlackError::NoToken) => "no_token",
-            Err(SlackError::NotInstalled { .. }) => "not_installed",
+            Err(err) => err.result_label(),
         };
         self.0.metrics.count_slack_call(method, label);
         if let Err(err) = &result {

@@ -48,6 +48,21 @@ impl SlackError {
         }
     }
 
+    /// How the failure is labelled in metrics and logs: Slack's error code, or the kind of
+    /// failure (`rate_limited`, `timeout`, `http_5xx`, `connection`, `protocol`…).
+    pub fn result_label(&self) -> &str {
+        match self {
+            SlackError::Api { code, .. } => code.as_str(),
+            SlackError::RateLimited { .. } => "rate_limited",
+            SlackError::Unavailable { detail, .. } if detail.starts_with("timed out") => "timeout",
+            SlackError::Unavailable { detail, .. } if detail.starts_with("HTTP") => "http_5xx",
+            SlackError::Unavailable { .. } => "connection",
+            SlackError::Protocol { .. } => "protocol",
+            SlackError::NoToken => "no_token",
+            SlackError::NotInstalled { .. } => "not_installed",
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             SlackError::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),

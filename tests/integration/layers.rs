@@ -30,6 +30,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("api", 4),
     ("config", 4),
     ("ingress", 4),
+    // "Add to Slack": the browser's redirects over domain's installs.
+    ("install", 4),
     ("server", 4),
     ("ops", 5),
     ("telemetry", 5),

@@ -14,6 +14,8 @@ mod export;
 mod export_streams;
 mod inbox_writer;
 mod ingress;
+mod install;
+mod install_tokens;
 mod isolation;
 mod layers;
 mod manifest;

@@ -91,6 +91,21 @@ fn the_capture_shortcut_and_app_home_are_declared_within_slacks_limits() {
     }
 }
 
+#[test]
+fn an_install_asks_for_exactly_the_manifests_bot_scopes() {
+    let manifest = manifest();
+    let mut declared: Vec<&str> = manifest["oauth_config"]["scopes"]["bot"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    declared.sort_unstable();
+    let mut asked = circlet::domain::install::BOT_SCOPES.to_vec();
+    asked.sort_unstable();
+    assert_eq!(asked, declared);
+}
+
 #[tokio::test]
 async fn every_route_in_the_manifest_is_served() {
     let app = TestApp::spawn(TestDb::sqlite()).await;

@@ -8,5 +8,5 @@
 pub mod fake_slack;
 pub mod sender;
 
-pub use fake_slack::{FakeSlack, Fault, RecordedCall};
+pub use fake_slack::{FakeSlack, Fault, Grant, RecordedCall};
 pub use sender::{Answer, FORM, JSON, SignedSender};

@@ -48,6 +48,7 @@ pub struct TestAppBuilder {
     ops_refresh: Duration,
     server_settings: ServerSettings,
     enterprise_install: Option<String>,
+    token_refresh_every: Option<Duration>,
 }
 
 impl TestAppBuilder {
@@ -115,6 +116,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// How often rotating tokens due for a refresh are looked for (multi-workspace mode).
+    pub fn token_refresh_every(mut self, every: Duration) -> Self {
+        self.token_refresh_every = Some(every);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -154,6 +161,9 @@ impl TestAppBuilder {
         }
         if let Some(handlers) = self.handlers {
             builder = builder.handlers(handlers);
+        }
+        if let Some(every) = self.token_refresh_every {
+            builder = builder.token_refresh_every(every);
         }
         if !self.background_workers {
             builder = builder.without_background_workers();
@@ -218,6 +228,7 @@ impl TestApp {
             ops_refresh: Duration::ZERO,
             server_settings: ServerSettings::default(),
             enterprise_install: None,
+            token_refresh_every: None,
         }
     }
 

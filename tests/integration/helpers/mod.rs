@@ -5,6 +5,7 @@ pub mod circle;
 pub mod db;
 pub mod ids;
 pub mod insights;
+pub mod install;
 pub mod metrics;
 pub mod samples;
 pub mod serve;

@@ -12,12 +12,23 @@ const FIRST_TS_SECS: u64 = 1_700_000_000;
 const TS_STEP_MICROS: u64 = 100;
 const DEFAULT_LIMIT: usize = 100;
 
-pub(super) fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: &Params) -> Value {
+pub(super) fn dispatch(
+    slack: &mut Slack,
+    base_url: &str,
+    method: &str,
+    params: &Params,
+    token: Option<&str>,
+) -> Value {
     let answer = match method {
-        "auth.test" => Ok(auth_test(
-            slack.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID),
-            slack.enterprise_install.as_deref(),
-        )),
+        "auth.test" => Ok(match slack.token_owner(token) {
+            Some((team_id, user_id)) => auth_test(team_id, user_id, None),
+            None => auth_test(
+                slack.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID),
+                BOT_USER_ID,
+                slack.enterprise_install.as_deref(),
+            ),
+        }),
+        "oauth.v2.access" => slack.oauth_access(params),
         "chat.postMessage" => slack.post_message(params),
         "chat.postEphemeral" => slack.post_ephemeral(params),
         "chat.update" => slack.update_message(params),
@@ -45,10 +56,10 @@ pub(super) fn dispatch(slack: &mut Slack, base_url: &str, method: &str, params: 
     }
 }
 
-fn auth_test(team_id: &str, enterprise_install: Option<&str>) -> Value {
+fn auth_test(team_id: &str, user_id: &str, enterprise_install: Option<&str>) -> Value {
     let mut answer = json!({
         "url": TEAM_URL, "team": "Circle", "user": "circlet", "team_id": team_id,
-        "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": false,
+        "user_id": user_id, "bot_id": BOT_ID, "is_enterprise_install": false,
     });
     if let Some(enterprise) = enterprise_install {
         answer["enterprise_id"] = enterprise.into();

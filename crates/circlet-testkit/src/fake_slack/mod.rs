@@ -4,11 +4,16 @@
 //! [`FakeSlack::start`] binds an ephemeral port on 127.0.0.1 only (never any other interface) and serves
 //! a small, stateful imitation of the Slack Web API under `/api/{method}`, a stand-in for Slack's
 //! `response_url` under `/response/{id}`, and the external file-upload target under `/upload/{file_id}`.
+//! Installs work too: `oauth.v2.access` answers the codes and refresh tokens a test registered
+//! ([`FakeSlack::grant_code`], [`FakeSlack::grant_refresh`]) and `auth.test` names each
+//! installation's own workspace and bot for its token, so a test can tell, from the token each
+//! call was made with, which installation it was made for.
 //! Every request is recorded as a [`RecordedCall`]; faults (rate limits, server errors, slow answers,
 //! Slack error codes) can be injected per method with [`FakeSlack::inject`]. The server shuts down when
 //! its [`FakeSlack`] is dropped.
 
 mod methods;
+mod oauth;
 mod params;
 mod server;
 #[cfg(test)]
@@ -25,6 +30,8 @@ use tokio::sync::watch;
 
 use params::param_str;
 use server::router;
+
+pub use oauth::Grant;
 
 /// The workspace the bot token belongs to, as `auth.test` says, unless [`FakeSlack::set_team`].
 pub const DEFAULT_TEAM_ID: &str = "T0CIRCLE";
@@ -91,6 +98,8 @@ struct Slack {
     team_id: Option<String>,
     /// The organization of an org-wide install, which `auth.test` then names.
     enterprise_install: Option<String>,
+    /// Installs: codes, refresh tokens, and who each token belongs to.
+    oauth: oauth::OAuthState,
 }
 
 struct Shared {

@@ -60,8 +60,9 @@ async fn api(
 ) -> Response {
     let incoming = Incoming::parse(&method, query.as_deref(), &headers, &body);
     let base_url = shared.base_url.clone();
+    let token = incoming.token.clone();
     respond(&shared, incoming, move |slack, params| {
-        Json(dispatch(slack, &base_url, &method, params)).into_response()
+        Json(dispatch(slack, &base_url, &method, params, token.as_deref())).into_response()
     })
     .await
 }
