@@ -11,21 +11,23 @@ use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+mod background;
+mod handlers;
+
+pub use background::MESSAGE_CACHE_RETENTION;
+use background::{learn_identity, maintain_store};
+pub use handlers::default_handlers;
+
 use crate::api::{self, ApiState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::domain::Services;
 use crate::domain::access::ProductAccess;
-use crate::domain::circles::{CircleCommand, MembershipHandler};
-use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
-use crate::domain::export::command::ExportCommand;
 use crate::domain::install::rotation::REFRESH_EVERY;
 use crate::domain::install::{Installs, OAuthApp};
 use crate::domain::settings::ProductUsers;
-use crate::domain::settings_command::SettingsCommand;
-use crate::domain::uninstall::{UNINSTALL_EVENTS, UninstallHandler};
 use crate::domain::workspaces::Workspaces;
-use crate::inbox::{HandlerRegistry, InboxKind, InboxWriter, TeamGate, Worker, WorkerSettings};
+use crate::inbox::{HandlerRegistry, InboxWriter, TeamGate, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
 use crate::ingress::{self, IngressState};
 use crate::install::{self, InstallState};
@@ -309,154 +311,6 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, AppErr
     TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Bind { key, addr, source })
-}
-
-/// How long circle messages stay in the capture cache: a reaction on an older message costs
-/// one `conversations.history` call instead.
-pub const MESSAGE_CACHE_RETENTION: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
-const MESSAGE_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Runs the store's upkeep every second until shutdown (and prunes the message cache every ten
-/// minutes); a failure is logged and retried.
-async fn maintain_store(store: SharedStore, clock: SharedClock, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune: Option<std::time::Instant> = None;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {
-                if let Err(err) = store.maintain().await {
-                    tracing::warn!(error = %err, "store maintenance failed; will retry");
-                }
-                if last_prune.is_none_or(|at| at.elapsed() >= MESSAGE_PRUNE_EVERY) {
-                    last_prune = Some(std::time::Instant::now());
-                    let before = clock.now_millis() - MESSAGE_CACHE_RETENTION.as_millis() as i64;
-                    match store.prune_messages(before).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(messages = n, "pruned the message cache"),
-                        Err(err) => tracing::warn!(error = %err, "pruning the message cache failed"),
-                    }
-                    match store.prune_reactions(before).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(reactions = n, "pruned reactions no insight or cached message needs"),
-                        Err(err) => tracing::warn!(error = %err, "pruning reactions failed"),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// In single-workspace mode, asks Slack who the bot is (and so which workspace it serves)
-/// until it answers, so ingress can refuse other workspaces' requests without waiting; workers
-/// ask on their own if a row comes first.
-async fn learn_identity(workspaces: Arc<Workspaces>, shutdown: CancellationToken) {
-    let Some(bot) = workspaces.single_bot() else {
-        return;
-    };
-    if !bot.has_token() {
-        return;
-    }
-    let mut wait = std::time::Duration::from_secs(1);
-    loop {
-        match bot.identity().await {
-            Ok(identity) => {
-                tracing::info!(team_id = %identity.team_id, installation = identity.installation(),
-                    bot_user = %identity.user_id, "serving this workspace only");
-                return;
-            }
-            Err(err) => tracing::warn!(error = %err, "cannot learn the installed workspace yet; will retry"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        wait = (wait * 2).min(std::time::Duration::from_secs(60));
-    }
-}
-
-/// The inbox handlers of the domain services. The capture, reporting and digest services
-/// register theirs here as they land.
-pub fn default_handlers(services: &Services) -> HandlerRegistry {
-    let membership = Arc::new(MembershipHandler {
-        store: services.store.clone(),
-        workspaces: services.workspaces.clone(),
-        clock: services.clock.clone(),
-    });
-    let circle_command = Arc::new(CircleCommand {
-        store: services.store.clone(),
-        slack: services.slack.clone(),
-        access: services.access.clone(),
-        clock: services.clock.clone(),
-    });
-    let mut registry = HandlerRegistry::new();
-    for event in ["member_joined_channel", "member_left_channel", "channel_archive"] {
-        registry.register(InboxKind::Event, event, membership.clone());
-    }
-    registry.register(InboxKind::Command, "circle", circle_command);
-    registry.register(
-        InboxKind::Command,
-        "settings",
-        Arc::new(SettingsCommand {
-            store: services.store.clone(),
-            slack: services.slack.clone(),
-            access: services.access.clone(),
-            clock: services.clock.clone(),
-        }),
-    );
-    registry.register(
-        InboxKind::Command,
-        "export",
-        Arc::new(ExportCommand {
-            store: services.store.clone(),
-            slack: services.slack.clone(),
-            workspaces: services.workspaces.clone(),
-            access: services.access.clone(),
-            clock: services.clock.clone(),
-        }),
-    );
-    registry.register(
-        InboxKind::Task,
-        directory::LOAD_CIRCLE_TASK,
-        Arc::new(CircleLoadHandler {
-            store: services.store.clone(),
-            workspaces: services.workspaces.clone(),
-            clock: services.clock.clone(),
-        }),
-    );
-    registry.register(
-        InboxKind::Task,
-        directory::PERSON_TASK,
-        Arc::new(PersonHandler {
-            store: services.store.clone(),
-            workspaces: services.workspaces.clone(),
-            clock: services.clock.clone(),
-        }),
-    );
-    let uninstall = Arc::new(UninstallHandler {
-        workspaces: services.workspaces.clone(),
-        clock: services.clock.clone(),
-    });
-    for event in UNINSTALL_EVENTS {
-        registry.register(InboxKind::Event, *event, uninstall.clone());
-    }
-    crate::domain::capture::register(services, &mut registry);
-    crate::domain::triage::register(services, &mut registry);
-    crate::domain::modal::register(services, &mut registry);
-    crate::domain::reports::register(services, &mut registry);
-    crate::domain::digest::register(services, &mut registry);
-    registry.register(
-        InboxKind::Event,
-        crate::domain::home::HOME_EVENT,
-        Arc::new(crate::domain::home::HomeHandler {
-            store: services.store.clone(),
-            workspaces: services.workspaces.clone(),
-            access: services.access.clone(),
-            clock: services.clock.clone(),
-        }),
-    );
-    registry
 }
 
 pub struct App {
