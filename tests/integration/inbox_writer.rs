@@ -195,3 +195,45 @@ fn write_turns(metrics: &Metrics) -> u64 {
     sample(&metrics.render(), "circlet_ingest_write_turns_total")
         .expect("circlet_ingest_write_turns_total in /metrics")
 }
+
+/// At most one other writer waits for the write connection ahead of the inbox writer, whatever
+/// path it writes by: a worker's claim (through the runner) queued behind the other worker's
+/// transaction waits behind the inbox writer too. With a queue of its own, the claim sat in
+/// the pool's queue beside the transaction, and a commit, so every acknowledgement in it,
+/// waited for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_claim_behind_a_transaction_waits_for_the_inbox_writer() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let (order, mut taken) = tokio::sync::mpsc::unbounded_channel();
+
+    let transaction = store.begin().await.expect("begin");
+    let claim = {
+        let (store, order) = (store.clone(), order.clone());
+        tokio::spawn(async move {
+            store
+                .claim_inbox(1_000, Duration::from_secs(60), 10)
+                .await
+                .expect("claim");
+            order.send("claim").expect("send");
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let writer = {
+        let (store, order) = (store.clone(), order.clone());
+        tokio::spawn(async move {
+            let appender = store.inbox_appender().await.expect("appender");
+            order.send("inbox writer").expect("send");
+            // Held a moment, as between two commits: whoever got the turn first is recorded
+            // before the other can be.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(appender);
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    transaction.commit().await.expect("commit");
+    writer.await.expect("writer");
+    claim.await.expect("claim");
+    assert_eq!(taken.recv().await, Some("inbox writer"));
+    assert_eq!(taken.recv().await, Some("claim"));
+}
