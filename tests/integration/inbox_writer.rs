@@ -203,37 +203,41 @@ fn write_turns(metrics: &Metrics) -> u64 {
 /// waited for both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_claim_behind_a_transaction_waits_for_the_inbox_writer() {
+    const HELD: Duration = Duration::from_millis(300);
     let db = TestDb::new(Backend::Sqlite).await;
     let store = db.store().await;
-    let (order, mut taken) = tokio::sync::mpsc::unbounded_channel();
 
     let transaction = store.begin().await.expect("begin");
     let claim = {
-        let (store, order) = (store.clone(), order.clone());
+        let store = store.clone();
         tokio::spawn(async move {
             store
                 .claim_inbox(1_000, Duration::from_secs(60), 10)
                 .await
                 .expect("claim");
-            order.send("claim").expect("send");
+            Instant::now()
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let writer = {
-        let (store, order) = (store.clone(), order.clone());
+        let store = store.clone();
         tokio::spawn(async move {
             let appender = store.inbox_appender().await.expect("appender");
-            order.send("inbox writer").expect("send");
-            // Held a moment, as between two commits: whoever got the turn first is recorded
-            // before the other can be.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let taken = Instant::now();
+            // Held, as across commits: a claim queued behind it finishes only after this.
+            tokio::time::sleep(HELD).await;
             drop(appender);
+            taken
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     transaction.commit().await.expect("commit");
-    writer.await.expect("writer");
-    claim.await.expect("claim");
-    assert_eq!(taken.recv().await, Some("inbox writer"));
-    assert_eq!(taken.recv().await, Some("claim"));
+    let taken = writer.await.expect("writer");
+    let claimed = claim.await.expect("claim");
+    // Had the claim gone first, it would have finished about when the writer took its turn.
+    assert!(
+        claimed >= taken + HELD - Duration::from_millis(50),
+        "the claim finished {:?} after the inbox writer took its turn: it went first",
+        claimed.saturating_duration_since(taken)
+    );
 }
