@@ -82,15 +82,19 @@ impl SqliteStore {
             .await?;
         let direct = sqlite_direct::open(options.get_filename(), BUSY_TIMEOUT)?;
         let checkpoints = Checkpoints::open(options.get_filename(), BUSY_TIMEOUT)?;
+        // One queue of turns for the runner's writes (claims, settles, prunes, digests) and
+        // the engine's (transactions, truncation), so at most one of them waits ahead of the
+        // inbox writer (`sqlite_turns`).
+        let turns = WriteTurns::new(writer.clone());
         let runner = SqliteRunner::new(
-            WriteTurns::new(writer.clone()),
+            turns.clone(),
             direct.clone(),
             checkpoints.clone(),
             options.get_filename(),
             BUSY_TIMEOUT,
         );
         Ok(SqlStore::new(SqliteEngine {
-            turns: WriteTurns::new(writer.clone()),
+            turns,
             writer,
             direct,
             checkpoints,

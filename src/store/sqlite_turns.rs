@@ -16,6 +16,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::StoreResult;
 
+/// Cloned, the same turns: every writer of one store must queue behind the same `others`, or
+/// two of them (a worker's claim through the runner, the other worker's capture transaction)
+/// could both be in the pool's queue ahead of the inbox writer.
+#[derive(Clone)]
 pub(super) struct WriteTurns {
     pool: SqlitePool,
     others: Arc<Mutex<()>>,

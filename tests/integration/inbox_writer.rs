@@ -195,3 +195,49 @@ fn write_turns(metrics: &Metrics) -> u64 {
     sample(&metrics.render(), "circlet_ingest_write_turns_total")
         .expect("circlet_ingest_write_turns_total in /metrics")
 }
+
+/// At most one other writer waits for the write connection ahead of the inbox writer, whatever
+/// path it writes by: a worker's claim (through the runner) queued behind the other worker's
+/// transaction waits behind the inbox writer too. With a queue of its own, the claim sat in
+/// the pool's queue beside the transaction, and a commit, so every acknowledgement in it,
+/// waited for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_claim_behind_a_transaction_waits_for_the_inbox_writer() {
+    const HELD: Duration = Duration::from_millis(300);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+
+    let transaction = store.begin().await.expect("begin");
+    let claim = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .claim_inbox(1_000, Duration::from_secs(60), 10)
+                .await
+                .expect("claim");
+            Instant::now()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let appender = store.inbox_appender().await.expect("appender");
+            let taken = Instant::now();
+            // Held, as across commits: a claim queued behind it finishes only after this.
+            tokio::time::sleep(HELD).await;
+            drop(appender);
+            taken
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    transaction.commit().await.expect("commit");
+    let taken = writer.await.expect("writer");
+    let claimed = claim.await.expect("claim");
+    // Had the claim gone first, it would have finished about when the writer took its turn.
+    assert!(
+        claimed >= taken + HELD - Duration::from_millis(50),
+        "the claim finished {:?} after the inbox writer took its turn: it went first",
+        claimed.saturating_duration_since(taken)
+    );
+}
