@@ -345,3 +345,30 @@ on_both_backends! {
         assert!(!crate::workspace_store::rows_naming(&db, HOME).await.is_empty());
     }
 }
+
+on_both_backends! {
+    async fn tokens_revoked_stops_a_workspace_only_when_it_names_the_bot(db: TestDb) {
+        let app = two_workspaces(db).await;
+        let revoked = |event_id: &str, tokens: Value| {
+            in_team(
+                json!({
+                    "type": "event_callback", "event_id": event_id, "event_time": 1_700_000_100,
+                    "event": {"type": "tokens_revoked", "tokens": tokens, "event_ts": "1700000100.000100"}
+                }),
+                SOURCE,
+            )
+        };
+        // A member's own token: the bot goes on.
+        circle::deliver(&app, &[revoked("EvUserRevoked", json!({"oauth": ["U0MAYA"], "bot": []}))]).await;
+        let stored = app.store.workspaces().installation(team(SOURCE)).await.unwrap().unwrap();
+        assert!(stored.is_active());
+        // The bot's: the workspace stops.
+        circle::deliver(&app, &[revoked("EvBotRevoked", json!({"bot": ["UCIRCLET"]}))]).await;
+        let stored = app.store.workspaces().installation(team(SOURCE)).await.unwrap().unwrap();
+        assert!(!stored.is_active());
+        let late = an_idea(SOURCE, SOURCE_CIRCLE, "1700000000.000700");
+        circle::send(&app, &late).await;
+        let id = late[0]["event_id"].as_str().unwrap();
+        assert!(app.store.find_inbox_by_event_id(id).await.unwrap().is_none(), "nothing stored after");
+    }
+}
