@@ -153,6 +153,7 @@ pub async fn run() -> Result<(), AppError> {
         }
     }
 
+    workspaces::check_tokens(&fake)?;
     let counts = store.inbox_counts().await?;
     println!(
         "\nInbox: {} deliveries and follow-up tasks processed, {} waiting, {} dead. The retried delivery was \
@@ -198,6 +199,13 @@ pub async fn run() -> Result<(), AppError> {
     );
     let mut names = store.digests().names(script::TEAM).await?;
     names.extend(store.digests().names(workspaces::COMMUNITY).await?);
+    // Slack shows a mention by the member's name; the text shows it so for those Circlet never
+    // looked up (voters who posted nothing).
+    for (id, name) in script::MEMBERS.iter().chain(&workspaces::OTHER_MEMBERS) {
+        names
+            .entry((*id).to_owned())
+            .or_insert_with(|| (*name).to_owned());
+    }
     print!("{}", digest::digest_message(&digest).text_named(&names));
     for (team, circle, name) in [
         (script::TEAM, script::CIRCLE, script::CIRCLE_NAME),

@@ -21,6 +21,9 @@ pub const PUBLIC_URL: &str = "https://circlet.example.com";
 
 const BRAND_NAME: &str = "Glow & Co";
 const BRAND_CODE: &str = "demo-code-brand";
+/// Test-kit tokens, never printed: the fake records which one each call was made with.
+const BRAND_TOKEN: &str = "xoxb-demo-brand";
+const COMMUNITY_TOKEN: &str = "xoxb-demo-community";
 
 /// The brand's community workspace, linked to the brand's.
 pub const COMMUNITY: &str = "T0COMMUNITY";
@@ -63,14 +66,13 @@ const IN_COMMUNITY: Place = Place {
 /// another organization) and the brand's admin (who sets the product team from Slack).
 pub fn set_up(fake: &FakeSlack) {
     fake.set_oauth_app(CLIENT_ID, CLIENT_SECRET, &redirect_uri());
-    // Test-kit tokens, never printed: the fake records which one each call was made with.
     fake.grant_code(
         BRAND_CODE,
         Grant {
             team_name: BRAND_NAME.to_owned(),
             bot_user_id: BOT.to_owned(),
             installer: MANAGER.to_owned(),
-            ..Grant::workspace(TEAM, "xoxb-demo-brand")
+            ..Grant::workspace(TEAM, BRAND_TOKEN)
         },
     );
     fake.grant_code(
@@ -79,7 +81,7 @@ pub fn set_up(fake: &FakeSlack) {
             team_name: COMMUNITY_NAME.to_owned(),
             bot_user_id: COMMUNITY_BOT.to_owned(),
             installer: "U0NORA".to_owned(),
-            ..Grant::workspace(COMMUNITY, "xoxb-demo-community")
+            ..Grant::workspace(COMMUNITY, COMMUNITY_TOKEN)
         },
     );
     fake.set_user(json!({
@@ -252,4 +254,34 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Checks that each installation's Web API calls were made with its own token: a call about
+/// the community's circle or one of its members with the community's, one about any other
+/// channel or member with the brand's (`auth.test` is about neither). Says nothing when they were.
+pub fn check_tokens(fake: &FakeSlack) -> Result<(), AppError> {
+    let community: Vec<&str> = OTHER_MEMBERS[1..]
+        .iter()
+        .map(|(id, _)| *id)
+        .chain([COMMUNITY_CIRCLE])
+        .collect();
+    let own = ["oauth.v2.access", "response_url", "upload"];
+    for call in fake.calls().iter().filter(|c| !own.contains(&c.method.as_str())) {
+        let about = ["channel", "user", "users"]
+            .iter()
+            .find_map(|key| call.params[*key].as_str());
+        let expected: &[&str] = match about {
+            Some(id) if community.contains(&id) => &[COMMUNITY_TOKEN],
+            Some(_) => &[BRAND_TOKEN],
+            None => &[BRAND_TOKEN, COMMUNITY_TOKEN],
+        };
+        if !expected.contains(&call.token.as_deref().unwrap_or_default()) {
+            return Err(AppError::Serve(std::io::Error::other(format!(
+                "{} about {} was called with another installation's token",
+                call.method,
+                about.unwrap_or("nothing")
+            ))));
+        }
+    }
+    Ok(())
 }
