@@ -206,7 +206,7 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         "━━ The product digest Circlet posted to #product-team (as text):",
         "Weekly feedback digest · week to 2026-11-23",
         "#1 → *shipped*",
-        "━━ The member recap Circlet posted to #beauty-insiders (as text):",
+        "━━ The member recap Circlet posted to #beauty-insiders (in T0CIRCLE, as text):",
         "You asked, we shipped",
         "thank you @Maya,",
         "Top contributors",
