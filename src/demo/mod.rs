@@ -3,6 +3,7 @@
 //! feature (on by default), which brings in the test kit's fake Slack and signed sender.
 
 mod script;
+mod workspaces;
 
 use script::{Step, Timed};
 
@@ -15,9 +16,11 @@ use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
+use crate::domain::links;
 use crate::domain::reports::{self, ReportRequest};
 use crate::ids::TeamId;
 use crate::store::{self, InsightFilter, InsightTx, SharedStore, StoreResult};
+use crate::token_cipher::TokenCipher;
 
 const DEMO_SECRET: &str = "demo-signing-secret";
 
@@ -27,8 +30,11 @@ pub async fn run() -> Result<(), AppError> {
     fake.set_team(script::TEAM);
     // Circlet's posts get timestamps of the demo's week, so the output is the same every run.
     fake.start_timestamps_at(script::at(1, 9, 0) as u64);
-    let members: Vec<&str> = script::MEMBERS.iter().map(|(id, _)| *id).collect();
+    let mut members: Vec<&str> = script::MEMBERS.iter().map(|(id, _)| *id).collect();
+    // Kai of a partner company is in the circle too, through Slack Connect.
+    members.push(workspaces::KAI);
     fake.set_members(script::CIRCLE, &members);
+    workspaces::set_up(&fake);
     fake.set_channel_name(script::CIRCLE, script::CIRCLE_NAME);
     for (id, name) in script::MEMBERS {
         fake.set_user(serde_json::json!({
@@ -42,15 +48,19 @@ pub async fn run() -> Result<(), AppError> {
         .map_err(AppError::Serve)?;
     let database_url = format!("sqlite://{}", dir.path().join("circlet.db").display());
     // The demo never reads the process environment: it must not touch a real database.
+    // Multi-workspace mode ("Add to Slack"): each workspace installs, and its product team
+    // sets who it is and where its digest goes from Slack.
     let api_url = fake.api_url();
-    let config = Config::from_sources(None, |key| match key {
+    let key = TokenCipher::generate_key_text();
+    let config = Config::from_sources(None, |name| match name {
         "SLACK_SIGNING_SECRET" => Some(DEMO_SECRET.to_owned()),
-        "SLACK_BOT_TOKEN" => Some("xoxb-demo".to_owned()),
+        "SLACK_CLIENT_ID" => Some(workspaces::CLIENT_ID.to_owned()),
+        "SLACK_CLIENT_SECRET" => Some(workspaces::CLIENT_SECRET.to_owned()),
+        "CIRCLET_PUBLIC_URL" => Some(workspaces::PUBLIC_URL.to_owned()),
+        "CIRCLET_ENCRYPTION_KEY" => Some(key.clone()),
         "SLACK_API_URL" => Some(api_url.clone()),
         "DATABASE_URL" => Some(database_url.clone()),
         "CIRCLET_BIND" => Some("127.0.0.1:0".to_owned()),
-        "CIRCLET_PRODUCT_USERS" => Some(script::PRODUCT_USERS.to_owned()),
-        "CIRCLET_DIGEST_CHANNEL" => Some(script::DIGEST_CHANNEL.to_owned()),
         _ => None,
     })?;
     // The demo's own clock walks through the scripted week, so everything is dated as it
@@ -67,10 +77,17 @@ pub async fn run() -> Result<(), AppError> {
     println!("Circlet demo: the app runs at {base_url} with SQLite at {database_url}");
     println!("and a fake Slack Web API at {}.", fake.api_url());
     println!(
-        "A week in #{} (12 members), sent as Slack sends it (signed):",
-        script::CIRCLE_NAME
+        "A week in #{} (12 members, and Kai of {} through Slack Connect) and in #{}, the circle of",
+        script::CIRCLE_NAME,
+        workspaces::PARTNER,
+        workspaces::COMMUNITY_CIRCLE_NAME
     );
-    let sender = SignedSender::new(base_url, DEMO_SECRET).with_clock({
+    println!(
+        "the brand's community workspace {} linked to the brand's {}, sent as Slack sends it (signed):",
+        workspaces::COMMUNITY,
+        script::TEAM
+    );
+    let sender = SignedSender::new(base_url.clone(), DEMO_SECRET).with_clock({
         let clock = clock.clone();
         move || clock.now_secs()
     });
@@ -84,13 +101,23 @@ pub async fn run() -> Result<(), AppError> {
                 .send(&sender, &fake)
                 .await
                 .map_err(|err| AppError::Serve(std::io::Error::other(err)))?;
-            if let Step::Schedule { .. } = step {
-                services.digest_scheduler().run_due().await?;
-            }
-            let shown = answer
-                .as_ref()
-                .map(|a| format!("-> {}", summarize(a)))
-                .unwrap_or_default();
+            let shown = match &step {
+                Step::Schedule { .. } => {
+                    services.digest_scheduler().run_due().await?;
+                    String::new()
+                }
+                Step::Install { code, .. } => {
+                    let installed = workspaces::install(&base_url, code).await?;
+                    format!("-> {} {}", installed.status, installed.location)
+                }
+                Step::Link { source, home, .. } => {
+                    format!("-> {}", link(&store, source, home, clock.now_millis()).await?)
+                }
+                _ => answer
+                    .as_ref()
+                    .map(|a| format!("-> {}", summarize(a)))
+                    .unwrap_or_default(),
+            };
             println!("  {:<62} {shown}", step.describe());
             // Each step's work finishes before the next, as a week's pace would have it.
             settle(&store).await?;
@@ -106,8 +133,8 @@ pub async fn run() -> Result<(), AppError> {
                 .into_iter()
                 .skip(posted_before)
                 .collect();
-            // Two workers post to different channels at once; show the digest first either way.
-            posts.sort_by_key(|call| call.params["channel"] != script::DIGEST_CHANNEL);
+            // Workers post to different channels at once; show them in one order either way.
+            posts.sort_by_key(|call| channel_rank(call.params["channel"].as_str().unwrap_or_default()));
             for call in posts {
                 let channel = call.params["channel"].as_str().unwrap_or_default();
                 let where_ = if call.params["thread_ts"].is_string() {
@@ -126,6 +153,7 @@ pub async fn run() -> Result<(), AppError> {
         }
     }
 
+    workspaces::check_tokens(&fake)?;
     let counts = store.inbox_counts().await?;
     println!(
         "\nInbox: {} deliveries and follow-up tasks processed, {} waiting, {} dead. The retried delivery was \
@@ -135,19 +163,32 @@ pub async fn run() -> Result<(), AppError> {
         counts.dead
     );
     println!("\nInsights in #{}:\n", script::CIRCLE_NAME);
-    print!("{}", insights_table(&store).await?);
+    print!("{}", insights_table(&store, script::TEAM).await?);
+    println!(
+        "\nInsights in #{} ({}, linked to {}: its product team names them {}-N):\n",
+        workspaces::COMMUNITY_CIRCLE_NAME,
+        workspaces::COMMUNITY,
+        script::TEAM,
+        workspaces::COMMUNITY
+    );
+    print!("{}", insights_table(&store, workspaces::COMMUNITY).await?);
     let acks = fake.calls_to("reactions.add").len();
     println!(
         "\nCirclet acknowledged {acks} captured messages with :eyes: and never posted to confirm a capture."
     );
 
+    // What the brand's product team reads covers the workspaces linked to theirs.
+    let home = team_id(script::TEAM)?;
+    let linked: Vec<String> = links::covered_by(store.workspaces().as_ref(), &home).await?[1..]
+        .iter()
+        .map(|team| team.as_str().to_owned())
+        .collect();
     let now = clock.now_millis();
-    let report = reports::compute(
-        store.reads().as_ref(),
-        &ReportRequest::last_days(script::TEAM, 7),
-        now,
-    )
-    .await?;
+    let request = ReportRequest {
+        linked_teams: linked.clone(),
+        ..ReportRequest::last_days(script::TEAM, 7)
+    };
+    let report = reports::compute(store.reads().as_ref(), &request, now).await?;
     println!("\n━━ The product team's report (`/feedback report 7d`), as text:\n");
     print!("{}", reports::render_text(&report));
     let week = schedule.latest_period(now);
@@ -156,21 +197,46 @@ pub async fn run() -> Result<(), AppError> {
         "\n━━ The product digest Circlet posted to #{} (as text):\n",
         channel_name(script::DIGEST_CHANNEL)
     );
-    let names = store.digests().names(script::TEAM).await?;
+    let mut names = store.digests().names(script::TEAM).await?;
+    names.extend(store.digests().names(workspaces::COMMUNITY).await?);
+    // Slack shows a mention by the member's name; the text shows it so for those Circlet never
+    // looked up (voters who posted nothing).
+    for (id, name) in script::MEMBERS.iter().chain(&workspaces::OTHER_MEMBERS) {
+        names
+            .entry((*id).to_owned())
+            .or_insert_with(|| (*name).to_owned());
+    }
     print!("{}", digest::digest_message(&digest).text_named(&names));
-    let recap = digest::circle_recap(&store, script::TEAM, script::CIRCLE, &week).await?;
-    println!(
-        "\n━━ The member recap Circlet posted to #{} (as text):\n",
-        script::CIRCLE_NAME
-    );
-    print!("{}", digest::recap_message(&recap).text_named(&names));
+    for (team, circle, name) in [
+        (script::TEAM, script::CIRCLE, script::CIRCLE_NAME),
+        (
+            workspaces::COMMUNITY,
+            workspaces::COMMUNITY_CIRCLE,
+            workspaces::COMMUNITY_CIRCLE_NAME,
+        ),
+    ] {
+        let recap = digest::circle_recap(&store, team, circle, &week).await?;
+        println!("\n━━ The member recap Circlet posted to #{name} (in {team}, as text):\n");
+        print!("{}", digest::recap_message(&recap).text_named(&names));
+    }
 
     let export_path = std::env::temp_dir().join("circlet-demo-insights.csv");
-    let rows = write_export(&store, &export_path).await?;
+    let filter = InsightFilter {
+        team_id: Some(script::TEAM.to_owned()),
+        linked_teams: linked,
+        ..InsightFilter::default()
+    };
+    let rows = write_export(&store, filter, &export_path).await?;
     println!(
-        "\nExported {rows} insights as CSV (the columns of `circlet export`) to {}",
+        "\nExported the product team's {rows} insights ({} and {}) as CSV (the columns of `circlet export`)\nto {}",
+        script::TEAM,
+        workspaces::COMMUNITY,
         export_path.display()
     );
+    println!(
+        "Those by members of other workspaces, with a few of their columns (author_team_id is the last):\n"
+    );
+    print!("{}", from_elsewhere(&export_path)?);
     println!("Done in {:.1} s.", started.elapsed().as_secs_f64());
 
     shutdown.cancel();
@@ -184,12 +250,83 @@ fn channel_name(channel: &str) -> &str {
     match channel {
         script::CIRCLE => script::CIRCLE_NAME,
         script::DIGEST_CHANNEL => "product-team",
+        workspaces::COMMUNITY_CIRCLE => workspaces::COMMUNITY_CIRCLE_NAME,
         other => other,
     }
 }
 
-/// Writes every live insight as CSV to `path`; returns how many.
-async fn write_export(store: &SharedStore, path: &std::path::Path) -> Result<usize, AppError> {
+/// The order posts made at once are shown in: the digest, then the circles.
+fn channel_rank(channel: &str) -> u8 {
+    match channel {
+        script::DIGEST_CHANNEL => 0,
+        script::CIRCLE => 1,
+        workspaces::COMMUNITY_CIRCLE => 2,
+        _ => 3,
+    }
+}
+
+fn team_id(team: &str) -> StoreResult<TeamId> {
+    TeamId::parse(team).map_err(|err| store::StoreError::Corrupt(err.to_string()))
+}
+
+/// `circlet workspaces link SOURCE --to HOME`, as its output says it.
+async fn link(store: &SharedStore, source: &str, home: &str, now: i64) -> Result<String, AppError> {
+    let (source, home) = (team_id(source)?, team_id(home)?);
+    match links::link(store.workspaces().as_ref(), &source, &home, now).await {
+        Ok(_) => Ok(format!(
+            "linked: {}'s circles count in {}'s reports, exports and digest",
+            source.as_str(),
+            home.as_str()
+        )),
+        Err(links::LinkError::Store(err)) => Err(err.into()),
+        Err(other) => Err(AppError::Usage(other.to_string())),
+    }
+}
+
+/// The exported rows whose author belongs to another workspace than the brand's, as a table
+/// of a few of their columns.
+fn from_elsewhere(path: &std::path::Path) -> Result<String, AppError> {
+    let failed = |err: csv::Error| AppError::Output {
+        path: path.display().to_string(),
+        source: std::io::Error::other(err),
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(failed)?;
+    let headers = reader.headers().map_err(failed)?.clone();
+    let shown = [
+        "id",
+        "team_id",
+        "author_name",
+        "tags",
+        "votes",
+        "status",
+        "text",
+        "author_team_id",
+    ];
+    let columns: Vec<usize> = shown
+        .iter()
+        .filter_map(|name| headers.iter().position(|h| h == *name))
+        .collect();
+    let mut rows = vec![shown.map(String::from).to_vec()];
+    for record in reader.records() {
+        let record = record.map_err(failed)?;
+        if record.get(headers.len() - 1) == Some(script::TEAM) {
+            continue;
+        }
+        let cells = columns.iter().map(|&i| {
+            let cell = record.get(i).unwrap_or_default();
+            crate::domain::reports::words::cut(cell, 40)
+        });
+        rows.push(cells.collect());
+    }
+    Ok(table(rows))
+}
+
+/// Writes the live insights `filter` selects as CSV to `path`; returns how many.
+async fn write_export(
+    store: &SharedStore,
+    filter: InsightFilter,
+    path: &std::path::Path,
+) -> Result<usize, AppError> {
     let failed = |source| AppError::Output {
         path: path.display().to_string(),
         source,
@@ -197,7 +334,7 @@ async fn write_export(store: &SharedStore, path: &std::path::Path) -> Result<usi
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
     let written = export::write_to(
         store.reads().as_ref(),
-        InsightFilter::default(),
+        filter,
         ExportFormat::Csv,
         &mut file,
         |_| {},
@@ -219,9 +356,18 @@ async fn settle(store: &SharedStore) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
-    let rows = store::transaction(store.as_ref(), |tx| Box::pin(insight_rows(tx))).await?;
-    let widths: Vec<usize> = (0..rows[0].len())
+async fn insights_table(store: &SharedStore, team: &str) -> Result<String, AppError> {
+    let team = team_id(team)?;
+    let rows = store::transaction(store.as_ref(), move |tx| {
+        Box::pin(async move { insight_rows(tx, &team).await })
+    })
+    .await?;
+    Ok(table(rows))
+}
+
+/// `rows` in columns as wide as their widest cell.
+fn table(rows: Vec<Vec<String>>) -> String {
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
         .map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0))
         .collect();
     let mut table = String::new();
@@ -235,11 +381,11 @@ async fn insights_table(store: &SharedStore) -> Result<String, AppError> {
         table.push_str(cells.join("  ").trim_end());
         table.push('\n');
     }
-    Ok(table)
+    table
 }
 
-/// The demo workspace's insights as table rows, a heading first.
-async fn insight_rows(tx: &mut dyn InsightTx) -> StoreResult<Vec<Vec<String>>> {
+/// A workspace's insights as table rows, a heading first.
+async fn insight_rows(tx: &mut dyn InsightTx, team: &TeamId) -> StoreResult<Vec<Vec<String>>> {
     let mut rows = vec![
         [
             "#", "status", "source", "tags", "votes", "replies", "area", "text",
@@ -247,9 +393,8 @@ async fn insight_rows(tx: &mut dyn InsightTx) -> StoreResult<Vec<Vec<String>>> {
         .map(String::from)
         .to_vec(),
     ];
-    let team = TeamId::parse(script::TEAM).map_err(|err| store::StoreError::Corrupt(err.to_string()))?;
     for number in 1.. {
-        let Some(insight) = tx.insight_by_number(&team, number).await? else {
+        let Some(insight) = tx.insight_by_number(team, number).await? else {
             break;
         };
         let text: String = insight

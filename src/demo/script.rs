@@ -10,18 +10,20 @@ use serde_json::{Value, json};
 
 use circlet_testkit::{Answer, FakeSlack, JSON, SignedSender};
 
+use super::workspaces;
+
 pub const TEAM: &str = "T0CIRCLE";
 pub const CIRCLE: &str = "C0BEAUTY";
 pub const CIRCLE_NAME: &str = "beauty-insiders";
-/// Where the product team's digest goes (CIRCLET_DIGEST_CHANNEL).
+/// Where the product team's digest goes (`/feedback digest channel`).
 pub const DIGEST_CHANNEL: &str = "C0PRODUCT";
-const BOT: &str = "UCIRCLET";
+pub const BOT: &str = "UCIRCLET";
 /// Who runs the product team's commands in the demo.
 pub const PRODUCT_USER: &str = "U0PM";
-/// The community manager, who triages too.
-const MANAGER: &str = "U0CM";
-/// CIRCLET_PRODUCT_USERS in the demo.
-pub const PRODUCT_USERS: &str = "U0PM,U0CM";
+/// The community manager, a workspace admin, who triages too.
+pub const MANAGER: &str = "U0CM";
+/// The Slack app's id, which every installation shares.
+pub const APP_ID: &str = "A0CIRCLET";
 
 /// The circle's members: Slack id and name.
 pub const MEMBERS: [(&str, &str); 12] = [
@@ -88,6 +90,19 @@ pub enum Step {
     Schedule {
         what: String,
     },
+    /// A workspace installs Circlet through "Add to Slack" (run by the demo itself, as a
+    /// browser would: `/slack/install`, Slack's consent, `/slack/oauth_redirect`).
+    Install {
+        what: String,
+        /// The code Slack hands the browser back with; the fake grants it.
+        code: &'static str,
+    },
+    /// `circlet workspaces link SOURCE --to HOME` (run by the demo itself).
+    Link {
+        what: String,
+        source: &'static str,
+        home: &'static str,
+    },
     /// A member answers the discussion prompt Circlet posted, in its thread.
     AnswerPrompt {
         what: String,
@@ -114,12 +129,14 @@ impl Step {
             Step::Command { what, .. } => ("commands", what),
             Step::Interaction { what, .. } | Step::SubmitModal { what, .. } => ("interactions", what),
             Step::Schedule { what } => ("scheduler", what),
+            Step::Install { what, .. } => ("install", what),
+            Step::Link { what, .. } => ("cli", what),
         };
         format!("{route:<13}{what}")
     }
 
     /// Sends the step; slash commands get the fake's `response_url` for their answers.
-    /// [`Step::Schedule`] is run by the demo itself, not sent.
+    /// [`Step::Schedule`], [`Step::Install`] and [`Step::Link`] are run by the demo itself, not sent.
     pub async fn send(&self, sender: &SignedSender, fake: &FakeSlack) -> reqwest::Result<Option<Answer>> {
         let response_url = fake.response_url("demo");
         let response_url = response_url.as_str();
@@ -181,9 +198,9 @@ impl Step {
                 let mut event = message(user, ts, text);
                 event["thread_ts"] = json!(prompt);
                 event["parent_user_id"] = json!(BOT);
-                sender.event(&envelope(event_id, event)).await?
+                sender.event(&envelope_in(&HOME, event_id, event)).await?
             }
-            Step::Schedule { .. } => return Ok(None),
+            Step::Schedule { .. } | Step::Install { .. } | Step::Link { .. } => return Ok(None),
         };
         Ok(Some(answer))
     }
@@ -201,45 +218,90 @@ fn prompt_ts(fake: &FakeSlack) -> Option<String> {
         .and_then(|m| m["ts"].as_str().map(str::to_owned))
 }
 
-fn envelope(event_id: &str, event: Value) -> Value {
+/// Where an event happens and who it is delivered to.
+#[derive(Clone, Copy)]
+pub struct Place {
+    /// The envelope's `team_id`: the workspace of whoever acted (a Slack Connect partner's
+    /// own, in a shared channel).
+    pub sender_team: &'static str,
+    /// The installation the event is delivered to (`authorizations[0]`) and its bot user.
+    pub installation: &'static str,
+    pub bot: &'static str,
+    pub channel: &'static str,
+}
+
+/// The brand's own members in #beauty-insiders.
+pub const HOME: Place = Place {
+    sender_team: TEAM,
+    installation: TEAM,
+    bot: BOT,
+    channel: CIRCLE,
+};
+
+/// The envelope Slack sends the installation of `place`.
+pub fn envelope_in(place: &Place, event_id: &str, event: Value) -> Value {
     json!({
         "token": "unused",
-        "team_id": TEAM,
-        "api_app_id": "A0CIRCLET",
+        "team_id": place.sender_team,
+        "api_app_id": APP_ID,
         "event": event,
         "type": "event_callback",
         "event_id": event_id,
         "event_time": 1_763_900_000,
-        "authorizations": [{"team_id": TEAM, "user_id": BOT, "is_bot": true}],
+        "authorizations": [{"team_id": place.installation, "user_id": place.bot, "is_bot": true}],
     })
 }
 
+fn envelope(event_id: &str, event: Value) -> Value {
+    envelope_in(&HOME, event_id, event)
+}
+
+/// A message of `place`; one by a Slack Connect partner names its own workspace, as Slack does.
+fn message_in(place: &Place, user: &str, ts: &str, text: &str) -> Value {
+    let mut message = json!({"type": "message", "channel": place.channel, "channel_type": "channel", "user": user, "text": text, "ts": ts, "event_ts": ts});
+    if place.sender_team != place.installation {
+        message["user_team"] = json!(place.sender_team);
+        message["team"] = json!(place.sender_team);
+    }
+    message
+}
+
 fn message(user: &str, ts: &str, text: &str) -> Value {
-    json!({"type": "message", "channel": CIRCLE, "channel_type": "channel", "user": user, "text": text, "ts": ts, "event_ts": ts})
+    message_in(&HOME, user, ts, text)
 }
 
 fn name(user: &str) -> &'static str {
     MEMBERS
         .iter()
+        .chain(workspaces::OTHER_MEMBERS.iter())
         .find(|(id, _)| *id == user)
         .map_or("someone", |(_, name)| name)
 }
 
 /// Builds the week step by step, keeping Slack timestamps unique and insight numbers known.
-struct Week {
+pub struct Week {
     days: Vec<(String, Vec<Timed>)>,
     events: u32,
+    /// Events from beyond the brand's own members count apart, so the brand's timestamps and
+    /// permalinks stay as they were before other workspaces joined the week.
+    others: u32,
     /// Messages by ts: author, and the insight number once captured.
     messages: Vec<(String, &'static str, Option<i64>)>,
+    /// Insights captured so far in the brand's installation, and in the community's.
     captured: i64,
+    captured_elsewhere: i64,
+}
+
+fn is_home(place: &Place) -> bool {
+    place.sender_team == TEAM && place.installation == TEAM
 }
 
 impl Week {
-    fn day(&mut self, label: &str) {
+    pub fn day(&mut self, label: &str) {
         self.days.push((label.to_owned(), Vec::new()));
     }
 
-    fn push(&mut self, at: i64, step: Step) {
+    pub fn push(&mut self, at: i64, step: Step) {
         if let Some((_, steps)) = self.days.last_mut() {
             steps.push(Timed { at, step });
         }
@@ -251,12 +313,29 @@ impl Week {
     }
 
     fn ts(&self, at: i64) -> String {
-        format!("{at}.{:06}", 100 + self.events)
+        self.ts_in(&HOME, at)
+    }
+
+    fn ts_in(&self, place: &Place, at: i64) -> String {
+        if is_home(place) {
+            format!("{at}.{:06}", 100 + self.events)
+        } else {
+            format!("{at}.{:06}", 900 + self.others)
+        }
     }
 
     fn event(&mut self, at: i64, what: impl Into<String>, event: Value) -> Value {
-        let id = self.event_id();
-        let envelope = envelope(&id, event);
+        self.event_in(&HOME, at, what, event)
+    }
+
+    pub fn event_in(&mut self, place: &Place, at: i64, what: impl Into<String>, event: Value) -> Value {
+        let id = if is_home(place) {
+            self.event_id()
+        } else {
+            self.others += 1;
+            format!("Ev0OTHER{:03}", self.others)
+        };
+        let envelope = envelope_in(place, &id, event);
         self.push(
             at,
             Step::Event {
@@ -269,9 +348,14 @@ impl Week {
 
     /// A member posts; returns the message's ts.
     fn say(&mut self, at: i64, user: &'static str, text: &str) -> String {
-        let ts = self.ts(at);
+        self.say_in(&HOME, at, user, text)
+    }
+
+    /// A member posts in `place`; returns the message's ts.
+    pub fn say_in(&mut self, place: &Place, at: i64, user: &'static str, text: &str) -> String {
+        let ts = self.ts_in(place, at);
         let what = format!("{}: {}", name(user), crate::domain::reports::words::cut(text, 44));
-        self.event(at, what, message(user, &ts, text));
+        self.event_in(place, at, what, message_in(place, user, &ts, text));
         self.messages.push((ts.clone(), user, None));
         ts
     }
@@ -299,22 +383,43 @@ impl Week {
 
     /// A reaction; a tag emoji on a message not captured yet captures it (returns its number).
     fn react(&mut self, at: i64, user: &'static str, emoji: &str, ts: &str) -> Option<i64> {
+        self.react_in(&HOME, at, user, emoji, ts)
+    }
+
+    /// A reaction in `place`; see [`Week::react`].
+    pub fn react_in(
+        &mut self,
+        place: &Place,
+        at: i64,
+        user: &'static str,
+        emoji: &str,
+        ts: &str,
+    ) -> Option<i64> {
         let author = self.author(ts);
-        let event_ts = self.ts(at);
+        let event_ts = self.ts_in(place, at);
         let event = json!({
             "type": "reaction_added", "user": user, "reaction": emoji, "item_user": author,
-            "item": {"type": "message", "channel": CIRCLE, "ts": ts}, "event_ts": event_ts,
+            "item": {"type": "message", "channel": place.channel, "ts": ts}, "event_ts": event_ts,
         });
         let tags = ["bulb", "bug", "heart", "confused", "memo"];
         let captures = tags.contains(&emoji);
+        let home_installation = place.installation == TEAM;
+        let next = 1 + if home_installation {
+            self.captured
+        } else {
+            self.captured_elsewhere
+        };
         let number = if captures {
-            let next = self.captured + 1;
             let entry = self.messages.iter_mut().find(|(t, _, _)| t == ts);
             match entry {
                 Some((_, _, Some(number))) => Some(*number),
                 Some((_, _, slot)) => {
                     *slot = Some(next);
-                    self.captured = next;
+                    if home_installation {
+                        self.captured = next;
+                    } else {
+                        self.captured_elsewhere = next;
+                    }
                     Some(next)
                 }
                 None => None,
@@ -322,22 +427,40 @@ impl Week {
         } else {
             None
         };
+        // The brand's product team names a linked workspace's insights `T…-N`.
+        let reference = |n: i64| {
+            if home_installation {
+                format!("#{n}")
+            } else {
+                format!("{}-{n}", place.installation)
+            }
+        };
         let what = match (captures, number) {
-            (true, Some(n)) => format!("{} reacts :{emoji}: to {} (#{n})", name(user), name(author)),
+            (true, Some(n)) => format!(
+                "{} reacts :{emoji}: to {} ({})",
+                name(user),
+                name(author),
+                reference(n)
+            ),
             _ => format!("{} votes :{emoji}: for {}", name(user), name(author)),
         };
-        self.event(at, what, event);
+        self.event_in(place, at, what, event);
         number
     }
 
     /// Votes by several members, a minute apart.
     fn votes(&mut self, at: i64, voters: &[&'static str], ts: &str) {
+        self.votes_in(&HOME, at, voters, ts);
+    }
+
+    /// Votes in `place`; see [`Week::votes`].
+    pub fn votes_in(&mut self, place: &Place, at: i64, voters: &[&'static str], ts: &str) {
         for (i, voter) in voters.iter().enumerate() {
-            self.react(at + 60 * i as i64, voter, "+1", ts);
+            self.react_in(place, at + 60 * i as i64, voter, "+1", ts);
         }
     }
 
-    fn command(&mut self, at: i64, user: &'static str, text: impl Into<String>) {
+    pub fn command(&mut self, at: i64, user: &'static str, text: impl Into<String>) {
         let text = text.into();
         self.push(
             at,
@@ -388,8 +511,10 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
     let mut w = Week {
         days: Vec::new(),
         events: 0,
+        others: 0,
         messages: Vec::new(),
         captured: 0,
+        captured_elsewhere: 0,
     };
 
     w.day("Sunday 2026-11-15");
@@ -400,11 +525,13 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
             envelope: json!({"token": "unused", "challenge": "demo-challenge-3eZbrw", "type": "url_verification"}),
         },
     );
+    workspaces::brand_installs(&mut w);
     w.event(
         at(0, 18, 1),
         "Circlet is invited to #beauty-insiders",
         json!({"type": "member_joined_channel", "user": BOT, "channel": CIRCLE, "channel_type": "C", "team": TEAM, "inviter": MANAGER}),
     );
+    workspaces::admin_settings(&mut w);
     w.command(
         at(0, 18, 5),
         PRODUCT_USER,
@@ -475,6 +602,7 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
         "Honestly the vitamin C serum changed my skin, thank you!",
     );
     w.react(at(1, 11, 5), "U0EMMA", "heart", &serum);
+    workspaces::community_joins(&mut w);
     let cleanser = w.say(
         at(1, 13, 20),
         "U0ANA",
@@ -549,6 +677,7 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
             envelope: envelope("Ev0FORGED", message("U0EVIL", &forged_ts, "spam")),
         },
     );
+    let community_idea = workspaces::community_shares(&mut w);
     let sting = w.say(
         at(2, 15, 30),
         "U0MAYA",
@@ -692,6 +821,7 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
         "The dropper on the face oil drips everywhere",
     );
     w.react(at(5, 9, 35), "U0SAM", "bug", &dropper);
+    workspaces::partner_shares(&mut w, &travel);
     w.command(
         at(5, 10, 0),
         PRODUCT_USER,
@@ -702,6 +832,7 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
         PRODUCT_USER,
         format!("status {logout_number} reviewing"),
     );
+    workspaces::plan_community_idea(&mut w, community_idea);
     w.say(at(5, 11, 0), "U0SAM", "Thank you for listening to us");
     let heard = w.say(
         at(5, 12, 0),

@@ -107,6 +107,8 @@ pub struct RecapCircle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusMove {
     pub insight_id: i64,
+    /// The insight's own workspace (a linked one's, in a home's digest).
+    pub team_id: String,
     pub number: i64,
     pub channel_id: String,
     pub text: Option<String>,

@@ -52,6 +52,7 @@ impl FromRow for StatusMove {
         let mut c = Columns::new(row);
         Ok(StatusMove {
             insight_id: c.take()?,
+            team_id: c.take()?,
             number: c.take()?,
             channel_id: c.take()?,
             text: c.take()?,
@@ -342,7 +343,7 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
         window: Window,
     ) -> StoreResult<Vec<StatusMove>> {
         let statement = Statement::new(
-            "SELECT i.id AS insight_id, i.number, i.channel_id, i.text, i.author_id, \
+            "SELECT i.id AS insight_id, i.team_id, i.number, i.channel_id, i.text, i.author_id, \
              s.status, s.changed_at FROM status_changes s JOIN insights i ON i.id = s.insight_id \
              WHERE i.team_id = $1 AND ($2 IS NULL OR i.channel_id = $2) \
              AND s.changed_at >= $3 AND s.changed_at < $4 \

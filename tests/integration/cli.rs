@@ -201,19 +201,57 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         "#1 is now *shipped*",
         "Circlet posted in a thread of #beauty-insiders: This has shipped!",
         "0 waiting, 0 dead",
-        "Circlet acknowledged 25 captured messages with :eyes:",
+        "Circlet acknowledged 28 captured messages with :eyes:",
         "━━ The product team's report (`/feedback report 7d`), as text:",
         "━━ The product digest Circlet posted to #product-team (as text):",
         "Weekly feedback digest · week to 2026-11-23",
         "#1 → *shipped*",
-        "━━ The member recap Circlet posted to #beauty-insiders (as text):",
+        "━━ The member recap Circlet posted to #beauty-insiders (in T0CIRCLE, as text):",
         "You asked, we shipped",
         "thank you @Maya,",
         "Top contributors",
-        "Exported 24 insights as CSV",
+        "Exported the product team's 27 insights (T0CIRCLE and T0COMMUNITY) as CSV",
+        // Multi-workspace mode: both workspaces install through Add to Slack, the brand's admin
+        // names the product team and the digest's channel from Slack.
+        "adds Circlet to Slack        -> 302 https://slack.com/app_redirect?app=A0CIRCLET&team=T0CIRCLE",
+        "-> 302 https://slack.com/app_redirect?app=A0CIRCLET&team=T0COMMUNITY",
+        "The product team is now <@U0PM> <@U0CM> (and workspace admins).",
+        "The weekly digest goes to <#C0PRODUCT>",
+        // Kai of a Slack Connect partner shares in the brand's circle, and votes.
+        "Kai (T0LUMEN): Our salons would stock the night cream",
+        "Priya reacts :bulb: to Kai (T0LUMEN) (#26)",
+        "Kai (T0LUMEN) votes :+1: for Gwen",
+        // The community, linked to the brand: captured there, triaged by the brand's product
+        // team by its linked name, the loop closed in the community's own circle.
+        "circlet workspaces link T0COMMUNITY --to T0CIRCLE -> linked",
+        "Omar reacts :bulb: to Nora (T0COMMUNITY-1)",
+        "T0COMMUNITY-1 is now *planned*",
+        "Circlet posted in a thread of #glow-community: Good news: this is now planned.",
+        "T0COMMUNITY-1 by @U0NORA in #C0GLOWCOMM · 2 votes",
+        "• T0COMMUNITY-1 → *planned* · “A mini size of the night cream",
+        "#glow-community · 4 members · 4 active",
+        "━━ The member recap Circlet posted to #glow-community (in T0COMMUNITY, as text):",
+        "thank you @Nora, @Pia and @Quinn for asking for it",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    // The export's rows by members of other workspaces, their own workspace last.
+    let exported = |start: &str| {
+        text.lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .find(|line| line.starts_with(start))
+            .unwrap_or_else(|| panic!("no exported row {start:?} in\n{text}"))
+    };
+    assert!(
+        exported("26 T0CIRCLE Kai idea").ends_with(" T0LUMEN"),
+        "{}",
+        exported("26 T0CIRCLE")
+    );
+    assert!(
+        exported("1 T0COMMUNITY Nora idea 2 planned").ends_with(" T0COMMUNITY"),
+        "{}",
+        exported("1 T0COMMUNITY")
+    );
     let row = |number: &str| {
         text.lines()
             .find(|line| line.trim_start().starts_with(number))
@@ -236,6 +274,11 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         row("3 ").starts_with("3 new reaction bug 0 0 packaging The pump"),
         "{}",
         row("3 ")
+    );
+    assert!(
+        row("26 ").starts_with("26 new reaction idea 0 0 Our salons would stock"),
+        "Kai's idea is the brand's: {}",
+        row("26 ")
     );
     // Deterministic: the same week, the same figures, every run (addresses and paths aside).
     let again = stdout(&circlet(&["demo"], &[]));

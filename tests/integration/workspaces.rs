@@ -186,6 +186,10 @@ on_both_backends! {
         };
         let home = circlet::domain::digest::content::product_digest(&app.store, HOME, &period).await.unwrap();
         assert_eq!(home.report.total.current, 1, "the home's digest counts the source's idea");
+        // Named as the home's product team names it, never as a home insight's #1.
+        let report = circlet::domain::reports::render_text(&home.report);
+        assert!(report.contains("  T0SOURCE-1 by "), "{report}");
+        assert!(!report.contains("#1 "), "{report}");
         let source = circlet::domain::digest::content::product_digest(&app.store, SOURCE, &period).await.unwrap();
         assert_eq!(source.report.total.current, 1);
         links::unlink(app.store.workspaces().as_ref(), team(SOURCE), 2).await.unwrap();

@@ -8,7 +8,7 @@ use super::message::{Message, Section, escape};
 use super::schedule::Period;
 use crate::domain::links;
 use crate::domain::reports::model::change;
-use crate::domain::reports::words::{circle_figures, cut, date, insight_figures, plural};
+use crate::domain::reports::words::{circle_figures, cut, date, insight_figures, plural, reference};
 use crate::domain::reports::{self, Period as ReportPeriod, Report, ReportRequest};
 use crate::ids::TeamId;
 use crate::store::{InsightRow, InsightStatus, SharedStore, StatusMove, StoreResult};
@@ -161,15 +161,19 @@ fn quote(text: Option<&str>) -> String {
     format!("“{}”", escape(&cut(&one_line, SNIPPET)))
 }
 
-fn linked_number(insight: &InsightRow) -> String {
+/// The insight's name for the home's product team (`T…-N` for a linked workspace's), linked to
+/// its message.
+fn linked_number(insight: &InsightRow, home: &str) -> String {
+    let reference = reference(&insight.team_id, insight.number, home);
     match insight.permalink() {
-        Some(link) => format!("<{link}|#{}>", insight.number),
-        None => format!("#{}", insight.number),
+        Some(link) => format!("<{link}|{reference}>"),
+        None => reference,
     }
 }
 
 pub fn digest_message(digest: &ProductDigest) -> Message {
     let report = &digest.report;
+    let home = report.request.team_id.as_str();
     let new = plural(report.total.current, "new insight", "new insights");
     let by_tag = report
         .by_tag
@@ -180,7 +184,14 @@ pub fn digest_message(digest: &ProductDigest) -> Message {
     let moves = digest
         .moves
         .iter()
-        .map(|m| format!("• #{} → *{}* · {}", m.number, m.status, quote(m.text.as_deref())))
+        .map(|m| {
+            format!(
+                "• {} → *{}* · {}",
+                reference(&m.team_id, m.number, home),
+                m.status,
+                quote(m.text.as_deref())
+            )
+        })
         .collect();
     let top = report
         .top
@@ -195,7 +206,7 @@ pub fn digest_message(digest: &ProductDigest) -> Message {
                 .unwrap_or_default();
             format!(
                 "• {}{author} in <#{}> · {}\n   {}",
-                linked_number(i),
+                linked_number(i, home),
                 i.channel_id,
                 insight_figures(i),
                 quote(i.text.as_deref())
@@ -398,6 +409,7 @@ mod tests {
     fn only_each_insights_last_move_counts() {
         let change = |id, status: &str, at| StatusMove {
             insight_id: id,
+            team_id: "T1".into(),
             number: id,
             channel_id: "C1".into(),
             text: None,

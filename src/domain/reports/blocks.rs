@@ -177,11 +177,7 @@ fn fit_lines(heading: &str, lines: impl ExactSizeIterator<Item = String>, what: 
 /// How the product team names `insight`: `#42` in their own workspace, `T…-42` in one linked
 /// to it (what `/feedback status` and the buttons take).
 fn reference(insight: &InsightRow, home: &str) -> String {
-    if insight.team_id == home {
-        format!("#{}", insight.number)
-    } else {
-        format!("{}-{}", insight.team_id, insight.number)
-    }
+    words::reference(&insight.team_id, insight.number, home)
 }
 
 fn insight_text(insight: &InsightRow, reference: &str) -> String {

@@ -41,8 +41,8 @@ pub fn render_text(report: &Report) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  #{}{author} in #{} · {}",
-            insight.number,
+            "  {}{author} in #{} · {}",
+            words::reference(&insight.team_id, insight.number, &report.request.team_id),
             insight.channel_id,
             words::insight_figures(insight)
         );

@@ -6,6 +6,16 @@ use super::model::{Circle, Report};
 use crate::clock::Millis;
 use crate::store::{Contributor, InsightRow, InsightStatus};
 
+/// How the product team of `home` names insight `number` of workspace `team`: `#42` in their
+/// own workspace, `T…-42` in one linked to it (what `/feedback status` and the buttons take).
+pub fn reference(team: &str, number: i64, home: &str) -> String {
+    if team == home {
+        format!("#{number}")
+    } else {
+        format!("{team}-{number}")
+    }
+}
+
 /// The statuses a report offers as buttons, in lifecycle order (`new` is where insights start,
 /// not where triage sends them).
 pub const TRIAGE_STATUSES: [InsightStatus; 4] = [
