@@ -419,15 +419,7 @@ fn classify(method: &'static str, err: SlackClientError) -> SlackError {
 /// A plain HTTP answer (not a Web API method) as a Slack outcome: 2xx is fine, 429 and 5xx are
 /// retried, anything else is the request's fault.
 fn http_outcome(method: &'static str, sent: reqwest::Result<reqwest::Response>) -> Result<(), SlackError> {
-    let response = sent.map_err(|err| SlackError::Unavailable {
-        method,
-        detail: if err.is_timeout() {
-            "timed out"
-        } else {
-            "connection failed"
-        }
-        .into(),
-    })?;
+    let response = sent.map_err(|err| SlackError::unanswered(method, &err))?;
     let status = response.status();
     if status.is_success() {
         Ok(())

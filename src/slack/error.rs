@@ -40,6 +40,19 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 impl SlackError {
+    /// A request that got no answer: it timed out, or the connection failed.
+    pub fn unanswered(method: &'static str, err: &reqwest::Error) -> Self {
+        let detail = if err.is_timeout() {
+            "timed out"
+        } else {
+            "connection failed"
+        };
+        SlackError::Unavailable {
+            method,
+            detail: detail.into(),
+        }
+    }
+
     /// Slack's error code, when Slack gave one.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -158,15 +158,7 @@ impl OAuthClient {
             .body(body)
             .send()
             .await
-            .map_err(|err| SlackError::Unavailable {
-                method: METHOD,
-                detail: if err.is_timeout() {
-                    "timed out"
-                } else {
-                    "connection failed"
-                }
-                .into(),
-            })?;
+            .map_err(|err| SlackError::unanswered(METHOD, &err))?;
         let status = response.status();
         if status.as_u16() == 429 {
             return Err(SlackError::RateLimited {
