@@ -67,6 +67,10 @@ pub enum AppError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error(
+        "CIRCLET_ENCRYPTION_KEY does not open the stored tokens of {installations} installation(s): set the key they were sealed with (a changed key cannot read them)"
+    )]
+    KeyMismatch { installations: usize },
 }
 
 type HandlerFactory = Box<dyn FnOnce(&Services) -> HandlerRegistry + Send>;
@@ -153,10 +157,18 @@ impl AppBuilder {
             Some(installs) => Workspaces::multi(slack.clone(), store.clone(), installs.cipher.clone()),
             None => Workspaces::single(slack.clone()),
         });
-        let served = workspaces.load().await?;
+        let loaded = workspaces.load().await?;
+        // Not one stored token opens: the key is not the one they were sealed with, and serving
+        // on would silently drop every workspace's events.
+        if loaded.unopened > 0 && loaded.served == 0 {
+            return Err(AppError::KeyMismatch {
+                installations: loaded.unopened,
+            });
+        }
         if workspaces.is_multi() {
             tracing::info!(
-                workspaces = served,
+                workspaces = loaded.served,
+                unopened = loaded.unopened,
                 "multi-workspace mode: serving the installed workspaces"
             );
         }

@@ -33,6 +33,15 @@ pub const REFUSAL: &str = "Circlet is not installed in this workspace, so it can
 /// refreshed through another replica is seen here too.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
 
+/// What [`Workspaces::load`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// Active installations now served.
+    pub served: usize,
+    /// Active installations whose token does not open with the configured key.
+    pub unopened: usize,
+}
+
 /// One served workspace: its own token's client and its bot.
 pub struct Workspace {
     /// None in single-workspace mode, where the bot's `auth.test` tells it.
@@ -125,10 +134,14 @@ impl Workspaces {
     }
 
     /// Reads every active installation (multi-workspace mode), replacing what was known.
-    pub async fn load(&self) -> Result<usize, StoreError> {
+    pub async fn load(&self) -> Result<Loaded, StoreError> {
         let Mode::Multi { store, cipher, known } = &self.mode else {
-            return Ok(1);
+            return Ok(Loaded {
+                served: 1,
+                unopened: 0,
+            });
         };
+        let mut unopened = 0;
         let installations = store.workspaces().installations().await?;
         let mut loaded = Known::default();
         for installation in installations {
@@ -142,11 +155,15 @@ impl Workspaces {
                     loaded.active.insert(team, Arc::new(workspace));
                 }
                 None => {
+                    unopened += usize::from(installation.is_active());
                     loaded.gone.insert(team);
                 }
             }
         }
-        let count = loaded.active.len();
+        let count = Loaded {
+            served: loaded.active.len(),
+            unopened,
+        };
         let mut known = known.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         // A workspace known before keeps its bot (and what auth.test told it) while its token
         // and link stay the same.

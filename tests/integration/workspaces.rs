@@ -376,3 +376,31 @@ on_both_backends! {
         assert!(app.store.find_inbox_by_event_id(id).await.unwrap().is_none(), "nothing stored after");
     }
 }
+
+on_both_backends! {
+    async fn a_key_that_opens_no_stored_token_stops_start_up_naming_it(db: TestDb) {
+        let store = db.store().await;
+        install(&store, HOME, "xoxb-home-token", HOME_PM).await;
+        store.close().await;
+        let other_key = TokenCipher::generate_key_text();
+        let env = [
+            ("SLACK_SIGNING_SECRET", "secret"),
+            ("DATABASE_URL", db.url.as_str()),
+            ("CIRCLET_BIND", "127.0.0.1:0"),
+            ("SLACK_CLIENT_ID", "1111.2222"),
+            ("SLACK_CLIENT_SECRET", "client-secret"),
+            ("CIRCLET_PUBLIC_URL", "https://circlet.example.com"),
+            ("CIRCLET_ENCRYPTION_KEY", other_key.as_str()),
+        ];
+        let config = circlet::config::Config::from_sources(None, |key| {
+            env.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        let Err(err) = circlet::app::App::build(config).await else {
+            panic!("started with a key that opens no stored token");
+        };
+        let said = err.to_string();
+        assert!(said.starts_with("CIRCLET_ENCRYPTION_KEY does not open the stored tokens of 1 installation"), "{said}");
+        assert!(!said.contains(&other_key) && !said.contains(KEY), "{said}");
+    }
+}
