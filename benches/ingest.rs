@@ -36,13 +36,15 @@ use tokio_util::sync::CancellationToken;
 /// The allocator `circlet serve` runs with (src/main.rs).
 mod load;
 
-use load::{EventIds, closed_loop, fsynced_write_rate, noop_app, open_loop, percentile, presign};
+use load::{
+    EventIds, POSTGRES_ADMIN_URL, closed_loop, drop_postgres, fresh_postgres, fsynced_write_rate, noop_app,
+    open_loop, percentile, presign,
+};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SECRET: &str = "bench-signing-secret";
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 struct Options {
     only: Option<String>,
@@ -381,31 +383,6 @@ async fn settle(database_url: &str) {
     }
     // `sync` blocks until the kernel's dirty pages are on the disk.
     let _ = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await;
-}
-
-async fn fresh_postgres() -> Option<(String, String)> {
-    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await.ok()?;
-    let name = format!("circlet_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .ok()?;
-    let url = match std::env::var("CIRCLET_BENCH_PG_SOCKET") {
-        Ok(dir) => format!("postgres://postgres@localhost/{name}?host={dir}"),
-        Err(_) => format!(
-            "postgres://postgres@127.0.0.1:5432/{name}{}",
-            std::env::var("CIRCLET_BENCH_PG_PARAMS").unwrap_or_default()
-        ),
-    };
-    Some((name, url))
-}
-
-async fn drop_postgres(name: &str) {
-    if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
 }
 
 fn main() {

@@ -14,18 +14,20 @@
 
 use std::time::{Duration, Instant};
 
+mod load;
+
+use load::{drop_postgres, fresh_postgres};
+
 use circlet::app::App;
 use circlet::config::Config;
 use circlet::inbox::TeamGate;
 use circlet::token_cipher::TokenCipher;
 use circlet_testkit::fake_slack::{FakeSlack, Grant};
-use sqlx::Connection;
 
 /// The allocator `circlet serve` runs with (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PUBLIC_URL: &str = "https://circlet.example.com";
 const WARM_UP: usize = 10;
 
@@ -54,7 +56,7 @@ async fn main() {
                 None,
             ),
             _ => match fresh_postgres().await {
-                Some((url, name)) => (url, Some(name)),
+                Some((name, url)) => (url, Some(name)),
                 None => {
                     println!("postgres: not reachable on 127.0.0.1:5432, skipped");
                     continue;
@@ -154,22 +156,4 @@ fn report(backend: &str, mut times: Vec<Duration>) {
         ms(at(1.0)),
         times.len()
     );
-}
-
-async fn fresh_postgres() -> Option<(String, String)> {
-    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await.ok()?;
-    let name = format!("circlet_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .ok()?;
-    Some((format!("postgres://postgres@127.0.0.1:5432/{name}"), name))
-}
-
-async fn drop_postgres(name: &str) {
-    if let Ok(mut admin) = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
 }

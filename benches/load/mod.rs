@@ -395,3 +395,37 @@ pub async fn noop_app(secret: &str, database_url: &str, env: &[(&str, &str)]) ->
         .await
         .expect("app")
 }
+
+/// The PostgreSQL server the benches create their databases on.
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh, empty database on the local PostgreSQL server: its name and URL (through
+/// `CIRCLET_BENCH_PG_SOCKET`'s Unix socket directory when set, with
+/// `CIRCLET_BENCH_PG_PARAMS` appended otherwise), or None when the server is not reachable.
+pub async fn fresh_postgres() -> Option<(String, String)> {
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(POSTGRES_ADMIN_URL)
+        .await
+        .ok()?;
+    let name = format!("circlet_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .ok()?;
+    let url = match std::env::var("CIRCLET_BENCH_PG_SOCKET") {
+        Ok(dir) => format!("postgres://postgres@localhost/{name}?host={dir}"),
+        Err(_) => format!(
+            "postgres://postgres@127.0.0.1:5432/{name}{}",
+            std::env::var("CIRCLET_BENCH_PG_PARAMS").unwrap_or_default()
+        ),
+    };
+    Some((name, url))
+}
+
+/// Drops a database [`fresh_postgres`] made.
+pub async fn drop_postgres(name: &str) {
+    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(POSTGRES_ADMIN_URL).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
+}
