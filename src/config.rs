@@ -34,6 +34,14 @@ const KEYS: &[(&str, &str)] = &[
     ),
     ("SLACK_API_URL", "an http(s) URL such as https://slack.com/api/"),
     (
+        "SLACK_APP_TOKEN",
+        "the App-Level Token (xapp-…) with the connections:write scope, from Basic Information → App-Level Tokens (Socket Mode)",
+    ),
+    (
+        "CIRCLET_SOCKET_CONNECTIONS",
+        "the number of Socket Mode connections, 1 to 10",
+    ),
+    (
         "SLACK_CLIENT_ID",
         "the Client ID from your Slack app's Basic Information page (multi-workspace mode)",
     ),
@@ -161,6 +169,17 @@ pub struct Config {
     pub loop_texts: LoopTexts,
     /// Multi-workspace mode ("Add to Slack"), when `SLACK_CLIENT_ID` is set.
     pub installs: Option<InstallSettings>,
+    /// Socket Mode, when `SLACK_APP_TOKEN` is set.
+    pub socket: Option<SocketConfig>,
+}
+
+/// Socket Mode's settings (ARCHITECTURE §11).
+#[derive(Clone, Debug)]
+pub struct SocketConfig {
+    /// The app-level token (`xapp-…`) that opens connections.
+    pub app_token: Secret,
+    /// Connections kept open, 1 to 10.
+    pub connections: usize,
 }
 
 /// Written out so the database password is hidden too (secrets already are, by [`Secret`]).
@@ -185,6 +204,7 @@ impl fmt::Debug for Config {
             .field("ack_emoji", &self.ack_emoji)
             .field("loop_texts", &self.loop_texts)
             .field("installs", &self.installs)
+            .field("socket", &self.socket)
             .finish()
     }
 }
@@ -222,7 +242,9 @@ impl Config {
         }
         let bot_token = get("SLACK_BOT_TOKEN").map(parse_bot_token).transpose()?;
         let installs = parse_installs(&get, bot_token.is_some())?;
+        let socket = parse_socket(&get)?;
         Ok(Config {
+            socket,
             signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
             bot_token,
             installs,
@@ -273,13 +295,61 @@ impl Config {
         }
     }
 
-    /// The signing secret, which `serve` cannot run without.
-    pub fn require_signing_secret(&self) -> Result<&Secret, ConfigError> {
-        self.signing_secret.as_ref().ok_or(ConfigError::Missing {
-            key: "SLACK_SIGNING_SECRET",
-            hint: hint("SLACK_SIGNING_SECRET"),
-        })
+    /// The signing secret, which `serve` cannot run without unless Socket Mode brings Slack's
+    /// deliveries (then the HTTP routes for them are not served).
+    pub fn require_signing_secret(&self) -> Result<Option<&Secret>, ConfigError> {
+        match (&self.signing_secret, &self.socket) {
+            (Some(secret), _) => Ok(Some(secret)),
+            (None, Some(_)) => Ok(None),
+            (None, None) => Err(ConfigError::Missing {
+                key: "SLACK_SIGNING_SECRET",
+                hint: "the Signing Secret from your Slack app's Basic Information page; or set SLACK_APP_TOKEN to receive everything over Socket Mode",
+            }),
+        }
     }
+
+    /// The key that signs what Circlet hands Slack to give back later (a modal's metadata):
+    /// the signing secret, else one derived from the app-level token, so every replica and
+    /// every restart derives the same key.
+    pub fn signing_key(&self) -> Result<Secret, ConfigError> {
+        if let Some(secret) = self.require_signing_secret()? {
+            return Ok(secret.clone());
+        }
+        let app_token = self
+            .socket
+            .as_ref()
+            .map(|socket| socket.app_token.expose())
+            .unwrap_or_default();
+        Ok(Secret::new(derive_key(app_token)))
+    }
+}
+
+fn derive_key(app_token: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    // Any key length is accepted by HMAC: this cannot fail.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(app_token.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"circlet signing key");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn parse_socket(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SocketConfig>, ConfigError> {
+    let connections = parse_number(get, "CIRCLET_SOCKET_CONNECTIONS", 1, 10)?.unwrap_or(2) as usize;
+    let Some(app_token) = get("SLACK_APP_TOKEN") else {
+        return Ok(None);
+    };
+    if !app_token.starts_with("xapp-") {
+        // Never echo a token-like value back.
+        return Err(ConfigError::Invalid {
+            key: "SLACK_APP_TOKEN",
+            value: "a value not starting with xapp-".into(),
+            hint: hint("SLACK_APP_TOKEN"),
+        });
+    }
+    Ok(Some(SocketConfig {
+        app_token: Secret::new(app_token),
+        connections,
+    }))
 }
 
 pub(super) fn missing(key: &'static str) -> ConfigError {

@@ -28,6 +28,7 @@ pub mod ops;
 pub mod secret;
 pub mod server;
 pub mod slack;
+pub mod socket;
 pub mod store;
 pub mod store_error;
 pub mod telemetry;

@@ -63,6 +63,12 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EnvelopeOutcome {
+    envelope_type: Label,
+    outcome: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SlackCall {
     method: Label,
     result: String,
@@ -87,6 +93,9 @@ struct Inner {
     token_refresh_failing: Gauge,
     open_connections: Family<Listener, Gauge>,
     connections_cut: Family<ListenerReason, Counter>,
+    socket_connections: Gauge,
+    socket_envelopes: Family<EnvelopeOutcome, Counter>,
+    socket_reconnects: Family<Reason, Counter>,
 }
 
 /// Handle to the app's metrics; cheap to clone.
@@ -202,6 +211,24 @@ impl Metrics {
             "HTTP connections closed by a deadline (header_timeout, idle, write_stall) or at the end of the shutdown grace (shutdown)",
             connections_cut.clone(),
         );
+        let socket_connections = Gauge::default();
+        registry.register(
+            "socket_connections",
+            "Open Socket Mode connections (SLACK_APP_TOKEN); /readyz is 503 while none is open",
+            socket_connections.clone(),
+        );
+        let socket_envelopes = Family::<EnvelopeOutcome, Counter>::default();
+        registry.register(
+            "socket_envelopes",
+            "Socket Mode envelopes by type and outcome (acked: stored and acknowledged; malformed: acknowledged unread; unstored: not acknowledged, Slack redelivers)",
+            socket_envelopes.clone(),
+        );
+        let socket_reconnects = Family::<Reason, Counter>::default();
+        registry.register(
+            "socket_reconnects",
+            "Socket Mode reconnections by reason (refresh_requested, warning, closed, missed_pong, open_failed, connect_failed, no_hello…)",
+            socket_reconnects.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -221,6 +248,9 @@ impl Metrics {
             token_refresh_failing,
             open_connections,
             connections_cut,
+            socket_connections,
+            socket_envelopes,
+            socket_reconnects,
         }))
     }
 
@@ -359,6 +389,29 @@ impl Metrics {
             .connections_cut
             .get_or_create(&ListenerReason {
                 listener: Cow::Borrowed(listener),
+                reason: Cow::Borrowed(reason),
+            })
+            .inc();
+    }
+
+    pub fn add_socket_connection(&self, change: i64) {
+        self.0.socket_connections.inc_by(change);
+    }
+
+    pub fn count_socket_envelope(&self, envelope_type: &'static str, outcome: &'static str) {
+        self.0
+            .socket_envelopes
+            .get_or_create(&EnvelopeOutcome {
+                envelope_type: Cow::Borrowed(envelope_type),
+                outcome: Cow::Borrowed(outcome),
+            })
+            .inc();
+    }
+
+    pub fn count_socket_reconnect(&self, reason: &'static str) {
+        self.0
+            .socket_reconnects
+            .get_or_create(&Reason {
                 reason: Cow::Borrowed(reason),
             })
             .inc();

@@ -29,12 +29,13 @@ use crate::domain::settings::ProductUsers;
 use crate::domain::workspaces::Workspaces;
 use crate::inbox::{HandlerRegistry, InboxWriter, TeamGate, Worker, WorkerSettings};
 use crate::ingress::signature::SignatureVerifier;
-use crate::ingress::{self, IngressState};
+use crate::ingress::{self, IngressState, Intake};
 use crate::install::{self, InstallState};
 use crate::metrics::Metrics;
 use crate::ops::{self, OpsFigures, OpsState};
 use crate::server::{self, Listener, ServerSettings};
-use crate::slack::{OAuthClient, SlackApi, SlackClientSettings, SlackError};
+use crate::slack::{ConnectionsOpener, OAuthClient, SlackApi, SlackClientSettings, SlackError};
+use crate::socket::{SocketMode, SocketSettings};
 use crate::store::{self, SharedStore, StoreError};
 use crate::telemetry;
 
@@ -85,6 +86,7 @@ pub struct AppBuilder {
     ops_refresh: Duration,
     server_settings: ServerSettings,
     token_refresh_every: Duration,
+    socket_settings: SocketSettings,
 }
 
 impl AppBuilder {
@@ -137,10 +139,18 @@ impl AppBuilder {
         self
     }
 
+    /// Pings, deadlines and backoff of the Socket Mode client (tests shorten them); the number
+    /// of connections comes from `CIRCLET_SOCKET_CONNECTIONS`.
+    pub fn socket_settings(mut self, settings: SocketSettings) -> Self {
+        self.socket_settings = settings;
+        self
+    }
+
     pub async fn build(self) -> Result<App, AppError> {
         telemetry::install_crypto_provider();
         let config = self.config;
-        let secret = config.require_signing_secret()?.clone();
+        let secret = config.require_signing_secret()?.cloned();
+        let signing_key = config.signing_key()?;
         let store = store::connect(&config.database_url).await?;
         store.migrate().await?;
 
@@ -188,7 +198,7 @@ impl AppBuilder {
                 workspaces.clone(),
                 store.clone(),
             )),
-            settings: Arc::new(config.domain_settings(secret.clone())),
+            settings: Arc::new(config.domain_settings(signing_key)),
             installs: match &config.installs {
                 Some(settings) => Some(Arc::new(Installs::new(
                     OAuthApp {
@@ -227,18 +237,36 @@ impl AppBuilder {
             metrics.clone(),
         )
         .with_gate(gate.clone());
-        let ingress_state = IngressState::new(
-            SignatureVerifier::new(secret, self.clock.clone()),
-            writer,
-            registry,
-            metrics.clone(),
-            self.clock.clone(),
-            gate,
-            self.server_settings.body_read,
-        );
-        let mut public = Router::new()
-            .merge(ingress::router(ingress_state))
-            .merge(api::router(ApiState::new(store.clone(), self.clock.clone())));
+        let intake = Intake::new(writer, registry, metrics.clone(), self.clock.clone(), gate);
+        let socket_mode = match &config.socket {
+            Some(socket) => Some(SocketMode::new(
+                ConnectionsOpener::new(
+                    &config.slack_api_url,
+                    socket.app_token.clone(),
+                    slack_timeout,
+                    metrics.clone(),
+                )?,
+                intake.clone(),
+                metrics.clone(),
+                SocketSettings {
+                    connections: socket.connections,
+                    ..self.socket_settings
+                },
+            )),
+            None => None,
+        };
+        let mut public = Router::new().merge(api::router(ApiState::new(store.clone(), self.clock.clone())));
+        match secret {
+            Some(secret) => {
+                let verifier = SignatureVerifier::new(secret, self.clock.clone());
+                let state = IngressState::new(verifier, intake, self.server_settings.body_read);
+                public = public.merge(ingress::router(state));
+            }
+            // Nothing could prove an HTTP request came from Slack: those routes are 404.
+            None => tracing::info!(
+                "SLACK_SIGNING_SECRET is not set: Slack's events, interactions and commands come over Socket Mode only, and /slack/events, /slack/interactions and /slack/commands are not served"
+            ),
+        }
         // Single-workspace mode has nothing to install: those paths are 404 there.
         if let (Some(installs), Some(settings)) = (&services.installs, &config.installs) {
             public = public.merge(install::router(InstallState::new(
@@ -255,6 +283,7 @@ impl AppBuilder {
             )),
             metrics: metrics.clone(),
             installs: services.installs.clone(),
+            sockets: socket_mode.as_ref().map(SocketMode::status),
         });
         let counted = |router: Router| {
             router.layer(axum::middleware::from_fn_with_state(
@@ -293,6 +322,7 @@ impl AppBuilder {
             rows => tracing::info!(rows, %owner, "took back inbox rows a previous run left running"),
         }
         Ok(App {
+            socket_mode,
             listeners,
             local_addr,
             ops_addr,
@@ -326,6 +356,8 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, AppErr
 }
 
 pub struct App {
+    /// Receives Slack's deliveries over websockets when `SLACK_APP_TOKEN` is set.
+    socket_mode: Option<SocketMode>,
     listeners: Vec<Listener>,
     local_addr: SocketAddr,
     ops_addr: Option<SocketAddr>,
@@ -358,6 +390,7 @@ impl App {
             ops_refresh: ops::REFRESH_EVERY,
             server_settings: ServerSettings::default(),
             token_refresh_every: REFRESH_EVERY,
+            socket_settings: SocketSettings::default(),
         }
     }
 
@@ -408,6 +441,7 @@ impl App {
     /// closes the database.
     pub async fn run_until_stopped(self) -> Result<(), AppError> {
         let App {
+            socket_mode,
             listeners,
             local_addr,
             ops_addr,
@@ -442,6 +476,10 @@ impl App {
             services.clock.clone(),
             shutdown.clone(),
         ));
+        let sockets = socket_mode.map(|socket_mode| {
+            tracing::info!("Socket Mode: receiving Slack's deliveries over websockets");
+            tokio::spawn(socket_mode.run(shutdown.clone()))
+        });
         if let Some(ops_addr) = ops_addr {
             tracing::info!(address = %ops_addr, "metrics, health and readiness listening apart");
         }
@@ -456,6 +494,10 @@ impl App {
         }))
         .await;
         shutdown.cancel();
+        // The sockets acknowledge what they stored, then drop their writer handles.
+        if let Some(sockets) = sockets {
+            let _ = sockets.await;
+        }
         // The routers, and with them every writer handle, are gone: the writer drains and stops.
         let _ = writer_task.await;
         while worker_tasks.join_next().await.is_some() {}

@@ -332,3 +332,76 @@ fn a_bad_encryption_key_or_public_url_is_named_without_the_key() {
     let message = Config::from_sources(None, env(&pairs)).unwrap_err().to_string();
     assert!(message.starts_with("CIRCLET_PUBLIC_URL is invalid"), "{message}");
 }
+
+#[test]
+fn socket_mode_makes_the_signing_secret_optional_and_keys_modals_by_the_app_token() {
+    let config = Config::from_sources(None, env(&[("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")])).unwrap();
+    let socket = config.socket.as_ref().expect("socket mode");
+    assert_eq!(socket.connections, 2);
+    assert!(config.require_signing_secret().unwrap().is_none());
+    let key = config.signing_key().unwrap();
+    assert_eq!(key.expose().len(), 64);
+    assert!(!key.expose().contains("xapp"), "the token itself is not the key");
+    // Every replica and restart derives the same key; another app token, another key.
+    let again = Config::from_sources(None, env(&[("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")])).unwrap();
+    assert_eq!(again.signing_key().unwrap().expose(), key.expose());
+    let other = Config::from_sources(None, env(&[("SLACK_APP_TOKEN", "xapp-1-A1-2-xyz")])).unwrap();
+    assert_ne!(other.signing_key().unwrap().expose(), key.expose());
+    // With a signing secret too, it keys modals and HTTP keeps working alongside the sockets.
+    let both = Config::from_sources(
+        None,
+        env(&[
+            ("SLACK_APP_TOKEN", "xapp-1-A1-2-abc"),
+            ("SLACK_SIGNING_SECRET", "s3cr3t"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(both.signing_key().unwrap().expose(), "s3cr3t");
+    assert!(both.require_signing_secret().unwrap().is_some());
+}
+
+#[test]
+fn socket_settings_are_checked_and_never_echo_the_token() {
+    let wrong = Config::from_sources(None, env(&[("SLACK_APP_TOKEN", "xoxb-not-an-app-token")]))
+        .unwrap_err()
+        .to_string();
+    assert!(wrong.starts_with("SLACK_APP_TOKEN is invalid"), "{wrong}");
+    assert!(wrong.contains("connections:write"), "{wrong}");
+    assert!(!wrong.contains("xoxb-not"), "{wrong}");
+    for connections in ["0", "11", "two"] {
+        let error = Config::from_sources(
+            None,
+            env(&[
+                ("SLACK_APP_TOKEN", "xapp-1"),
+                ("CIRCLET_SOCKET_CONNECTIONS", connections),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("1 to 10"), "{error}");
+    }
+    let ten = Config::from_sources(
+        None,
+        env(&[
+            ("SLACK_APP_TOKEN", "xapp-1"),
+            ("CIRCLET_SOCKET_CONNECTIONS", "10"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(ten.socket.map(|socket| socket.connections), Some(10));
+    let shown = format!(
+        "{:?}",
+        Config::from_sources(None, env(&[("SLACK_APP_TOKEN", "xapp-1-secret")])).unwrap()
+    );
+    assert!(!shown.contains("xapp-1-secret"), "{shown}");
+}
+
+#[test]
+fn without_a_signing_secret_or_an_app_token_serve_says_which_to_set() {
+    let message = Config::from_sources(None, env(&[]))
+        .unwrap()
+        .require_signing_secret()
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("SLACK_APP_TOKEN"), "{message}");
+}

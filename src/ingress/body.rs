@@ -86,7 +86,7 @@ impl IngressState {
     /// Verifies an already read body, counting failures for the metrics page.
     pub fn verify(&self, headers: HeaderMap, body: Bytes) -> Result<VerifiedBody, IngressError> {
         if let Err(err) = self.verifier.verify(&headers, &body) {
-            self.metrics.count_signature_failure(err.reason());
+            self.intake.metrics.count_signature_failure(err.reason());
             tracing::debug!(reason = err.reason(), "refused a Slack request");
             return Err(err.into());
         }

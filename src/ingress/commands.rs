@@ -2,7 +2,6 @@
 //! that takes longer is stored in the inbox and acknowledged with an ephemeral "working on it",
 //! its result following through `response_url`.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use slack_morphism::prelude::{SlackCommandEventResponse, SlackMessageContent, SlackMessageResponseType};
 
-use super::IngressState;
 use super::body::{FORM_CONTENT_TYPE, read_capped};
 use super::error::IngressError;
+use super::interactions::delivery_key;
+use super::{IngressState, Intake, Reply};
 use crate::domain::{feedback_command, workspaces};
 use crate::inbox::{InboxKind, NewInboxItem};
 
@@ -62,39 +62,58 @@ pub async fn receive(
     let request = state.verify(headers, body)?;
     request.require_content_type(FORM_CONTENT_TYPE)?;
     let form = read_form(&request.body)?;
+    let body =
+        String::from_utf8(request.body.into()).map_err(|_| IngressError::malformed("body is not UTF-8"))?;
+    Ok(accept(&state.intake, form, body).await?.into_response())
+}
+
+/// Answers or queues a slash command known to come from Slack. `body` is the command as a
+/// form, which is what the inbox keeps and the worker reads, however it arrived.
+pub async fn accept(intake: &Intake, form: CommandForm, body: String) -> Result<Reply, IngressError> {
     let (Some(team_id), Some(command)) = (form.installation().map(str::to_owned), form.command) else {
         return Err(IngressError::malformed(
             "slash command without team_id or command",
         ));
     };
 
-    if !state.admits(&team_id, "commands") {
+    if !intake.admits(&team_id, "commands") {
         return Ok(ephemeral(workspaces::REFUSAL.to_owned()));
     }
     let asked = feedback_command::subcommand(&form.text);
-    let available = state.registry.types(InboxKind::Command);
+    let available = intake.registry.types(InboxKind::Command);
     if asked == "help" {
         return Ok(ephemeral(feedback_command::help_text(&available)));
     }
-    if !state.registry.handles(InboxKind::Command, &asked) {
+    if !intake.registry.handles(InboxKind::Command, &asked) {
         return Ok(ephemeral(feedback_command::unknown_text(&asked, &available)));
     }
-    let key = form
-        .trigger_id
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let payload =
-        String::from_utf8(request.body.into()).map_err(|_| IngressError::malformed("body is not UTF-8"))?;
     let item = NewInboxItem {
         team_id,
-        event_id: format!("command:{key}"),
+        event_id: format!("command:{}", delivery_key(form.trigger_id, &body)),
         kind: InboxKind::Command,
         event_type: asked,
-        payload,
-        received_at: state.clock.now_millis(),
+        payload: body,
+        received_at: intake.clock.now_millis(),
     };
     tracing::debug!(%command, subcommand = %item.event_type, "queued a slash command");
-    state.store_item(item, None).await?;
+    intake.store_item(item, None).await?;
     Ok(ephemeral(":hourglass_flowing_sand: Working on it…".to_owned()))
+}
+
+/// A Socket Mode `slash_commands` payload (the form's fields as a JSON object) as the form
+/// Slack would have posted over HTTP, so the inbox holds one shape whichever way it came.
+pub fn form_body_from_json(payload: &str) -> Result<String, IngressError> {
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload)
+        .map_err(|_| IngressError::malformed("slash command payload is not an object"))?;
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in &fields {
+        match value {
+            serde_json::Value::String(text) => form.append_pair(name, text),
+            serde_json::Value::Null => continue,
+            other => form.append_pair(name, &other.to_string()),
+        };
+    }
+    Ok(form.finish())
 }
 
 /// Slack's unsigned certificate check (`ssl_check=1`).
@@ -106,12 +125,11 @@ pub fn is_ssl_check(body: &[u8]) -> bool {
     serde_urlencoded::from_bytes::<SslCheck>(body).is_ok_and(|form| form.ssl_check.as_deref() == Some("1"))
 }
 
-fn ephemeral(text: String) -> Response {
-    Json(
-        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
-            .with_response_type(SlackMessageResponseType::Ephemeral),
-    )
-    .into_response()
+fn ephemeral(text: String) -> Reply {
+    let answer = SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+        .with_response_type(SlackMessageResponseType::Ephemeral);
+    // A plain struct of strings: serializing it cannot fail.
+    Reply::Json(serde_json::to_value(answer).unwrap_or_default())
 }
 
 #[cfg(test)]

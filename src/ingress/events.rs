@@ -2,15 +2,14 @@
 
 use std::borrow::Cow;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::IngressState;
 use super::error::IngressError;
+use super::{IngressState, Intake, Reply};
 use crate::inbox::{InboxKind, NewInboxItem};
 
 /// Inner event types Circlet subscribes to (the `bot_events` of manifest.yaml). Others are
@@ -162,45 +161,55 @@ pub async fn receive(
     body: Body,
 ) -> Result<Response, IngressError> {
     let request = state.read_verified(headers, body, "application/json").await?;
-    match classify(&request.body)? {
+    let retry_num = request.retry_num();
+    Ok(accept(&state.intake, &request.body, retry_num)
+        .await?
+        .into_response())
+}
+
+/// Classifies an Events API body known to come from Slack and stores the event it carries.
+/// `retry_num` is Slack's redelivery count (`X-Slack-Retry-Num`, or an envelope's
+/// `retry_attempt`), for the log only: the `event_id` deduplicates.
+pub async fn accept(intake: &Intake, body: &[u8], retry_num: Option<u32>) -> Result<Reply, IngressError> {
+    match classify(body)? {
         EventDelivery::UrlVerification { challenge } => {
-            Ok(Json(serde_json::json!({ "challenge": challenge })).into_response())
+            Ok(Reply::Json(serde_json::json!({ "challenge": challenge })))
         }
         EventDelivery::Callback {
             team_id,
             event_id,
             event_type,
         } => {
-            if !state.admits(&team_id, "events") {
-                return Ok(StatusCode::OK.into_response());
+            if !intake.admits(&team_id, "events") {
+                return Ok(Reply::Empty);
             }
-            let retry_num = request.retry_num();
-            let payload = String::from_utf8(request.body.into())
-                .map_err(|_| IngressError::malformed("body is not UTF-8"))?;
+            let payload = std::str::from_utf8(body)
+                .map_err(|_| IngressError::malformed("body is not UTF-8"))?
+                .to_owned();
             let item = NewInboxItem {
                 team_id,
                 event_id,
                 kind: InboxKind::Event,
                 event_type,
                 payload,
-                received_at: state.clock.now_millis(),
+                received_at: intake.clock.now_millis(),
             };
-            state.store_item(item, retry_num).await?;
-            Ok(StatusCode::OK.into_response())
+            intake.store_item(item, retry_num).await?;
+            Ok(Reply::Empty)
         }
         EventDelivery::Unsubscribed { event_type, event_id } => {
             tracing::debug!(%event_type, %event_id, "ignoring an event type Circlet does not handle");
-            Ok(StatusCode::OK.into_response())
+            Ok(Reply::Empty)
         }
         EventDelivery::AppRateLimited => {
             tracing::warn!(
                 "Slack is rate limiting event deliveries to this app (app_rate_limited); some events were not delivered"
             );
-            Ok(StatusCode::OK.into_response())
+            Ok(Reply::Empty)
         }
         EventDelivery::Other { envelope_type } => {
             tracing::debug!(%envelope_type, "ignoring an unknown envelope type");
-            Ok(StatusCode::OK.into_response())
+            Ok(Reply::Empty)
         }
     }
 }

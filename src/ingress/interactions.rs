@@ -5,16 +5,15 @@
 
 use std::borrow::Cow;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::IngressState;
 use super::body::FORM_CONTENT_TYPE;
 use super::error::IngressError;
+use super::{IngressState, Intake, Reply};
 use crate::inbox::{InboxKind, NewInboxItem, ViewRejection};
 
 /// Interaction types Circlet acts on.
@@ -85,7 +84,13 @@ pub struct InteractionRequest {
 pub fn read(body: &[u8]) -> Result<InteractionRequest, IngressError> {
     let form: InteractionForm = serde_urlencoded::from_bytes(body)
         .map_err(|_| IngressError::malformed("body has no payload field"))?;
-    let head: Head = serde_json::from_str(&form.payload)
+    read_payload(form.payload.into_owned())
+}
+
+/// Reads an interaction's JSON payload: the `payload` form field over HTTP, an envelope's
+/// `payload` in Socket Mode.
+pub fn read_payload(payload: String) -> Result<InteractionRequest, IngressError> {
+    let head: Head = serde_json::from_str(&payload)
         .map_err(|_| IngressError::malformed("payload is not an interaction"))?;
     let enterprise = head
         .enterprise
@@ -98,7 +103,7 @@ pub fn read(body: &[u8]) -> Result<InteractionRequest, IngressError> {
             .or_else(|| head.user.and_then(|user| user.team_id)),
         trigger_id: head.trigger_id,
         callback_id: head.view.and_then(|view| view.callback_id),
-        payload: form.payload.into_owned(),
+        payload,
     })
 }
 
@@ -109,58 +114,73 @@ pub async fn receive(
 ) -> Result<Response, IngressError> {
     let request = state.read_verified(headers, body, FORM_CONTENT_TYPE).await?;
     let interaction = read(&request.body)?;
+    Ok(accept(&state.intake, interaction).await?.into_response())
+}
 
+/// Stores an interaction known to come from Slack, or refuses a modal submission inline.
+pub async fn accept(intake: &Intake, interaction: InteractionRequest) -> Result<Reply, IngressError> {
     if interaction.kind == "block_suggestion" {
         // Circlet has no external selects; an empty list keeps Slack's UI from erroring.
-        return Ok(Json(serde_json::json!({ "options": [] })).into_response());
+        return Ok(Reply::Json(serde_json::json!({ "options": [] })));
     }
     if !HANDLED_INTERACTIONS.contains(&interaction.kind.as_str()) {
         tracing::debug!(interaction_type = %interaction.kind, "ignoring an interaction type Circlet does not handle");
-        return Ok(StatusCode::OK.into_response());
+        return Ok(Reply::Empty);
     }
     let team_id = interaction
         .team_id
         .ok_or_else(|| IngressError::malformed("interaction without a team"))?;
-    if !state.admits(&team_id, "interactions") {
-        return Ok(StatusCode::OK.into_response());
+    if !intake.admits(&team_id, "interactions") {
+        return Ok(Reply::Empty);
     }
     if interaction.kind == "view_submission"
         && let Some(callback_id) = &interaction.callback_id
-        && let Some(refusal) = check_submission(&state, callback_id, &team_id, &interaction.payload).await?
+        && let Some(refusal) = check_submission(intake, callback_id, &team_id, &interaction.payload).await?
     {
         return Ok(refusal);
     }
-    let key = interaction
-        .trigger_id
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let item = NewInboxItem {
         team_id,
-        event_id: format!("interaction:{key}"),
+        event_id: format!(
+            "interaction:{}",
+            delivery_key(interaction.trigger_id, &interaction.payload)
+        ),
         kind: InboxKind::Interaction,
         event_type: interaction.kind,
         payload: interaction.payload,
-        received_at: state.clock.now_millis(),
+        received_at: intake.clock.now_millis(),
     };
-    state.store_item(item, None).await?;
-    Ok(StatusCode::OK.into_response())
+    intake.store_item(item, None).await?;
+    Ok(Reply::Empty)
 }
 
-/// Runs the check registered for the view, if any: `Some(answer)` refuses the submission inline.
+/// What makes a delivery of an interaction or a command the same delivery again: its
+/// `trigger_id`, else a digest of its payload. Socket Mode redelivers an envelope Circlet did
+/// not acknowledge with the same payload, so either way the redelivery is stored once.
+pub(super) fn delivery_key(trigger_id: Option<String>, payload: &str) -> String {
+    trigger_id.unwrap_or_else(|| {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(payload.as_bytes())[..16])
+    })
+}
+
+/// Runs the check registered for the view, if any: `Some(reply)` refuses the submission inline.
 async fn check_submission(
-    state: &IngressState,
+    intake: &Intake,
     callback_id: &str,
     team_id: &str,
     payload: &str,
-) -> Result<Option<Response>, IngressError> {
-    let Some(check) = state.registry.view_check(callback_id) else {
+) -> Result<Option<Reply>, IngressError> {
+    let Some(check) = intake.registry.view_check(callback_id) else {
         return Ok(None);
     };
     match check.check(team_id, payload).await {
         Ok(()) => Ok(None),
         Err(ViewRejection::Invalid(errors)) => {
             tracing::debug!(%callback_id, fields = ?errors.keys(), "modal submission refused inline");
-            let answer = serde_json::json!({ "response_action": "errors", "errors": errors });
-            Ok(Some(Json(answer).into_response()))
+            Ok(Some(Reply::Json(
+                serde_json::json!({ "response_action": "errors", "errors": errors }),
+            )))
         }
         Err(ViewRejection::Unavailable(why)) => {
             tracing::warn!(%callback_id, error = %why, "could not check a modal submission; answering 503");

@@ -17,6 +17,7 @@ use crate::domain::install::Installs;
 use crate::ingress::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
 use crate::install::{INSTALL_PATH, OAUTH_REDIRECT_PATH};
 use crate::metrics::Metrics;
+use crate::socket::SocketStatus;
 
 #[derive(Clone)]
 pub struct OpsState {
@@ -24,6 +25,8 @@ pub struct OpsState {
     pub metrics: Metrics,
     /// Multi-workspace mode: whose token refreshes are failing.
     pub installs: Option<Arc<Installs>>,
+    /// Socket Mode: how many connections are open.
+    pub sockets: Option<Arc<SocketStatus>>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -34,7 +37,8 @@ pub fn router(state: OpsState) -> Router {
         .with_state(state)
 }
 
-/// Ready while the database answers. Scheduled posts Slack refused (the bot is not in the
+/// Ready while the database answers and, in Socket Mode, a connection is open (without one,
+/// Slack has nowhere to deliver to). Scheduled posts Slack refused (the bot is not in the
 /// digest channel, say) and installations whose token refresh keeps failing are listed for
 /// operators but do not make the app unready: it still serves everything else, and taking it
 /// out of the load balancer would fix neither (every replica would fail the same way).
@@ -44,6 +48,18 @@ async fn ready(State(state): State<OpsState>) -> Response {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
+        )
+            .into_response();
+    }
+    let open_sockets = state.sockets.as_ref().map(|sockets| sockets.open_connections());
+    if open_sockets == Some(0) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "unavailable",
+                "database": "ok",
+                "socket_mode": "no connection open",
+            })),
         )
             .into_response();
     }
@@ -61,6 +77,9 @@ async fn ready(State(state): State<OpsState>) -> Response {
         })
         .collect();
     let mut body = serde_json::json!({ "status": "ready", "database": "ok" });
+    if let Some(open) = open_sockets {
+        body["socket_connections"] = open.into();
+    }
     if !refused.is_empty() {
         body["scheduled_posts_refused"] = serde_json::Value::Array(refused);
     }

@@ -33,12 +33,15 @@ const LAYERS: &[(&str, u8)] = &[
     // "Add to Slack": the browser's redirects over domain's installs.
     ("install", 4),
     ("server", 4),
-    ("ops", 5),
+    // Socket Mode: envelopes over websockets into ingress's intake.
+    ("socket", 5),
     ("telemetry", 5),
-    ("app", 6),
-    ("fuzzing", 6),
-    ("demo", 7),
-    ("cli", 8),
+    // The probes report the sockets too.
+    ("ops", 6),
+    ("app", 7),
+    ("fuzzing", 7),
+    ("demo", 8),
+    ("cli", 9),
 ];
 
 /// What the store may take from the inbox: the rows it keeps and the traits it implements.
