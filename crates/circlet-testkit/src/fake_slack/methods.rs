@@ -12,15 +12,23 @@ const FIRST_TS_SECS: u64 = 1_700_000_000;
 const TS_STEP_MICROS: u64 = 100;
 const DEFAULT_LIMIT: usize = 100;
 
+/// Who made a call: the token from the `Authorization` header or else a `token` param, and the
+/// header's alone.
+pub(super) struct Caller<'a> {
+    pub(super) token: Option<&'a str>,
+    pub(super) bearer: Option<&'a str>,
+}
+
 pub(super) fn dispatch(
     slack: &mut Slack,
     base_url: &str,
     method: &str,
     params: &Params,
-    token: Option<&str>,
+    caller: Caller<'_>,
 ) -> Value {
     let answer = match method {
-        "auth.test" => Ok(match slack.token_owner(token) {
+        "apps.connections.open" => slack.open_socket_connection(caller.bearer),
+        "auth.test" => Ok(match slack.token_owner(caller.token) {
             Some((team_id, user_id)) => auth_test(team_id, user_id, None),
             None => auth_test(
                 slack.team_id.as_deref().unwrap_or(DEFAULT_TEAM_ID),
@@ -88,6 +96,17 @@ fn open_dm(params: &Params) -> Answer {
 }
 
 impl Slack {
+    /// An app-level token is accepted only in the `Authorization` header (a `token` param counts
+    /// as no token), and only an app with Socket Mode gets a URL.
+    fn open_socket_connection(&self, bearer: Option<&str>) -> Answer {
+        let token = bearer.ok_or("not_authed")?;
+        if !token.starts_with("xapp-") {
+            return Err("not_allowed_token_type");
+        }
+        let socket_mode = self.socket_mode.as_ref().ok_or("invalid_auth")?;
+        Ok(json!({"url": socket_mode.issue_url()}))
+    }
+
     fn conversation_info(&self, params: &Params) -> Answer {
         let id = required(params, "channel").ok_or("channel_not_found")?;
         let name = self

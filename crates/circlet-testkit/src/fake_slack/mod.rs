@@ -8,6 +8,8 @@
 //! ([`FakeSlack::grant_code`], [`FakeSlack::grant_refresh`]) and `auth.test` names each
 //! installation's own workspace and bot for its token, so a test can tell, from the token each
 //! call was made with, which installation it was made for.
+//! With [`FakeSlack::serve_socket_mode`], `apps.connections.open` hands out URLs of a
+//! [`FakeSocketMode`] server.
 //! Every request is recorded as a [`RecordedCall`]; faults (rate limits, server errors, slow answers,
 //! Slack error codes) can be injected per method with [`FakeSlack::inject`]. The server shuts down when
 //! its [`FakeSlack`] is dropped.
@@ -28,6 +30,7 @@ use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::FakeSocketMode;
 use params::param_str;
 use server::router;
 
@@ -100,6 +103,8 @@ struct Slack {
     enterprise_install: Option<String>,
     /// Installs: codes, refresh tokens, and who each token belongs to.
     oauth: oauth::OAuthState,
+    /// Where `apps.connections.open` sends clients; without it the app has no Socket Mode.
+    socket_mode: Option<Arc<crate::fake_socket_mode::Shared>>,
 }
 
 struct Shared {
@@ -230,6 +235,13 @@ impl FakeSlack {
     /// (`is_enterprise_install: true`).
     pub fn set_enterprise_install(&self, enterprise_id: &str) {
         self.shared.lock().enterprise_install = Some(enterprise_id.to_owned());
+    }
+
+    /// Makes `apps.connections.open` answer with a fresh single-use URL of `socket_mode` for each
+    /// call made with an app-level token (`xapp-…`) in the `Authorization` header. Until then it
+    /// answers `invalid_auth`, as for an app without Socket Mode.
+    pub fn serve_socket_mode(&self, socket_mode: &FakeSocketMode) {
+        self.shared.lock().socket_mode = Some(socket_mode.shared());
     }
 
     /// `usergroups.users.list` answers with these members for `group`.

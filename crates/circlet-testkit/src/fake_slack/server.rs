@@ -11,7 +11,7 @@ use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::methods::dispatch;
+use super::methods::{Caller, dispatch};
 use super::params::{bearer_token, param_str, parse_params};
 use super::{Fault, Params, RecordedCall, Shared, Slack};
 
@@ -61,8 +61,14 @@ async fn api(
     let incoming = Incoming::parse(&method, query.as_deref(), &headers, &body);
     let base_url = shared.base_url.clone();
     let token = incoming.token.clone();
+    // Some methods take their token only from the header (apps.connections.open).
+    let bearer = bearer_token(&headers);
     respond(&shared, incoming, move |slack, params| {
-        Json(dispatch(slack, &base_url, &method, params, token.as_deref())).into_response()
+        let caller = Caller {
+            token: token.as_deref(),
+            bearer: bearer.as_deref(),
+        };
+        Json(dispatch(slack, &base_url, &method, params, caller)).into_response()
     })
     .await
 }
