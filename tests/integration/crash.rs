@@ -1,5 +1,6 @@
 //! Nothing acknowledged is lost: `circlet serve` as a child process, killed with SIGKILL in the
-//! middle of a stream of signed events, then restarted on the same database.
+//! middle of a stream of signed events (or of Socket Mode envelopes), then restarted on the same
+//! database.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,4 +134,102 @@ async fn sigterm_mid_stream_stops_cleanly_and_keeps_every_acknowledged_event() {
         );
     }
     store.close().await;
+}
+
+/// Sends each numbered event as a Socket Mode envelope (a redelivery for one sent before);
+/// returns how many could be handed to a connection.
+fn deliver_envelopes(
+    socket: &circlet_testkit::FakeSocketMode,
+    envelopes: &mut std::collections::BTreeMap<usize, serde_json::Value>,
+    numbers: impl IntoIterator<Item = usize>,
+) -> usize {
+    use circlet_testkit::fake_socket_mode::{events_api, redelivery};
+    let mut delivered = 0;
+    for n in numbers {
+        let envelope = match envelopes.get(&n) {
+            Some(sent) => redelivery(sent, "timeout"),
+            None => events_api(event(n)),
+        };
+        if socket.send(envelope.clone()).is_err() {
+            break;
+        }
+        envelopes.insert(n, envelope);
+        delivered += 1;
+    }
+    delivered
+}
+
+/// The events whose envelopes (any delivery of them) were acknowledged.
+fn acknowledged_events(
+    socket: &circlet_testkit::FakeSocketMode,
+    all_deliveries: &std::collections::HashMap<String, usize>,
+) -> Vec<usize> {
+    let mut acked: Vec<usize> = socket
+        .acks()
+        .iter()
+        .filter_map(|ack| all_deliveries.get(&ack.envelope_id).copied())
+        .collect();
+    acked.sort_unstable();
+    acked.dedup();
+    acked
+}
+
+on_both_backends! {
+    async fn a_kill_9_mid_socket_burst_loses_no_acknowledged_envelope(db: TestDb) {
+        use std::collections::{BTreeMap, HashMap};
+        const EVENTS: usize = 2500;
+        let fake = circlet_testkit::FakeSlack::start().await.unwrap();
+        let socket = circlet_testkit::FakeSocketMode::start().await.unwrap();
+        fake.serve_socket_mode(&socket);
+        let api_url = fake.api_url();
+        let env = [
+            ("SLACK_APP_TOKEN", crate::helpers::APP_TOKEN),
+            ("SLACK_SIGNING_SECRET", ""),
+            ("SLACK_API_URL", api_url.as_str()),
+        ];
+        let mut first = Serve::start(&db.url, &env);
+        assert_eq!(socket.wait_for_open_connections(2, Duration::from_secs(20)).await, 2, "{}", first.logs());
+        let mut envelopes = BTreeMap::new();
+        let mut deliveries = HashMap::new();
+        let sent = deliver_envelopes(&socket, &mut envelopes, 0..EVENTS);
+        for (n, envelope) in &envelopes {
+            deliveries.insert(circlet_testkit::fake_socket_mode::envelope_id(envelope).to_owned(), *n);
+        }
+        // Kill once a good part of the burst has been acknowledged.
+        socket.wait_for_acks(800, Duration::from_secs(60)).await;
+        first.kill_hard();
+        let acked_before = acknowledged_events(&socket, &deliveries);
+        assert!(
+            acked_before.len() >= 800 && acked_before.len() < sent,
+            "killed mid-burst: {} of {sent} acked",
+            acked_before.len()
+        );
+        let store = db.store().await;
+        for n in &acked_before {
+            assert!(
+                store.find_inbox_by_event_id(&format!("Ev{n:07}")).await.unwrap().is_some(),
+                "Ev{n:07} was acknowledged but is not stored"
+            );
+        }
+        store.close().await;
+
+        let mut second = Serve::start(&db.url, &env);
+        assert_eq!(socket.wait_for_open_connections(2, Duration::from_secs(20)).await, 2, "{}", second.logs());
+        // Slack redelivers what got no ack (and sends what it had not sent yet); some acked
+        // ones come again too, and must store nothing new.
+        let again: Vec<usize> = (0..EVENTS)
+            .filter(|n| acked_before.binary_search(n).is_err() || n % 10 == 0)
+            .collect();
+        let acks_before = socket.ack_count();
+        assert_eq!(deliver_envelopes(&socket, &mut envelopes, again.iter().copied()), again.len());
+        for n in &again {
+            deliveries.insert(circlet_testkit::fake_socket_mode::envelope_id(&envelopes[n]).to_owned(), *n);
+        }
+        socket.wait_for_acks(acks_before + again.len(), Duration::from_secs(60)).await;
+        let acked = acknowledged_events(&socket, &deliveries);
+        assert_eq!(acked.len(), EVENTS, "after the restart every event is acknowledged");
+        wait_until_processed(&db, &acked).await;
+        let status = second.terminate();
+        assert!(status.success(), "graceful stop after SIGTERM: {status:?}");
+    }
 }

@@ -28,6 +28,7 @@ mod report;
 mod reporting_store;
 mod secrets;
 mod slack_client;
+mod socket_mode;
 mod store_suite;
 mod tokens;
 mod triage;

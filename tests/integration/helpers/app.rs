@@ -9,14 +9,18 @@ use circlet::domain::Services;
 use circlet::inbox::{HandlerRegistry, Worker, WorkerSettings};
 use circlet::server::ServerSettings;
 use circlet::slack::SlackClientSettings;
+use circlet::socket::SocketSettings;
 use circlet::store::SharedStore;
 use circlet_testkit::fake_slack::FakeSlack;
+use circlet_testkit::fake_socket_mode::FakeSocketMode;
 use circlet_testkit::sender::SignedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::db::TestDb;
 
 pub const SECRET: &str = "test-signing-secret";
+/// The app-level token of Socket Mode tests.
+pub const APP_TOKEN: &str = "xapp-1-A0CIRCLE-1-test";
 
 pub struct TestApp {
     pub base_url: String,
@@ -29,6 +33,8 @@ pub struct TestApp {
     pub services: Services,
     pub db: TestDb,
     pub http: reqwest::Client,
+    /// Slack's side of Socket Mode, when the app was built with [`TestAppBuilder::socket_mode`].
+    pub socket: Option<FakeSocketMode>,
     shutdown: CancellationToken,
     served: Option<tokio::task::JoinHandle<Result<(), circlet::AppError>>>,
 }
@@ -49,6 +55,8 @@ pub struct TestAppBuilder {
     server_settings: ServerSettings,
     enterprise_install: Option<String>,
     token_refresh_every: Option<Duration>,
+    socket_mode: bool,
+    socket_settings: SocketSettings,
 }
 
 impl TestAppBuilder {
@@ -122,6 +130,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Receives Slack's deliveries over Socket Mode from a fake server (`TestApp::socket`), with
+    /// an app-level token and no signing secret (add one with `.env` to serve HTTP too).
+    pub fn socket_mode(mut self) -> Self {
+        self.socket_mode = true;
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -144,6 +159,16 @@ impl TestAppBuilder {
         if self.bot_token {
             env.push(("SLACK_BOT_TOKEN".to_owned(), "xoxb-test-token".to_owned()));
         }
+        let socket = if self.socket_mode {
+            let socket = FakeSocketMode::start().await.expect("fake Socket Mode");
+            fake.serve_socket_mode(&socket);
+            env.push(("SLACK_APP_TOKEN".to_owned(), APP_TOKEN.to_owned()));
+            // An empty value is no value: the app has no signing secret.
+            env.push(("SLACK_SIGNING_SECRET".to_owned(), String::new()));
+            Some(socket)
+        } else {
+            None
+        };
         env.extend(self.env);
         let config = Config::from_sources(None, |key| {
             env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
@@ -153,7 +178,8 @@ impl TestAppBuilder {
             .worker_settings(self.worker_settings)
             .slack_settings(self.slack_settings)
             .ops_refresh(self.ops_refresh)
-            .server_settings(self.server_settings);
+            .server_settings(self.server_settings)
+            .socket_settings(self.socket_settings);
         let mut sender_clock: SharedClock = std::sync::Arc::new(circlet::clock::SystemClock);
         if let Some(clock) = self.clock {
             sender_clock = clock.clone();
@@ -188,6 +214,7 @@ impl TestAppBuilder {
             services,
             db: self.db,
             http: reqwest::Client::new(),
+            socket,
             shutdown,
         }
     }
@@ -214,6 +241,18 @@ impl TestApp {
         }
     }
 
+    /// Socket Mode with quick pings and reconnects.
+    pub fn quick_socket_settings() -> SocketSettings {
+        SocketSettings {
+            ping_every: Duration::from_millis(200),
+            pong_timeout: Duration::from_millis(300),
+            hello_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(2),
+            backoff: circlet::inbox::Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
+            ..SocketSettings::default()
+        }
+    }
+
     pub fn builder(db: TestDb) -> TestAppBuilder {
         TestAppBuilder {
             db,
@@ -229,6 +268,8 @@ impl TestApp {
             server_settings: ServerSettings::default(),
             enterprise_install: None,
             token_refresh_every: None,
+            socket_mode: false,
+            socket_settings: Self::quick_socket_settings(),
         }
     }
 

@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod samples;
 pub mod serve;
 
-pub use app::{SECRET, TestApp};
+pub use app::{APP_TOKEN, SECRET, TestApp};
 pub use db::{Backend, TestDb};
 
 /// Waits until `condition` holds, checking every 20 ms; panics after `limit`.
