@@ -65,20 +65,27 @@ async fn make_circle_in(store: &SharedStore, team_id: &str, channel_id: &str) {
 
 /// Circlet in multi-workspace mode with HOME and SOURCE installed, a circle in each.
 async fn two_workspaces(db: TestDb) -> TestApp {
+    two_workspaces_over(db, false).await
+}
+
+/// [`two_workspaces`], receiving over Socket Mode when `socket_mode`.
+async fn two_workspaces_over(db: TestDb, socket_mode: bool) -> TestApp {
     let store = db.store().await;
     install(&store, HOME, "xoxb-home-token", HOME_PM).await;
     install(&store, SOURCE, "xoxb-source-token", SOURCE_PM).await;
     make_circle_in(&store, HOME, HOME_CIRCLE).await;
     make_circle_in(&store, SOURCE, SOURCE_CIRCLE).await;
     store.close().await;
-    TestApp::builder(db)
+    let mut builder = TestApp::builder(db)
         .without_bot_token()
         .env("SLACK_CLIENT_ID", "1111.2222")
         .env("SLACK_CLIENT_SECRET", "client-secret")
         .env("CIRCLET_PUBLIC_URL", "https://circlet.example.com")
-        .env("CIRCLET_ENCRYPTION_KEY", KEY)
-        .start()
-        .await
+        .env("CIRCLET_ENCRYPTION_KEY", KEY);
+    if socket_mode {
+        builder = builder.socket_mode();
+    }
+    builder.start().await
 }
 
 /// `event` as delivered to the installation `team_id` (envelope and authorization alike).
@@ -402,5 +409,55 @@ on_both_backends! {
         let said = err.to_string();
         assert!(said.starts_with("CIRCLET_ENCRYPTION_KEY does not open the stored tokens of 1 installation"), "{said}");
         assert!(!said.contains(&other_key) && !said.contains(KEY), "{said}");
+    }
+}
+
+on_both_backends! {
+    async fn socket_mode_serves_each_installation_as_http_does(db: TestDb) {
+        use circlet_testkit::fake_socket_mode::{envelope_id, events_api, slash_commands};
+        let app = two_workspaces_over(db, true).await;
+        let socket = app.socket.as_ref().unwrap();
+        assert_eq!(socket.wait_for_open_connections(2, std::time::Duration::from_secs(10)).await, 2);
+        let mut events = an_idea(HOME, HOME_CIRCLE, "1700000000.000100");
+        events.extend(an_idea("T0STRANGER", "C0STRANGER", "1700000000.000600"));
+        let envelopes: Vec<Value> = events.into_iter().map(events_api).collect();
+        for envelope in &envelopes {
+            socket.send(envelope.clone()).unwrap();
+        }
+        let acks = socket.wait_for_acks(envelopes.len(), std::time::Duration::from_secs(10)).await;
+        for envelope in &envelopes {
+            assert!(acks.iter().any(|ack| ack.envelope_id == envelope_id(envelope)), "every envelope is acked");
+        }
+        app.worker.drain().await.unwrap();
+        let rows = app.store.list_inbox(None, 10).await.unwrap();
+        assert!(
+            rows.iter().all(|row| row.team_id == HOME || row.state == circlet::inbox::InboxState::Done),
+            "a stranger's envelopes are acked and come to nothing"
+        );
+        assert!(!app.store.reads().tag_in_use("T0STRANGER", "idea").await.unwrap());
+        assert_eq!(api_texts(&app, HOME).await, ["An idea from T0HOME"]);
+        let acknowledged = app.fake.calls_to("reactions.add");
+        assert_eq!(acknowledged.len(), 1);
+        assert_eq!(acknowledged[0].token.as_deref(), Some("xoxb-home-token"), "the home's own token");
+
+        // Uninstalled over the socket, a workspace is refused at once in the ack.
+        let uninstalled = events_api(in_team(
+            json!({
+                "type": "event_callback", "event_id": "EvGone", "event_time": 1_700_000_100,
+                "event": {"type": "app_uninstalled", "event_ts": "1700000100.000100"}
+            }),
+            SOURCE,
+        ));
+        socket.send(uninstalled).unwrap();
+        socket.wait_for_acks(envelopes.len() + 1, std::time::Duration::from_secs(10)).await;
+        app.worker.drain().await.unwrap();
+        let late = slash_commands(&[
+            ("team_id", SOURCE), ("user_id", SOURCE_PM), ("command", "/feedback"), ("text", "report"),
+            ("trigger_id", "1.2.late"), ("response_url", "https://hooks.slack.com/commands/x"),
+        ]);
+        socket.send(late.clone()).unwrap();
+        let acks = socket.wait_for_acks(envelopes.len() + 2, std::time::Duration::from_secs(10)).await;
+        let answer = acks.iter().find(|ack| ack.envelope_id == envelope_id(&late)).expect("acked");
+        assert_eq!(answer.payload.as_ref().unwrap()["text"], REFUSAL);
     }
 }
