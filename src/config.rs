@@ -38,6 +38,10 @@ const KEYS: &[(&str, &str)] = &[
         "the App-Level Token (xapp-…) with the connections:write scope, from Basic Information → App-Level Tokens (Socket Mode)",
     ),
     (
+        "CIRCLET_SWEEP_MINUTES",
+        "minutes between sweeps of the circles' history for missed events, 0 to 1440 (0: only at start and on demand)",
+    ),
+    (
         "CIRCLET_SOCKET_CONNECTIONS",
         "the number of Socket Mode connections, 1 to 10",
     ),
@@ -171,6 +175,8 @@ pub struct Config {
     pub installs: Option<InstallSettings>,
     /// Socket Mode, when `SLACK_APP_TOKEN` is set.
     pub socket: Option<SocketConfig>,
+    /// How often circles' history is swept for missed events; None: only at start and on demand.
+    pub sweep_every: Option<Duration>,
 }
 
 /// Socket Mode's settings (ARCHITECTURE §11).
@@ -205,6 +211,7 @@ impl fmt::Debug for Config {
             .field("loop_texts", &self.loop_texts)
             .field("installs", &self.installs)
             .field("socket", &self.socket)
+            .field("sweep_every", &self.sweep_every)
             .finish()
     }
 }
@@ -243,8 +250,10 @@ impl Config {
         let bot_token = get("SLACK_BOT_TOKEN").map(parse_bot_token).transpose()?;
         let installs = parse_installs(&get, bot_token.is_some())?;
         let socket = parse_socket(&get)?;
+        let sweep_minutes = parse_number(&get, "CIRCLET_SWEEP_MINUTES", 0, 1440)?.unwrap_or(10);
         Ok(Config {
             socket,
+            sweep_every: (sweep_minutes > 0).then(|| Duration::from_secs(sweep_minutes * 60)),
             signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
             bot_token,
             installs,

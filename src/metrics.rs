@@ -63,6 +63,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EnvelopeOutcome {
     envelope_type: Label,
     outcome: Label,
@@ -96,6 +101,7 @@ struct Inner {
     socket_connections: Gauge,
     socket_envelopes: Family<EnvelopeOutcome, Counter>,
     socket_reconnects: Family<Reason, Counter>,
+    backfill_recovered: Family<Kind, Counter>,
 }
 
 /// Handle to the app's metrics; cheap to clone.
@@ -229,6 +235,12 @@ impl Metrics {
             "Socket Mode reconnections by reason (refresh_requested, warning, closed, missed_pong, open_failed, connect_failed, no_hello…)",
             socket_reconnects.clone(),
         );
+        let backfill_recovered = Family::<Kind, Counter>::default();
+        registry.register(
+            "backfill_recovered",
+            "What backfill found in Slack's history that Circlet had missed, by kind (message, reply, edit, reaction, vote)",
+            backfill_recovered.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -251,6 +263,7 @@ impl Metrics {
             socket_connections,
             socket_envelopes,
             socket_reconnects,
+            backfill_recovered,
         }))
     }
 
@@ -415,6 +428,15 @@ impl Metrics {
                 reason: Cow::Borrowed(reason),
             })
             .inc();
+    }
+
+    pub fn count_backfill_recovered(&self, kind: &'static str, n: u64) {
+        self.0
+            .backfill_recovered
+            .get_or_create(&Kind {
+                kind: Cow::Borrowed(kind),
+            })
+            .inc_by(n);
     }
 
     /// The Prometheus text exposition.

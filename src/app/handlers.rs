@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::domain::Services;
+use crate::domain::backfill::command::BackfillCommand;
+use crate::domain::backfill::task::{SWEEP_TASK, SweepHandler};
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
@@ -25,6 +27,22 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
         clock: services.clock.clone(),
     });
     let mut registry = HandlerRegistry::new();
+    registry.register(
+        InboxKind::Task,
+        SWEEP_TASK,
+        Arc::new(SweepHandler {
+            backfill: services.backfill.clone(),
+        }),
+    );
+    registry.register(
+        InboxKind::Command,
+        "backfill",
+        Arc::new(BackfillCommand {
+            backfill: services.backfill.clone(),
+            slack: services.slack.clone(),
+            access: services.access.clone(),
+        }),
+    );
     for event in ["member_joined_channel", "member_left_channel", "channel_archive"] {
         registry.register(InboxKind::Event, event, membership.clone());
     }

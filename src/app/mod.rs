@@ -23,6 +23,8 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::domain::Services;
 use crate::domain::access::ProductAccess;
+use crate::domain::backfill::Backfill;
+use crate::domain::backfill::task::keep_sweeping;
 use crate::domain::install::rotation::REFRESH_EVERY;
 use crate::domain::install::{Installs, OAuthApp};
 use crate::domain::settings::ProductUsers;
@@ -199,6 +201,12 @@ impl AppBuilder {
                 store.clone(),
             )),
             settings: Arc::new(config.domain_settings(signing_key)),
+            backfill: Arc::new(Backfill::new(
+                store.clone(),
+                workspaces.clone(),
+                self.clock.clone(),
+                metrics.clone(),
+            )),
             installs: match &config.installs {
                 Some(settings) => Some(Arc::new(Installs::new(
                     OAuthApp {
@@ -336,6 +344,7 @@ impl AppBuilder {
             },
             scheduler: self.background_workers,
             token_refresh_every: self.token_refresh_every,
+            sweep_every: config.sweep_every,
             writer_task,
             wake,
             shutdown: CancellationToken::new(),
@@ -368,6 +377,8 @@ pub struct App {
     /// Whether the digest scheduler runs (off with the background workers, for tests).
     scheduler: bool,
     token_refresh_every: Duration,
+    /// How often circles are swept for missed events (`None`: only at start).
+    sweep_every: Option<Duration>,
     writer_task: JoinHandle<()>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -451,6 +462,7 @@ impl App {
             workers,
             scheduler,
             token_refresh_every,
+            sweep_every,
             writer_task,
             wake,
             shutdown,
@@ -470,6 +482,11 @@ impl App {
         }
         if scheduler {
             worker_tasks.spawn(services.digest_scheduler().run(shutdown.clone()));
+            worker_tasks.spawn(keep_sweeping(
+                services.backfill.clone(),
+                sweep_every,
+                shutdown.clone(),
+            ));
         }
         worker_tasks.spawn(maintain_store(
             services.store.clone(),

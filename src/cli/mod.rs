@@ -1,5 +1,6 @@
 //! The `circlet` command line.
 
+mod backfill;
 mod digest;
 mod export;
 mod token;
@@ -62,6 +63,8 @@ pub enum Command {
         #[command(subcommand)]
         command: InboxCommand,
     },
+    /// Read circles' history from Slack and apply what was missed (after an outage).
+    Backfill(backfill::BackfillArgs),
     /// Installed workspaces and the links between them (multi-workspace mode).
     Workspaces {
         #[command(subcommand)]
@@ -134,6 +137,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Token { command } => token::run(config, command).await,
         Command::Digest(args) => digest::run(config, args).await,
         Command::Workspaces { command } => workspaces::run(config, command).await,
+        Command::Backfill(args) => backfill::run(config, args).await,
         Command::Demo | Command::Keygen => Ok(()),
     }
 }

@@ -52,6 +52,7 @@ fn usage(name: &str) -> Option<&'static str> {
         "prompt" => crate::domain::digest::prompt_command::PROMPT_USAGE,
         "digest" => crate::domain::digest::command::DIGEST_USAGE,
         "settings" => crate::domain::settings_command::SETTINGS_USAGE,
+        "backfill" => crate::domain::backfill::command::BACKFILL_USAGE,
         _ => return None,
     })
 }

@@ -2,6 +2,7 @@
 //! ([`Services`], [`settings::DomainSettings`]): they never read the configuration or the wiring.
 
 pub mod access;
+pub mod backfill;
 pub mod bot;
 pub mod capture;
 pub mod circles;

@@ -28,6 +28,8 @@ pub struct Services {
     pub settings: Arc<DomainSettings>,
     /// "Add to Slack" and token refreshes: multi-workspace mode only.
     pub installs: Option<Arc<Installs>>,
+    /// Reading circles' history after outages; one per app, so its pace holds across callers.
+    pub backfill: Arc<crate::domain::backfill::Backfill>,
 }
 
 impl Services {

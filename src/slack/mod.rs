@@ -13,3 +13,4 @@ pub use client::{SlackApi, SlackClientSettings, make_hyper_client};
 pub use connections::ConnectionsOpener;
 pub use error::SlackError;
 pub use oauth::{Named, OAuthClient, OAuthGrant};
+pub use pacer::Pacer;

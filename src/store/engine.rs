@@ -14,8 +14,8 @@ use super::tokens::SqlTokens;
 use super::workspaces::{SqlWorkspaces, WorkspaceStore};
 use super::{
     ApiTokens, Backend, Circle, CircleChange, DigestStore, InsightReads, InsightTx, PRUNE_MESSAGES_SLICE,
-    PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, TxOutcome, TxWork, circles, inbox,
-    prune_in_slices, transaction,
+    PRUNE_REACTIONS_SLICE, PRUNE_SLICE, Store, StoreResult, SweepMark, TxOutcome, TxWork, circles, inbox,
+    prune_in_slices, sweeps, transaction,
 };
 use crate::clock::Millis;
 use crate::ids::{ChannelId, TeamId};
@@ -96,6 +96,20 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn is_circle(&self, team_id: &TeamId, channel_id: &ChannelId) -> StoreResult<bool> {
         circles::is_active(&*self.engine, team_id, channel_id).await
+    }
+
+    async fn sweep_marks(&self, team_id: Option<&TeamId>) -> StoreResult<Vec<SweepMark>> {
+        sweeps::marks(&*self.engine, team_id).await
+    }
+
+    async fn advance_sweep_mark(
+        &self,
+        team_id: &TeamId,
+        channel_id: &ChannelId,
+        swept_to: i64,
+        swept_at: Millis,
+    ) -> StoreResult<bool> {
+        sweeps::advance(&*self.engine, team_id, channel_id, swept_to, swept_at).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>> {

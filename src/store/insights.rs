@@ -320,7 +320,8 @@ pub struct Person {
 #[async_trait]
 pub trait InsightTx: super::digest::ScheduleTx + Send {
     // --- the message cache
-    async fn put_message(&mut self, message: &CachedMessage, at: Millis) -> StoreResult<()>;
+    /// Caches a message; true when it was not cached before.
+    async fn put_message(&mut self, message: &CachedMessage, at: Millis) -> StoreResult<bool>;
     async fn message(&mut self, at: MessageRef<'_>) -> StoreResult<Option<CachedMessage>>;
     /// Cached replies in the thread under `parent`, oldest first.
     async fn thread_replies(&mut self, parent: MessageRef<'_>) -> StoreResult<Vec<CachedMessage>>;

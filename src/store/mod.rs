@@ -22,6 +22,7 @@ mod sqlite_direct;
 mod sqlite_inbox;
 mod sqlite_runner;
 mod sqlite_turns;
+mod sweeps;
 pub mod tokens;
 mod transaction;
 pub mod workspaces;
@@ -45,6 +46,7 @@ pub use reads::{
     InsightRowStream, Window,
 };
 pub use sqlite::SqliteStore;
+pub use sweeps::SweepMark;
 pub use tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use transaction::{TxOutcome, TxWork, transaction, transaction_with};
 pub use workspaces::{Installation, Purged, RotatedTokens, SettingChange, WorkspaceSettings, WorkspaceStore};
@@ -99,6 +101,18 @@ pub trait Store: InboxStore + Send + Sync + 'static {
 
     /// Whether the channel is an active circle.
     async fn is_circle(&self, team_id: &TeamId, channel_id: &ChannelId) -> StoreResult<bool>;
+
+    /// How far each circle's history has been read by backfill: one workspace's, or all.
+    async fn sweep_marks(&self, team_id: Option<&TeamId>) -> StoreResult<Vec<SweepMark>>;
+
+    /// Moves a circle's sweep mark forward (never back); whether it moved.
+    async fn advance_sweep_mark(
+        &self,
+        team_id: &TeamId,
+        channel_id: &ChannelId,
+        swept_to: i64,
+        swept_at: Millis,
+    ) -> StoreResult<bool>;
 
     /// Opens a transaction over capture and tagging data, held by the caller: for tests and
     /// tools that hold one open on purpose. Application code runs its work through

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod backfill;
 mod capture;
 mod circles;
 mod cli;

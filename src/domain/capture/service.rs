@@ -64,7 +64,9 @@ pub async fn apply(
         CaptureEvent::Reaction(reaction)
             if ctx.circles.contains(reaction.channel.as_str()) && reaction.user != bot_user =>
         {
-            if reaction.added {
+            // Counted once: a reaction already recorded (a backfill found it first) is not new.
+            let changed = on_reaction(tx, ctx, reaction, now).await?;
+            if reaction.added && changed {
                 let at = when(reaction.event_ts, now);
                 record(
                     tx,
@@ -76,10 +78,11 @@ pub async fn apply(
                 )
                 .await?;
             }
-            on_reaction(tx, ctx, reaction, now).await?;
         }
         CaptureEvent::Posted(posted) if ctx.circles.contains(posted.channel.as_str()) => {
-            if let Some(user) = posted.user.as_ref().filter(|u| *u != bot_user) {
+            // Counted once: a message already cached (a backfill found it first) is not new.
+            let new = on_posted(tx, ctx, posted, now).await?;
+            if let Some(user) = posted.user.as_ref().filter(|u| *u != bot_user && new) {
                 let kind = match posted.thread_ts.as_deref() {
                     Some(parent) if parent != posted.ts => ActivityKind::Reply,
                     _ => ActivityKind::Post,
@@ -94,7 +97,6 @@ pub async fn apply(
                 )
                 .await?;
             }
-            on_posted(tx, ctx, posted, now).await?;
         }
         CaptureEvent::Edited(edited) if ctx.circles.contains(edited.channel.as_str()) => {
             on_edited(tx, ctx, edited, now).await?;
@@ -129,16 +131,19 @@ async fn record(
     tx.record_activity(&activity).await
 }
 
+/// Applies a reaction; false when it changed nothing recorded (a redelivery, an older event, or
+/// the same reaction found by a backfill first). Emoji Circlet does not act on are not
+/// recorded, so they always count as a change.
 async fn on_reaction(
     tx: &mut dyn InsightTx,
     ctx: &TeamContext,
     reaction: &ReactionEvent,
     now: Millis,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let vote = is_vote(&reaction.emoji);
     let action = ctx.emoji.action(&reaction.emoji);
     if !vote && action.is_none() {
-        return Ok(());
+        return Ok(true);
     }
     let message = ctx.message(&reaction.channel, &reaction.message_ts);
     let change = ReactionChange {
@@ -150,7 +155,7 @@ async fn on_reaction(
         event_ts: reaction.event_ts,
     };
     if !tx.set_reaction(&change).await? {
-        return Ok(()); // a redelivery, or older than what is recorded
+        return Ok(false); // a redelivery, or older than what is recorded
     }
     if let Some(action) = action {
         if reaction.added {
@@ -165,7 +170,7 @@ async fn on_reaction(
             )
             .await?
             else {
-                return Ok(());
+                return Ok(true);
             };
             if let TagAction::Tag(tag) = action {
                 tx.add_tag(insight.id, tag, TagSource::Reaction).await?;
@@ -176,7 +181,7 @@ async fn on_reaction(
                 tx.remove_tag(insight.id, tag, TagSource::Reaction).await?;
             }
         }
-        return Ok(());
+        return Ok(true);
     }
     // A vote: it counts once the message is captured (capture picks up earlier ones).
     if reaction.added {
@@ -184,7 +189,7 @@ async fn on_reaction(
     } else {
         tx.remove_vote(&reaction.user, message).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn on_posted(
@@ -192,7 +197,7 @@ async fn on_posted(
     ctx: &TeamContext,
     posted: &PostedMessage,
     now: Millis,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let cached = CachedMessage {
         team_id: ctx.team_id.clone(),
         channel_id: posted.channel.clone(),
@@ -202,7 +207,7 @@ async fn on_posted(
         thread_ts: posted.thread_ts.clone(),
         user_team_id: posted.user_team.clone(),
     };
-    tx.put_message(&cached, now).await?;
+    let new = tx.put_message(&cached, now).await?;
     if cached.is_thread_reply()
         && let Some(parent) = posted.thread_ts.as_deref()
         && let Some(insight) = captured(tx, ctx.message(&posted.channel, parent)).await?
@@ -240,7 +245,7 @@ async fn on_posted(
             capture_if_wanted(tx, ctx, message, wanted, now).await?
         }
     }
-    Ok(())
+    Ok(new)
 }
 
 /// A new circle message, as capture decides whether to keep it.

@@ -265,7 +265,7 @@ impl OpenFormHandler {
     async fn cache(&self, message: &CachedMessage) -> StoreResult<()> {
         let (message, now) = (message.clone(), self.clock.now_millis());
         store::transaction(self.store.as_ref(), move |tx| {
-            Box::pin(async move { tx.put_message(&message, now).await })
+            Box::pin(async move { tx.put_message(&message, now).await.map(|_| ()) })
         })
         .await
     }

@@ -2,19 +2,37 @@
 
 use super::*;
 
+/// Caches a message; true when Circlet had not seen it before. A new message (the common case)
+/// takes one statement; one already cached takes a second, to update it.
 pub(super) async fn put_message<T: TxConnection>(
     tx: &mut SqlTx<T>,
     m: &CachedMessage,
     at: Millis,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
+    let inserted = tx
+        .execute(
+            Statement::new(
+                "INSERT INTO messages (team_id, channel_id, ts, user_id, text, thread_ts, seen_at, user_team_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (team_id, channel_id, ts) DO NOTHING",
+            )
+            .bind(&m.team_id)
+            .bind(&m.channel_id)
+            .bind(&m.ts)
+            .bind(m.user_id.as_ref())
+            .bind(&m.text)
+            .bind(&m.thread_ts)
+            .bind(at)
+            .bind(m.user_team_id.as_ref()),
+        )
+        .await?;
+    if inserted > 0 {
+        return Ok(true);
+    }
     tx.execute(
         Statement::new(
-            "INSERT INTO messages (team_id, channel_id, ts, user_id, text, thread_ts, seen_at, user_team_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (team_id, channel_id, ts) DO UPDATE SET \
-             user_id = COALESCE(excluded.user_id, messages.user_id), text = excluded.text, \
-             thread_ts = COALESCE(excluded.thread_ts, messages.thread_ts), seen_at = excluded.seen_at, \
-             user_team_id = COALESCE(excluded.user_team_id, messages.user_team_id)",
+            "UPDATE messages SET user_id = COALESCE($4, user_id), text = $5, \
+             thread_ts = COALESCE($6, thread_ts), seen_at = $7, user_team_id = COALESCE($8, user_team_id) \
+             WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
         )
         .bind(&m.team_id)
         .bind(&m.channel_id)
@@ -26,7 +44,7 @@ pub(super) async fn put_message<T: TxConnection>(
         .bind(m.user_team_id.as_ref()),
     )
     .await?;
-    Ok(())
+    Ok(false)
 }
 
 pub(super) async fn message<T: TxConnection>(

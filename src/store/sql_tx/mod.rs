@@ -239,7 +239,7 @@ fn insight_query(condition: &str) -> String {
 
 #[async_trait]
 impl<T: TxConnection> InsightTx for SqlTx<T> {
-    async fn put_message(&mut self, m: &CachedMessage, at: Millis) -> StoreResult<()> {
+    async fn put_message(&mut self, m: &CachedMessage, at: Millis) -> StoreResult<bool> {
         messages::put_message(self, m, at).await
     }
 
