@@ -59,15 +59,17 @@ pub async fn export(
     let Query(params) = params.map_err(|err| ApiError::BadRequest(err.body_text()))?;
     let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;
-    let mut filter = params.filter_input().parse_allowing_empty(team.as_deref())?;
-    match team.as_deref().map(TeamId::parse) {
+    let mut filter = params
+        .filter_input()
+        .parse_allowing_empty(team.as_ref().map(TeamId::as_str))?;
+    match &team {
         // The token's workspace and the workspaces linked to it.
-        Some(Ok(team)) => {
-            let covered = links::covered_by(state.store.workspaces().as_ref(), &team).await?;
+        Some(team) => {
+            let covered = links::covered_by(state.store.workspaces().as_ref(), team).await?;
             filter.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
         }
-        Some(Err(_)) => {}
-        // No workspace has insights yet: an empty export, not every workspace's.
+        // Nothing to read (no workspace has insights yet): an empty export, not every
+        // workspace's.
         None => filter.team_id = Some(String::new()),
     }
     let slot = state

@@ -45,7 +45,7 @@ pub use reads::{
     InsightRowStream, Window,
 };
 pub use sqlite::SqliteStore;
-pub use tokens::{ApiToken, ApiTokens, NewApiToken};
+pub use tokens::{ApiToken, ApiTokens, NewApiToken, TokenTeam};
 pub use transaction::{TxOutcome, TxWork, transaction, transaction_with};
 pub use workspaces::{Installation, Purged, RotatedTokens, SettingChange, WorkspaceSettings, WorkspaceStore};
 

@@ -110,6 +110,12 @@ impl FromRow for String {
     }
 }
 
+impl<Id: SlackId + TryFrom<String, Error = IdError> + Send> FromRow for Id {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        Id::read(row, 0)
+    }
+}
+
 impl FromRow for bool {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
         bool::read(row, 0)
