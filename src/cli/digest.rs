@@ -7,6 +7,7 @@ use crate::app::AppError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::digest::{circle_recap, digest_message, product_digest, recap_message};
+use crate::ids::{ChannelId, TeamId};
 use crate::store::{self, SharedStore};
 
 #[derive(Debug, Args)]
@@ -19,7 +20,7 @@ pub struct DigestArgs {
     pub channel: Option<String>,
     /// The workspace, when the database holds more than one.
     #[arg(long, value_name = "TEAM_ID")]
-    pub team: Option<String>,
+    pub team: Option<TeamId>,
 }
 
 pub async fn run(config: Config, args: DigestArgs) -> Result<(), AppError> {
@@ -38,10 +39,10 @@ pub async fn run(config: Config, args: DigestArgs) -> Result<(), AppError> {
 }
 
 async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Result<String, AppError> {
-    let team = team(store, args.team.as_deref()).await?;
+    let team = team(store, args.team.as_ref()).await?;
     let period = config.digest_schedule.upcoming_period(SystemClock.now_millis());
-    let circles = store.digests().recap_circles(&team).await?;
-    let names = store.digests().names(&team).await?;
+    let circles = store.digests().recap_circles(team.as_str()).await?;
+    let names = store.digests().names(team.as_str()).await?;
     let channel = args
         .channel
         .as_deref()
@@ -69,7 +70,9 @@ async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Resul
             " (recaps are off: not posted)"
         };
         out.push_str(&format!("\n── member recap, to #{name}{state}\n"));
-        let recap = circle_recap(store, &team, &circle.channel_id, &period).await?;
+        let circle_id =
+            ChannelId::parse(circle.channel_id.as_str()).map_err(|err| AppError::Usage(err.to_string()))?;
+        let recap = circle_recap(store, &team, &circle_id, &period).await?;
         out.push_str(&recap_message(&recap).text_named(&names));
     }
     if let Some(channel) = &channel
@@ -84,13 +87,13 @@ async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Resul
 }
 
 /// The workspace asked for, or the only one with circles.
-async fn team(store: &SharedStore, asked: Option<&str>) -> Result<String, AppError> {
+async fn team(store: &SharedStore, asked: Option<&TeamId>) -> Result<TeamId, AppError> {
     if let Some(team) = asked {
-        return Ok(team.to_owned());
+        return Ok(team.clone());
     }
     let teams = store.digests().teams_with_circles().await?;
     match teams.as_slice() {
-        [team] => Ok(team.clone()),
+        [team] => TeamId::parse(team.as_str()).map_err(|err| AppError::Usage(err.to_string())),
         [] => Err(AppError::Usage(
             "no circles yet: invite @circlet to a customer channel first".to_owned(),
         )),

@@ -64,7 +64,7 @@ impl InboxHandler for HomeHandler {
             let now = self.clock.now_millis();
             let report = reports::compute(
                 self.store.reads().as_ref(),
-                &ReportRequest::last_days(team, 7),
+                &ReportRequest::last_days(&team_id, 7),
                 now,
             )
             .await?;

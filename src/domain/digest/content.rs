@@ -10,7 +10,7 @@ use crate::domain::links;
 use crate::domain::reports::model::change;
 use crate::domain::reports::words::{circle_figures, cut, date, insight_figures, plural, reference};
 use crate::domain::reports::{self, Period as ReportPeriod, Report, ReportRequest};
-use crate::ids::TeamId;
+use crate::ids::{ChannelId, TeamId};
 use crate::store::{InsightRow, InsightStatus, SharedStore, StatusMove, StoreResult};
 
 /// Insights listed as the week's most voted.
@@ -32,7 +32,7 @@ pub struct ProductDigest {
 /// One circle's week, as its members see it.
 #[derive(Debug, Clone)]
 pub struct Recap {
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub channel_name: Option<String>,
     pub period: Period,
     pub report: Report,
@@ -53,10 +53,10 @@ impl Recap {
     }
 }
 
-fn request(team_id: &str, channel_id: Option<&str>, period: &Period) -> ReportRequest {
+fn request(team_id: &TeamId, channel_id: Option<&ChannelId>, period: &Period) -> ReportRequest {
     ReportRequest {
         period: ReportPeriod::Since(period.start),
-        channel_id: channel_id.map(str::to_owned),
+        channel_id: channel_id.cloned(),
         ..ReportRequest::last_days(team_id, 7)
     }
 }
@@ -64,16 +64,10 @@ fn request(team_id: &str, channel_id: Option<&str>, period: &Period) -> ReportRe
 /// The product team's week: the workspace's circles and those of the workspaces linked to it.
 pub async fn product_digest(
     store: &SharedStore,
-    team_id: &str,
+    team_id: &TeamId,
     period: &Period,
 ) -> StoreResult<ProductDigest> {
-    let linked: Vec<String> = match TeamId::parse(team_id) {
-        Ok(team) => links::covered_by(store.workspaces().as_ref(), &team).await?[1..]
-            .iter()
-            .map(|team| team.as_str().to_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let linked = links::covered_by(store.workspaces().as_ref(), team_id).await?[1..].to_vec();
     let request = ReportRequest {
         linked_teams: linked.clone(),
         ..request(team_id, None, period)
@@ -81,8 +75,8 @@ pub async fn product_digest(
     let report = reports::compute(store.reads().as_ref(), &request, period.end).await?;
     let window = report.window;
     let mut moves = Vec::new();
-    for team in std::iter::once(team_id).chain(linked.iter().map(String::as_str)) {
-        moves.extend(store.digests().status_moves(team, None, window).await?);
+    for team in std::iter::once(team_id).chain(&linked) {
+        moves.extend(store.digests().status_moves(team.as_str(), None, window).await?);
     }
     let moves = latest_per_insight(moves);
     Ok(ProductDigest {
@@ -94,8 +88,8 @@ pub async fn product_digest(
 
 pub async fn circle_recap(
     store: &SharedStore,
-    team_id: &str,
-    channel_id: &str,
+    team_id: &TeamId,
+    channel_id: &ChannelId,
     period: &Period,
 ) -> StoreResult<Recap> {
     let report = reports::compute(
@@ -107,7 +101,7 @@ pub async fn circle_recap(
     let digests = store.digests();
     let moves: Vec<StatusMove> = latest_per_insight(
         digests
-            .status_moves(team_id, Some(channel_id), report.window)
+            .status_moves(team_id.as_str(), Some(channel_id.as_str()), report.window)
             .await?,
     )
     .into_iter()
@@ -115,7 +109,7 @@ pub async fn circle_recap(
     .collect();
     let ids: Vec<i64> = moves.iter().map(|m| m.insight_id).collect();
     let mut voters: HashMap<i64, Vec<String>> = HashMap::new();
-    for (id, user) in digests.voters_of(&ids, channel_id).await? {
+    for (id, user) in digests.voters_of(&ids, channel_id.as_str()).await? {
         voters.entry(id).or_default().push(user);
     }
     let moved = moves
@@ -130,7 +124,7 @@ pub async fn circle_recap(
         .first()
         .and_then(|c| c.engagement.channel_name.clone());
     Ok(Recap {
-        channel_id: channel_id.to_owned(),
+        channel_id: channel_id.clone(),
         channel_name,
         period: period.clone(),
         report,
@@ -163,7 +157,7 @@ fn quote(text: Option<&str>) -> String {
 
 /// The insight's name for the home's product team (`T…-N` for a linked workspace's), linked to
 /// its message.
-fn linked_number(insight: &InsightRow, home: &str) -> String {
+fn linked_number(insight: &InsightRow, home: &TeamId) -> String {
     let reference = reference(&insight.team_id, insight.number, home);
     match insight.permalink() {
         Some(link) => format!("<{link}|{reference}>"),
@@ -173,7 +167,7 @@ fn linked_number(insight: &InsightRow, home: &str) -> String {
 
 pub fn digest_message(digest: &ProductDigest) -> Message {
     let report = &digest.report;
-    let home = report.request.team_id.as_str();
+    let home = &report.request.team_id;
     let new = plural(report.total.current, "new insight", "new insights");
     let by_tag = report
         .by_tag
@@ -187,7 +181,11 @@ pub fn digest_message(digest: &ProductDigest) -> Message {
         .map(|m| {
             format!(
                 "• {} → *{}* · {}",
-                reference(&m.team_id, m.number, home),
+                reference(
+                    &TeamId::parse(m.team_id.as_str()).unwrap_or_else(|_| home.clone()),
+                    m.number,
+                    home
+                ),
                 m.status,
                 quote(m.text.as_deref())
             )
