@@ -7,8 +7,8 @@ use crate::app::AppError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::digest::{circle_recap, digest_message, product_digest, recap_message};
-use crate::ids::{ChannelId, TeamId};
-use crate::store::{self, SharedStore};
+use crate::ids::TeamId;
+use crate::store::{self, RecapCircle, SharedStore};
 
 #[derive(Debug, Args)]
 pub struct DigestArgs {
@@ -41,8 +41,8 @@ pub async fn run(config: Config, args: DigestArgs) -> Result<(), AppError> {
 async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Result<String, AppError> {
     let team = team(store, args.team.as_ref()).await?;
     let period = config.digest_schedule.upcoming_period(SystemClock.now_millis());
-    let circles = store.digests().recap_circles(team.as_str()).await?;
-    let names = store.digests().names(team.as_str()).await?;
+    let circles = store.digests().recap_circles(&team).await?;
+    let names = store.digests().names(&team).await?;
     let channel = args
         .channel
         .as_deref()
@@ -59,25 +59,25 @@ async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Resul
         }
         out.push_str(&digest_message(&product_digest(store, &team, &period).await?).text_named(&names));
     }
-    for circle in circles
-        .iter()
-        .filter(|c| channel.is_none() || channel.as_deref() == Some(&c.channel_id))
-    {
-        let name = circle.name.as_deref().unwrap_or(&circle.channel_id);
+    let asked = |circle: &RecapCircle| {
+        channel
+            .as_ref()
+            .is_none_or(|channel| circle.channel_id == channel.as_str())
+    };
+    for circle in circles.iter().filter(|c| asked(c)) {
+        let name = circle.name.as_deref().unwrap_or(circle.channel_id.as_str());
         let state = if circle.recap {
             ""
         } else {
             " (recaps are off: not posted)"
         };
         out.push_str(&format!("\n── member recap, to #{name}{state}\n"));
-        let circle_id =
-            ChannelId::parse(circle.channel_id.as_str()).map_err(|err| AppError::Usage(err.to_string()))?;
-        let recap = circle_recap(store, &team, &circle_id, &period).await?;
+        let recap = circle_recap(store, &team, &circle.channel_id, &period).await?;
         out.push_str(&recap_message(&recap).text_named(&names));
     }
     if let Some(channel) = &channel
         && !wants_digest
-        && !circles.iter().any(|c| &c.channel_id == channel)
+        && !circles.iter().any(asked)
     {
         return Err(AppError::Usage(format!(
             "{channel} is neither CIRCLET_DIGEST_CHANNEL nor a circle of workspace {team}"
@@ -93,13 +93,13 @@ async fn team(store: &SharedStore, asked: Option<&TeamId>) -> Result<TeamId, App
     }
     let teams = store.digests().teams_with_circles().await?;
     match teams.as_slice() {
-        [team] => TeamId::parse(team.as_str()).map_err(|err| AppError::Usage(err.to_string())),
+        [team] => Ok(team.clone()),
         [] => Err(AppError::Usage(
             "no circles yet: invite @circlet to a customer channel first".to_owned(),
         )),
         _ => Err(AppError::Usage(format!(
             "the database holds several workspaces ({}): pick one with --team",
-            teams.join(", ")
+            teams.iter().map(TeamId::as_str).collect::<Vec<_>>().join(", ")
         ))),
     }
 }

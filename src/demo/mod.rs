@@ -194,8 +194,8 @@ pub async fn run() -> Result<(), AppError> {
         "\n━━ The product digest Circlet posted to #{} (as text):\n",
         channel_name(script::DIGEST_CHANNEL)
     );
-    let mut names = store.digests().names(script::TEAM).await?;
-    names.extend(store.digests().names(workspaces::COMMUNITY).await?);
+    let mut names = store.digests().names(&home).await?;
+    names.extend(store.digests().names(&team_id(workspaces::COMMUNITY)?).await?);
     // Slack shows a mention by the member's name; the text shows it so for those Circlet never
     // looked up (voters who posted nothing).
     for (id, name) in script::MEMBERS.iter().chain(&workspaces::OTHER_MEMBERS) {

@@ -32,6 +32,7 @@ use async_trait::async_trait;
 
 pub use digest::{
     DigestStore, FailedPost, HomeInsight, PostKey, PostKind, Prompt, RecapCircle, ScheduleTx, StatusMove,
+    Voter,
 };
 pub use engine::SqlStore;
 pub use insights::{

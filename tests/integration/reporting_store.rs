@@ -323,8 +323,8 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_stored_member_id_of_another_shape_reads_as_no_member_not_as_a_failed_read(db: TestDb) {
-        // Authors were copied from payloads unchecked before ids were typed: one odd id costs
-        // its mention, not the export or the report.
+        // Authors and voters were copied from payloads unchecked before ids were typed: one odd
+        // id costs its mention, not the export, the report or the digest.
         let store = db.store().await;
         seed_insights(&db, "T1", 2, 10).await;
         db.execute(&[
@@ -347,6 +347,19 @@ on_both_backends! {
         let contributors: Vec<(&str, i64)> =
             engagement[0].contributors.iter().map(|c| (c.user_id.as_str(), c.insights)).collect();
         assert_eq!(contributors, vec![("U0AUTHOR", 1)]);
+
+        // The digest's reads too: the move's author, and a voter of another shape.
+        let first = db.query_i64("SELECT id FROM insights WHERE number = 1").await;
+        db.execute(&[
+            format!("INSERT INTO status_changes (insight_id, status, changed_by, changed_at) VALUES ({first}, 'shipped', NULL, 5)"),
+            format!("INSERT INTO votes (insight_id, user_id, channel_id, message_ts) VALUES ({first}, 'v0bench', 'C0CIRCLE', '1.1')"),
+            format!("INSERT INTO votes (insight_id, user_id, channel_id, message_ts) VALUES ({first}, 'U0VOTER', 'C0CIRCLE', '1.2')"),
+        ])
+        .await;
+        let moves = store.digests().status_moves(ids::team("T1"), None, window).await.unwrap();
+        assert_eq!(moves.iter().map(|m| (m.number, m.author_id.clone())).collect::<Vec<_>>(), vec![(1, None)]);
+        let voters = store.digests().voters_of(&[first], ids::channel("C0CIRCLE")).await.unwrap();
+        assert_eq!(voters.iter().map(|v| v.user_id.as_str()).collect::<Vec<_>>(), vec!["U0VOTER"]);
     }
 }
 

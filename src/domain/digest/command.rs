@@ -120,7 +120,7 @@ impl InboxHandler for DigestCommand {
             Ok(DigestAction::Recap { channel, on }) => {
                 let (team_id, channel_id) = (team.clone(), channel.clone());
                 let before = store::transaction(self.store.as_ref(), move |tx| {
-                    Box::pin(async move { tx.set_recap(team_id.as_str(), channel_id.as_str(), on).await })
+                    Box::pin(async move { tx.set_recap(&team_id, &channel_id, on).await })
                 })
                 .await?;
                 let next = date(self.settings.schedule.next_end(now));

@@ -10,7 +10,7 @@ use crate::domain::links;
 use crate::domain::reports::model::change;
 use crate::domain::reports::words::{circle_figures, cut, date, insight_figures, plural, reference};
 use crate::domain::reports::{self, Period as ReportPeriod, Report, ReportRequest};
-use crate::ids::{ChannelId, TeamId};
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::store::{InsightRow, InsightStatus, SharedStore, StatusMove, StoreResult};
 
 /// Insights listed as the week's most voted.
@@ -37,7 +37,7 @@ pub struct Recap {
     pub period: Period,
     pub report: Report,
     /// Insights of this circle planned or shipped this week, with who voted for them.
-    pub moved: Vec<(StatusMove, Vec<String>)>,
+    pub moved: Vec<(StatusMove, Vec<UserId>)>,
 }
 
 impl Recap {
@@ -76,7 +76,7 @@ pub async fn product_digest(
     let window = report.window;
     let mut moves = Vec::new();
     for team in std::iter::once(team_id).chain(&linked) {
-        moves.extend(store.digests().status_moves(team.as_str(), None, window).await?);
+        moves.extend(store.digests().status_moves(team, None, window).await?);
     }
     let moves = latest_per_insight(moves);
     Ok(ProductDigest {
@@ -101,16 +101,16 @@ pub async fn circle_recap(
     let digests = store.digests();
     let moves: Vec<StatusMove> = latest_per_insight(
         digests
-            .status_moves(team_id.as_str(), Some(channel_id.as_str()), report.window)
+            .status_moves(team_id, Some(channel_id), report.window)
             .await?,
     )
     .into_iter()
     .filter(|m| m.status == InsightStatus::Shipped.as_str() || m.status == InsightStatus::Planned.as_str())
     .collect();
     let ids: Vec<i64> = moves.iter().map(|m| m.insight_id).collect();
-    let mut voters: HashMap<i64, Vec<String>> = HashMap::new();
-    for (id, user) in digests.voters_of(&ids, channel_id.as_str()).await? {
-        voters.entry(id).or_default().push(user);
+    let mut voters: HashMap<i64, Vec<UserId>> = HashMap::new();
+    for voter in digests.voters_of(&ids, channel_id).await? {
+        voters.entry(voter.insight_id).or_default().push(voter.user_id);
     }
     let moved = moves
         .into_iter()
@@ -181,11 +181,7 @@ pub fn digest_message(digest: &ProductDigest) -> Message {
         .map(|m| {
             format!(
                 "• {} → *{}* · {}",
-                reference(
-                    &TeamId::parse(m.team_id.as_str()).unwrap_or_else(|_| home.clone()),
-                    m.number,
-                    home
-                ),
+                reference(&m.team_id, m.number, home),
                 m.status,
                 quote(m.text.as_deref())
             )
@@ -262,7 +258,7 @@ pub fn digest_message(digest: &ProductDigest) -> Message {
 }
 
 /// "<@A>", "<@A> and <@B>", "<@A>, <@B> and <@C>".
-fn people(users: &[&str]) -> String {
+fn people(users: &[&UserId]) -> String {
     let mentions: Vec<String> = users.iter().map(|u| format!("<@{u}>")).collect();
     match mentions.split_last() {
         None => String::new(),
@@ -336,9 +332,9 @@ pub fn recap_message(recap: &Recap) -> Message {
             .iter()
             .filter(|(m, _)| m.status == status.as_str())
             .map(|(m, voters)| {
-                let mut who: Vec<&str> = m.author_id.as_deref().into_iter().collect();
+                let mut who: Vec<&UserId> = m.author_id.iter().collect();
                 for voter in voters {
-                    if !who.contains(&voter.as_str()) {
+                    if !who.contains(&voter) {
                         who.push(voter);
                     }
                 }
@@ -355,10 +351,10 @@ pub fn recap_message(recap: &Recap) -> Message {
         }
     }
 
-    let contributors: Vec<&str> = report
+    let contributors: Vec<&UserId> = report
         .circles
         .iter()
-        .flat_map(|c| c.engagement.contributors.iter().map(|p| p.user_id.as_str()))
+        .flat_map(|c| c.engagement.contributors.iter().map(|p| &p.user_id))
         .collect();
     if !contributors.is_empty() {
         sections.push(Section::new(
@@ -397,19 +393,21 @@ mod tests {
 
     #[test]
     fn people_are_listed_as_a_sentence() {
+        let users: Vec<UserId> = ["U1", "U2", "U3"].map(|u| UserId::parse(u).unwrap()).into();
+        let [u1, u2, u3] = [&users[0], &users[1], &users[2]];
         assert_eq!(people(&[]), "");
-        assert_eq!(people(&["U1"]), "<@U1>");
-        assert_eq!(people(&["U1", "U2"]), "<@U1> and <@U2>");
-        assert_eq!(people(&["U1", "U2", "U3"]), "<@U1>, <@U2> and <@U3>");
+        assert_eq!(people(&[u1]), "<@U1>");
+        assert_eq!(people(&[u1, u2]), "<@U1> and <@U2>");
+        assert_eq!(people(&[u1, u2, u3]), "<@U1>, <@U2> and <@U3>");
     }
 
     #[test]
     fn only_each_insights_last_move_counts() {
         let change = |id, status: &str, at| StatusMove {
             insight_id: id,
-            team_id: "T1".into(),
+            team_id: TeamId::parse("T1").unwrap(),
             number: id,
-            channel_id: "C1".into(),
+            channel_id: ChannelId::parse("C1").unwrap(),
             text: None,
             author_id: None,
             status: status.into(),

@@ -16,7 +16,6 @@ use super::scheduler::PostTask;
 use crate::clock::SharedClock;
 use crate::domain::settings::{DomainSettings, QuietWeek};
 use crate::domain::workspaces::Workspaces;
-use crate::ids::{ChannelId, TeamId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::metrics::Metrics;
 use crate::slack::SlackError;
@@ -81,15 +80,14 @@ impl PostHandler {
             return Ok(());
         };
         let request = SlackApiChatPostMessageRequest::new(
-            key.channel_id.clone().into(),
+            key.channel_id.as_str().to_owned().into(),
             SlackMessageContent::new()
                 .with_text(message.fallback.clone())
                 .with_blocks(message.blocks()),
         );
         // Each post goes out in the workspace of its channel, with that workspace's token.
-        let (team, _) = key_ids(key)?;
-        let slack = self.workspaces.slack(&team).await?;
-        slack.pace(&key.channel_id).await;
+        let slack = self.workspaces.slack(&key.team_id).await?;
+        slack.pace(key.channel_id.as_str()).await;
         match slack.post_message_once(&key.id(), request, job.is_retry()).await {
             Ok(ts) => {
                 let now = self.clock.now_millis();
@@ -114,10 +112,9 @@ impl PostHandler {
     async fn message(&self, task: &PostTask) -> Result<Option<Message>, HandlerError> {
         let key = &task.key;
         let period = task.period();
-        let (team, channel) = key_ids(key)?;
         Ok(match key.kind {
             PostKind::Digest => Some(digest_message(
-                &product_digest(&self.store, &team, &period).await?,
+                &product_digest(&self.store, &key.team_id, &period).await?,
             )),
             PostKind::Recap => {
                 let circles = self.store.digests().recap_circles(&key.team_id).await?;
@@ -125,7 +122,7 @@ impl PostHandler {
                 if !wanted || self.store.digests().posted_ts(key).await?.is_some() {
                     return Ok(None);
                 }
-                let recap = circle_recap(&self.store, &team, &channel, &period).await?;
+                let recap = circle_recap(&self.store, &key.team_id, &key.channel_id, &period).await?;
                 if recap.is_quiet() && self.settings.quiet_week == QuietWeek::Skip {
                     return Ok(None);
                 }
@@ -146,14 +143,6 @@ impl PostHandler {
         self.metrics.count_scheduled_post(kind.as_str(), code);
         Ok(())
     }
-}
-
-fn key_ids(key: &PostKey) -> Result<(TeamId, ChannelId), HandlerError> {
-    let team = TeamId::parse(key.team_id.as_str())
-        .map_err(|err| HandlerError::permanent(format!("scheduled post's workspace: {err}")))?;
-    let channel = ChannelId::parse(key.channel_id.as_str())
-        .map_err(|err| HandlerError::permanent(format!("scheduled post's channel: {err}")))?;
-    Ok((team, channel))
 }
 
 fn refusal(err: &SlackError) -> Option<&str> {
