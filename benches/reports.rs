@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use circlet::clock::{Clock, SystemClock};
 use circlet::domain::export::{self, ExportFormat};
 use circlet::domain::reports;
+use circlet::ids::{ChannelId, TeamId};
 use circlet::store::{self, InsightFilter, SharedStore};
 use futures_util::StreamExt;
 
@@ -77,6 +78,10 @@ fn value(args: &[String], flag: &str) -> Option<String> {
         .cloned()
 }
 
+fn team() -> TeamId {
+    TeamId::parse(TEAM).expect("a team id")
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -88,8 +93,8 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 async fn report_times(store: &SharedStore, channel: Option<&str>, now: i64) -> Vec<Duration> {
     let reads = store.reads();
-    let mut request = reports::ReportRequest::last_days(TEAM, 30);
-    request.channel_id = channel.map(str::to_owned);
+    let mut request = reports::ReportRequest::last_days(&team(), 30);
+    request.channel_id = channel.map(|channel| ChannelId::parse(channel).expect("a channel id"));
     let mut times = Vec::with_capacity(RUNS);
     for run in 0..RUNS + 3 {
         let started = Instant::now();
@@ -136,7 +141,7 @@ fn export_in_child(url: &str) -> (Duration, u64, u64) {
 async fn export_child(url: &str) {
     let store = store::connect(url).await.expect("connect");
     let filter = InsightFilter {
-        team_id: Some(TEAM.to_owned()),
+        team_id: Some(team()),
         ..InsightFilter::default()
     };
     let mut sink = std::io::sink();

@@ -174,7 +174,8 @@ pub fn export_filter(data: &[u8]) {
     };
     if let Ok(params) = serde_urlencoded::from_str::<crate::api::insights::ExportParams>(text) {
         let _ = params.format();
-        for team in [Some("T1"), None] {
+        let team = TeamId::parse("T1").expect("a team id");
+        for team in [Some(&team), None] {
             if let Ok(filter) = params.filter_input().parse(team, now) {
                 check_filter(&filter, now);
             }
@@ -188,10 +189,11 @@ pub fn export_filter(data: &[u8]) {
         }
     }
     let words: Vec<&str> = text.split_whitespace().collect();
-    if let Ok(request) = crate::domain::export::command::parse_words(&words, "T1", now) {
+    let team = TeamId::parse("T1").expect("a team id");
+    if let Ok(request) = crate::domain::export::command::parse_words(&words, &team, now) {
         check_filter(&request.filter, now);
     }
-    if let Ok(report) = crate::domain::reports::request::parse("T1", &words, now) {
+    if let Ok(report) = crate::domain::reports::request::parse(&team, &words, now) {
         let window = report.window(now);
         assert!(window.start < window.end, "{window:?}");
         check_previous(window);

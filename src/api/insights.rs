@@ -13,7 +13,7 @@ use super::{ApiError, ApiState};
 use crate::domain::export::{ExportFormat, FilterError, FilterInput};
 use crate::domain::links;
 use crate::domain::tokens::{self, TokenError};
-use crate::ids::TeamId;
+use crate::store::{ExportPages, InsightRow, StoreResult};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ExportParams {
@@ -59,24 +59,25 @@ pub async fn export(
     let Query(params) = params.map_err(|err| ApiError::BadRequest(err.body_text()))?;
     let format = params.format()?;
     let team = tokens::workspace_of(tokens.as_ref(), &token).await?;
-    let mut filter = params.filter_input().parse_allowing_empty(team.as_deref())?;
-    match team.as_deref().map(TeamId::parse) {
+    let mut filter = params.filter_input().parse_allowing_empty(team.as_ref())?;
+    let pages: Box<dyn ExportPages> = match &team {
         // The token's workspace and the workspaces linked to it.
-        Some(Ok(team)) => {
-            let covered = links::covered_by(state.store.workspaces().as_ref(), &team).await?;
-            filter.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
+        Some(team) => {
+            let covered = links::covered_by(state.store.workspaces().as_ref(), team).await?;
+            filter.linked_teams = covered[1..].to_vec();
+            state.store.reads().export_pages(filter)
         }
-        Some(Err(_)) => {}
-        // No workspace has insights yet: an empty export, not every workspace's.
-        None => filter.team_id = Some(String::new()),
-    }
+        // Nothing to read (no workspace has insights yet): an empty export, not every
+        // workspace's.
+        None => Box::new(NoPages),
+    };
     let slot = state
         .exports
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::Busy)?;
     let body = PagedBody {
-        pages: state.store.reads().export_pages(filter),
+        pages,
         format,
         tokens,
         token,
@@ -94,6 +95,16 @@ pub async fn export(
         Body::from_stream(body.into_stream()),
     )
         .into_response())
+}
+
+/// An export with no rows: the header alone.
+struct NoPages;
+
+#[async_trait::async_trait]
+impl ExportPages for NoPages {
+    async fn next_page(&mut self) -> StoreResult<Vec<InsightRow>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The token of `Authorization: Bearer <token>`; any other scheme is refused.

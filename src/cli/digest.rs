@@ -7,7 +7,8 @@ use crate::app::AppError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::digest::{circle_recap, digest_message, product_digest, recap_message};
-use crate::store::{self, SharedStore};
+use crate::ids::TeamId;
+use crate::store::{self, RecapCircle, SharedStore};
 
 #[derive(Debug, Args)]
 pub struct DigestArgs {
@@ -19,7 +20,7 @@ pub struct DigestArgs {
     pub channel: Option<String>,
     /// The workspace, when the database holds more than one.
     #[arg(long, value_name = "TEAM_ID")]
-    pub team: Option<String>,
+    pub team: Option<TeamId>,
 }
 
 pub async fn run(config: Config, args: DigestArgs) -> Result<(), AppError> {
@@ -38,7 +39,7 @@ pub async fn run(config: Config, args: DigestArgs) -> Result<(), AppError> {
 }
 
 async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Result<String, AppError> {
-    let team = team(store, args.team.as_deref()).await?;
+    let team = team(store, args.team.as_ref()).await?;
     let period = config.digest_schedule.upcoming_period(SystemClock.now_millis());
     let circles = store.digests().recap_circles(&team).await?;
     let names = store.digests().names(&team).await?;
@@ -58,11 +59,13 @@ async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Resul
         }
         out.push_str(&digest_message(&product_digest(store, &team, &period).await?).text_named(&names));
     }
-    for circle in circles
-        .iter()
-        .filter(|c| channel.is_none() || channel.as_deref() == Some(&c.channel_id))
-    {
-        let name = circle.name.as_deref().unwrap_or(&circle.channel_id);
+    let asked = |circle: &RecapCircle| {
+        channel
+            .as_ref()
+            .is_none_or(|channel| circle.channel_id == channel.as_str())
+    };
+    for circle in circles.iter().filter(|c| asked(c)) {
+        let name = circle.name.as_deref().unwrap_or(circle.channel_id.as_str());
         let state = if circle.recap {
             ""
         } else {
@@ -74,7 +77,7 @@ async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Resul
     }
     if let Some(channel) = &channel
         && !wants_digest
-        && !circles.iter().any(|c| &c.channel_id == channel)
+        && !circles.iter().any(asked)
     {
         return Err(AppError::Usage(format!(
             "{channel} is neither CIRCLET_DIGEST_CHANNEL nor a circle of workspace {team}"
@@ -84,9 +87,9 @@ async fn print(store: &SharedStore, config: &Config, args: &DigestArgs) -> Resul
 }
 
 /// The workspace asked for, or the only one with circles.
-async fn team(store: &SharedStore, asked: Option<&str>) -> Result<String, AppError> {
+async fn team(store: &SharedStore, asked: Option<&TeamId>) -> Result<TeamId, AppError> {
     if let Some(team) = asked {
-        return Ok(team.to_owned());
+        return Ok(team.clone());
     }
     let teams = store.digests().teams_with_circles().await?;
     match teams.as_slice() {
@@ -96,7 +99,7 @@ async fn team(store: &SharedStore, asked: Option<&str>) -> Result<String, AppErr
         )),
         _ => Err(AppError::Usage(format!(
             "the database holds several workspaces ({}): pick one with --team",
-            teams.join(", ")
+            teams.iter().map(TeamId::as_str).collect::<Vec<_>>().join(", ")
         ))),
     }
 }

@@ -7,6 +7,7 @@ use crate::app::AppError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::tokens;
+use crate::ids::TeamId;
 use crate::store;
 
 #[derive(Debug, Subcommand)]
@@ -18,7 +19,7 @@ pub enum TokenCommand {
         name: String,
         /// The workspace (team id, T…) it reads; needed only when the database holds several.
         #[arg(long, value_name = "TEAM_ID")]
-        team: Option<String>,
+        team: Option<TeamId>,
     },
     /// List tokens (never their secrets).
     List,
@@ -40,7 +41,7 @@ pub async fn run(config: Config, command: TokenCommand) -> Result<(), AppError> 
             if name.is_empty() {
                 return Err(AppError::Usage("--name must not be empty".into()));
             }
-            let issued = tokens::issue(tokens.as_ref(), name, team.as_deref(), now).await?;
+            let issued = tokens::issue(tokens.as_ref(), name, team.as_ref(), now).await?;
             println!("{}", issued.token);
             eprintln!(
                 "token {} ({name}) created. Copy it now: it is not shown again. Use it as `Authorization: Bearer <token>`.",
@@ -61,7 +62,7 @@ pub async fn run(config: Config, command: TokenCommand) -> Result<(), AppError> 
                         "{:>4}  {:<20} {:<12} {:<20} {:<20} {}",
                         token.id,
                         token.name,
-                        token.team_id.as_deref().unwrap_or("-"),
+                        token.team.label(),
                         utc(Some(token.created_at)),
                         utc(token.last_used_at),
                         if token.revoked_at.is_some() {

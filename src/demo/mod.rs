@@ -18,7 +18,7 @@ use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
 use crate::domain::links;
 use crate::domain::reports::{self, ReportRequest};
-use crate::ids::TeamId;
+use crate::ids::{ChannelId, TeamId};
 use crate::store::{self, InsightFilter, InsightTx, SharedStore, StoreResult};
 use crate::token_cipher::TokenCipher;
 
@@ -179,26 +179,23 @@ pub async fn run() -> Result<(), AppError> {
 
     // What the brand's product team reads covers the workspaces linked to theirs.
     let home = team_id(script::TEAM)?;
-    let linked: Vec<String> = links::covered_by(store.workspaces().as_ref(), &home).await?[1..]
-        .iter()
-        .map(|team| team.as_str().to_owned())
-        .collect();
+    let linked = links::covered_by(store.workspaces().as_ref(), &home).await?[1..].to_vec();
     let now = clock.now_millis();
     let request = ReportRequest {
         linked_teams: linked.clone(),
-        ..ReportRequest::last_days(script::TEAM, 7)
+        ..ReportRequest::last_days(&home, 7)
     };
     let report = reports::compute(store.reads().as_ref(), &request, now).await?;
     println!("\n━━ The product team's report (`/feedback report 7d`), as text:\n");
     print!("{}", reports::render_text(&report));
     let week = schedule.latest_period(now);
-    let digest = digest::product_digest(&store, script::TEAM, &week).await?;
+    let digest = digest::product_digest(&store, &home, &week).await?;
     println!(
         "\n━━ The product digest Circlet posted to #{} (as text):\n",
         channel_name(script::DIGEST_CHANNEL)
     );
-    let mut names = store.digests().names(script::TEAM).await?;
-    names.extend(store.digests().names(workspaces::COMMUNITY).await?);
+    let mut names = store.digests().names(&home).await?;
+    names.extend(store.digests().names(&team_id(workspaces::COMMUNITY)?).await?);
     // Slack shows a mention by the member's name; the text shows it so for those Circlet never
     // looked up (voters who posted nothing).
     for (id, name) in script::MEMBERS.iter().chain(&workspaces::OTHER_MEMBERS) {
@@ -215,14 +212,14 @@ pub async fn run() -> Result<(), AppError> {
             workspaces::COMMUNITY_CIRCLE_NAME,
         ),
     ] {
-        let recap = digest::circle_recap(&store, team, circle, &week).await?;
+        let recap = digest::circle_recap(&store, &team_id(team)?, &channel_id(circle)?, &week).await?;
         println!("\n━━ The member recap Circlet posted to #{name} (in {team}, as text):\n");
         print!("{}", digest::recap_message(&recap).text_named(&names));
     }
 
     let export_path = std::env::temp_dir().join("circlet-demo-insights.csv");
     let filter = InsightFilter {
-        team_id: Some(script::TEAM.to_owned()),
+        team_id: Some(home),
         linked_teams: linked,
         ..InsightFilter::default()
     };
@@ -267,6 +264,10 @@ fn channel_rank(channel: &str) -> u8 {
 
 fn team_id(team: &str) -> StoreResult<TeamId> {
     TeamId::parse(team).map_err(|err| store::StoreError::Corrupt(err.to_string()))
+}
+
+fn channel_id(channel: &str) -> StoreResult<ChannelId> {
+    ChannelId::parse(channel).map_err(|err| store::StoreError::Corrupt(err.to_string()))
 }
 
 /// `circlet workspaces link SOURCE --to HOME`, as its output says it.

@@ -17,18 +17,9 @@ use crate::clock::{Millis, SharedClock};
 use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
-use crate::store::{self, CircleChange, Membership, MembershipChange, SharedStore, Store, StoreResult};
+use crate::store::{self, CircleChange, Membership, MembershipChange, SharedStore};
 
 pub const CIRCLE_USAGE: &str = "/feedback circle add #channel | remove #channel | list";
-
-/// Whether a channel a command named (text already shaped like a channel id) is an active
-/// circle; text that is no channel id names no circle.
-pub(crate) async fn is_named_circle(store: &dyn Store, team: &TeamId, channel: &str) -> StoreResult<bool> {
-    match ChannelId::parse(channel) {
-        Ok(channel) => store.is_circle(team, &channel).await,
-        Err(_) => Ok(false),
-    }
-}
 
 /// Keeps circles in step with the bot's channel membership.
 pub struct MembershipHandler {

@@ -15,7 +15,7 @@ use crate::domain::job_team;
 use crate::domain::reports::words::{cut, plural};
 use crate::domain::reports::{self, ReportRequest};
 use crate::domain::workspaces::Workspaces;
-use crate::ids::TeamId;
+use crate::ids::{TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store::{HomeInsight, SharedStore};
 
@@ -56,15 +56,18 @@ impl InboxHandler for HomeHandler {
             return Ok(());
         }
         let team_id = job_team(job)?;
-        let team = team_id.as_str();
-        let user = opened.event.user.as_str();
+        // Like capture, an event naming no member (a schema sample's blank) shows nobody anything.
+        let Ok(user) = UserId::parse(opened.event.user.as_str()) else {
+            tracing::debug!(user = %opened.event.user, "app_home_opened for no member id; ignored");
+            return Ok(());
+        };
         let digests = self.store.digests();
-        let mut sections = vec![own_section(&digests.authored(team, user, OWN).await?)];
-        if self.access.is_product_user(&team_id, user).await? {
+        let mut sections = vec![own_section(&digests.authored(&team_id, &user, OWN).await?)];
+        if self.access.is_product_user(&team_id, user.as_str()).await? {
             let now = self.clock.now_millis();
             let report = reports::compute(
                 self.store.reads().as_ref(),
-                &ReportRequest::last_days(team, 7),
+                &ReportRequest::last_days(&team_id, 7),
                 now,
             )
             .await?;
@@ -81,7 +84,7 @@ impl InboxHandler for HomeHandler {
                     .map(|c| format!("• `{}`: {} ({})", c.name, c.current, c.change())),
             );
             sections.push(Section::new("This week", figures, ""));
-            let newest = digests.newest(team, NEWEST).await?;
+            let newest = digests.newest(&team_id, NEWEST).await?;
             sections.push(Section::new(
                 "Newest insights",
                 newest.iter().map(line).collect(),
@@ -103,16 +106,21 @@ impl InboxHandler for HomeHandler {
             sections,
             fallback: String::new(),
         };
-        self.publish(&team_id, user, home.blocks()).await?;
+        self.publish(&team_id, &user, home.blocks()).await?;
         Ok(())
     }
 }
 
 impl HomeHandler {
-    async fn publish(&self, team: &TeamId, user: &str, blocks: Vec<SlackBlock>) -> Result<(), HandlerError> {
+    async fn publish(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        blocks: Vec<SlackBlock>,
+    ) -> Result<(), HandlerError> {
         let slack = self.workspaces.slack(team).await?;
         let request = &SlackApiViewsPublishRequest::new(
-            user.to_owned().into(),
+            user.as_str().to_owned().into(),
             SlackView::Home(SlackHomeView::new(blocks)),
         );
         // Only success matters; the echoed view is not decoded.

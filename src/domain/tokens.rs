@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::clock::Millis;
-use crate::store::{ApiToken, ApiTokens, NewApiToken, StoreError};
+use crate::ids::TeamId;
+use crate::store::{ApiToken, ApiTokens, NewApiToken, StoreError, TokenTeam};
 
 const SCHEME: &str = "circlet";
 
@@ -40,7 +41,7 @@ pub struct IssuedToken {
 pub async fn issue(
     tokens: &dyn ApiTokens,
     name: &str,
-    team_id: Option<&str>,
+    team_id: Option<&TeamId>,
     now: Millis,
 ) -> Result<IssuedToken, TokenError> {
     let prefix = random_hex(6);
@@ -124,11 +125,14 @@ pub async fn still_valid(tokens: &dyn ApiTokens, token: &ApiToken) -> Result<(),
     }
 }
 
-/// The workspace a token reads: the one it is bound to, or else the only one in the database
-/// (None when there is none yet). A database holding several needs bound tokens.
-pub async fn workspace_of(tokens: &dyn ApiTokens, token: &ApiToken) -> Result<Option<String>, TokenError> {
-    if let Some(team) = &token.team_id {
-        return Ok(Some(team.clone()));
+/// The workspace a token reads: the one it is bound to, or else the only one in the database.
+/// None when it reads nothing: no workspace has insights yet, or it is bound to text that is
+/// no team id. A database holding several needs bound tokens.
+pub async fn workspace_of(tokens: &dyn ApiTokens, token: &ApiToken) -> Result<Option<TeamId>, TokenError> {
+    match &token.team {
+        TokenTeam::Bound(team) => return Ok(Some(team.clone())),
+        TokenTeam::Unusable(_) => return Ok(None),
+        TokenTeam::Unbound => {}
     }
     let mut teams = tokens.insight_teams().await?;
     match teams.len() {
@@ -169,7 +173,7 @@ mod tests {
         ApiToken {
             id: 7,
             name: "looker".into(),
-            team_id: None,
+            team: TokenTeam::Unbound,
             prefix: "abc".into(),
             secret_hash: hash("s"),
             created_at: 0,

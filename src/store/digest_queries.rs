@@ -8,14 +8,15 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use super::digest::{
-    DigestStore, FailedPost, HomeInsight, PostKey, Prompt, RecapCircle, ScheduleTx, StatusMove,
+    DigestStore, FailedPost, HomeInsight, PostKey, Prompt, RecapCircle, ScheduleTx, StatusMove, Voter,
 };
 use super::insights::MessageRef;
 use super::reads::Window;
 use super::runner::{RunStatement, Runner};
-use super::sql::{Columns, Executor, FromRow, Row, Statement};
+use super::sql::{Columns, Executor, FromRow, Lenient, Row, Statement};
 use super::sql_tx::{SqlTx, TxConnection};
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId, UserId};
 
 const PROMPT_COLUMNS: &str = "number, question, created_by, created_at, posted_period";
 const HOME_COLUMNS: &str =
@@ -28,7 +29,7 @@ impl FromRow for Prompt {
         Ok(Prompt {
             number: c.take()?,
             question: c.take()?,
-            created_by: c.take()?,
+            created_by: c.lenient()?,
             created_at: c.take()?,
             posted_period: c.take()?,
         })
@@ -56,7 +57,7 @@ impl FromRow for StatusMove {
             number: c.take()?,
             channel_id: c.take()?,
             text: c.take()?,
-            author_id: c.take()?,
+            author_id: c.lenient()?,
             status: c.take()?,
             changed_at: c.take()?,
         })
@@ -112,7 +113,7 @@ async fn claim_post<E: Executor>(ex: &mut E, key: &PostKey, at: Millis) -> Store
 
 async fn prompt_for_period<E: Executor>(
     ex: &mut E,
-    team_id: &str,
+    team_id: &TeamId,
     period: &str,
 ) -> StoreResult<Option<Prompt>> {
     let chosen = Statement::new(format!(
@@ -136,9 +137,9 @@ async fn prompt_for_period<E: Executor>(
 
 async fn add_prompt<E: Executor>(
     ex: &mut E,
-    team_id: &str,
+    team_id: &TeamId,
     question: &str,
-    by: &str,
+    by: &UserId,
     at: Millis,
 ) -> StoreResult<Prompt> {
     let statement = Statement::new(format!(
@@ -155,7 +156,7 @@ async fn add_prompt<E: Executor>(
 
 async fn remove_prompt<E: Executor>(
     ex: &mut E,
-    team_id: &str,
+    team_id: &TeamId,
     number: i64,
     at: Millis,
 ) -> StoreResult<Option<Prompt>> {
@@ -169,7 +170,7 @@ async fn remove_prompt<E: Executor>(
     ex.fetch_optional(&statement).await
 }
 
-async fn queued_prompts<E: Executor>(ex: &mut E, team_id: &str) -> StoreResult<Vec<Prompt>> {
+async fn queued_prompts<E: Executor>(ex: &mut E, team_id: &TeamId) -> StoreResult<Vec<Prompt>> {
     let statement = Statement::new(format!(
         "SELECT {PROMPT_COLUMNS} FROM prompts WHERE team_id = $1 AND posted_period IS NULL \
          AND removed_at IS NULL ORDER BY number"
@@ -180,8 +181,8 @@ async fn queued_prompts<E: Executor>(ex: &mut E, team_id: &str) -> StoreResult<V
 
 async fn set_recap<E: Executor>(
     ex: &mut E,
-    team_id: &str,
-    channel_id: &str,
+    team_id: &TeamId,
+    channel_id: &ChannelId,
     on: bool,
 ) -> StoreResult<Option<bool>> {
     let before =
@@ -216,29 +217,39 @@ impl<T: TxConnection> ScheduleTx for SqlTx<T> {
         claim_post(self.conn(), key, at).await
     }
 
-    async fn prompt_for_period(&mut self, team_id: &str, period: &str) -> StoreResult<Option<Prompt>> {
+    async fn prompt_for_period(&mut self, team_id: &TeamId, period: &str) -> StoreResult<Option<Prompt>> {
         prompt_for_period(self.conn(), team_id, period).await
     }
 
     async fn add_prompt(
         &mut self,
-        team_id: &str,
+        team_id: &TeamId,
         question: &str,
-        by: &str,
+        by: &UserId,
         at: Millis,
     ) -> StoreResult<Prompt> {
         add_prompt(self.conn(), team_id, question, by, at).await
     }
 
-    async fn remove_prompt(&mut self, team_id: &str, number: i64, at: Millis) -> StoreResult<Option<Prompt>> {
+    async fn remove_prompt(
+        &mut self,
+        team_id: &TeamId,
+        number: i64,
+        at: Millis,
+    ) -> StoreResult<Option<Prompt>> {
         remove_prompt(self.conn(), team_id, number, at).await
     }
 
-    async fn queued_prompts(&mut self, team_id: &str) -> StoreResult<Vec<Prompt>> {
+    async fn queued_prompts(&mut self, team_id: &TeamId) -> StoreResult<Vec<Prompt>> {
         queued_prompts(self.conn(), team_id).await
     }
 
-    async fn set_recap(&mut self, team_id: &str, channel_id: &str, on: bool) -> StoreResult<Option<bool>> {
+    async fn set_recap(
+        &mut self,
+        team_id: &TeamId,
+        channel_id: &ChannelId,
+        on: bool,
+    ) -> StoreResult<Option<bool>> {
         set_recap(self.conn(), team_id, channel_id, on).await
     }
 
@@ -261,13 +272,13 @@ impl<R> SqlDigests<R> {
 
 #[async_trait]
 impl<R: Runner> DigestStore for SqlDigests<R> {
-    async fn teams_with_circles(&self) -> StoreResult<Vec<String>> {
+    async fn teams_with_circles(&self) -> StoreResult<Vec<TeamId>> {
         let statement =
             Statement::new("SELECT DISTINCT team_id FROM circles WHERE active = TRUE ORDER BY team_id");
         self.runner.read_all(statement).await
     }
 
-    async fn recap_circles(&self, team_id: &str) -> StoreResult<Vec<RecapCircle>> {
+    async fn recap_circles(&self, team_id: &TeamId) -> StoreResult<Vec<RecapCircle>> {
         let statement = Statement::new(
             "SELECT channel_id, name, recap, updated_at AS since FROM circles \
              WHERE team_id = $1 AND active = TRUE ORDER BY channel_id",
@@ -318,8 +329,8 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
 
     async fn add_prompt_post(
         &self,
-        team_id: &str,
-        channel_id: &str,
+        team_id: &TeamId,
+        channel_id: &ChannelId,
         ts: &str,
         prompt: i64,
         at: Millis,
@@ -338,8 +349,8 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
 
     async fn status_moves(
         &self,
-        team_id: &str,
-        channel_id: Option<&str>,
+        team_id: &TeamId,
+        channel_id: Option<&ChannelId>,
         window: Window,
     ) -> StoreResult<Vec<StatusMove>> {
         let statement = Statement::new(
@@ -356,8 +367,8 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
         self.runner.read_all(statement).await
     }
 
-    async fn voters_of(&self, insights: &[i64], channel_id: &str) -> StoreResult<Vec<(i64, String)>> {
-        let (insights, channel_id) = (insights.to_vec(), channel_id.to_owned());
+    async fn voters_of(&self, insights: &[i64], channel_id: &ChannelId) -> StoreResult<Vec<Voter>> {
+        let (insights, channel_id) = (insights.to_vec(), channel_id.clone());
         self.runner
             .read(move |c| {
                 Box::pin(async move {
@@ -369,8 +380,13 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
                         )
                         .bind(id)
                         .bind(&channel_id);
-                        let users: Vec<String> = c.fetch_all(&statement).await?;
-                        voters.extend(users.into_iter().map(|user| (id, user)));
+                        let users: Vec<(Lenient<UserId>,)> = c.fetch_all(&statement).await?;
+                        voters.extend(users.into_iter().filter_map(|(Lenient(user),)| {
+                            user.map(|user_id| Voter {
+                                insight_id: id,
+                                user_id,
+                            })
+                        }));
                     }
                     Ok(voters)
                 })
@@ -378,7 +394,12 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
             .await
     }
 
-    async fn authored(&self, team_id: &str, user_id: &str, limit: u32) -> StoreResult<Vec<HomeInsight>> {
+    async fn authored(
+        &self,
+        team_id: &TeamId,
+        user_id: &UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<HomeInsight>> {
         let statement = Statement::new(format!(
             "SELECT {HOME_COLUMNS} FROM insights WHERE team_id = $1 AND author_id = $2 AND {LIVE} \
              ORDER BY created_at DESC, number DESC LIMIT $3"
@@ -389,7 +410,7 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
         self.runner.read_all(statement).await
     }
 
-    async fn newest(&self, team_id: &str, limit: u32) -> StoreResult<Vec<HomeInsight>> {
+    async fn newest(&self, team_id: &TeamId, limit: u32) -> StoreResult<Vec<HomeInsight>> {
         let statement = Statement::new(format!(
             "SELECT {HOME_COLUMNS} FROM insights WHERE team_id = $1 AND {LIVE} \
              ORDER BY created_at DESC, number DESC LIMIT $2"
@@ -399,7 +420,7 @@ impl<R: Runner> DigestStore for SqlDigests<R> {
         self.runner.read_all(statement).await
     }
 
-    async fn names(&self, team_id: &str) -> StoreResult<HashMap<String, String>> {
+    async fn names(&self, team_id: &TeamId) -> StoreResult<HashMap<String, String>> {
         let statement = Statement::new(
             "SELECT user_id, name FROM people WHERE team_id = $1 \
              UNION ALL SELECT channel_id, name FROM circles WHERE team_id = $1 AND name IS NOT NULL",

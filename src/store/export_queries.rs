@@ -15,6 +15,7 @@ use super::reads::{ExportPages, InsightFilter, InsightRow, InsightRowStream};
 use super::report_queries::{push_conditions, team_in};
 use super::runner::Runner;
 use super::sql::{Executor, Statement};
+use crate::ids::TeamId;
 
 /// Rows per page of the streamed export: small enough that memory does not depend on the
 /// export's size, large enough that a page's statement costs little beside its rows.
@@ -29,7 +30,7 @@ const PAGED_EXPORT_ROWS: usize = 500;
 const PAGES_AHEAD: usize = 2;
 
 /// (team, number) of the last row read: the next page starts after it.
-type Cursor = (String, i64);
+type Cursor = (TeamId, i64);
 
 /// The page of up to `rows` rows of the export after `cursor`. The export reads insights
 /// alone, the names left NULL for [`Names`] to fill: three joins per row would double the
@@ -85,7 +86,7 @@ struct Names {
 impl Names {
     /// Names of the filter's workspaces (or of all, for an export over every workspace).
     async fn read<E: Executor>(ex: &mut E, filter: &InsightFilter) -> StoreResult<Self> {
-        let teams: Vec<&String> = filter.team_id.iter().chain(&filter.linked_teams).collect();
+        let teams: Vec<&TeamId> = filter.team_id.iter().chain(&filter.linked_teams).collect();
         let team_id = &teams;
         let by_team = |rows: Vec<(String, String, String)>| {
             let mut by_team: HashMap<String, HashMap<String, String>> = HashMap::new();
@@ -116,12 +117,12 @@ impl Names {
             row.channel_name = self
                 .channels
                 .get(team)
-                .and_then(|channels| channels.get(&row.channel_id))
+                .and_then(|channels| channels.get(row.channel_id.as_str()))
                 .cloned();
             row.author_name = row.author_id.as_ref().and_then(|author| {
                 self.people
                     .get(team)
-                    .and_then(|people| people.get(author))
+                    .and_then(|people| people.get(author.as_str()))
                     .cloned()
             });
             row.workspace_url = self.workspaces.get(team).cloned();
@@ -129,7 +130,7 @@ impl Names {
     }
 }
 
-fn names_statement(table: &str, key: &str, value: &str, teams: &[&String]) -> Statement {
+fn names_statement(table: &str, key: &str, value: &str, teams: &[&TeamId]) -> Statement {
     let mut statement = Statement::new(format!(
         "SELECT team_id, {key}, {value} FROM {table} WHERE {value} IS NOT NULL"
     ));
@@ -235,12 +236,17 @@ impl<R: Runner> ExportPages for PagedExport<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ChannelId;
+
+    fn team(text: &str) -> TeamId {
+        TeamId::parse(text).unwrap()
+    }
 
     #[test]
     fn filters_number_their_parameters_in_order() {
         let filter = InsightFilter {
-            team_id: Some("T1".into()),
-            channel_id: Some("C1".into()),
+            team_id: Some(team("T1")),
+            channel_id: Some(ChannelId::parse("C1").unwrap()),
             tag: Some("bug".into()),
             ..InsightFilter::default()
         };
@@ -256,9 +262,9 @@ mod tests {
 
     #[test]
     fn later_pages_start_after_the_cursor_on_the_unique_index() {
-        let cursor = ("T1".to_owned(), 2_000);
+        let cursor = (team("T1"), 2_000);
         let one = InsightFilter {
-            team_id: Some("T1".into()),
+            team_id: Some(team("T1")),
             ..InsightFilter::default()
         };
         let statement = page_statement(&one, Some(&cursor), EXPORT_PAGE);

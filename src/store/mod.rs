@@ -33,6 +33,7 @@ use async_trait::async_trait;
 
 pub use digest::{
     DigestStore, FailedPost, HomeInsight, PostKey, PostKind, Prompt, RecapCircle, ScheduleTx, StatusMove,
+    Voter,
 };
 pub use engine::SqlStore;
 pub use insights::{
@@ -47,7 +48,7 @@ pub use reads::{
 };
 pub use sqlite::SqliteStore;
 pub use sweeps::SweepMark;
-pub use tokens::{ApiToken, ApiTokens, NewApiToken};
+pub use tokens::{ApiToken, ApiTokens, NewApiToken, TokenTeam};
 pub use transaction::{TxOutcome, TxWork, transaction, transaction_with};
 pub use workspaces::{Installation, Purged, RotatedTokens, SettingChange, WorkspaceSettings, WorkspaceStore};
 

@@ -15,17 +15,18 @@ use super::insights::InsightStatus;
 use super::report_queries::{self, EngagementQuery};
 use super::runner::{RunStatement, Runner};
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId, UserId};
 
 /// Which insights a report or export looks at. Times are milliseconds; `until` is exclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsightFilter {
     /// None only for operator exports over every workspace in the database.
-    pub team_id: Option<String>,
+    pub team_id: Option<TeamId>,
     /// Workspaces linked to `team_id`, whose insights count as its own (ARCHITECTURE §9).
-    pub linked_teams: Vec<String>,
+    pub linked_teams: Vec<TeamId>,
     pub since: Option<Millis>,
     pub until: Option<Millis>,
-    pub channel_id: Option<String>,
+    pub channel_id: Option<ChannelId>,
     pub tag: Option<String>,
     pub status: Option<InsightStatus>,
     /// Only insights numbered above this (incremental sync).
@@ -39,12 +40,12 @@ pub struct InsightFilter {
 pub struct InsightRow {
     pub number: i64,
     pub created_at: Millis,
-    pub team_id: String,
-    pub channel_id: String,
+    pub team_id: TeamId,
+    pub channel_id: ChannelId,
     pub channel_name: Option<String>,
     pub message_ts: String,
     pub thread_ts: Option<String>,
-    pub author_id: Option<String>,
+    pub author_id: Option<UserId>,
     pub author_name: Option<String>,
     pub text: Option<String>,
     /// Sorted, separated by [`super::TAG_SEPARATOR`].
@@ -56,7 +57,7 @@ pub struct InsightRow {
     pub workspace_url: Option<String>,
     /// The author's own workspace: another organization's for a Slack Connect member, the
     /// installation's when Slack never said.
-    pub author_team_id: String,
+    pub author_team_id: TeamId,
 }
 
 impl InsightRow {
@@ -102,9 +103,9 @@ pub struct Breakdown {
 }
 
 /// Engagement of one circle over a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircleEngagement {
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub channel_name: Option<String>,
     /// Members at the end of the period.
     pub members: i64,
@@ -120,7 +121,7 @@ pub struct CircleEngagement {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contributor {
-    pub user_id: String,
+    pub user_id: UserId,
     pub insights: i64,
     pub actions: i64,
 }
@@ -177,7 +178,7 @@ pub trait InsightReads: Send + Sync {
 
     /// Whether any insight of the workspace carries `tag`, from any source (removed ones too:
     /// a tag once used is still a tag people may ask a report about).
-    async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool>;
+    async fn tag_in_use(&self, team_id: &TeamId, tag: &str) -> StoreResult<bool>;
 }
 
 /// [`InsightReads`] over an engine's runner, for either backend.
@@ -241,7 +242,7 @@ impl<R: Runner> InsightReads for SqlReads<R> {
             .await
     }
 
-    async fn tag_in_use(&self, team_id: &str, tag: &str) -> StoreResult<bool> {
+    async fn tag_in_use(&self, team_id: &TeamId, tag: &str) -> StoreResult<bool> {
         let found: i64 = self
             .runner
             .read_one(report_queries::tag_in_use_statement(team_id, tag))

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use super::insights::day_of;
 use super::reads::{Breakdown, CircleEngagement, Contributor, InsightFilter, InsightRow, Window};
-use super::sql::{Columns, Executor, FromRow, Row, Statement};
+use super::sql::{Column, Columns, Executor, FromRow, Lenient, Row, Statement};
 use super::{StoreResult, TAG_SEPARATOR};
 use crate::clock::Millis;
+use crate::ids::{ChannelId, TeamId, UserId};
 
 /// Appends the conditions `filter` sets on insights aliased `alias`, each starting with AND,
 /// with the time bounds given (not the filter's own).
@@ -21,7 +22,7 @@ pub(super) fn push_conditions(
 ) {
     let mut conditions = Vec::new();
     if let Some(team) = &filter.team_id {
-        let teams: Vec<&String> = std::iter::once(team).chain(&filter.linked_teams).collect();
+        let teams: Vec<&TeamId> = std::iter::once(team).chain(&filter.linked_teams).collect();
         conditions.push(team_in(statement, &format!("{alias}.team_id"), &teams));
     }
     if let Some(since) = since {
@@ -78,7 +79,7 @@ impl FromRow for InsightRow {
             channel_name: c.take()?,
             message_ts: c.take()?,
             thread_ts: c.take()?,
-            author_id: c.take()?,
+            author_id: c.lenient()?,
             author_name: c.take()?,
             text: c.take()?,
             tags: c.take()?,
@@ -169,7 +170,7 @@ fn breakdown_statement(filter: &InsightFilter, window: Window, since: Millis, un
 }
 
 /// The day counts (`insight_days`) of `teams`' whole days `days`, current from `current_day`.
-fn day_counts_statement(teams: &[&String], days: &[DayRange], current_day: i64) -> Statement {
+fn day_counts_statement(teams: &[&TeamId], days: &[DayRange], current_day: i64) -> Statement {
     let mut statement = Statement::new("");
     let team = team_in(&mut statement, "team_id", teams);
     let current = statement.param(current_day);
@@ -206,8 +207,8 @@ pub(super) fn top_statement(filter: &InsightFilter, window: Window, limit: u32) 
 /// What the engagement of circles is asked for.
 pub(super) struct EngagementQuery {
     /// A workspace and those linked to it.
-    pub teams: Vec<String>,
-    pub channel_id: Option<String>,
+    pub teams: Vec<TeamId>,
+    pub channel_id: Option<ChannelId>,
     pub window: Window,
     pub contributors: u32,
 }
@@ -217,7 +218,7 @@ pub(super) async fn engagement<E: Executor>(
     ex: &mut E,
     query: &EngagementQuery,
 ) -> StoreResult<Vec<CircleEngagement>> {
-    let (team_id, channel_id, window) = (&query.teams, query.channel_id.as_deref(), query.window);
+    let (team_id, channel_id, window) = (&query.teams, query.channel_id.as_ref(), query.window);
     let days = |w: Window| (day_of(w.start), day_of(w.end - 1) + 1);
     let (start, end) = days(window);
     let (start_before, end_before) = days(window.previous());
@@ -243,7 +244,7 @@ pub(super) async fn engagement<E: Executor>(
 // PostgreSQL sums BIGINTs into NUMERIC; the casts keep both backends answering BIGINT.
 
 /// Per channel: members at the end of the window and those who joined during it.
-fn members_statement(teams: &[String], channel_id: Option<&str>, window: Window) -> Statement {
+fn members_statement(teams: &[TeamId], channel_id: Option<&ChannelId>, window: Window) -> Statement {
     let mut statement = Statement::new("");
     let team = team_in(&mut statement, "team_id", teams);
     let (start, end) = (statement.param(window.start), statement.param(window.end));
@@ -260,7 +261,12 @@ fn members_statement(teams: &[String], channel_id: Option<&str>, window: Window)
 }
 
 /// Per channel and member: posts, replies and reactions over `[start_day, end_day)`.
-fn activity_statement(teams: &[String], channel_id: Option<&str>, start_day: i64, end_day: i64) -> Statement {
+fn activity_statement(
+    teams: &[TeamId],
+    channel_id: Option<&ChannelId>,
+    start_day: i64,
+    end_day: i64,
+) -> Statement {
     let mut statement = Statement::new("");
     let team = team_in(&mut statement, "team_id", teams);
     let (start, end) = (statement.param(start_day), statement.param(end_day));
@@ -274,11 +280,11 @@ fn activity_statement(teams: &[String], channel_id: Option<&str>, start_day: i64
 }
 
 /// Per channel and author: live insights created in the window.
-fn authors_statement(teams: &[String], channel_id: Option<&str>, window: Window) -> Statement {
+fn authors_statement(teams: &[TeamId], channel_id: Option<&ChannelId>, window: Window) -> Statement {
     let filter = InsightFilter {
         team_id: teams.first().cloned(),
         linked_teams: teams.iter().skip(1).cloned().collect(),
-        channel_id: channel_id.map(str::to_owned),
+        channel_id: channel_id.cloned(),
         ..InsightFilter::default()
     };
     let mut statement =
@@ -288,7 +294,7 @@ fn authors_statement(teams: &[String], channel_id: Option<&str>, window: Window)
     statement
 }
 
-fn circles_statement(teams: &[String], channel_id: Option<&str>) -> Statement {
+fn circles_statement(teams: &[TeamId], channel_id: Option<&ChannelId>) -> Statement {
     let mut statement = Statement::new("");
     let team = team_in(&mut statement, "team_id", teams);
     statement.push(&format!(
@@ -299,7 +305,7 @@ fn circles_statement(teams: &[String], channel_id: Option<&str>) -> Statement {
 }
 
 /// Whether any insight of the workspace carries `tag`.
-pub(super) fn tag_in_use_statement(team_id: &str, tag: &str) -> Statement {
+pub(super) fn tag_in_use_statement(team_id: &TeamId, tag: &str) -> Statement {
     // LIMIT 1 inside: the first match ends the scan.
     Statement::new(
         "SELECT COUNT(*) FROM (SELECT 1 FROM insight_tags t JOIN insights i ON i.id = t.insight_id \
@@ -355,67 +361,125 @@ fn has_tag(group: &Breakdown, tag: Option<&str>) -> bool {
     tag.is_none_or(|tag| group.tags.split(TAG_SEPARATOR).any(|t| t == tag))
 }
 
-fn push_channel(statement: &mut Statement, channel_id: Option<&str>) {
+fn push_channel(statement: &mut Statement, channel_id: Option<&ChannelId>) {
     if let Some(channel) = channel_id {
         let channel = statement.param(channel);
         statement.push(&format!(" AND channel_id = {channel}"));
     }
 }
 
+/// A circle of the engagement figures: its channel and name.
+struct CircleName {
+    channel_id: ChannelId,
+    name: Option<String>,
+}
+
+impl FromRow for CircleName {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(CircleName {
+            channel_id: c.take()?,
+            name: c.take()?,
+        })
+    }
+}
+
+/// A circle's members at the end of the window, and those who joined during it.
+struct MemberCount {
+    channel_id: ChannelId,
+    members: i64,
+    new_members: i64,
+}
+
+impl FromRow for MemberCount {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(MemberCount {
+            channel_id: c.take()?,
+            members: c.take()?,
+            new_members: c.take()?,
+        })
+    }
+}
+
+/// What one member did in one circle: actions, or insights authored. A member id of another
+/// shape reads as None (see [`Lenient`]) and is left out of the contributors, not counted
+/// under a made-up name.
+struct MemberFigure {
+    channel_id: ChannelId,
+    user_id: Option<UserId>,
+    count: i64,
+}
+
+impl FromRow for MemberFigure {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        Ok(MemberFigure {
+            channel_id: ChannelId::read(row, 0)?,
+            user_id: Lenient::read(row, 1)?.0,
+            count: i64::read(row, 2)?,
+        })
+    }
+}
+
 /// Puts the per-channel figures together, circles in name order, contributors most involved first.
 fn assemble(
-    circles: Vec<(String, Option<String>)>,
-    members: Vec<(String, i64, i64)>,
-    activity: Vec<(String, String, i64)>,
-    activity_before: Vec<(String, String, i64)>,
-    authors: Vec<(String, String, i64)>,
+    circles: Vec<CircleName>,
+    members: Vec<MemberCount>,
+    activity: Vec<MemberFigure>,
+    activity_before: Vec<MemberFigure>,
+    authors: Vec<MemberFigure>,
     contributors: u32,
 ) -> Vec<CircleEngagement> {
-    let mut by_channel: HashMap<String, CircleEngagement> = circles
+    let mut by_channel: HashMap<ChannelId, CircleEngagement> = circles
         .into_iter()
-        .map(|(channel_id, channel_name)| {
+        .map(|circle| {
             let engagement = CircleEngagement {
-                channel_id: channel_id.clone(),
-                channel_name,
-                ..CircleEngagement::default()
+                channel_id: circle.channel_id.clone(),
+                channel_name: circle.name,
+                members: 0,
+                new_members: 0,
+                active: 0,
+                active_before: 0,
+                contributors: Vec::new(),
             };
-            (channel_id, engagement)
+            (circle.channel_id, engagement)
         })
         .collect();
-    for (channel, members, new_members) in members {
-        if let Some(e) = by_channel.get_mut(&channel) {
-            e.members = members;
-            e.new_members = new_members;
+    for count in members {
+        if let Some(e) = by_channel.get_mut(&count.channel_id) {
+            e.members = count.members;
+            e.new_members = count.new_members;
         }
     }
-    let mut people: HashMap<(String, String), Contributor> = HashMap::new();
-    for (channel, user, actions) in activity {
-        if let Some(e) = by_channel.get_mut(&channel) {
+    let mut people: HashMap<(ChannelId, UserId), Contributor> = HashMap::new();
+    let contributor = |user_id: UserId| Contributor {
+        user_id,
+        insights: 0,
+        actions: 0,
+    };
+    for figure in activity {
+        if let Some(e) = by_channel.get_mut(&figure.channel_id) {
             e.active += 1;
         }
-        people
-            .entry((channel, user.clone()))
-            .or_insert_with(|| Contributor {
-                user_id: user,
-                insights: 0,
-                actions: 0,
-            })
-            .actions += actions;
+        if let Some(user) = figure.user_id {
+            people
+                .entry((figure.channel_id, user.clone()))
+                .or_insert_with(|| contributor(user))
+                .actions += figure.count;
+        }
     }
-    for (channel, _, _) in activity_before {
-        if let Some(e) = by_channel.get_mut(&channel) {
+    for figure in activity_before {
+        if let Some(e) = by_channel.get_mut(&figure.channel_id) {
             e.active_before += 1;
         }
     }
-    for (channel, author, insights) in authors {
-        people
-            .entry((channel, author.clone()))
-            .or_insert_with(|| Contributor {
-                user_id: author,
-                insights: 0,
-                actions: 0,
-            })
-            .insights += insights;
+    for figure in authors {
+        if let Some(author) = figure.user_id {
+            people
+                .entry((figure.channel_id, author.clone()))
+                .or_insert_with(|| contributor(author))
+                .insights += figure.count;
+        }
     }
     for ((channel, _), contributor) in people {
         if let Some(e) = by_channel.get_mut(&channel) {
@@ -432,7 +496,11 @@ fn assemble(
         circle.contributors.truncate(contributors as usize);
     }
     circles.sort_by(|a, b| {
-        let name = |c: &CircleEngagement| c.channel_name.clone().unwrap_or_else(|| c.channel_id.clone());
+        let name = |c: &CircleEngagement| {
+            c.channel_name
+                .clone()
+                .unwrap_or_else(|| c.channel_id.as_str().to_owned())
+        };
         name(a).cmp(&name(b))
     });
     circles

@@ -9,13 +9,14 @@ use super::StoreResult;
 use super::runner::{RunStatement, Runner};
 use super::sql::{Columns, FromRow, Row, Statement};
 use crate::clock::Millis;
+use crate::ids::TeamId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,
-    /// The workspace whose insights it reads; None: the only one in the database.
-    pub team_id: Option<String>,
+    /// The workspace whose insights it reads.
+    pub team: TokenTeam,
     pub prefix: String,
     pub secret_hash: String,
     pub created_at: Millis,
@@ -23,10 +24,46 @@ pub struct ApiToken {
     pub revoked_at: Option<Millis>,
 }
 
+/// The workspace a token reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenTeam {
+    /// Bound to none: it reads the only workspace in the database.
+    Unbound,
+    Bound(TeamId),
+    /// Bound by a `--team` given before team ids were checked to text that is no team id. No
+    /// insight is stored under such a text, so the token reads nothing; the text is kept to
+    /// be listed (and the token revoked), not to be used.
+    Unusable(String),
+}
+
+impl TokenTeam {
+    /// Reads the stored column leniently: it was the one id an operator typed unchecked, and
+    /// one odd token must not stop `token list` or the other tokens.
+    fn from_column(text: Option<String>) -> Self {
+        match text {
+            None => TokenTeam::Unbound,
+            Some(text) => match TeamId::parse(text.as_str()) {
+                Ok(team) => TokenTeam::Bound(team),
+                Err(_) => TokenTeam::Unusable(text),
+            },
+        }
+    }
+
+    /// The team as listed: its id, the unusable text, or `-` when unbound.
+    pub fn label(&self) -> &str {
+        match self {
+            TokenTeam::Unbound => "-",
+            TokenTeam::Bound(team) => team.as_str(),
+            TokenTeam::Unusable(text) => text,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct NewApiToken<'a> {
     pub name: &'a str,
-    pub team_id: Option<&'a str>,
+    /// The workspace it reads; None: the only one in the database.
+    pub team_id: Option<&'a TeamId>,
     pub prefix: &'a str,
     pub secret_hash: &'a str,
     pub at: Millis,
@@ -42,7 +79,7 @@ pub trait ApiTokens: Send + Sync {
     async fn revoke_token(&self, name_or_id: &str, at: Millis) -> StoreResult<u64>;
     async fn token_used(&self, id: i64, at: Millis) -> StoreResult<()>;
     /// Workspaces that hold insights, for a token bound to none.
-    async fn insight_teams(&self) -> StoreResult<Vec<String>>;
+    async fn insight_teams(&self) -> StoreResult<Vec<TeamId>>;
 }
 
 /// [`ApiTokens`] over an engine's runner: lookups on its read connections, so checking a
@@ -66,7 +103,7 @@ impl FromRow for ApiToken {
         Ok(ApiToken {
             id: c.take()?,
             name: c.take()?,
-            team_id: c.take()?,
+            team: TokenTeam::from_column(c.take()?),
             prefix: c.take()?,
             secret_hash: c.take()?,
             created_at: c.take()?,
@@ -121,7 +158,7 @@ impl<R: Runner> ApiTokens for SqlTokens<R> {
         self.runner.write_execute(statement).await.map(drop)
     }
 
-    async fn insight_teams(&self) -> StoreResult<Vec<String>> {
+    async fn insight_teams(&self) -> StoreResult<Vec<TeamId>> {
         let statement = Statement::new("SELECT team_id FROM insight_numbers ORDER BY team_id");
         self.runner.read_all(statement).await
     }

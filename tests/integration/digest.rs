@@ -13,6 +13,7 @@ use circlet_testkit::fake_slack::{Fault, RecordedCall};
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{TEAM, captured, deliver, feedback, message, reaction};
+use crate::helpers::ids::{channel, team, user};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
@@ -196,7 +197,7 @@ on_both_backends! {
         app.worker.drain().await.unwrap();
         let posted = app.fake.calls_to("chat.postMessage").len();
         assert_eq!(posted, 2);
-        let key = PostKey::new(TEAM, DIGEST, "2026-11-23", PostKind::Digest);
+        let key = PostKey::new(team(TEAM), channel(DIGEST), "2026-11-23", PostKind::Digest);
         let ts = app.store.digests().posted_ts(&key).await.unwrap().expect("recorded");
 
         // As if the process died between Slack's answer and the record: the record is gone and
@@ -266,7 +267,7 @@ on_both_backends! {
         assert_eq!(app.fake.calls_to("chat.postMessage").len(), 4, "two refused, two posted");
         for channel in [DIGEST, CIRCLE] {
             let kind = if channel == DIGEST { PostKind::Digest } else { PostKind::Recap };
-            let key = PostKey::new(TEAM, channel, "2026-11-30", kind);
+            let key = PostKey::new(team(TEAM), crate::helpers::ids::channel(channel), "2026-11-30", kind);
             let ts = app.store.digests().posted_ts(&key).await.unwrap();
             assert!(ts.is_some_and(|ts| !ts.is_empty()), "{channel} posted");
         }
@@ -290,7 +291,7 @@ on_both_backends! {
         assert_eq!(run_schedule(&skipping).await, 2, "the week is still claimed once");
         assert_eq!(posts(&skipping, CIRCLE).len(), 0, "nothing said in a quiet circle");
         assert_eq!(posts(&skipping, DIGEST).len(), 1, "the product team still hears of the quiet week");
-        let key = PostKey::new(TEAM, CIRCLE, "2026-11-30", PostKind::Recap);
+        let key = PostKey::new(team(TEAM), channel(CIRCLE), "2026-11-30", PostKind::Recap);
         assert_eq!(skipping.store.digests().posted_ts(&key).await.unwrap().as_deref(), Some(""));
     }
 }
@@ -738,7 +739,7 @@ async fn two_replicas_on_postgres_post_each_scheduled_message_exactly_once() {
         store.set_circle(&change).await.unwrap();
     }
     let mut tx = store.begin().await.unwrap();
-    tx.add_prompt(TEAM, "What should we make next?", PM, 0)
+    tx.add_prompt(team(TEAM), "What should we make next?", user(PM), 0)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -7,6 +7,8 @@ use circlet::store::{
 };
 use futures_util::StreamExt;
 
+use crate::helpers::ids;
+use crate::helpers::insights::seed_insights;
 use crate::on_both_backends;
 
 const DAY: i64 = 86_400_000;
@@ -65,7 +67,7 @@ async fn export(store: &SharedStore, filter: InsightFilter) -> Vec<InsightRow> {
 
 fn team(team: &str) -> InsightFilter {
     InsightFilter {
-        team_id: Some(team.into()),
+        team_id: Some(ids::team(team).clone()),
         ..InsightFilter::default()
     }
 }
@@ -140,7 +142,7 @@ on_both_backends! {
             let store = store.clone();
             async move { export(&store, filter).await.len() }
         };
-        assert_eq!(count(InsightFilter { channel_id: Some("C1".into()), ..team("T1") }).await, 2_050);
+        assert_eq!(count(InsightFilter { channel_id: Some(ids::channel("C1").clone()), ..team("T1") }).await, 2_050);
         assert_eq!(count(InsightFilter { tag: Some("bug".into()), ..team("T1") }).await, 410);
         let shipped = export(&store, InsightFilter { status: Some(InsightStatus::Shipped), ..team("T1") }).await;
         assert_eq!(shipped.iter().map(|r| r.number).collect::<Vec<_>>(), vec![8]);
@@ -234,7 +236,7 @@ on_both_backends! {
             // Per circle the breakdown reads the insights themselves: the two must agree.
             let mut from_insights = std::collections::BTreeMap::new();
             for channel in ["C1", "C2"] {
-                let circle = InsightFilter { channel_id: Some(channel.into()), ..whole.clone() };
+                let circle = InsightFilter { channel_id: Some(ids::channel(channel).clone()), ..whole.clone() };
                 for (key, count) in summed(reads.breakdown(&circle, window).await.unwrap()) {
                     *from_insights.entry(key).or_insert(0) += count;
                 }
@@ -303,19 +305,61 @@ on_both_backends! {
 
         let top = reads.top_insights(&team("T1"), window, 2).await.unwrap();
         assert_eq!(top.iter().map(|r| (r.number, r.votes)).collect::<Vec<_>>(), vec![(1, 3), (2, 1)]);
-        let c2 = InsightFilter { channel_id: Some("C2".into()), ..team("T1") };
+        let c2 = InsightFilter { channel_id: Some(ids::channel("C2").clone()), ..team("T1") };
         assert_eq!(reads.top_insights(&c2, window, 5).await.unwrap().len(), 1);
 
-        let engagement = reads.engagement(&InsightFilter { team_id: Some("T1".into()), ..InsightFilter::default() }, window, 2).await.unwrap();
+        let engagement = reads.engagement(&InsightFilter { team_id: Some(ids::team("T1").clone()), ..InsightFilter::default() }, window, 2).await.unwrap();
         assert_eq!(engagement.len(), 2);
         let c1 = engagement.iter().find(|e| e.channel_id == "C1").unwrap();
         assert_eq!((c1.members, c1.new_members, c1.active, c1.active_before), (3, 1, 3, 1));
         let contributors: Vec<(&str, i64, i64)> =
             c1.contributors.iter().map(|c| (c.user_id.as_str(), c.insights, c.actions)).collect();
         assert_eq!(contributors, vec![("U0MAYA", 1, 2), ("U0LEO", 1, 1)], "most insights, then most active");
-        let only_c2 = reads.engagement(&InsightFilter { team_id: Some("T1".into()), channel_id: Some("C2".into()), ..InsightFilter::default() }, window, 3).await.unwrap();
+        let only_c2 = reads.engagement(&InsightFilter { team_id: Some(ids::team("T1").clone()), channel_id: Some(ids::channel("C2").clone()), ..InsightFilter::default() }, window, 3).await.unwrap();
         assert_eq!(only_c2.len(), 1);
         assert_eq!(only_c2[0].contributors[0].user_id, "U0MAYA");
+    }
+}
+
+on_both_backends! {
+    async fn a_stored_member_id_of_another_shape_reads_as_no_member_not_as_a_failed_read(db: TestDb) {
+        // Authors and voters were copied from payloads unchecked before ids were typed: one odd
+        // id costs its mention, not the export, the report or the digest.
+        let store = db.store().await;
+        seed_insights(&db, "T1", 2, 10).await;
+        db.execute(&[
+            "UPDATE insights SET author_id = 'alice' WHERE number = 1".to_owned(),
+            "INSERT INTO circles (team_id, channel_id, active, changed_by, updated_at) \
+             VALUES ('T1', 'C0CIRCLE', TRUE, NULL, 0)"
+                .to_owned(),
+        ])
+        .await;
+        let authors = |rows: Vec<InsightRow>| -> Vec<(i64, Option<String>)> {
+            rows.into_iter().map(|r| (r.number, r.author_id.map(|a| a.as_str().to_owned()))).collect()
+        };
+        let expected = vec![(1, None), (2, Some("U0AUTHOR".to_owned()))];
+        assert_eq!(authors(export(&store, team("T1")).await), expected);
+        let window = Window { start: 0, end: 10 };
+        let mut top = store.reads().top_insights(&team("T1"), window, 5).await.unwrap();
+        top.sort_by_key(|r| r.number);
+        assert_eq!(authors(top), expected);
+        let engagement = store.reads().engagement(&team("T1"), window, 5).await.unwrap();
+        let contributors: Vec<(&str, i64)> =
+            engagement[0].contributors.iter().map(|c| (c.user_id.as_str(), c.insights)).collect();
+        assert_eq!(contributors, vec![("U0AUTHOR", 1)]);
+
+        // The digest's reads too: the move's author, and a voter of another shape.
+        let first = db.query_i64("SELECT id FROM insights WHERE number = 1").await;
+        db.execute(&[
+            format!("INSERT INTO status_changes (insight_id, status, changed_by, changed_at) VALUES ({first}, 'shipped', NULL, 5)"),
+            format!("INSERT INTO votes (insight_id, user_id, channel_id, message_ts) VALUES ({first}, 'v0bench', 'C0CIRCLE', '1.1')"),
+            format!("INSERT INTO votes (insight_id, user_id, channel_id, message_ts) VALUES ({first}, 'U0VOTER', 'C0CIRCLE', '1.2')"),
+        ])
+        .await;
+        let moves = store.digests().status_moves(ids::team("T1"), None, window).await.unwrap();
+        assert_eq!(moves.iter().map(|m| (m.number, m.author_id.clone())).collect::<Vec<_>>(), vec![(1, None)]);
+        let voters = store.digests().voters_of(&[first], ids::channel("C0CIRCLE")).await.unwrap();
+        assert_eq!(voters.iter().map(|v| v.user_id.as_str()).collect::<Vec<_>>(), vec!["U0VOTER"]);
     }
 }
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use circlet::clock::{Clock, ManualClock};
 use circlet::domain::tokens;
-use circlet::store::SharedStore;
+use circlet::store::{SharedStore, TokenTeam};
 
+use crate::helpers::insights::seed_insights;
 use crate::helpers::{TestApp, eventually};
 use crate::on_both_backends;
 
@@ -63,4 +64,41 @@ on_both_backends! {
         let later = clock.now_millis();
         eventually(Duration::from_secs(10), || async { last_used(&app.store).await == Some(later) }).await;
     }
+}
+
+on_both_backends! {
+    async fn a_token_bound_to_text_that_is_no_team_id_is_listed_and_reads_nothing(db: TestDb) {
+        // `circlet token create --team` took any text before team ids were checked. Such a
+        // token must not fail the listing, nor read the database's only workspace as if unbound.
+        let app = TestApp::spawn(db).await;
+        seed_insights(&app.db, "T0CIRCLE", 3, 10).await;
+        let unbound = app.api_token("any", None).await;
+        let typo = app.api_token("typo", Some("T0CIRCLE")).await;
+        app.db
+            .execute(&["UPDATE api_tokens SET team_id = 't0circle' WHERE name = 'typo'".to_owned()])
+            .await;
+
+        let listed = app.store.tokens().tokens().await.unwrap();
+        let teams: Vec<(&str, &TokenTeam)> = listed.iter().map(|t| (t.name.as_str(), &t.team)).collect();
+        assert_eq!(
+            teams,
+            vec![("any", &TokenTeam::Unbound), ("typo", &TokenTeam::Unusable("t0circle".into()))]
+        );
+        assert_eq!(TokenTeam::Unusable("t0circle".into()).label(), "t0circle");
+        assert_eq!(export_lines(&app, &unbound).await, 3, "the only workspace");
+        assert_eq!(export_lines(&app, &typo).await, 0, "nothing");
+    }
+}
+
+/// How many insights the JSON Lines export gives `token`.
+async fn export_lines(app: &TestApp, token: &str) -> usize {
+    let answer = app
+        .http
+        .get(format!("{}/api/v1/insights?format=jsonl", app.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.text().await.unwrap().lines().count()
 }

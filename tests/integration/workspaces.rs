@@ -191,16 +191,16 @@ on_both_backends! {
             start: 1_699_000_000_000,
             end: SystemClock.now_millis(),
         };
-        let home = circlet::domain::digest::content::product_digest(&app.store, HOME, &period).await.unwrap();
+        let home = circlet::domain::digest::content::product_digest(&app.store, team(HOME), &period).await.unwrap();
         assert_eq!(home.report.total.current, 1, "the home's digest counts the source's idea");
         // Named as the home's product team names it, never as a home insight's #1.
         let report = circlet::domain::reports::render_text(&home.report);
         assert!(report.contains("  T0SOURCE-1 by "), "{report}");
         assert!(!report.contains("#1 "), "{report}");
-        let source = circlet::domain::digest::content::product_digest(&app.store, SOURCE, &period).await.unwrap();
+        let source = circlet::domain::digest::content::product_digest(&app.store, team(SOURCE), &period).await.unwrap();
         assert_eq!(source.report.total.current, 1);
         links::unlink(app.store.workspaces().as_ref(), team(SOURCE), 2).await.unwrap();
-        let unlinked = circlet::domain::digest::content::product_digest(&app.store, HOME, &period).await.unwrap();
+        let unlinked = circlet::domain::digest::content::product_digest(&app.store, team(HOME), &period).await.unwrap();
         assert_eq!(unlinked.report.total.current, 0, "unlinked, the home's digest has none of it");
     }
 }
@@ -257,7 +257,7 @@ on_both_backends! {
         let rows = app.store.list_inbox(None, 10).await.unwrap();
         assert!(rows.iter().all(|row| row.team_id != "T0STRANGER" || row.state == circlet::inbox::InboxState::Done));
         assert!(
-            !app.store.reads().tag_in_use("T0STRANGER", "idea").await.unwrap(),
+            !app.store.reads().tag_in_use(team("T0STRANGER"), "idea").await.unwrap(),
             "nothing captured for it"
         );
     }
@@ -434,7 +434,7 @@ on_both_backends! {
             rows.iter().all(|row| row.team_id == HOME || row.state == circlet::inbox::InboxState::Done),
             "a stranger's envelopes are acked and come to nothing"
         );
-        assert!(!app.store.reads().tag_in_use("T0STRANGER", "idea").await.unwrap());
+        assert!(!app.store.reads().tag_in_use(team("T0STRANGER"), "idea").await.unwrap());
         assert_eq!(api_texts(&app, HOME).await, ["An idea from T0HOME"]);
         let acknowledged = app.fake.calls_to("reactions.add");
         assert_eq!(acknowledged.len(), 1);

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use super::content::{circle_recap, digest_message, product_digest, recap_message};
 use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
-use crate::domain::circles::is_named_circle;
 use crate::domain::reports::words::date;
 use crate::domain::settings::DomainSettings;
-use crate::domain::slash::{SlashCommand, channel_id};
+use crate::domain::slash::{SlashCommand, channel};
+use crate::ids::ChannelId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{self, SettingChange, SharedStore};
@@ -31,13 +31,13 @@ pub struct DigestCommand {
 #[derive(Debug, PartialEq, Eq)]
 pub enum DigestAction {
     /// The product digest, or with a channel that circle's recap.
-    Preview(Option<String>),
+    Preview(Option<ChannelId>),
     Recap {
-        channel: String,
+        channel: ChannelId,
         on: bool,
     },
     /// Where the workspace's weekly digest goes.
-    Channel(String),
+    Channel(ChannelId),
 }
 
 pub fn parse(words: &[&str]) -> Result<DigestAction, String> {
@@ -46,20 +46,20 @@ pub fn parse(words: &[&str]) -> Result<DigestAction, String> {
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     match (lower.as_slice(), words) {
         ([] | ["preview"], _) => Ok(DigestAction::Preview(None)),
-        (["preview", _], [_, channel]) => match channel_id(channel) {
-            Some(id) => Ok(DigestAction::Preview(Some(id.to_owned()))),
-            None => Err(format!("`{channel}` is not a channel: pick one with #. {usage}")),
+        (["preview", _], [_, word]) => match channel(word) {
+            Some(id) => Ok(DigestAction::Preview(Some(id))),
+            None => Err(format!("`{word}` is not a channel: pick one with #. {usage}")),
         },
-        (["circle", switch @ ("on" | "off"), _], [_, _, channel]) => match channel_id(channel) {
+        (["circle", switch @ ("on" | "off"), _], [_, _, word]) => match channel(word) {
             Some(id) => Ok(DigestAction::Recap {
-                channel: id.to_owned(),
+                channel: id,
                 on: *switch == "on",
             }),
-            None => Err(format!("`{channel}` is not a channel: pick one with #. {usage}")),
+            None => Err(format!("`{word}` is not a channel: pick one with #. {usage}")),
         },
-        (["channel", _], [_, channel]) => match channel_id(channel) {
-            Some(id) => Ok(DigestAction::Channel(id.to_owned())),
-            None => Err(format!("`{channel}` is not a channel: pick one with #. {usage}")),
+        (["channel", _], [_, word]) => match channel(word) {
+            Some(id) => Ok(DigestAction::Channel(id)),
+            None => Err(format!("`{word}` is not a channel: pick one with #. {usage}")),
         },
         (["circle", ..], _) => Err(format!(
             "Say `on` or `off` and the circle, e.g. `/feedback digest circle off #beauty-insiders`. {usage}"
@@ -79,7 +79,7 @@ impl InboxHandler for DigestCommand {
         {
             return command.reply(&self.slack, REFUSAL).await;
         }
-        let team = command.team_id.as_str();
+        let team = &command.team_id;
         let now = self.clock.now_millis();
         match parse(&command.args()) {
             Err(usage) => command.reply(&self.slack, &usage).await,
@@ -89,7 +89,7 @@ impl InboxHandler for DigestCommand {
                 let message = match channel {
                     None => digest_message(&product_digest(&self.store, team, &period).await?),
                     Some(channel) => {
-                        if !is_named_circle(self.store.as_ref(), &command.team_id, &channel).await? {
+                        if !self.store.is_circle(team, &channel).await? {
                             return command
                                 .reply(
                                     &self.slack,
@@ -118,7 +118,7 @@ impl InboxHandler for DigestCommand {
                 command.reply(&self.slack, &answer).await
             }
             Ok(DigestAction::Recap { channel, on }) => {
-                let (team_id, channel_id) = (team.to_owned(), channel.clone());
+                let (team_id, channel_id) = (team.clone(), channel.clone());
                 let before = store::transaction(self.store.as_ref(), move |tx| {
                     Box::pin(async move { tx.set_recap(&team_id, &channel_id, on).await })
                 })
@@ -155,12 +155,12 @@ mod tests {
         assert_eq!(parse(&["Preview"]), Ok(DigestAction::Preview(None)));
         assert_eq!(
             parse(&["preview", "<#C0B|beauty>"]),
-            Ok(DigestAction::Preview(Some("C0B".into())))
+            Ok(DigestAction::Preview(Some(ChannelId::parse("C0B").unwrap())))
         );
         assert_eq!(
             parse(&["circle", "off", "<#C0B|beauty>"]),
             Ok(DigestAction::Recap {
-                channel: "C0B".into(),
+                channel: ChannelId::parse("C0B").unwrap(),
                 on: false
             })
         );

@@ -10,7 +10,7 @@ use crate::domain::links;
 use crate::domain::reports::model::change;
 use crate::domain::reports::words::{circle_figures, cut, date, insight_figures, plural, reference};
 use crate::domain::reports::{self, Period as ReportPeriod, Report, ReportRequest};
-use crate::ids::TeamId;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::store::{InsightRow, InsightStatus, SharedStore, StatusMove, StoreResult};
 
 /// Insights listed as the week's most voted.
@@ -32,12 +32,12 @@ pub struct ProductDigest {
 /// One circle's week, as its members see it.
 #[derive(Debug, Clone)]
 pub struct Recap {
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub channel_name: Option<String>,
     pub period: Period,
     pub report: Report,
     /// Insights of this circle planned or shipped this week, with who voted for them.
-    pub moved: Vec<(StatusMove, Vec<String>)>,
+    pub moved: Vec<(StatusMove, Vec<UserId>)>,
 }
 
 impl Recap {
@@ -53,10 +53,10 @@ impl Recap {
     }
 }
 
-fn request(team_id: &str, channel_id: Option<&str>, period: &Period) -> ReportRequest {
+fn request(team_id: &TeamId, channel_id: Option<&ChannelId>, period: &Period) -> ReportRequest {
     ReportRequest {
         period: ReportPeriod::Since(period.start),
-        channel_id: channel_id.map(str::to_owned),
+        channel_id: channel_id.cloned(),
         ..ReportRequest::last_days(team_id, 7)
     }
 }
@@ -64,16 +64,10 @@ fn request(team_id: &str, channel_id: Option<&str>, period: &Period) -> ReportRe
 /// The product team's week: the workspace's circles and those of the workspaces linked to it.
 pub async fn product_digest(
     store: &SharedStore,
-    team_id: &str,
+    team_id: &TeamId,
     period: &Period,
 ) -> StoreResult<ProductDigest> {
-    let linked: Vec<String> = match TeamId::parse(team_id) {
-        Ok(team) => links::covered_by(store.workspaces().as_ref(), &team).await?[1..]
-            .iter()
-            .map(|team| team.as_str().to_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let linked = links::covered_by(store.workspaces().as_ref(), team_id).await?[1..].to_vec();
     let request = ReportRequest {
         linked_teams: linked.clone(),
         ..request(team_id, None, period)
@@ -81,7 +75,7 @@ pub async fn product_digest(
     let report = reports::compute(store.reads().as_ref(), &request, period.end).await?;
     let window = report.window;
     let mut moves = Vec::new();
-    for team in std::iter::once(team_id).chain(linked.iter().map(String::as_str)) {
+    for team in std::iter::once(team_id).chain(&linked) {
         moves.extend(store.digests().status_moves(team, None, window).await?);
     }
     let moves = latest_per_insight(moves);
@@ -94,8 +88,8 @@ pub async fn product_digest(
 
 pub async fn circle_recap(
     store: &SharedStore,
-    team_id: &str,
-    channel_id: &str,
+    team_id: &TeamId,
+    channel_id: &ChannelId,
     period: &Period,
 ) -> StoreResult<Recap> {
     let report = reports::compute(
@@ -114,9 +108,9 @@ pub async fn circle_recap(
     .filter(|m| m.status == InsightStatus::Shipped.as_str() || m.status == InsightStatus::Planned.as_str())
     .collect();
     let ids: Vec<i64> = moves.iter().map(|m| m.insight_id).collect();
-    let mut voters: HashMap<i64, Vec<String>> = HashMap::new();
-    for (id, user) in digests.voters_of(&ids, channel_id).await? {
-        voters.entry(id).or_default().push(user);
+    let mut voters: HashMap<i64, Vec<UserId>> = HashMap::new();
+    for voter in digests.voters_of(&ids, channel_id).await? {
+        voters.entry(voter.insight_id).or_default().push(voter.user_id);
     }
     let moved = moves
         .into_iter()
@@ -130,7 +124,7 @@ pub async fn circle_recap(
         .first()
         .and_then(|c| c.engagement.channel_name.clone());
     Ok(Recap {
-        channel_id: channel_id.to_owned(),
+        channel_id: channel_id.clone(),
         channel_name,
         period: period.clone(),
         report,
@@ -163,7 +157,7 @@ fn quote(text: Option<&str>) -> String {
 
 /// The insight's name for the home's product team (`T…-N` for a linked workspace's), linked to
 /// its message.
-fn linked_number(insight: &InsightRow, home: &str) -> String {
+fn linked_number(insight: &InsightRow, home: &TeamId) -> String {
     let reference = reference(&insight.team_id, insight.number, home);
     match insight.permalink() {
         Some(link) => format!("<{link}|{reference}>"),
@@ -173,7 +167,7 @@ fn linked_number(insight: &InsightRow, home: &str) -> String {
 
 pub fn digest_message(digest: &ProductDigest) -> Message {
     let report = &digest.report;
-    let home = report.request.team_id.as_str();
+    let home = &report.request.team_id;
     let new = plural(report.total.current, "new insight", "new insights");
     let by_tag = report
         .by_tag
@@ -264,7 +258,7 @@ pub fn digest_message(digest: &ProductDigest) -> Message {
 }
 
 /// "<@A>", "<@A> and <@B>", "<@A>, <@B> and <@C>".
-fn people(users: &[&str]) -> String {
+fn people(users: &[&UserId]) -> String {
     let mentions: Vec<String> = users.iter().map(|u| format!("<@{u}>")).collect();
     match mentions.split_last() {
         None => String::new(),
@@ -338,9 +332,9 @@ pub fn recap_message(recap: &Recap) -> Message {
             .iter()
             .filter(|(m, _)| m.status == status.as_str())
             .map(|(m, voters)| {
-                let mut who: Vec<&str> = m.author_id.as_deref().into_iter().collect();
+                let mut who: Vec<&UserId> = m.author_id.iter().collect();
                 for voter in voters {
-                    if !who.contains(&voter.as_str()) {
+                    if !who.contains(&voter) {
                         who.push(voter);
                     }
                 }
@@ -357,10 +351,10 @@ pub fn recap_message(recap: &Recap) -> Message {
         }
     }
 
-    let contributors: Vec<&str> = report
+    let contributors: Vec<&UserId> = report
         .circles
         .iter()
-        .flat_map(|c| c.engagement.contributors.iter().map(|p| p.user_id.as_str()))
+        .flat_map(|c| c.engagement.contributors.iter().map(|p| &p.user_id))
         .collect();
     if !contributors.is_empty() {
         sections.push(Section::new(
@@ -399,19 +393,21 @@ mod tests {
 
     #[test]
     fn people_are_listed_as_a_sentence() {
+        let users: Vec<UserId> = ["U1", "U2", "U3"].map(|u| UserId::parse(u).unwrap()).into();
+        let [u1, u2, u3] = [&users[0], &users[1], &users[2]];
         assert_eq!(people(&[]), "");
-        assert_eq!(people(&["U1"]), "<@U1>");
-        assert_eq!(people(&["U1", "U2"]), "<@U1> and <@U2>");
-        assert_eq!(people(&["U1", "U2", "U3"]), "<@U1>, <@U2> and <@U3>");
+        assert_eq!(people(&[u1]), "<@U1>");
+        assert_eq!(people(&[u1, u2]), "<@U1> and <@U2>");
+        assert_eq!(people(&[u1, u2, u3]), "<@U1>, <@U2> and <@U3>");
     }
 
     #[test]
     fn only_each_insights_last_move_counts() {
         let change = |id, status: &str, at| StatusMove {
             insight_id: id,
-            team_id: "T1".into(),
+            team_id: TeamId::parse("T1").unwrap(),
             number: id,
-            channel_id: "C1".into(),
+            channel_id: ChannelId::parse("C1").unwrap(),
             text: None,
             author_id: None,
             status: status.into(),

@@ -16,7 +16,6 @@ use super::scheduler::PostTask;
 use crate::clock::SharedClock;
 use crate::domain::settings::{DomainSettings, QuietWeek};
 use crate::domain::workspaces::Workspaces;
-use crate::ids::TeamId;
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::metrics::Metrics;
 use crate::slack::SlackError;
@@ -81,16 +80,14 @@ impl PostHandler {
             return Ok(());
         };
         let request = SlackApiChatPostMessageRequest::new(
-            key.channel_id.clone().into(),
+            key.channel_id.as_str().to_owned().into(),
             SlackMessageContent::new()
                 .with_text(message.fallback.clone())
                 .with_blocks(message.blocks()),
         );
         // Each post goes out in the workspace of its channel, with that workspace's token.
-        let team = TeamId::parse(key.team_id.as_str())
-            .map_err(|err| HandlerError::permanent(format!("scheduled post's workspace: {err}")))?;
-        let slack = self.workspaces.slack(&team).await?;
-        slack.pace(&key.channel_id).await;
+        let slack = self.workspaces.slack(&key.team_id).await?;
+        slack.pace(key.channel_id.as_str()).await;
         match slack.post_message_once(&key.id(), request, job.is_retry()).await {
             Ok(ts) => {
                 let now = self.clock.now_millis();

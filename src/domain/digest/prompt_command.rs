@@ -88,13 +88,12 @@ fn describe(prompt: &Prompt) -> String {
 
 impl PromptCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
-        let team = command.team_id.as_str();
         let action = match parse(command.rest()) {
             Ok(action) => action,
             Err(usage) => return Ok(usage),
         };
         let now = self.clock.now_millis();
-        let (team, user_id) = (team.to_owned(), command.user_id.clone());
+        let (team, user_id) = (command.team_id.clone(), command.user_id.clone());
         let answer = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let answer = match action {
@@ -115,7 +114,7 @@ impl PromptCommand {
                         }
                     }
                     PromptAction::Add(question) => {
-                        let prompt = tx.add_prompt(&team, &question, user_id.as_str(), now).await?;
+                        let prompt = tx.add_prompt(&team, &question, &user_id, now).await?;
                         let ahead = tx.queued_prompts(&team).await?.len().saturating_sub(1);
                         let when = match ahead {
                             0 => "It goes out with the next weekly recap.".to_owned(),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::schedule::Period;
 use crate::clock::{Millis, SharedClock};
 use crate::domain::settings::DomainSettings;
-use crate::ids::TeamId;
+use crate::ids::{ChannelId, TeamId};
 use crate::inbox::NewInboxItem;
 use crate::metrics::Metrics;
 use crate::store::{self, InsightTx, PostKey, PostKind, RecapCircle, SharedStore, StoreResult};
@@ -71,14 +71,14 @@ impl DigestScheduler {
         let mut teams = digests.teams_with_circles().await?;
         // A home workspace's digest covers its linked workspaces' circles, also when it has
         // none of its own.
-        let homes: Vec<String> = self
+        let homes: Vec<TeamId> = self
             .store
             .workspaces()
             .installations()
             .await?
             .into_iter()
             .filter(|i| i.is_active())
-            .filter_map(|i| i.home_team_id.map(|home| home.as_str().to_owned()))
+            .filter_map(|i| i.home_team_id)
             .collect();
         for home in &homes {
             if !teams.contains(home) {
@@ -104,18 +104,18 @@ impl DigestScheduler {
 
     async fn claim_team(
         &self,
-        team: &str,
+        team: &TeamId,
         circles: &[RecapCircle],
         period: &Period,
         now: Millis,
     ) -> StoreResult<usize> {
         let digest_channel = self.digest_channel(team).await?;
-        let team_id = team.to_owned();
+        let team_id = team.clone();
         let (circles, week) = (circles.to_vec(), period.clone());
         let queued = store::transaction(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                claim_week(tx, &team_id, digest_channel.as_deref(), &circles, &week, now).await
-            })
+            Box::pin(
+                async move { claim_week(tx, &team_id, digest_channel.as_ref(), &circles, &week, now).await },
+            )
         })
         .await?;
         if queued > 0 {
@@ -125,13 +125,19 @@ impl DigestScheduler {
     }
 
     /// Where the workspace's digest goes: the channel set with `/feedback digest channel`, else
-    /// `CIRCLET_DIGEST_CHANNEL` (single-workspace mode).
-    async fn digest_channel(&self, team: &str) -> StoreResult<Option<String>> {
-        let set = match TeamId::parse(team) {
-            Ok(team) => self.store.workspaces().settings(&team).await?.digest_channel,
-            Err(_) => None,
-        };
-        Ok(set.or_else(|| self.settings.digest_channel.clone()))
+    /// `CIRCLET_DIGEST_CHANNEL` (single-workspace mode). Both were read as channel ids where
+    /// they were set; text of another shape names no channel to post to.
+    async fn digest_channel(&self, team: &TeamId) -> StoreResult<Option<ChannelId>> {
+        let set = self.store.workspaces().settings(team).await?.digest_channel;
+        Ok(set
+            .or_else(|| self.settings.digest_channel.clone())
+            .and_then(|text| match ChannelId::parse(text) {
+                Ok(channel) => Some(channel),
+                Err(err) => {
+                    tracing::warn!(team_id = %team, error = %err, "the digest channel is no channel id; no digest");
+                    None
+                }
+            }))
     }
 
     /// Publishes how many of the last week's posts Slack refused.
@@ -159,7 +165,7 @@ impl DigestScheduler {
 fn queue_item(task: &PostTask, now: Millis) -> NewInboxItem {
     let payload = serde_json::to_value(task).unwrap_or_default();
     NewInboxItem::task(
-        &task.key.team_id,
+        task.key.team_id.as_str(),
         format!("post:{}", task.key.id()),
         POST_TASK,
         &payload,
@@ -171,8 +177,8 @@ fn queue_item(task: &PostTask, now: Millis) -> NewInboxItem {
 /// week's prompt in each circle, and queues a task for each claim won; how many were queued.
 async fn claim_week(
     tx: &mut dyn InsightTx,
-    team: &str,
-    digest_channel: Option<&str>,
+    team: &TeamId,
+    digest_channel: Option<&ChannelId>,
     circles: &[RecapCircle],
     period: &Period,
     now: Millis,

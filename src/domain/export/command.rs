@@ -13,9 +13,9 @@ use super::filter::{FilterError, FilterInput, parse_status, parse_tag};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::links;
-use crate::domain::slash::{SlashCommand, channel_id};
+use crate::domain::slash::{SlashCommand, channel};
 use crate::domain::workspaces::Workspaces;
-use crate::ids::TeamId;
+use crate::ids::{TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::slack::SlackApi;
 use crate::store::{InsightFilter, SharedStore};
@@ -32,12 +32,12 @@ pub struct ExportRequest {
 }
 
 /// Reads the words after `export`; an error is the message to show (with the usage).
-pub fn parse_words(words: &[&str], team_id: &str, now: Millis) -> Result<ExportRequest, String> {
+pub fn parse_words(words: &[&str], team_id: &TeamId, now: Millis) -> Result<ExportRequest, String> {
     let mut format = ExportFormat::Csv;
     let mut since: Option<String> = None;
     let mut until: Option<String> = None;
     let mut filter = InsightFilter {
-        team_id: Some(team_id.to_owned()),
+        team_id: Some(team_id.clone()),
         ..InsightFilter::default()
     };
     let mut words = words.iter();
@@ -69,9 +69,8 @@ pub fn parse_words(words: &[&str], team_id: &str, now: Millis) -> Result<ExportR
                 filter.status = Some(parse_status(&word[7..]).map_err(explain)?)
             }
             _ if word.starts_with("<#") || word.starts_with('#') => {
-                let id =
-                    channel_id(word).ok_or_else(|| explain(FilterError::BadChannel((*word).to_owned())))?;
-                filter.channel_id = Some(id.to_owned());
+                let id = channel(word).ok_or_else(|| explain(FilterError::BadChannel((*word).to_owned())))?;
+                filter.channel_id = Some(id);
             }
             _ => return Err(format!("I don't understand `{word}`. Usage: `{EXPORT_USAGE}`")),
         }
@@ -129,19 +128,19 @@ impl InboxHandler for ExportCommand {
 impl ExportCommand {
     async fn run(&self, command: &SlashCommand) -> Result<String, HandlerError> {
         let now = self.clock.now_millis();
-        let mut request = match parse_words(&command.args(), command.team_id.as_str(), now) {
+        let mut request = match parse_words(&command.args(), &command.team_id, now) {
             Ok(request) => request,
             Err(message) => return Ok(message),
         };
         // The workspace's own circles and those of the workspaces linked to it.
         let covered = links::covered_by(self.store.workspaces().as_ref(), &command.team_id).await?;
-        request.filter.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
+        request.filter.linked_teams = covered[1..].to_vec();
         if let Some(channel) = &request.filter.channel_id {
             let mut circles = Vec::new();
             for team in &covered {
                 circles.extend(self.store.circles(team).await?);
             }
-            if !circles.iter().any(|c| &c.channel_id == channel) {
+            if !circles.iter().any(|c| c.channel_id == channel.as_str()) {
                 return Ok(format!(
                     "<#{channel}> is not a circle, so there is nothing to export from it. Usage: `{EXPORT_USAGE}`"
                 ));
@@ -162,7 +161,7 @@ impl ExportCommand {
         let filename = format!("circlet-insights-{day}.{}", request.format.extension());
         self.send(
             &command.team_id,
-            command.user_id.as_str(),
+            &command.user_id,
             &filename,
             file.path(),
             length,
@@ -201,7 +200,7 @@ impl ExportCommand {
     async fn send(
         &self,
         team: &TeamId,
-        user: &str,
+        user: &UserId,
         filename: &str,
         path: &std::path::Path,
         length: u64,
@@ -217,7 +216,7 @@ impl ExportCommand {
         slack
             .upload_file(target.upload_url.0.as_ref(), path, length)
             .await?;
-        let open = &SlackApiConversationsOpenRequest::new().with_users(vec![user.to_owned().into()]);
+        let open = &SlackApiConversationsOpenRequest::new().with_users(vec![user.as_str().to_owned().into()]);
         let dm = slack
             .call("conversations.open", |s| async move {
                 s.conversations_open(open).await
@@ -244,27 +243,34 @@ mod tests {
 
     const NOW: Millis = 1_790_000_000_000;
 
+    fn team() -> TeamId {
+        TeamId::parse("T1").unwrap()
+    }
+
     #[test]
     fn words_become_a_format_and_filter() {
         let request = parse_words(
             &["jsonl", "30d", "<#C0CIRCLE|vip>", "tag:Bug", "status:planned"],
-            "T1",
+            &team(),
             NOW,
         )
         .unwrap();
         assert_eq!(request.format, ExportFormat::Jsonl);
         assert_eq!(request.filter.since, Some(NOW - 30 * DAY_MILLIS));
-        assert_eq!(request.filter.channel_id.as_deref(), Some("C0CIRCLE"));
+        assert_eq!(
+            request.filter.channel_id.as_ref().map(|c| c.as_str()),
+            Some("C0CIRCLE")
+        );
         assert_eq!(request.filter.tag.as_deref(), Some("bug"));
         assert_eq!(request.filter.status, Some(InsightStatus::Planned));
-        assert_eq!(request.filter.team_id.as_deref(), Some("T1"));
-        let plain = parse_words(&[], "T1", NOW).unwrap();
+        assert_eq!(request.filter.team_id, Some(team()));
+        let plain = parse_words(&[], &team(), NOW).unwrap();
         assert_eq!((plain.format, plain.filter.since), (ExportFormat::Csv, None));
     }
 
     #[test]
     fn dates_follow_the_export_rules() {
-        let request = parse_words(&["since", "2026-01-01", "until", "2026-01-31"], "T1", NOW).unwrap();
+        let request = parse_words(&["since", "2026-01-01", "until", "2026-01-31"], &team(), NOW).unwrap();
         assert_eq!(request.filter.since, Some(1_767_225_600_000));
         assert_eq!(request.filter.until, Some(1_767_225_600_000 + 31 * DAY_MILLIS));
     }
@@ -285,7 +291,7 @@ mod tests {
                 "from 0000-01-01 to 9999-12-31",
             ),
         ] {
-            let message = parse_words(&words, "T1", NOW).unwrap_err();
+            let message = parse_words(&words, &team(), NOW).unwrap_err();
             assert!(message.contains(expected), "{words:?}: {message}");
             assert!(message.contains(EXPORT_USAGE), "{words:?}");
         }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 
 use crate::clock::Millis;
 use crate::domain::capture::emoji::valid_tag_name;
-use crate::domain::slash::channel_id;
+use crate::domain::slash::channel;
+use crate::ids::TeamId;
 use crate::store::{InsightFilter, InsightStatus};
 
 const DAY_MILLIS: i64 = 86_400_000;
@@ -53,7 +54,7 @@ impl FilterInput<'_> {
     /// The filter for `team_id` (None: every workspace), for people (the CLI, `/feedback
     /// export`): a `since` after `now` or a range that ends before it starts is surely a slip,
     /// and is answered with what is wrong.
-    pub fn parse(&self, team_id: Option<&str>, now: Millis) -> Result<InsightFilter, FilterError> {
+    pub fn parse(&self, team_id: Option<&TeamId>, now: Millis) -> Result<InsightFilter, FilterError> {
         let filter = self.parse_allowing_empty(team_id)?;
         if let (Some(since), Some(value)) = (filter.since, self.since)
             && since > now
@@ -74,7 +75,7 @@ impl FilterInput<'_> {
     /// formed, but a `since` in the future or a range that ends before it starts is a filter
     /// that selects nothing. No schema can exclude those, so a client that follows
     /// docs/openapi.yaml gets an empty export for them, never a 400.
-    pub fn parse_allowing_empty(&self, team_id: Option<&str>) -> Result<InsightFilter, FilterError> {
+    pub fn parse_allowing_empty(&self, team_id: Option<&TeamId>) -> Result<InsightFilter, FilterError> {
         let since = self
             .since
             .map(|v| parse_time("since", v, Bound::Start))
@@ -86,11 +87,7 @@ impl FilterInput<'_> {
         let tag = self.tag.map(parse_tag).transpose()?;
         let channel_id = self
             .channel
-            .map(|c| {
-                channel_id(c.trim())
-                    .map(str::to_owned)
-                    .ok_or_else(|| FilterError::BadChannel(c.to_owned()))
-            })
+            .map(|c| channel(c.trim()).ok_or_else(|| FilterError::BadChannel(c.to_owned())))
             .transpose()?;
         let status = self.status.map(parse_status).transpose()?;
         let after_number = self
@@ -105,7 +102,7 @@ impl FilterInput<'_> {
             })
             .transpose()?;
         Ok(InsightFilter {
-            team_id: team_id.map(str::to_owned),
+            team_id: team_id.cloned(),
             linked_teams: Vec::new(),
             since,
             until,
@@ -194,7 +191,11 @@ mod tests {
     const NOW: Millis = 1_790_000_000_000; // 2026-09-21
 
     fn parse(input: FilterInput<'_>) -> Result<InsightFilter, FilterError> {
-        input.parse(Some("T1"), NOW)
+        input.parse(Some(&team()), NOW)
+    }
+
+    fn team() -> TeamId {
+        TeamId::parse("T1").unwrap()
     }
 
     #[test]
@@ -339,7 +340,7 @@ mod tests {
             },
         ] {
             assert!(parse(input).is_err(), "{input:?}");
-            let filter = input.parse_allowing_empty(Some("T1")).unwrap();
+            let filter = input.parse_allowing_empty(Some(&team())).unwrap();
             let (since, until) = (filter.since.unwrap(), filter.until.unwrap_or(i64::MAX));
             assert!(since > NOW || since >= until, "{filter:?}");
         }
@@ -362,7 +363,7 @@ mod tests {
         .unwrap();
         assert_eq!(filter.tag.as_deref(), Some("bug"));
         assert_eq!(filter.status, Some(InsightStatus::Shipped));
-        assert_eq!(filter.channel_id.as_deref(), Some("C0CIRCLE"));
+        assert_eq!(filter.channel_id.unwrap().as_str(), "C0CIRCLE");
         assert_eq!(filter.after_number, Some(42));
         assert!(!filter.include_removed);
     }

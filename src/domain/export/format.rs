@@ -93,11 +93,11 @@ impl<'a> Record<'a> {
         Record {
             id: row.number,
             created_at: rfc3339(row.created_at),
-            team_id: &row.team_id,
-            channel_id: &row.channel_id,
+            team_id: row.team_id.as_str(),
+            channel_id: row.channel_id.as_str(),
             channel_name: row.channel_name.as_deref().unwrap_or_default(),
             message_ts: &row.message_ts,
-            author_id: row.author_id.as_deref().unwrap_or_default(),
+            author_id: row.author_id.as_ref().map_or("", |author| author.as_str()),
             author_name: row.author_name.as_deref().unwrap_or_default(),
             text: row.text.as_deref().unwrap_or_default(),
             tags: row.tag_list().collect(),
@@ -106,7 +106,7 @@ impl<'a> Record<'a> {
             status: &row.status,
             source: &row.source,
             permalink: row.permalink().unwrap_or_default(),
-            author_team_id: &row.author_team_id,
+            author_team_id: row.author_team_id.as_str(),
         }
     }
 
@@ -214,17 +214,18 @@ fn csv_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ChannelId, TeamId, UserId};
 
     fn row(text: &str) -> InsightRow {
         InsightRow {
             number: 7,
             created_at: 1_767_225_600_000,
-            team_id: "T1".into(),
-            channel_id: "C1".into(),
+            team_id: TeamId::parse("T1").unwrap(),
+            channel_id: ChannelId::parse("C1").unwrap(),
             channel_name: Some("vip-circle".into()),
             message_ts: "1767225600.000100".into(),
             thread_ts: None,
-            author_id: Some("U1".into()),
+            author_id: Some(UserId::parse("U1").unwrap()),
             author_name: Some("Ada".into()),
             text: Some(text.into()),
             tags: "bug;idea".into(),
@@ -233,7 +234,7 @@ mod tests {
             status: "new".into(),
             source: "reaction".into(),
             workspace_url: Some("https://acme.slack.com/".into()),
-            author_team_id: "T2".into(),
+            author_team_id: TeamId::parse("T2").unwrap(),
         }
     }
 
@@ -314,12 +315,12 @@ mod tests {
                     InsightRow {
                         number: votes + 1,
                         created_at,
-                        team_id: "T1".into(),
-                        channel_id: "C1".into(),
+                        team_id: TeamId::parse("T1").unwrap(),
+                        channel_id: ChannelId::parse("C1").unwrap(),
                         channel_name,
                         message_ts: "1700000000.000100".into(),
                         thread_ts: None,
-                        author_id: Some("U1".into()),
+                        author_id: Some(UserId::parse("U1").unwrap()),
                         author_name,
                         text: Some(text),
                         tags: tags.join(";"),
@@ -328,7 +329,8 @@ mod tests {
                         status: "new".into(),
                         source: "reaction".into(),
                         workspace_url: None,
-                        author_team_id: if votes % 2 == 0 { "T1" } else { "T0PARTNER" }.into(),
+                        author_team_id: TeamId::parse(if votes % 2 == 0 { "T1" } else { "T0PARTNER" })
+                            .unwrap(),
                     }
                 })
         }
@@ -356,7 +358,7 @@ mod tests {
                     prop_assert_eq!(&record[8], defuse(row.text.as_deref().unwrap_or_default()));
                     prop_assert_eq!(&record[9], &row.tags);
                     prop_assert_eq!(&record[10], row.votes.to_string());
-                    prop_assert_eq!(&record[15], &row.author_team_id);
+                    prop_assert_eq!(&record[15], row.author_team_id.as_str());
                 }
             }
 

@@ -6,6 +6,7 @@ use slack_morphism::prelude::*;
 use super::model::{Count, Report};
 use super::words::{self, TRIAGE_STATUSES};
 use crate::domain::triage::STATUS_ACTION;
+use crate::ids::TeamId;
 use crate::store::InsightRow;
 
 /// Blocks per message.
@@ -176,7 +177,7 @@ fn fit_lines(heading: &str, lines: impl ExactSizeIterator<Item = String>, what: 
 
 /// How the product team names `insight`: `#42` in their own workspace, `T…-42` in one linked
 /// to it (what `/feedback status` and the buttons take).
-fn reference(insight: &InsightRow, home: &str) -> String {
+fn reference(insight: &InsightRow, home: &TeamId) -> String {
     words::reference(&insight.team_id, insight.number, home)
 }
 
@@ -272,18 +273,19 @@ mod tests {
     use super::*;
     use crate::domain::reports::model::Circle;
     use crate::domain::reports::request::ReportRequest;
+    use crate::ids::{ChannelId, UserId};
     use crate::store::{CircleEngagement, Contributor, Window};
 
     fn insight(number: i64) -> InsightRow {
         InsightRow {
             number,
             created_at: 0,
-            team_id: "T1".into(),
-            channel_id: "C0CIRCLE".into(),
+            team_id: TeamId::parse("T1").unwrap(),
+            channel_id: ChannelId::parse("C0CIRCLE").unwrap(),
             channel_name: None,
             message_ts: format!("1700000000.{number:06}"),
             thread_ts: None,
-            author_id: Some("U0MAYA".into()),
+            author_id: Some(UserId::parse("U0MAYA").unwrap()),
             author_name: None,
             text: Some("word ".repeat(2_000)),
             tags: (0..40).map(|t| format!("tag-{t}")).collect::<Vec<_>>().join(";"),
@@ -292,14 +294,14 @@ mod tests {
             status: "new".into(),
             source: "reaction".into(),
             workspace_url: Some("https://circle.slack.com/".into()),
-            author_team_id: "T0CIRCLE".into(),
+            author_team_id: TeamId::parse("T0CIRCLE").unwrap(),
         }
     }
 
     fn circle(n: usize) -> Circle {
         Circle {
             engagement: CircleEngagement {
-                channel_id: format!("C{n:08}"),
+                channel_id: ChannelId::parse(format!("C{n:08}")).unwrap(),
                 channel_name: Some(format!("circle-{n}")),
                 members: 40,
                 new_members: 2,
@@ -307,7 +309,7 @@ mod tests {
                 active_before: 8,
                 contributors: (0..3)
                     .map(|c| Contributor {
-                        user_id: format!("U{n:04}{c:04}"),
+                        user_id: UserId::parse(format!("U{n:04}{c:04}")).unwrap(),
                         insights: 3,
                         actions: 20,
                     })
@@ -327,7 +329,7 @@ mod tests {
 
     fn report(insights: usize, circles: usize, tags: usize) -> Report {
         Report {
-            request: ReportRequest::last_days("T1", 30),
+            request: ReportRequest::last_days(&TeamId::parse("T1").unwrap(), 30),
             window: Window {
                 start: 0,
                 end: 30 * 86_400_000,

@@ -11,7 +11,6 @@ use super::request::{ReportRequest, RequestError, parse};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
-use crate::domain::circles::is_named_circle;
 use crate::domain::links;
 use crate::domain::modal::workspace_tags;
 use crate::domain::slash::SlashCommand;
@@ -63,17 +62,17 @@ impl ReportCommand {
         command: &SlashCommand,
         now: Millis,
     ) -> StoreResult<Result<ReportRequest, RequestError>> {
-        let mut request = match parse(command.team_id.as_str(), &command.args(), now) {
+        let mut request = match parse(&command.team_id, &command.args(), now) {
             Ok(request) => request,
             Err(wrong) => return Ok(Err(wrong)),
         };
         // The workspace's own circles and those of the workspaces linked to it.
         let covered = links::covered_by(self.store.workspaces().as_ref(), &command.team_id).await?;
-        request.linked_teams = covered[1..].iter().map(|team| team.as_str().to_owned()).collect();
+        request.linked_teams = covered[1..].to_vec();
         if let Some(channel) = &request.channel_id {
             let mut known = false;
             for team in &covered {
-                known = known || is_named_circle(self.store.as_ref(), team, channel).await?;
+                known = known || self.store.is_circle(team, channel).await?;
             }
             if !known {
                 return Ok(Err(RequestError::NotACircle(channel.clone())));
@@ -94,7 +93,7 @@ impl ReportCommand {
     /// A tag the emoji map or a keyword rule gives (as the capture modal offers them), or one
     /// an insight carries (the modal and retired emoji leave those behind).
     async fn is_known_tag(&self, team: &TeamId, tag: &str) -> StoreResult<bool> {
-        if self.store.reads().tag_in_use(team.as_str(), tag).await? {
+        if self.store.reads().tag_in_use(team, tag).await? {
             return Ok(true);
         }
         let team_id = team.clone();

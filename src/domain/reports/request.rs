@@ -4,7 +4,8 @@
 
 use crate::clock::Millis;
 use crate::domain::export::filter::{Bound, FilterError, parse_tag, parse_time};
-use crate::domain::slash::channel_id;
+use crate::domain::slash::channel;
+use crate::ids::{ChannelId, TeamId};
 use crate::store::{InsightFilter, Window};
 
 pub const REPORT_USAGE: &str = "/feedback report [7d|30d|90d|since YYYY-MM-DD] [#channel] [tag:NAME]";
@@ -36,19 +37,19 @@ impl Period {
 /// What a report is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRequest {
-    pub team_id: String,
+    pub team_id: TeamId,
     /// Workspaces linked to `team_id`, whose circles its reports include.
-    pub linked_teams: Vec<String>,
+    pub linked_teams: Vec<TeamId>,
     pub period: Period,
-    pub channel_id: Option<String>,
+    pub channel_id: Option<ChannelId>,
     pub tag: Option<String>,
 }
 
 impl ReportRequest {
     /// All circles of `team_id` over the last `days` days.
-    pub fn last_days(team_id: &str, days: u32) -> Self {
+    pub fn last_days(team_id: &TeamId, days: u32) -> Self {
         Self {
-            team_id: team_id.to_owned(),
+            team_id: team_id.clone(),
             linked_teams: Vec::new(),
             period: Period::Days(days),
             channel_id: None,
@@ -108,7 +109,7 @@ pub enum RequestError {
     #[error("Give one tag only.")]
     TwoTags,
     #[error("<#{0}> is not a circle. `/feedback circle list` shows the circles.")]
-    NotACircle(String),
+    NotACircle(ChannelId),
     #[error("There is no tag `{0}` in this workspace. `/feedback tags` lists the emoji tags.")]
     UnknownTag(String),
 }
@@ -121,9 +122,9 @@ impl RequestError {
 }
 
 /// Reads the words after `report`; `now` rejects a `since` in the future.
-pub fn parse(team_id: &str, words: &[&str], now: Millis) -> Result<ReportRequest, RequestError> {
+pub fn parse(team_id: &TeamId, words: &[&str], now: Millis) -> Result<ReportRequest, RequestError> {
     let mut period: Option<(Period, String)> = None;
-    let mut channel: Option<String> = None;
+    let mut circle: Option<ChannelId> = None;
     let mut tag: Option<String> = None;
     let mut words = words.iter().copied();
     while let Some(word) = words.next() {
@@ -147,11 +148,10 @@ pub fn parse(team_id: &str, words: &[&str], now: Millis) -> Result<ReportRequest
             tag = Some(parse_tag(name).map_err(|_| RequestError::BadTag(word.to_owned()))?);
             continue;
         } else if word.starts_with("<#") || word.starts_with('#') {
-            if channel.is_some() {
+            if circle.is_some() {
                 return Err(RequestError::TwoChannels);
             }
-            let id = channel_id(word).ok_or_else(|| RequestError::BadChannel(word.to_owned()))?;
-            channel = Some(id.to_owned());
+            circle = Some(channel(word).ok_or_else(|| RequestError::BadChannel(word.to_owned()))?);
             continue;
         } else {
             return Err(RequestError::UnknownPeriod(word.to_owned()));
@@ -162,10 +162,10 @@ pub fn parse(team_id: &str, words: &[&str], now: Millis) -> Result<ReportRequest
         period = Some(found);
     }
     Ok(ReportRequest {
-        team_id: team_id.to_owned(),
+        team_id: team_id.clone(),
         linked_teams: Vec::new(),
         period: period.map_or(Period::Days(7), |(period, _)| period),
-        channel_id: channel,
+        channel_id: circle,
         tag,
     })
 }
@@ -188,13 +188,17 @@ mod tests {
 
     fn parsed(text: &str) -> Result<ReportRequest, RequestError> {
         let words: Vec<&str> = text.split_whitespace().collect();
-        parse("T1", &words, NOW)
+        parse(&team(), &words, NOW)
+    }
+
+    fn team() -> TeamId {
+        TeamId::parse("T1").unwrap()
     }
 
     #[test]
     fn the_default_is_the_last_seven_days_of_every_circle() {
         let request = parsed("").unwrap();
-        assert_eq!(request, ReportRequest::last_days("T1", 7));
+        assert_eq!(request, ReportRequest::last_days(&team(), 7));
         let window = request.window(NOW);
         assert_eq!((window.start, window.end), (NOW - 7 * DAY_MILLIS, NOW));
     }
@@ -203,7 +207,7 @@ mod tests {
     fn words_come_in_any_order() {
         let request = parsed("tag:Bug <#C0BEAUTY|beauty> 30D").unwrap();
         assert_eq!(request.period, Period::Days(30));
-        assert_eq!(request.channel_id.as_deref(), Some("C0BEAUTY"));
+        assert_eq!(request.channel_id.unwrap().as_str(), "C0BEAUTY");
         assert_eq!(request.tag.as_deref(), Some("bug"));
         let since = parsed("<#C0BEAUTY> since 2026-09-01").unwrap();
         assert_eq!(since.period, Period::Since(1_788_220_800_000));
@@ -261,7 +265,7 @@ mod tests {
 
     #[test]
     fn windows_saturate_instead_of_overflowing() {
-        let mut request = ReportRequest::last_days("T1", u32::MAX);
+        let mut request = ReportRequest::last_days(&team(), u32::MAX);
         let window = request.window(i64::MIN + 1);
         assert_eq!((window.start, window.end), (i64::MIN, i64::MIN + 1));
         request.period = Period::Since(i64::MIN);

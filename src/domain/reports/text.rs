@@ -58,7 +58,7 @@ pub fn render_text(report: &Report) -> String {
     }
     for circle in &report.circles {
         let e = &circle.engagement;
-        let name = e.channel_name.as_deref().unwrap_or(&e.channel_id);
+        let name = e.channel_name.as_deref().unwrap_or(e.channel_id.as_str());
         let _ = writeln!(out, "  #{name} · {}", words::circle_figures(circle));
         if !e.contributors.is_empty() {
             let people: Vec<String> = e

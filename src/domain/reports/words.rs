@@ -4,11 +4,12 @@ use chrono::DateTime;
 
 use super::model::{Circle, Report};
 use crate::clock::Millis;
+use crate::ids::TeamId;
 use crate::store::{Contributor, InsightRow, InsightStatus};
 
 /// How the product team of `home` names insight `number` of workspace `team`: `#42` in their
 /// own workspace, `T…-42` in one linked to it (what `/feedback status` and the buttons take).
-pub fn reference(team: &str, number: i64, home: &str) -> String {
+pub fn reference(team: &TeamId, number: i64, home: &TeamId) -> String {
     if team == home {
         format!("#{number}")
     } else {

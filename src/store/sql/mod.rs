@@ -13,7 +13,7 @@ mod sqlite;
 mod statement;
 
 pub use executor::Executor;
-pub use row::{Column, Columns, FromRow, Row};
+pub use row::{Column, Columns, FromRow, Lenient, Row};
 pub use statement::{Statement, Value};
 
 /// The SQL a backend speaks.

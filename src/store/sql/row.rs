@@ -71,6 +71,26 @@ impl<Id: SlackId + TryFrom<String, Error = IdError>> Column for Option<Id> {
     }
 }
 
+/// A member id in a column that took payload text unchecked before ids were typed (an
+/// insight's author, a voter, a prompt's author): text of another shape reads as no id, and
+/// is logged, rather than failing the read. Such an id only names someone in a mention, and
+/// one odd row must not stop a whole export, report or digest. Team and channel ids key their
+/// rows and stay strict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lenient<Id>(pub Option<Id>);
+
+impl<Id: SlackId + TryFrom<String, Error = IdError>> Column for Lenient<Id> {
+    fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
+        Ok(Lenient(row.text(index)?.and_then(|text| match Id::try_from(text) {
+            Ok(id) => Some(id),
+            Err(err) => {
+                tracing::warn!(column = index, error = %err, "a stored id of another shape reads as none");
+                None
+            }
+        })))
+    }
+}
+
 /// Reads a row's columns one after the other, for decoders that list a model's fields in its
 /// columns' order.
 pub struct Columns<'r> {
@@ -90,6 +110,12 @@ impl<'r> Columns<'r> {
         Ok(value)
     }
 
+    /// The next column as an id read leniently (see [`Lenient`]).
+    pub fn lenient<Id: SlackId + TryFrom<String, Error = IdError>>(&mut self) -> StoreResult<Option<Id>> {
+        let Lenient(id) = self.take()?;
+        Ok(id)
+    }
+
     /// The next column's text, parsed (an enum stored by name).
     pub fn parsed<T: TryFrom<String, Error = String>>(&mut self) -> StoreResult<T> {
         let index = self.next;
@@ -107,6 +133,12 @@ impl FromRow for i64 {
 impl FromRow for String {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
         String::read(row, 0)
+    }
+}
+
+impl<Id: SlackId + TryFrom<String, Error = IdError> + Send> FromRow for Id {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        Id::read(row, 0)
     }
 }
 

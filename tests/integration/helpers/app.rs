@@ -294,7 +294,8 @@ impl TestApp {
     /// A new export API token named `name`, bound to `team` if given.
     pub async fn api_token(&self, name: &str, team: Option<&str>) -> String {
         let now = circlet::clock::Clock::now_millis(&circlet::clock::SystemClock);
-        circlet::domain::tokens::issue(self.store.tokens().as_ref(), name, team, now)
+        let team = team.map(|team| circlet::ids::TeamId::parse(team).expect("a team id"));
+        circlet::domain::tokens::issue(self.store.tokens().as_ref(), name, team.as_ref(), now)
             .await
             .expect("issue a token")
             .token
