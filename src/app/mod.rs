@@ -89,6 +89,7 @@ pub struct AppBuilder {
     server_settings: ServerSettings,
     token_refresh_every: Duration,
     socket_settings: SocketSettings,
+    backfill_pace: Duration,
 }
 
 impl AppBuilder {
@@ -148,6 +149,13 @@ impl AppBuilder {
         self
     }
 
+    /// How far apart backfill's history calls are per workspace (the demo's fake Slack needs
+    /// no pacing).
+    pub fn backfill_pace(mut self, pace: Duration) -> Self {
+        self.backfill_pace = pace;
+        self
+    }
+
     pub async fn build(self) -> Result<App, AppError> {
         telemetry::install_crypto_provider();
         let config = self.config;
@@ -201,12 +209,15 @@ impl AppBuilder {
                 store.clone(),
             )),
             settings: Arc::new(config.domain_settings(signing_key)),
-            backfill: Arc::new(Backfill::new(
-                store.clone(),
-                workspaces.clone(),
-                self.clock.clone(),
-                metrics.clone(),
-            )),
+            backfill: Arc::new(
+                Backfill::new(
+                    store.clone(),
+                    workspaces.clone(),
+                    self.clock.clone(),
+                    metrics.clone(),
+                )
+                .with_pace(self.backfill_pace),
+            ),
             installs: match &config.installs {
                 Some(settings) => Some(Arc::new(Installs::new(
                     OAuthApp {
@@ -402,6 +413,7 @@ impl App {
             server_settings: ServerSettings::default(),
             token_refresh_every: REFRESH_EVERY,
             socket_settings: SocketSettings::default(),
+            backfill_pace: crate::domain::backfill::PACE,
         }
     }
 

@@ -14,6 +14,7 @@ use circlet_testkit::{Answer, FakeSlack, SignedSender};
 use crate::app::{App, AppError};
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
+use crate::domain::backfill::SweepRequest;
 use crate::domain::digest;
 use crate::domain::export::{self, ExportFormat};
 use crate::domain::links;
@@ -67,7 +68,11 @@ pub async fn run() -> Result<(), AppError> {
     // happened and the output is the same on every run.
     let clock = ManualClock::at_secs(script::at(0, 18, 0));
     let schedule = config.digest_schedule;
-    let app = App::builder(config).clock(clock.clone()).build().await?;
+    let app = App::builder(config)
+        .clock(clock.clone())
+        .backfill_pace(Duration::ZERO)
+        .build()
+        .await?;
     let base_url = format!("http://{}", app.local_addr());
     let store = app.store();
     let services = app.services().clone();
@@ -109,6 +114,19 @@ pub async fn run() -> Result<(), AppError> {
                 Step::Install { code, .. } => {
                     let installed = workspaces::install(&base_url, code).await?;
                     format!("-> {} {}", installed.status, installed.location)
+                }
+                Step::Backfill { .. } => {
+                    let request = SweepRequest {
+                        team: team_id(script::TEAM)?,
+                        channel: None,
+                        since: None,
+                    };
+                    let recovered = services
+                        .backfill
+                        .sweep(&request, &|_, _| {})
+                        .await
+                        .map_err(|err| AppError::Usage(format!("backfill: {err}")))?;
+                    format!("-> {}", recovered.summary())
                 }
                 Step::Link { source, home, .. } => {
                     format!("-> {}", link(&store, source, home, clock.now_millis()).await?)

@@ -103,6 +103,17 @@ pub enum Step {
         source: &'static str,
         home: &'static str,
     },
+    /// Something happens in Slack while Circlet is down: it is in the channel's history, but
+    /// no event reaches Circlet.
+    Undelivered {
+        what: String,
+        channel: &'static str,
+        message: Value,
+    },
+    /// Circlet is back: its start-up sweep reads the circles' history (run by the demo itself).
+    Backfill {
+        what: String,
+    },
     /// A member answers the discussion prompt Circlet posted, in its thread.
     AnswerPrompt {
         what: String,
@@ -131,6 +142,8 @@ impl Step {
             Step::Schedule { what } => ("scheduler", what),
             Step::Install { what, .. } => ("install", what),
             Step::Link { what, .. } => ("cli", what),
+            Step::Undelivered { what, .. } => ("(outage)", what),
+            Step::Backfill { what } => ("backfill", what),
         };
         format!("{route:<13}{what}")
     }
@@ -200,7 +213,13 @@ impl Step {
                 event["parent_user_id"] = json!(BOT);
                 sender.event(&envelope_in(&HOME, event_id, event)).await?
             }
-            Step::Schedule { .. } | Step::Install { .. } | Step::Link { .. } => return Ok(None),
+            Step::Undelivered { channel, message, .. } => {
+                fake.seed_message(channel, message.clone());
+                return Ok(None);
+            }
+            Step::Schedule { .. } | Step::Install { .. } | Step::Link { .. } | Step::Backfill { .. } => {
+                return Ok(None);
+            }
         };
         Ok(Some(answer))
     }
@@ -507,6 +526,34 @@ impl Week {
 }
 
 /// The week, day by day.
+/// Wednesday evening Circlet's host is down for an hour, longer than Slack retries: an idea, its
+/// :bulb: and two votes reach only Slack's history. Circlet is back the next morning and its
+/// start-up sweep recovers them.
+fn outage(w: &mut Week) {
+    let ts = format!("{}.000700", at(3, 20, 10));
+    w.push(
+        at(3, 20, 10),
+        Step::Undelivered {
+            what: "20:00-21:00 Circlet is down: Ana's idea gets a :bulb: and 2 votes".into(),
+            channel: CIRCLE,
+            message: json!({
+                "type": "message", "user": "U0ANA", "team": TEAM, "ts": ts,
+                "text": "A travel-size version of the serum would be great",
+                "reactions": [
+                    {"name": "bulb", "users": ["U0LEO"], "count": 1},
+                    {"name": "+1", "users": ["U0JO", "U0SAM"], "count": 2},
+                ],
+            }),
+        },
+    );
+    w.push(
+        at(3, 21, 30),
+        Step::Backfill {
+            what: "Circlet is back; its start-up sweep reads Slack's history".into(),
+        },
+    );
+}
+
 pub fn week() -> Vec<(String, Vec<Timed>)> {
     let mut w = Week {
         days: Vec::new(),
@@ -736,6 +783,7 @@ pub fn week() -> Vec<(String, Vec<Timed>)> {
         "Customer service sorted my issue in 10 minutes, impressed",
     );
     w.react(at(3, 17, 30), "U0FINN", "heart", &service);
+    outage(&mut w);
 
     w.day("Thursday 2026-11-19");
     w.command(at(4, 9, 0), "U0MAYA", "help");

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::clock::{Millis, SharedClock};
 use crate::inbox::InboxState;
 use crate::metrics::Metrics;
-use crate::store::{FailedPost, SharedStore};
+use crate::store::{FailedPost, SharedStore, SweepMark};
 
 /// How often the figures are read at most, by default.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
@@ -29,6 +29,38 @@ pub struct Figures {
     pub database_reachable: bool,
     /// Scheduled posts of the last week Slack refused.
     pub refused_posts: Vec<FailedPost>,
+    /// Each workspace's last history sweep (backfill).
+    pub sweeps: Vec<WorkspaceSweep>,
+}
+
+/// How current one workspace's backfill is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceSweep {
+    pub team_id: String,
+    /// When its last sweep finished.
+    pub last_sweep: Millis,
+    /// How far behind now the least recently swept circle's history is read, in milliseconds.
+    pub lag: Millis,
+}
+
+/// Each workspace's sweep, from its circles' marks.
+fn workspace_sweeps(marks: &[SweepMark], now: Millis) -> Vec<WorkspaceSweep> {
+    let mut sweeps: Vec<WorkspaceSweep> = Vec::new();
+    for mark in marks {
+        let lag = (now - mark.swept_to / 1000).max(0);
+        match sweeps.iter_mut().find(|sweep| sweep.team_id == mark.team_id) {
+            Some(sweep) => {
+                sweep.last_sweep = sweep.last_sweep.max(mark.swept_at);
+                sweep.lag = sweep.lag.max(lag);
+            }
+            None => sweeps.push(WorkspaceSweep {
+                team_id: mark.team_id.clone(),
+                last_sweep: mark.swept_at,
+                lag,
+            }),
+        }
+    }
+    sweeps
 }
 
 /// The figures as last read, and the single refresh that may run at a time.
@@ -104,7 +136,11 @@ impl OpsFigures {
             Ok(Ok(()))
         );
         let mut refused_posts = Vec::new();
+        let mut sweeps = Vec::new();
         if database_reachable {
+            if let Ok(Ok(marks)) = tokio::time::timeout(PROBE_TIMEOUT, store.sweep_marks(None)).await {
+                sweeps = workspace_sweeps(&marks, self.clock.now_millis());
+            }
             // Depth goes straight to the gauges; a read that fails leaves the last values.
             if let Ok(Ok(counts)) = tokio::time::timeout(PROBE_TIMEOUT, store.inbox_counts()).await {
                 for state in InboxState::ALL {
@@ -122,6 +158,7 @@ impl OpsFigures {
             taken: Instant::now(),
             database_reachable,
             refused_posts,
+            sweeps,
         }
     }
 }

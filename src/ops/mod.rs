@@ -83,6 +83,21 @@ async fn ready(State(state): State<OpsState>) -> Response {
     if !refused.is_empty() {
         body["scheduled_posts_refused"] = serde_json::Value::Array(refused);
     }
+    if !figures.sweeps.is_empty() {
+        let time = |millis: i64| chrono::DateTime::from_timestamp_millis(millis).map(|t| t.to_rfc3339());
+        let sweeps: Vec<serde_json::Value> = figures
+            .sweeps
+            .iter()
+            .map(|sweep| {
+                serde_json::json!({
+                    "team": sweep.team_id,
+                    "last_sweep": time(sweep.last_sweep),
+                    "lag_seconds": sweep.lag / 1000,
+                })
+            })
+            .collect();
+        body["backfill"] = serde_json::Value::Array(sweeps);
+    }
     let failing = refresh_failures(state.installs.as_deref());
     if !failing.is_empty() {
         body["token_refresh_failing"] = serde_json::Value::Array(failing);

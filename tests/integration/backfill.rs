@@ -164,6 +164,12 @@ on_both_backends! {
         let metrics = app.metrics().await;
         assert!(metrics.contains(r#"circlet_backfill_recovered_total{kind="message"} 1"#), "{metrics}");
         assert!(metrics.contains(r#"circlet_backfill_recovered_total{kind="vote"} 1"#), "{metrics}");
+        let (status, body) = app.get("/readyz").await;
+        assert_eq!(status, 200, "{body}");
+        let ready: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(ready["backfill"][0]["team"], TEAM, "{ready}");
+        assert!(ready["backfill"][0]["lag_seconds"].as_i64().unwrap() < 60, "{ready}");
+        assert!(ready["backfill"][0]["last_sweep"].is_string(), "{ready}");
     }
 }
 

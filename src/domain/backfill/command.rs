@@ -101,7 +101,7 @@ mod tests {
     fn channel_and_date_in_either_order() {
         let both = parse(&["<#C0CIRCLE|beauty>", "since", "2026-12-01"]).unwrap();
         assert_eq!(both.channel.as_ref().map(ChannelId::as_str), Some("C0CIRCLE"));
-        assert_eq!(both.since, Some(1_764_547_200_000));
+        assert_eq!(both.since, Some(1_796_083_200_000));
         assert_eq!(parse(&["since", "2026-12-01", "<#C0CIRCLE>"]).unwrap(), both);
         assert_eq!(
             parse(&[]).unwrap(),

@@ -145,6 +145,13 @@ impl Backfill {
         }
     }
 
+    /// History calls spaced `pace` apart per workspace instead of [`PACE`] (zero: no pacing,
+    /// for a fake Slack that answers at once).
+    pub fn with_pace(mut self, pace: Duration) -> Self {
+        self.pacer = Pacer::new(pace);
+        self
+    }
+
     /// Sweeps the circles `request` names; see the module documentation.
     pub async fn sweep(
         &self,
