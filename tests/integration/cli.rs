@@ -201,7 +201,7 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         "#1 is now *shipped*",
         "Circlet posted in a thread of #beauty-insiders: This has shipped!",
         "0 waiting, 0 dead",
-        "Circlet acknowledged 28 captured messages with :eyes:",
+        "Circlet acknowledged 29 captured messages with :eyes:",
         "━━ The product team's report (`/feedback report 7d`), as text:",
         "━━ The product digest Circlet posted to #product-team (as text):",
         "Weekly feedback digest · week to 2026-11-23",
@@ -210,7 +210,11 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         "You asked, we shipped",
         "thank you @Maya,",
         "Top contributors",
-        "Exported the product team's 27 insights (T0CIRCLE and T0COMMUNITY) as CSV",
+        "Exported the product team's 28 insights (T0CIRCLE and T0COMMUNITY) as CSV",
+        // An hour-long outage: what only reached Slack's history is recovered by the sweep.
+        "20:00-21:00 Circlet is down: Ana's idea gets a :bulb: and 2 votes",
+        "-> 1 message, 0 replies, 0 edits, 1 tag reaction and 2 votes recovered from 1 circle",
+        "A travel-size version of the serum would be great",
         // Multi-workspace mode: both workspaces install through Add to Slack, the brand's admin
         // names the product team and the digest's channel from Slack.
         "adds Circlet to Slack        -> 302 https://slack.com/app_redirect?app=A0CIRCLET&team=T0CIRCLE",

@@ -197,7 +197,12 @@ on_both_backends! {
         }
         // Kill once a good part of the burst has been acknowledged.
         socket.wait_for_acks(800, Duration::from_secs(60)).await;
+        let old_connections = socket.open_connection_indexes();
         first.kill_hard();
+        // Slack notices the dead connections before the new process connects.
+        for connection in old_connections {
+            assert!(socket.wait_for_close(connection, Duration::from_secs(20)).await, "connection {connection} still open");
+        }
         let acked_before = acknowledged_events(&socket, &deliveries);
         assert!(
             acked_before.len() >= 800 && acked_before.len() < sent,

@@ -2,6 +2,8 @@
 //! (`cursor`), and `conversations.replies` for threads with newer replies. Every call waits for
 //! the workspace's turn (one a second by default) and the Slack client honours `Retry-After`.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use crate::ids::{ChannelId, TeamId};
@@ -84,6 +86,10 @@ pub struct HistoryReader<'a> {
     pub team: &'a TeamId,
     /// Messages asked for per page.
     pub page_size: usize,
+    /// The wait Slack last asked for with a 429: kept between the rest of this sweep's calls,
+    /// so an app under Slack's 2025 limits (one call a minute) reads slowly instead of being
+    /// refused on every other call.
+    pub slowed_to: std::sync::Mutex<Option<Duration>>,
 }
 
 impl HistoryReader<'_> {
@@ -129,13 +135,28 @@ impl HistoryReader<'_> {
         method: &'static str,
         params: &[(&str, Option<&str>)],
     ) -> Result<HistoryPage, SlackError> {
-        self.pacer.wait(self.team.as_str()).await;
-        let page: Page = self
-            .slack
-            .call(method, |s| async move {
-                s.http_session_api.http_get(method, &params.to_vec(), None).await
-            })
-            .await?;
+        let page: Page = loop {
+            self.pacer.wait(self.team.as_str()).await;
+            if let Some(wait) = self.slowed() {
+                tokio::time::sleep(wait).await;
+            }
+            let answer = self
+                .slack
+                .call(method, |s| async move {
+                    s.http_session_api.http_get(method, &params.to_vec(), None).await
+                })
+                .await;
+            match answer {
+                Ok(page) => break page,
+                // Slow down and ask again: a sweep is background work, and starting it over
+                // would only spend the calls again.
+                Err(SlackError::RateLimited { retry_after, .. }) => {
+                    tracing::info!(team = %self.team, method, ?retry_after, "Slack asks backfill to slow down");
+                    *self.slowed_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(retry_after);
+                }
+                Err(err) => return Err(err),
+            }
+        };
         Ok(HistoryPage {
             messages: page.messages,
             next_cursor: page
@@ -143,6 +164,12 @@ impl HistoryReader<'_> {
                 .and_then(|metadata| metadata.next_cursor)
                 .filter(|cursor| !cursor.is_empty()),
         })
+    }
+}
+
+impl HistoryReader<'_> {
+    fn slowed(&self) -> Option<Duration> {
+        *self.slowed_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

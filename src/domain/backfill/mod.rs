@@ -180,6 +180,7 @@ impl Backfill {
             pacer: &self.pacer,
             team: &request.team,
             page_size: self.page_size,
+            slowed_to: std::sync::Mutex::new(None),
         };
         let marks = self.store.sweep_marks(Some(&request.team)).await?;
         let mut recovered = Recovered::default();
