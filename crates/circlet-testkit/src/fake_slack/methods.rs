@@ -2,15 +2,15 @@
 
 use serde_json::{Value, json};
 
-use super::params::{bool_param, json_param, param_str, required, value_string};
+use super::params::{json_param, param_str, required};
+use super::store::msg_str;
 use super::{Answer, DEFAULT_TEAM_ID, Fault, FaultSlot, Params, Slack};
 
 const TEAM_URL: &str = "https://circle.slack.com/";
-const BOT_USER_ID: &str = "UCIRCLET";
+pub(super) const BOT_USER_ID: &str = "UCIRCLET";
 const BOT_ID: &str = "BCIRCLET";
 const FIRST_TS_SECS: u64 = 1_700_000_000;
 const TS_STEP_MICROS: u64 = 100;
-const DEFAULT_LIMIT: usize = 100;
 
 /// Who made a call: the token from the `Authorization` header or else a `token` param, and the
 /// header's alone.
@@ -46,7 +46,16 @@ pub(super) fn dispatch(
         "conversations.info" => slack.conversation_info(params),
         "conversations.members" => slack.channel_members(params),
         "conversations.open" => open_dm(params),
-        "reactions.add" => slack.add_reaction(params),
+        "reactions.add" | "reactions.remove" => {
+            // The reaction is the calling installation's bot's.
+            let owner = slack.token_owner(caller.token).map(|(_, user)| user.to_owned());
+            let user = owner.unwrap_or_else(|| BOT_USER_ID.to_owned());
+            if method == "reactions.add" {
+                slack.add_reaction(params, &user)
+            } else {
+                slack.remove_reaction(params, &user)
+            }
+        }
         "users.info" => slack.user_info(params),
         "usergroups.users.list" => slack.usergroup_users(params),
         "views.open" | "views.update" | "views.push" | "views.publish" => slack.view(method, params),
@@ -154,12 +163,11 @@ impl Slack {
         self.id_counter
     }
 
-    pub(super) fn channel_messages(&self, channel: &str) -> &[Value] {
-        self.messages.get(channel).map(Vec::as_slice).unwrap_or_default()
-    }
-
     pub(super) fn store(&mut self, channel: &str, message: Value) {
-        self.messages.entry(channel.to_owned()).or_default().push(message);
+        self.messages
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(message);
     }
 
     fn post_message(&mut self, params: &Params) -> Answer {
@@ -184,60 +192,13 @@ impl Slack {
     fn update_message(&mut self, params: &Params) -> Answer {
         let channel = required(params, "channel").ok_or("channel_not_found")?;
         let ts = required(params, "ts").ok_or("message_not_found")?;
-        let messages = self.messages.get_mut(&channel).ok_or("message_not_found")?;
-        let message = messages.iter_mut().find(|m| msg_str(m, "ts") == Some(&ts));
-        let message = message.ok_or("message_not_found")?;
+        let message = self.message_mut(&channel, &ts).ok_or("message_not_found")?;
         if let (Some(text), Some(fields)) = (param_str(params, "text"), message.as_object_mut()) {
             fields.insert("text".into(), text.into());
         }
         copy_present(params, message);
         let text = message.get("text").cloned().unwrap_or_else(|| "".into());
         Ok(json!({"channel": channel, "ts": ts, "text": text, "message": message}))
-    }
-
-    fn history(&self, params: &Params) -> Answer {
-        let channel = required(params, "channel").ok_or("channel_not_found")?;
-        let messages = self.channel_messages(&channel).iter();
-        let mut top: Vec<&Value> = messages
-            .filter(|m| is_top_level(m) && in_window(params, m))
-            .collect();
-        top.sort_by_key(|m| std::cmp::Reverse(msg_ts_key(m)));
-        Ok(json!({"messages": present(top, params), "has_more": false}))
-    }
-
-    fn replies(&self, params: &Params) -> Answer {
-        let channel = required(params, "channel").ok_or("channel_not_found")?;
-        let ts = required(params, "ts").ok_or("thread_not_found")?;
-        let messages = self.channel_messages(&channel);
-        // Like Slack, a reply's ts also names its thread.
-        let ts = (messages.iter())
-            .find(|m| msg_str(m, "ts") == Some(ts.as_str()))
-            .and_then(|m| msg_str(m, "thread_ts"))
-            .map(str::to_owned)
-            .unwrap_or(ts);
-        let parent = messages.iter().find(|m| msg_str(m, "ts") == Some(ts.as_str()));
-        let mut replies: Vec<&Value> = (messages.iter())
-            .filter(|m| msg_str(m, "thread_ts") == Some(ts.as_str()) && msg_str(m, "ts") != Some(ts.as_str()))
-            .collect();
-        if parent.is_none() && replies.is_empty() {
-            return Err("thread_not_found");
-        }
-        replies.retain(|m| in_window(params, m));
-        replies.sort_by_key(|m| msg_ts_key(m));
-        let thread: Vec<&Value> = parent.into_iter().chain(replies).collect();
-        Ok(json!({"messages": present(thread, params), "has_more": false}))
-    }
-
-    fn add_reaction(&mut self, params: &Params) -> Answer {
-        let channel = required(params, "channel").ok_or("channel_not_found")?;
-        let timestamp = required(params, "timestamp").ok_or("no_item_specified")?;
-        let name = required(params, "name").map(|n| n.trim_matches(':').to_owned());
-        let name = name.filter(|n| !n.is_empty()).ok_or("invalid_name")?;
-        if self.reactions.insert((channel, timestamp, name)) {
-            Ok(json!({}))
-        } else {
-            Err("already_reacted")
-        }
     }
 
     fn usergroup_users(&self, params: &Params) -> Answer {
@@ -315,54 +276,6 @@ fn default_user(id: &str) -> Value {
         "id": id, "name": name, "real_name": real_name, "is_admin": false, "is_owner": false,
         "profile": {"display_name": name, "real_name": real_name},
     })
-}
-
-/// Whether `message` lies between the `oldest` and `latest` params (exclusive unless `inclusive`).
-fn in_window(params: &Params, message: &Value) -> bool {
-    let (key, inclusive) = (msg_ts_key(message), bool_param(params, "inclusive"));
-    let bound = |name| required(params, name).map(|ts| ts_key(&ts));
-    let (oldest, latest) = (bound("oldest"), bound("latest"));
-    oldest.is_none_or(|o| key > o || (inclusive && key == o))
-        && latest.is_none_or(|l| key < l || (inclusive && key == l))
-}
-
-/// Applies `limit` and drops `metadata` unless `include_all_metadata` is set.
-fn present(messages: Vec<&Value>, params: &Params) -> Vec<Value> {
-    let limit = param_str(params, "limit")
-        .and_then(|l| l.parse().ok())
-        .filter(|&l| l > 0);
-    let with_metadata = bool_param(params, "include_all_metadata");
-    let shown = messages.into_iter().take(limit.unwrap_or(DEFAULT_LIMIT)).cloned();
-    let strip = |mut message: Value| {
-        if let Some(fields) = message.as_object_mut().filter(|_| !with_metadata) {
-            fields.remove("metadata");
-        }
-        message
-    };
-    shown.map(strip).collect()
-}
-
-fn is_top_level(message: &Value) -> bool {
-    match msg_str(message, "thread_ts") {
-        None => true,
-        Some(thread_ts) => msg_str(message, "ts") == Some(thread_ts),
-    }
-}
-
-fn msg_str<'a>(message: &'a Value, key: &str) -> Option<&'a str> {
-    message.get(key).and_then(Value::as_str)
-}
-
-fn msg_ts_key(message: &Value) -> (u64, u64) {
-    message.get("ts").map_or((0, 0), |ts| ts_key(&value_string(ts)))
-}
-
-/// A Slack timestamp as (seconds, microseconds), so "1700000000.000100" style values sort correctly.
-fn ts_key(ts: &str) -> (u64, u64) {
-    let (secs, fraction) = ts.trim().split_once('.').unwrap_or((ts.trim(), ""));
-    let fraction: String = fraction.chars().take(6).collect();
-    let micros = format!("{fraction:0<6}").parse().unwrap_or(0);
-    (secs.parse().unwrap_or(0), micros)
 }
 
 /// Copies the rich-content params (`blocks`, `metadata`, `attachments`) that are present into `message`.

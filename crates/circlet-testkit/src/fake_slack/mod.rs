@@ -10,14 +10,22 @@
 //! call was made with, which installation it was made for.
 //! With [`FakeSlack::serve_socket_mode`], `apps.connections.open` hands out URLs of a
 //! [`FakeSocketMode`] server.
+//! `conversations.history` and `conversations.replies` page as Slack's do (`limit`, `cursor`,
+//! `has_more`, `next_cursor`), show thread summaries, reactions ([`FakeSlack::set_reactions`]),
+//! edits and deletions, and can be held to the 2025 page cap ([`FakeSlack::limit_history`]).
 //! Every request is recorded as a [`RecordedCall`]; faults (rate limits, server errors, slow answers,
 //! Slack error codes) can be injected per method with [`FakeSlack::inject`]. The server shuts down when
 //! its [`FakeSlack`] is dropped.
 
+mod edits;
+mod history;
+#[cfg(test)]
+mod history_tests;
 mod methods;
 mod oauth;
 mod params;
 mod server;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -87,8 +95,11 @@ struct FaultSlot {
 struct Slack {
     calls: Vec<RecordedCall>,
     faults: Vec<FaultSlot>,
-    messages: HashMap<String, Vec<Value>>,
+    messages: HashMap<String, store::Channel>,
+    /// The bot's reactions on messages the fake does not hold: (channel, ts, name).
     reactions: HashSet<(String, String, String)>,
+    /// The most messages a history or replies page holds, when the 2025 limit applies.
+    history_limit: Option<usize>,
     users: HashMap<String, Value>,
     usergroups: HashMap<String, Vec<String>>,
     members: HashMap<String, Vec<String>>,
@@ -210,10 +221,17 @@ impl FakeSlack {
 
     /// The messages posted or seeded in `channel`, in insertion order (including thread replies).
     pub fn messages(&self, channel: &str) -> Vec<Value> {
-        self.shared.lock().channel_messages(channel).to_vec()
+        let slack = self.shared.lock();
+        slack
+            .messages
+            .get(channel)
+            .map(store::Channel::in_arrival_order)
+            .unwrap_or_default()
     }
 
     /// Adds an existing message (a JSON object) to `channel`; one without `ts` is given a fresh one.
+    /// A reply carries `thread_ts`; history and replies then give its parent `reply_count`,
+    /// `reply_users_count`, `reply_users`, `latest_reply` and `thread_ts`, unless the seed has them.
     pub fn seed_message(&self, channel: &str, message: Value) {
         let Value::Object(mut message) = message else {
             return;
@@ -224,6 +242,48 @@ impl FakeSlack {
         }
         message.entry("type").or_insert_with(|| "message".into());
         slack.store(channel, Value::Object(message));
+    }
+
+    /// Puts these reactions (emoji name → users who reacted) on message `ts` of `channel` as
+    /// `reactions: [{name, users, count}]`, replacing any; an empty list removes the field.
+    /// The bot's own `reactions.add`/`reactions.remove` calls change the same field.
+    /// False when there is no such message.
+    pub fn set_reactions(&self, channel: &str, ts: &str, reactions: &[(&str, &[&str])]) -> bool {
+        let mut slack = self.shared.lock();
+        let Some(message) = slack.message_mut(channel, ts) else {
+            return false;
+        };
+        edits::set_reactions(message, reactions);
+        true
+    }
+
+    /// Edits message `ts` as its author would: `text` becomes `new_text`, and `edited` becomes
+    /// `{"user": <the message's user>, "ts": edited_ts}`. False when there is no such message.
+    pub fn edit_message(&self, channel: &str, ts: &str, new_text: &str, edited_ts: &str) -> bool {
+        let mut slack = self.shared.lock();
+        let Some(message) = slack.message_mut(channel, ts) else {
+            return false;
+        };
+        edits::edit(message, new_text, edited_ts);
+        true
+    }
+
+    /// Deletes message `ts`. As in Slack, a thread parent that still has replies leaves a
+    /// tombstone (`subtype: "tombstone"`, `text: "This message was deleted."`) in history and at
+    /// the head of its thread. False when there is no such message.
+    pub fn delete_message(&self, channel: &str, ts: &str) -> bool {
+        let mut slack = self.shared.lock();
+        slack
+            .messages
+            .get_mut(channel)
+            .is_some_and(|c| edits::delete(c, ts))
+    }
+
+    /// `Some(n)`: `conversations.history` and `conversations.replies` serve at most `n` messages a
+    /// page whatever `limit` asks, without saying so, as Slack does since 2025 for commercially
+    /// distributed apps outside the Marketplace (`n` = 15). `None`: Slack's usual 999.
+    pub fn limit_history(&self, max_limit: Option<usize>) {
+        self.shared.lock().history_limit = max_limit;
     }
 
     /// Makes `auth.test` say the bot token belongs to workspace `team_id`.

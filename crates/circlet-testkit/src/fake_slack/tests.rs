@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// reqwest is built with `rustls-no-provider`, so a process-wide crypto provider must exist first.
 fn client() -> reqwest::Client {
@@ -16,20 +16,20 @@ async fn get(url: &str) -> reqwest::Result<reqwest::Response> {
     client().get(url).send().await
 }
 
-fn url(slack: &FakeSlack, method: &str) -> String {
+pub(super) fn url(slack: &FakeSlack, method: &str) -> String {
     format!("{}/{method}", slack.api_url())
 }
 
-async fn send(slack: &FakeSlack, method: &str, body: Value) -> TestResult<reqwest::Response> {
+pub(super) async fn send(slack: &FakeSlack, method: &str, body: Value) -> TestResult<reqwest::Response> {
     let request = client().post(url(slack, method)).bearer_auth("xoxb-test");
     Ok(request.json(&body).send().await?)
 }
 
-async fn api(slack: &FakeSlack, method: &str, body: Value) -> TestResult<Value> {
+pub(super) async fn api(slack: &FakeSlack, method: &str, body: Value) -> TestResult<Value> {
     Ok(send(slack, method, body).await?.json().await?)
 }
 
-async fn form(url: &str, fields: &[(&str, &str)]) -> TestResult<Value> {
+pub(super) async fn form(url: &str, fields: &[(&str, &str)]) -> TestResult<Value> {
     let request = client()
         .post(url)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
@@ -41,7 +41,7 @@ async fn form(url: &str, fields: &[(&str, &str)]) -> TestResult<Value> {
         .await?)
 }
 
-fn texts(answer: &Value) -> Vec<&str> {
+pub(super) fn texts(answer: &Value) -> Vec<&str> {
     let messages = answer["messages"]
         .as_array()
         .map(Vec::as_slice)
