@@ -530,6 +530,8 @@ impl Week {
 /// :bulb: and two votes reach only Slack's history. Circlet is back the next morning and its
 /// start-up sweep recovers them.
 fn outage(w: &mut Week) {
+    // The sweep captures it: it takes the next insight number.
+    w.captured += 1;
     let ts = format!("{}.000700", at(3, 20, 10));
     w.push(
         at(3, 20, 10),

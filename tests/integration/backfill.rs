@@ -282,3 +282,33 @@ fn no_pacing(app: &TestApp) -> circlet::domain::backfill::Backfill {
     let _ = channel(CIRCLE);
     backfill
 }
+
+on_both_backends! {
+    async fn a_long_outage_is_read_page_by_page_under_slacks_2025_limits(db: TestDb) {
+        let app = app(db).await;
+        let backfill = no_pacing(&app);
+        let parent = ts(5000);
+        app.fake.seed_message(CIRCLE, in_history(&parent, "Thread starter", &[("bulb", &[FAN])]));
+        for n in 0..20 {
+            let mut reply = in_history(&ts(4900 - n), &format!("Reply {n}"), &[]);
+            reply["thread_ts"] = json!(parent);
+            app.fake.seed_message(CIRCLE, reply);
+        }
+        for n in 0..40 {
+            app.fake.seed_message(CIRCLE, in_history(&ts(3000 - n), &format!("Idea {n}"), &[("bulb", &[FAN])]));
+        }
+        // Commercially distributed apps outside the Marketplace: 15 messages a page, and a
+        // Retry-After longer than a call may sleep through.
+        app.fake.limit_history(Some(15));
+        app.fake.inject("conversations.history", Fault::RateLimited { retry_after_secs: 6 }, 1);
+        let started = Instant::now();
+        let request = SweepRequest { team: team(TEAM).clone(), channel: None, since: None };
+        let recovered = backfill.sweep(&request, &|_, _| {}).await.expect("slowed down, not broken");
+        assert!(started.elapsed() >= Duration::from_secs(6), "waited as Slack asked");
+        assert_eq!((recovered.messages, recovered.replies), (41, 20), "{recovered:?}");
+        let pages = app.fake.calls_to("conversations.history").iter().filter(|c| c.http_status == 200).count();
+        assert_eq!(pages, 3, "41 messages in pages of 15");
+        assert!(app.fake.calls_to("conversations.replies").len() >= 2, "20 replies in pages of 15");
+        assert_eq!(captured(&app, CIRCLE, &parent).await.unwrap().replies.len(), 20);
+    }
+}

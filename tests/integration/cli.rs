@@ -223,7 +223,7 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         "The weekly digest goes to <#C0PRODUCT>",
         // Kai of a Slack Connect partner shares in the brand's circle, and votes.
         "Kai (T0LUMEN): Our salons would stock the night cream",
-        "Priya reacts :bulb: to Kai (T0LUMEN) (#26)",
+        "Priya reacts :bulb: to Kai (T0LUMEN) (#27)",
         "Kai (T0LUMEN) votes :+1: for Gwen",
         // The community, linked to the brand: captured there, triaged by the brand's product
         // team by its linked name, the loop closed in the community's own circle.
@@ -247,9 +247,9 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
             .unwrap_or_else(|| panic!("no exported row {start:?} in\n{text}"))
     };
     assert!(
-        exported("26 T0CIRCLE Kai idea").ends_with(" T0LUMEN"),
+        exported("27 T0CIRCLE Kai idea").ends_with(" T0LUMEN"),
         "{}",
-        exported("26 T0CIRCLE")
+        exported("27 T0CIRCLE")
     );
     assert!(
         exported("1 T0COMMUNITY Nora idea 2 planned").ends_with(" T0COMMUNITY"),
@@ -280,9 +280,9 @@ fn demo_runs_a_week_with_no_configuration_and_shows_the_insights() {
         row("3 ")
     );
     assert!(
-        row("26 ").starts_with("26 new reaction idea 0 0 Our salons would stock"),
+        row("27 ").starts_with("27 new reaction idea 0 0 Our salons would stock"),
         "Kai's idea is the brand's: {}",
-        row("26 ")
+        row("27 ")
     );
     // Deterministic: the same week, the same figures, every run (addresses and paths aside).
     let again = stdout(&circlet(&["demo"], &[]));

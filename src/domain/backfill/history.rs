@@ -93,17 +93,21 @@ pub struct HistoryReader<'a> {
 }
 
 impl HistoryReader<'_> {
-    /// One page of the channel's top-level messages newer than `oldest` (microseconds).
+    /// One page of the channel's top-level messages between `oldest` and `latest`
+    /// (microseconds). Both bounds are given: with `oldest` alone Slack has answered with the
+    /// messages closest to it rather than the newest.
     pub async fn history(
         &self,
         channel: &ChannelId,
-        oldest: i64,
+        (oldest, latest): (i64, i64),
         cursor: Option<&str>,
     ) -> Result<HistoryPage, SlackError> {
-        let (oldest, limit) = (slack_ts(oldest), self.page_size.to_string());
+        let (oldest, latest, limit) = (slack_ts(oldest), slack_ts(latest), self.page_size.to_string());
         let params = vec![
             ("channel", Some(channel.as_str())),
             ("oldest", Some(oldest.as_str())),
+            ("latest", Some(latest.as_str())),
+            ("inclusive", Some("true")),
             ("limit", Some(limit.as_str())),
             ("cursor", cursor),
         ];
@@ -152,7 +156,10 @@ impl HistoryReader<'_> {
                 // would only spend the calls again.
                 Err(SlackError::RateLimited { retry_after, .. }) => {
                     tracing::info!(team = %self.team, method, ?retry_after, "Slack asks backfill to slow down");
-                    *self.slowed_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(retry_after);
+                    *self
+                        .slowed_to
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(retry_after);
                 }
                 Err(err) => return Err(err),
             }
@@ -169,7 +176,10 @@ impl HistoryReader<'_> {
 
 impl HistoryReader<'_> {
     fn slowed(&self) -> Option<Duration> {
-        *self.slowed_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .slowed_to
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

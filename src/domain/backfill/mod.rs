@@ -235,7 +235,9 @@ impl Backfill {
         };
         let mut cursor: Option<String> = None;
         loop {
-            let page = reader.history(channel, from, cursor.as_deref()).await?;
+            let page = reader
+                .history(channel, (from, read_at), cursor.as_deref())
+                .await?;
             // Oldest first, as they happened; then the threads with replies newer than `from`.
             let mut messages = page.messages;
             messages.reverse();
