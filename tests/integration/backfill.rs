@@ -312,3 +312,44 @@ on_both_backends! {
         assert_eq!(captured(&app, CIRCLE, &parent).await.unwrap().replies.len(), 20);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circlet_backfill_recovers_from_the_command_line_and_says_what() {
+    let db = TestDb::sqlite();
+    let fake = circlet_testkit::FakeSlack::start().await.unwrap();
+    let store = db.store().await;
+    let change = circlet::store::CircleChange {
+        team_id: team(TEAM),
+        channel_id: channel(CIRCLE),
+        active: true,
+        changed_by: None,
+        at: 0,
+    };
+    store.set_circle(&change).await.unwrap();
+    store.close().await;
+    fake.seed_message(CIRCLE, in_history(&ts(120), "Missed while down", &[("bulb", &[FAN]), ("+1", &[OTHER])]));
+    let env: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("SLACK_BOT_TOKEN".into(), "xoxb-test-token".into()),
+        ("SLACK_API_URL".into(), fake.api_url()),
+    ];
+    let run = |args: Vec<&'static str>| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::cli::circlet(&args, &env)
+        })
+    };
+    let done = run(vec!["backfill"]).await.unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let out = crate::cli::stdout(&done);
+    assert!(
+        out.contains("Backfill done: 1 message, 0 replies, 0 edits, 1 tag reaction and 1 vote recovered from 1 circle."),
+        "{out}"
+    );
+    let again = run(vec!["backfill", "--since", "2026-01-01"]).await.unwrap();
+    assert!(crate::cli::stdout(&again).contains("Backfill done: 0 messages"), "{}", crate::cli::stdout(&again));
+    let wrong = run(vec!["backfill", "--channel", "C0NOPE"]).await.unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("C0NOPE is not a circle"), "{wrong:?}");
+}
