@@ -11,7 +11,7 @@ use super::events::{self, CaptureEvent};
 use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
 use crate::domain::workspaces::Workspaces;
-use crate::ids::TeamId;
+use crate::ids::{ChannelId, TeamId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store::{self, SharedStore};
 
@@ -117,7 +117,7 @@ impl CaptureHandler {
         events: &[Result<CaptureEvent, HandlerError>],
     ) -> Result<Vec<TeamId>, HandlerError> {
         let mut reacting = Vec::new();
-        let mut circles: HashMap<TeamId, Vec<String>> = HashMap::new();
+        let mut circles: HashMap<TeamId, Vec<ChannelId>> = HashMap::new();
         for (job, event) in jobs.iter().zip(events) {
             let Ok(CaptureEvent::Reaction(reaction)) = event else {
                 continue;
@@ -135,7 +135,7 @@ impl CaptureHandler {
                     .collect();
                 circles.insert(team.clone(), channels);
             }
-            if !reacting.contains(&team) && circles[&team].iter().any(|c| c == reaction.channel.as_str()) {
+            if !reacting.contains(&team) && circles[&team].contains(&reaction.channel) {
                 reacting.push(team);
             }
         }

@@ -87,5 +87,9 @@ pub async fn audience_of(access: &ProductAccess, team: &TeamId, user: &str) -> A
 /// Whether `user` may edit `insight` (the one standing for the message, after merges): its
 /// author, or a product user.
 pub fn may_edit(insight: &Insight, user: &str, audience: Audience) -> bool {
-    audience == Audience::Product || insight.author_id.as_deref() == Some(user)
+    audience == Audience::Product
+        || insight
+            .author_id
+            .as_ref()
+            .is_some_and(|author| author.as_str() == user)
 }

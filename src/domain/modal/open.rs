@@ -281,7 +281,7 @@ async fn find_in(
     mut prefill: Prefill,
 ) -> StoreResult<Option<Found>> {
     let context = TeamContext::load(tx, team).await?;
-    if !context.circles.contains(&prefill.channel_id) {
+    if !context.circles.contains(channel) {
         return Ok(None);
     }
     let message = MessageRef {

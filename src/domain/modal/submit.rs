@@ -102,7 +102,7 @@ impl ViewSubmissionCheck for SubmissionCheck {
         let (team, insight) = team_and_insight(&self.store, &team_id, &channel, &context)
             .await
             .map_err(unavailable)?;
-        if !team.circles.contains(&context.channel_id) {
+        if !team.circles.contains(&channel) {
             return Err(refuse(NOT_A_CIRCLE));
         }
         // The form says whether it was opened for a product user (signed); the worker asks
@@ -146,8 +146,12 @@ impl SaveFormHandler {
         context: &FormContext,
     ) -> Result<Audience, HandlerError> {
         let (_, insight) = team_and_insight(&self.store, team_id, channel, context).await?;
-        let someone_elses =
-            insight.is_some_and(|insight| insight.author_id.as_deref() != Some(context.user_id.as_str()));
+        let someone_elses = insight.is_some_and(|insight| {
+            insight
+                .author_id
+                .as_ref()
+                .is_none_or(|author| author.as_str() != context.user_id)
+        });
         if !(context.product_fields || someone_elses) {
             return Ok(Audience::Member);
         }
@@ -181,7 +185,7 @@ impl InboxHandler for SaveFormHandler {
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let team = TeamContext::load(tx, &team_id).await?;
-                if !team.circles.contains(&context.channel_id) {
+                if !team.circles.contains(&channel) {
                     tracing::info!(%team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
                     return Ok(());
                 }
