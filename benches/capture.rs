@@ -197,7 +197,7 @@ async fn round(events: usize, acks: bool, probe: Option<Duration>) -> Round {
         .await
         .expect("counts")
         .iter()
-        .map(|(_, n)| n)
+        .map(|count| count.insights)
         .sum();
     drop(tx);
     let expected_acks = if acks { MESSAGES.min(events) } else { 0 };

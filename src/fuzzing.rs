@@ -15,7 +15,7 @@ use crate::domain::modal::submit;
 use crate::domain::slash::{SlashCommand, channel_id};
 use crate::domain::triage::errors::{parse_number, parse_status};
 use crate::domain::triage::{merge, status};
-use crate::ids::{TeamId, UserId};
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::ingress::signature::{SIGNATURE_HEADER, SignatureVerifier, TIMESTAMP_HEADER, sign};
 use crate::ingress::{commands, events as ingress_events, interactions};
 use crate::secret::Secret;
@@ -142,11 +142,21 @@ pub fn feedback_text(text: &str) {
 pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], issued_at: i64, now: i64) {
     use crate::domain::modal::metadata::{CLOCK_SKEW_SECS, FORM_LIFETIME_SECS};
     let key = Secret::new(SECRET);
+    // Circlet seals only ids it parsed: the fuzzed text becomes one of Slack's shape, of any
+    // length, as the hex digits of its bytes.
+    let shaped = |prefix: char, text: &str| format!("{prefix}{}", hex::encode_upper(text));
+    let (Ok(team), Ok(channel), Ok(user)) = (
+        TeamId::parse(shaped('T', team_id)),
+        ChannelId::parse(shaped('C', channel_id)),
+        UserId::parse(shaped('U', user_id)),
+    ) else {
+        return;
+    };
     let context = FormContext {
-        team_id: team_id.to_owned(),
-        channel_id: channel_id.to_owned(),
+        team_id: team,
+        channel_id: channel,
         message_ts: message_ts.to_owned(),
-        user_id: user_id.to_owned(),
+        user_id: user,
         issued_at,
         product_fields: issued_at % 2 == 0,
     };
@@ -159,7 +169,11 @@ pub fn sealed_metadata([team_id, channel_id, message_ts, user_id]: [&str; 4], is
         "age {age}: {opened:?}"
     );
     if let Ok(opened) = opened {
-        assert!(opened.check_submitter(team_id, user_id).is_ok());
+        assert!(
+            opened
+                .check_submitter(context.team_id.as_str(), context.user_id.as_str())
+                .is_ok()
+        );
     }
 }
 

@@ -60,7 +60,7 @@ pub(super) async fn learn_identity(workspaces: Arc<Workspaces>, shutdown: Cancel
     loop {
         match bot.identity().await {
             Ok(identity) => {
-                tracing::info!(team_id = %identity.team_id, installation = identity.installation(),
+                tracing::info!(team_id = %identity.team_id, installation = %identity.installation(),
                     bot_user = %identity.user_id, "serving this workspace only");
                 return;
             }

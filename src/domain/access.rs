@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::domain::settings::ProductUsers;
 use crate::domain::workspaces::{Workspace, Workspaces};
-use crate::ids::TeamId;
+use crate::ids::{TeamId, UserId};
 use crate::slack::SlackError;
 use crate::store::SharedStore;
 
@@ -65,10 +65,10 @@ impl ProductAccess {
     /// in the settings (by id or group) are the operator's own choice; admin flags are Slack's
     /// word about a user of whichever organization, so they count only for the installed
     /// workspace.
-    pub async fn is_product_user(&self, team: &TeamId, user: &str) -> Result<bool, SlackError> {
+    pub async fn is_product_user(&self, team: &TeamId, user: &UserId) -> Result<bool, SlackError> {
         let workspace = self.workspaces.get(team).await?;
         let listed = match self.product_users(team).await? {
-            ProductUsers::Users(users) => users.iter().any(|u| u == user),
+            ProductUsers::Users(users) => users.iter().any(|u| user == u.as_str()),
             ProductUsers::UserGroup(group) => self.group_has(&workspace, &group, user).await?,
             ProductUsers::AdminsOnly => false,
         };
@@ -78,7 +78,7 @@ impl ProductAccess {
         is_admin(&workspace, user).await
     }
 
-    async fn group_has(&self, workspace: &Workspace, group: &str, user: &str) -> Result<bool, SlackError> {
+    async fn group_has(&self, workspace: &Workspace, group: &str, user: &UserId) -> Result<bool, SlackError> {
         let mut cached = self.group_members.lock().await;
         let fresh = cached
             .get(group)
@@ -96,11 +96,11 @@ impl ProductAccess {
         }
         Ok(cached
             .get(group)
-            .is_some_and(|(_, members)| members.iter().any(|m| m == user)))
+            .is_some_and(|(_, members)| members.iter().any(|m| user == m.as_str())))
     }
 }
 
-async fn is_admin(workspace: &Workspace, user: &str) -> Result<bool, SlackError> {
+async fn is_admin(workspace: &Workspace, user: &UserId) -> Result<bool, SlackError> {
     let member = member(workspace, user).await?;
     let flags = &member.flags;
     let admin = [flags.is_admin, flags.is_owner, flags.is_primary_owner].contains(&Some(true));
@@ -111,8 +111,8 @@ async fn is_admin(workspace: &Workspace, user: &str) -> Result<bool, SlackError>
     Ok(admin)
 }
 
-async fn member(workspace: &Workspace, user: &str) -> Result<SlackUser, SlackError> {
-    let request = &SlackApiUsersInfoRequest::new(user.into());
+async fn member(workspace: &Workspace, user: &UserId) -> Result<SlackUser, SlackError> {
+    let request = &SlackApiUsersInfoRequest::new(user.as_str().into());
     let answer = workspace
         .slack()
         .call("users.info", |s| async move { s.users_info(request).await })
@@ -125,13 +125,13 @@ async fn member(workspace: &Workspace, user: &str) -> Result<SlackUser, SlackErr
 /// install, the organization itself. A user Slack names no workspace for is not trusted.
 async fn is_of_installed_workspace(workspace: &Workspace, member: &SlackUser) -> Result<bool, SlackError> {
     let identity = workspace.bot().identity().await?;
-    let ours = |team: &str| team == identity.team_id || team == identity.installation();
+    let ours = |team: &str| identity.team_id == team || identity.installation() == team;
     let home = member.team_id.as_ref().is_some_and(|team| ours(&team.0));
     let grid = member.enterprise_user.as_ref();
     let grid_team = grid
         .and_then(|grid| grid.teams.as_ref())
         .is_some_and(|teams| teams.iter().any(|team| ours(&team.0)));
     let organization = identity.is_enterprise_install
-        && grid.is_some_and(|grid| grid.enterprise_id.0 == identity.installation());
+        && grid.is_some_and(|grid| identity.installation() == grid.enterprise_id.0.as_str());
     Ok(home || grid_team || organization)
 }

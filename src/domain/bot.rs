@@ -4,6 +4,7 @@ use serde::Deserialize;
 use slack_morphism::prelude::SlackUserId;
 use tokio::sync::OnceCell;
 
+use crate::ids::{TeamId, UserId};
 use crate::slack::{SlackApi, SlackError};
 
 /// `auth.test` takes no parameters besides the token.
@@ -17,12 +18,12 @@ pub struct BotIdentity {
 /// What `auth.test` says about the installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub user_id: String,
-    pub team_id: String,
+    pub user_id: UserId,
+    pub team_id: TeamId,
     /// The workspace's URL (`https://acme.slack.com/`), which permalinks start with.
     pub url: String,
     /// The Enterprise Grid organization, if any.
-    pub enterprise_id: Option<String>,
+    pub enterprise_id: Option<TeamId>,
     /// Installed across the whole organization (org-wide app), not one workspace of it.
     pub is_enterprise_install: bool,
 }
@@ -30,7 +31,7 @@ pub struct Identity {
 impl Identity {
     /// The key the installation's data is stored under, as ingress attributes requests
     /// (ARCHITECTURE §9): the enterprise of an org-wide install, else the workspace.
-    pub fn installation(&self) -> &str {
+    pub fn installation(&self) -> &TeamId {
         match (&self.enterprise_id, self.is_enterprise_install) {
             (Some(enterprise), true) => enterprise,
             _ => &self.team_id,
@@ -39,11 +40,11 @@ impl Identity {
 }
 
 /// `auth.test`'s answer as Circlet reads it: slack-morphism's model has no `enterprise_id` nor
-/// `is_enterprise_install`, which an org-wide install needs.
+/// `is_enterprise_install`, which an org-wide install needs. Its ids are checked as it is read.
 #[derive(Deserialize)]
 struct AuthTest {
-    user_id: String,
-    team_id: String,
+    user_id: UserId,
+    team_id: TeamId,
     url: String,
     #[serde(default)]
     enterprise_id: Option<String>,
@@ -70,11 +71,20 @@ impl BotIdentity {
                         s.http_session_api.http_get("auth.test", &NO_PARAMS, None).await
                     })
                     .await?;
+                let enterprise_id = found
+                    .enterprise_id
+                    .filter(|id| !id.is_empty())
+                    .map(TeamId::parse)
+                    .transpose()
+                    .map_err(|err| SlackError::Protocol {
+                        method: "auth.test",
+                        detail: err.to_string(),
+                    })?;
                 Ok::<_, SlackError>(Identity {
                     user_id: found.user_id,
                     team_id: found.team_id,
                     url: found.url,
-                    enterprise_id: found.enterprise_id.filter(|id| !id.is_empty()),
+                    enterprise_id,
                     is_enterprise_install: found.is_enterprise_install.unwrap_or(false),
                 })
             })
@@ -92,11 +102,11 @@ impl BotIdentity {
     }
 
     /// The bot's user id.
-    pub async fn user_id(&self) -> Result<&str, SlackError> {
-        Ok(self.identity().await?.user_id.as_str())
+    pub async fn user_id(&self) -> Result<&UserId, SlackError> {
+        Ok(&self.identity().await?.user_id)
     }
 
     pub async fn is_bot(&self, user: &SlackUserId) -> Result<bool, SlackError> {
-        Ok(self.user_id().await? == user.to_string())
+        Ok(self.user_id().await?.as_str() == user.0)
     }
 }

@@ -195,11 +195,12 @@ impl CircleCommand {
     async fn list(&self, team: &TeamId) -> Result<String, HandlerError> {
         let circles = self.store.circles(team).await?;
         let team_id = team.clone();
-        let counts: HashMap<String, i64> = store::transaction(self.store.as_ref(), move |tx| {
+        let counts: HashMap<ChannelId, i64> = store::transaction(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.insight_counts(&team_id).await })
         })
         .await?
         .into_iter()
+        .map(|count| (count.channel_id, count.insights))
         .collect();
         let active: Vec<String> = circles
             .iter()

@@ -129,7 +129,7 @@ impl InboxHandler for CircleLoadHandler {
         };
         let now = self.clock.now_millis();
         let (team_id, channel_id) = (team.clone(), task.channel.clone());
-        let workspace_url = (identity.installation() == team.as_str()).then(|| identity.url.clone());
+        let workspace_url = (identity.installation() == &team).then(|| identity.url.clone());
         let channel_name = info.channel.name.clone();
         let count = members.len();
         store::transaction(self.store.as_ref(), move |tx| {

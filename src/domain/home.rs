@@ -63,7 +63,7 @@ impl InboxHandler for HomeHandler {
         };
         let digests = self.store.digests();
         let mut sections = vec![own_section(&digests.authored(&team_id, &user, OWN).await?)];
-        if self.access.is_product_user(&team_id, user.as_str()).await? {
+        if self.access.is_product_user(&team_id, &user).await? {
             let now = self.clock.now_millis();
             let report = reports::compute(
                 self.store.reads().as_ref(),

@@ -103,11 +103,7 @@ impl InboxHandler for SettingsCommand {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
         let command = SlashCommand::from_job(job)?;
         let team = &command.team_id;
-        if !self
-            .access
-            .is_product_user(team, command.user_id.as_str())
-            .await?
-        {
+        if !self.access.is_product_user(team, &command.user_id).await? {
             return command.reply(&self.slack, REFUSAL).await;
         }
         let answer = match parse(&command.args()) {

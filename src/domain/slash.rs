@@ -53,10 +53,7 @@ impl SlashCommand {
     where
         Fut: Future<Output = Result<String, HandlerError>>,
     {
-        let answer = if access
-            .is_product_user(&self.team_id, self.user_id.as_str())
-            .await?
-        {
+        let answer = if access.is_product_user(&self.team_id, &self.user_id).await? {
             run().await?
         } else {
             refusal.to_owned()

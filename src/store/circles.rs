@@ -14,7 +14,7 @@ impl FromRow for Circle {
             team_id: columns.take()?,
             channel_id: columns.take()?,
             active: columns.take()?,
-            changed_by: columns.take()?,
+            changed_by: columns.lenient()?,
             updated_at: columns.take()?,
         })
     }

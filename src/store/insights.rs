@@ -130,7 +130,8 @@ pub struct Insight {
     pub channel_id: ChannelId,
     pub message_ts: String,
     pub thread_ts: Option<String>,
-    pub author_id: Option<String>,
+    /// Read leniently (see [`super::sql::Lenient`]).
+    pub author_id: Option<UserId>,
     /// The author's own workspace; None while unknown, which counts as the installation's.
     pub author_team_id: Option<TeamId>,
     /// None until the message's text is known.
@@ -218,10 +219,26 @@ pub struct InsightDetails {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub ts: String,
-    pub user_id: Option<String>,
+    /// Read leniently (see [`super::sql::Lenient`]).
+    pub user_id: Option<UserId>,
     pub text: String,
+}
+
+/// A member's present reaction on a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub user_id: UserId,
+    /// The base emoji name (no skin tone).
+    pub emoji: String,
+}
+
+/// How many live insights a circle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircleCount {
+    pub channel_id: ChannelId,
+    pub insights: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,8 +348,9 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     /// Records the change unless a newer event for the same reaction is already recorded;
     /// returns whether it was applied.
     async fn set_reaction(&mut self, change: &ReactionChange<'_>) -> StoreResult<bool>;
-    /// Present reactions on a message: (user, emoji).
-    async fn reactions_on(&mut self, message: MessageRef<'_>) -> StoreResult<Vec<(UserId, String)>>;
+    /// Present reactions on a message, by user then emoji (a user id of another shape left
+    /// out, see [`super::sql::Lenient`]).
+    async fn reactions_on(&mut self, message: MessageRef<'_>) -> StoreResult<Vec<Reaction>>;
     /// Whether any member still has one of `emoji` on the insight's message or on a message of an
     /// insight merged into it.
     async fn has_reaction(&mut self, insight_id: i64, emoji: &[&str]) -> StoreResult<bool>;
@@ -372,11 +390,12 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     /// unless the message is not captured, its insight was deleted, or the member wrote it.
     async fn add_vote_on_message(&mut self, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool>;
     async fn remove_vote(&mut self, user_id: &UserId, on: MessageRef<'_>) -> StoreResult<bool>;
-    /// Distinct voters, sorted.
-    async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>>;
+    /// Distinct voters, sorted (a voter id of another shape left out, see
+    /// [`super::sql::Lenient`]).
+    async fn voters(&mut self, id: i64) -> StoreResult<Vec<UserId>>;
     /// Distinct members whose vote for insight `id` was given on `message` (its own message or
-    /// one merged into it), sorted.
-    async fn voters_on(&mut self, id: i64, message: MessageRef<'_>) -> StoreResult<Vec<String>>;
+    /// one merged into it), sorted, like [`InsightTx::voters`].
+    async fn voters_on(&mut self, id: i64, message: MessageRef<'_>) -> StoreResult<Vec<UserId>>;
     async fn add_reply(&mut self, id: i64, reply: &Reply) -> StoreResult<bool>;
     /// Updates (Some) or removes (None) a reply wherever it is attached.
     async fn edit_reply(&mut self, channel_id: &ChannelId, ts: &str, text: Option<&str>) -> StoreResult<()>;
@@ -419,9 +438,9 @@ pub trait InsightTx: super::digest::ScheduleTx + Send {
     ) -> StoreResult<Rule>;
     async fn remove_rule(&mut self, team_id: &TeamId, number: i64) -> StoreResult<Option<Rule>>;
     /// Active circles of the workspace.
-    async fn circle_channels(&mut self, team_id: &TeamId) -> StoreResult<Vec<String>>;
+    async fn circle_channels(&mut self, team_id: &TeamId) -> StoreResult<Vec<ChannelId>>;
     /// Insights (not deleted or merged) per circle channel.
-    async fn insight_counts(&mut self, team_id: &TeamId) -> StoreResult<Vec<(String, i64)>>;
+    async fn insight_counts(&mut self, team_id: &TeamId) -> StoreResult<Vec<CircleCount>>;
 
     // --- circle members and names (for reports and exports)
     /// Counts one post, thread reply or reaction of a member on its UTC day.

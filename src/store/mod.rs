@@ -37,9 +37,9 @@ pub use digest::{
 };
 pub use engine::SqlStore;
 pub use insights::{
-    Activity, ActivityKind, CachedMessage, EmojiOverride, Insight, InsightDetails, InsightSource,
-    InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named, NewInsight,
-    NewRule, Person, ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
+    Activity, ActivityKind, CachedMessage, CircleCount, EmojiOverride, Insight, InsightDetails,
+    InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
+    NewInsight, NewRule, Person, Reaction, ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
 };
 pub use postgres::PostgresStore;
 pub use reads::{
@@ -66,10 +66,11 @@ pub enum Backend {
 /// A channel's circle state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Circle {
-    pub team_id: String,
-    pub channel_id: String,
+    pub team_id: TeamId,
+    pub channel_id: ChannelId,
     pub active: bool,
-    pub changed_by: Option<String>,
+    /// Read leniently (see [`sql::Lenient`]).
+    pub changed_by: Option<UserId>,
     pub updated_at: Millis,
 }
 

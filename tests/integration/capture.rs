@@ -40,7 +40,7 @@ on_both_backends! {
 
         let got = captured(&app, CIRCLE, IDEA).await.expect("captured");
         assert_eq!(got.insight.text.as_deref(), Some("Could the serum come in a travel size?"));
-        assert_eq!(got.insight.author_id.as_deref(), Some("U0MAYA"));
+        assert_eq!(got.insight.author_id.as_ref().map(|id| id.as_str()), Some("U0MAYA"));
         assert_eq!(got.insight.number, 1);
         assert_eq!(got.insight.source(), InsightSource::Reaction);
         assert_eq!(got.tags, ["idea"]);

@@ -316,7 +316,7 @@ on_both_backends! {
         app.worker.drain().await.unwrap();
 
         let insight = insight(&app).await.expect("captured");
-        assert_eq!(insight.author_id.as_deref(), Some("W0KIM"));
+        assert_eq!(insight.author_id.as_ref().map(|id| id.as_str()), Some("W0KIM"));
         assert_eq!(insight.author_team_id.as_ref().map(|t| t.as_str()), Some("T0PARTNER"));
     }
 }
@@ -345,7 +345,7 @@ async fn a_valid_submission_captures_the_message_with_the_forms_fields_and_ackno
     assert_eq!(insight.source(), InsightSource::Shortcut);
     assert_eq!(insight.text.as_deref(), Some("Serum pump jams half way"));
     assert_eq!(
-        insight.author_id.as_deref(),
+        insight.author_id.as_ref().map(|id| id.as_str()),
         Some(AUTHOR),
         "the message's author, not the member"
     );

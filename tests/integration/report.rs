@@ -134,9 +134,9 @@ async fn seed_circles(store: &SharedStore, now: Millis) {
         }
         for n in 0..one.replies {
             let reply = Reply {
-                channel_id: one.channel.to_owned(),
+                channel_id: crate::helpers::ids::channel(one.channel).clone(),
                 ts: format!("1700000100.00010{n}"),
-                user_id: Some("U0REPLY".to_owned()),
+                user_id: Some(crate::helpers::ids::user("U0REPLY").clone()),
                 text: "me too".to_owned(),
             };
             tx.add_reply(insight.id, &reply).await.unwrap();

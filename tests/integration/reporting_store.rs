@@ -85,7 +85,7 @@ on_both_backends! {
             tx.add_vote_on_message(crate::helpers::ids::user(voter), at("T1", "C1", "1.000001")).await.unwrap();
         }
         tx.remove_vote(crate::helpers::ids::user("U3"), at("T1", "C1", "1.000001")).await.unwrap();
-        let reply = |ts: &str| Reply { channel_id: "C1".into(), ts: ts.into(), user_id: Some("U1".into()), text: "same".into() };
+        let reply = |ts: &str| Reply { channel_id: ids::channel("C1").clone(), ts: ts.into(), user_id: Some(ids::user("U1").clone()), text: "same".into() };
         tx.add_reply(a, &reply("1.000010")).await.unwrap();
         tx.add_reply(a, &reply("1.000011")).await.unwrap();
         tx.edit_reply(crate::helpers::ids::channel("C1"), "1.000011", None).await.unwrap();
@@ -324,7 +324,7 @@ on_both_backends! {
 on_both_backends! {
     async fn a_stored_member_id_of_another_shape_reads_as_no_member_not_as_a_failed_read(db: TestDb) {
         // Authors and voters were copied from payloads unchecked before ids were typed: one odd
-        // id costs its mention, not the export, the report or the digest.
+        // id costs its mention, not the export, the report, the digest or the capture.
         let store = db.store().await;
         seed_insights(&db, "T1", 2, 10).await;
         db.execute(&[
@@ -360,6 +360,11 @@ on_both_backends! {
         assert_eq!(moves.iter().map(|m| (m.number, m.author_id.clone())).collect::<Vec<_>>(), vec![(1, None)]);
         let voters = store.digests().voters_of(&[first], ids::channel("C0CIRCLE")).await.unwrap();
         assert_eq!(voters.iter().map(|v| v.user_id.as_str()).collect::<Vec<_>>(), vec!["U0VOTER"]);
+
+        // And capture's: the insight itself, and its voters.
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.insight(first).await.unwrap().unwrap().author_id, None);
+        assert_eq!(tx.voters(first).await.unwrap(), ["U0VOTER"]);
     }
 }
 

@@ -293,7 +293,7 @@ on_both_backends! {
         let circles = store.circles(crate::helpers::ids::team("T1")).await.unwrap();
         let listed: Vec<(&str, bool)> = circles.iter().map(|c| (c.channel_id.as_str(), c.active)).collect();
         assert_eq!(listed, vec![("C2", true), ("C1", false)], "active first");
-        assert_eq!((circles[1].updated_at, circles[1].changed_by.as_deref()), (50, Some("U0CM")));
+        assert_eq!((circles[1].updated_at, circles[1].changed_by.as_ref().map(|id| id.as_str())), (50, Some("U0CM")));
         assert!(store.circles(crate::helpers::ids::team("T3")).await.unwrap().is_empty());
     }
 }

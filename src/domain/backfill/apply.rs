@@ -141,7 +141,7 @@ async fn reconcile_reactions(
         .reactions_on(at)
         .await?
         .into_iter()
-        .map(|(user, emoji)| (user.to_string(), emoji))
+        .map(|reaction| (reaction.user_id.into_string(), reaction.emoji))
         .collect();
     let added = on_slack.difference(&recorded).map(|reaction| (reaction, true));
     let removed = recorded.difference(&on_slack).map(|reaction| (reaction, false));
@@ -169,7 +169,7 @@ async fn reconcile_reactions(
         .reactions_on(at)
         .await?
         .into_iter()
-        .map(|(user, emoji)| (user.to_string(), emoji))
+        .map(|reaction| (reaction.user_id.into_string(), reaction.emoji))
         .collect();
     for (_, emoji) in now_recorded.difference(&recorded) {
         match is_vote(emoji) {

@@ -174,7 +174,7 @@ impl Backfill {
             None => circles,
         };
         let workspace = self.workspaces.get(&request.team).await?;
-        let bot_user = workspace.bot().user_id().await?.to_owned();
+        let bot_user = workspace.bot().user_id().await?.as_str().to_owned();
         let reader = HistoryReader {
             slack: workspace.slack(),
             pacer: &self.pacer,

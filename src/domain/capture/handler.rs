@@ -11,7 +11,7 @@ use super::events::{self, CaptureEvent};
 use super::service::{self, TeamContext};
 use crate::clock::SharedClock;
 use crate::domain::workspaces::Workspaces;
-use crate::ids::TeamId;
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
 use crate::store::{self, SharedStore};
 
@@ -117,7 +117,7 @@ impl CaptureHandler {
         events: &[Result<CaptureEvent, HandlerError>],
     ) -> Result<Vec<TeamId>, HandlerError> {
         let mut reacting = Vec::new();
-        let mut circles: HashMap<TeamId, Vec<String>> = HashMap::new();
+        let mut circles: HashMap<TeamId, Vec<ChannelId>> = HashMap::new();
         for (job, event) in jobs.iter().zip(events) {
             let Ok(CaptureEvent::Reaction(reaction)) = event else {
                 continue;
@@ -135,7 +135,7 @@ impl CaptureHandler {
                     .collect();
                 circles.insert(team.clone(), channels);
             }
-            if !reacting.contains(&team) && circles[&team].iter().any(|c| c == reaction.channel.as_str()) {
+            if !reacting.contains(&team) && circles[&team].contains(&reaction.channel) {
                 reacting.push(team);
             }
         }
@@ -148,7 +148,7 @@ impl CaptureHandler {
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
-    ) -> Result<HashMap<TeamId, String>, HandlerError> {
+    ) -> Result<HashMap<TeamId, UserId>, HandlerError> {
         let mut bot_users = HashMap::new();
         for team in self.reacting_in_circles(jobs, events).await? {
             let workspace = self.workspaces.get(&team).await?;
@@ -163,7 +163,7 @@ impl CaptureHandler {
         &self,
         jobs: &[Job],
         events: &[Result<CaptureEvent, HandlerError>],
-        bot_users: &HashMap<TeamId, String>,
+        bot_users: &HashMap<TeamId, UserId>,
     ) -> Result<(), HandlerError> {
         let now = self.clock.now_millis();
         let keys = message_keys(jobs, events);
@@ -186,7 +186,7 @@ impl CaptureHandler {
                         let context = TeamContext::load(tx, &team).await?;
                         teams.insert(team.clone(), context);
                     }
-                    let bot_user = bot_users.get(&team).map_or("", String::as_str);
+                    let bot_user = bot_users.get(&team).map_or("", UserId::as_str);
                     service::apply(tx, &teams[&team], bot_user, event, now).await?;
                 }
                 Ok(())

@@ -28,7 +28,7 @@ const MAX_MERGE_HOPS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct TeamContext {
     pub team_id: TeamId,
-    pub circles: HashSet<String>,
+    pub circles: HashSet<ChannelId>,
     pub emoji: EmojiMap,
     pub rules: Vec<Rule>,
 }
@@ -62,7 +62,7 @@ pub async fn apply(
 ) -> StoreResult<()> {
     match event {
         CaptureEvent::Reaction(reaction)
-            if ctx.circles.contains(reaction.channel.as_str()) && reaction.user != bot_user =>
+            if ctx.circles.contains(&reaction.channel) && reaction.user != bot_user =>
         {
             // Counted once: a reaction already recorded (a backfill found it first) is not new.
             let changed = on_reaction(tx, ctx, reaction, now).await?;
@@ -79,7 +79,7 @@ pub async fn apply(
                 .await?;
             }
         }
-        CaptureEvent::Posted(posted) if ctx.circles.contains(posted.channel.as_str()) => {
+        CaptureEvent::Posted(posted) if ctx.circles.contains(&posted.channel) => {
             // Counted once: a message already cached (a backfill found it first) is not new.
             let new = on_posted(tx, ctx, posted, now).await?;
             if let Some(user) = posted.user.as_ref().filter(|u| *u != bot_user && new) {
@@ -98,7 +98,7 @@ pub async fn apply(
                 .await?;
             }
         }
-        CaptureEvent::Edited(edited) if ctx.circles.contains(edited.channel.as_str()) => {
+        CaptureEvent::Edited(edited) if ctx.circles.contains(&edited.channel) => {
             on_edited(tx, ctx, edited, now).await?;
         }
         CaptureEvent::Deleted { channel, ts } => on_deleted(tx, ctx, channel, ts, now).await?,
@@ -213,9 +213,9 @@ async fn on_posted(
         && let Some(insight) = captured(tx, ctx.message(&posted.channel, parent)).await?
     {
         let reply = Reply {
-            channel_id: posted.channel.to_string(),
+            channel_id: posted.channel.clone(),
             ts: posted.ts.clone(),
-            user_id: posted.user.as_ref().map(UserId::to_string),
+            user_id: posted.user.clone(),
             text: posted.text.clone(),
         };
         tx.add_reply(insight.id, &reply).await?;
@@ -274,7 +274,7 @@ async fn capture_if_wanted(
     let reactions = tx.reactions_on(message).await?;
     let actions: Vec<TagAction> = reactions
         .iter()
-        .filter_map(|(_, emoji)| ctx.emoji.action(emoji))
+        .filter_map(|reaction| ctx.emoji.action(&reaction.emoji))
         .collect();
     let source = if answers_prompt {
         InsightSource::Prompt
@@ -400,16 +400,16 @@ pub async fn capture(
             at: now,
         })
         .await?;
-    for (user, emoji) in tx.reactions_on(message).await? {
-        if is_vote(&emoji) && Some(&user) != author {
-            tx.add_vote(insight.id, &user, message).await?;
+    for reaction in tx.reactions_on(message).await? {
+        if is_vote(&reaction.emoji) && Some(&reaction.user_id) != author {
+            tx.add_vote(insight.id, &reaction.user_id, message).await?;
         }
     }
     for reply in tx.thread_replies(message).await? {
         let reply = Reply {
-            channel_id: reply.channel_id.to_string(),
+            channel_id: reply.channel_id,
             ts: reply.ts,
-            user_id: reply.user_id.map(|user| user.to_string()),
+            user_id: reply.user_id,
             text: reply.text,
         };
         tx.add_reply(insight.id, &reply).await?;

@@ -74,7 +74,7 @@ impl InboxHandler for DigestCommand {
         let command = SlashCommand::from_job(job)?;
         if !self
             .access
-            .is_product_user(&command.team_id, command.user_id.as_str())
+            .is_product_user(&command.team_id, &command.user_id)
             .await?
         {
             return command.reply(&self.slack, REFUSAL).await;

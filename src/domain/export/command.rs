@@ -110,7 +110,7 @@ impl InboxHandler for ExportCommand {
         let command = SlashCommand::from_job(job)?;
         let answer = if self
             .access
-            .is_product_user(&command.team_id, command.user_id.as_str())
+            .is_product_user(&command.team_id, &command.user_id)
             .await?
         {
             self.run(&command).await?

@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::ids::{ChannelId, TeamId};
+use crate::ids::{ChannelId, TeamId, UserId};
 use crate::secret::Secret;
 
 /// How long an opened form may be submitted.
@@ -31,14 +31,15 @@ pub enum MetadataError {
     WrongSubmitter,
 }
 
-/// What a capture form is about.
+/// What a capture form is about. Its ids are written as Slack's text and checked as they are
+/// read back: Circlet signs only ids it parsed, so text of another shape is no Circlet form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormContext {
-    pub team_id: String,
-    pub channel_id: String,
+    pub team_id: TeamId,
+    pub channel_id: ChannelId,
     pub message_ts: String,
     /// The user the form was opened for.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Unix seconds.
     pub issued_at: i64,
     /// Whether the form was opened for a product user, and so shows (and may set) the
@@ -87,19 +88,8 @@ impl FormContext {
         Ok(sealed.context)
     }
 
-    /// The form's workspace and channel, typed. Circlet signs only ids Slack sent, so text of
-    /// another shape is no Circlet form.
-    pub fn ids(&self) -> Result<(TeamId, ChannelId), MetadataError> {
-        match (
-            TeamId::parse(self.team_id.as_str()),
-            ChannelId::parse(self.channel_id.as_str()),
-        ) {
-            (Ok(team), Ok(channel)) => Ok((team, channel)),
-            _ => Err(MetadataError::Malformed),
-        }
-    }
-
-    /// Only the user the form was opened for, in that workspace, may submit it.
+    /// Only the user the form was opened for, in that workspace, may submit it: `team_id` and
+    /// `user_id` as the submission names them.
     pub fn check_submitter(&self, team_id: &str, user_id: &str) -> Result<(), MetadataError> {
         if self.team_id == team_id && self.user_id == user_id {
             Ok(())
@@ -113,15 +103,15 @@ impl FormContext {
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(PURPOSE);
         let issued_at = self.issued_at.to_string();
-        let product_fields = if self.product_fields { "product" } else { "member" }.to_owned();
+        let product_fields = if self.product_fields { "product" } else { "member" };
         // Each field is length-prefixed, so no two different contexts sign the same bytes.
         for field in [
-            &self.team_id,
-            &self.channel_id,
-            &self.message_ts,
-            &self.user_id,
-            &issued_at,
-            &product_fields,
+            self.team_id.as_str(),
+            self.channel_id.as_str(),
+            self.message_ts.as_str(),
+            self.user_id.as_str(),
+            issued_at.as_str(),
+            product_fields,
         ] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field.as_bytes());
@@ -136,10 +126,10 @@ mod tests {
 
     fn context() -> FormContext {
         FormContext {
-            team_id: "T1".into(),
-            channel_id: "C1".into(),
+            team_id: TeamId::parse("T1").unwrap(),
+            channel_id: ChannelId::parse("C1").unwrap(),
             message_ts: "1700000000.000100".into(),
-            user_id: "U1".into(),
+            user_id: UserId::parse("U1").unwrap(),
             issued_at: 1_700_000_000,
             product_fields: false,
         }
@@ -181,6 +171,20 @@ mod tests {
             }
             .seal(&key());
             assert_eq!(FormContext::open(&sealed, &key(), now), Err(MetadataError::Stale));
+        }
+    }
+
+    #[test]
+    fn a_form_naming_ids_of_another_shape_is_no_circlet_form() {
+        let sealed = context().seal(&key());
+        for (id, other) in [("\"T1\"", "\"t1\""), ("\"C1\"", "\"U1\""), ("\"U1\"", "\"\"")] {
+            let reshaped = sealed.replace(id, other);
+            assert_ne!(reshaped, sealed);
+            assert_eq!(
+                FormContext::open(&reshaped, &key(), 1_700_000_000),
+                Err(MetadataError::Malformed),
+                "{reshaped}"
+            );
         }
     }
 

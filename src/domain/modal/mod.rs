@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::domain::Services;
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::TeamContext;
-use crate::ids::TeamId;
+use crate::ids::{TeamId, UserId};
 use crate::inbox::{HandlerRegistry, InboxKind};
 use crate::store::Insight;
 use view::Audience;
@@ -73,7 +73,7 @@ pub fn workspace_tags(context: &TeamContext) -> BTreeSet<String> {
 
 /// Whether `user` gets the product team's form. When Slack cannot say, the member's form: it
 /// shows less, never more.
-pub async fn audience_of(access: &ProductAccess, team: &TeamId, user: &str) -> Audience {
+pub async fn audience_of(access: &ProductAccess, team: &TeamId, user: &UserId) -> Audience {
     match access.is_product_user(team, user).await {
         Ok(true) => Audience::Product,
         Ok(false) => Audience::Member,
@@ -86,6 +86,6 @@ pub async fn audience_of(access: &ProductAccess, team: &TeamId, user: &str) -> A
 
 /// Whether `user` may edit `insight` (the one standing for the message, after merges): its
 /// author, or a product user.
-pub fn may_edit(insight: &Insight, user: &str, audience: Audience) -> bool {
-    audience == Audience::Product || insight.author_id.as_deref() == Some(user)
+pub fn may_edit(insight: &Insight, user: &UserId, audience: Audience) -> bool {
+    audience == Audience::Product || insight.author_id.as_ref() == Some(user)
 }

@@ -42,12 +42,18 @@ struct MessageAction {
 }
 
 impl MessageAction {
-    /// The workspace (the job's) and the channel, typed; None for text of another shape.
-    fn ids(&self, team: &str) -> (Option<TeamId>, Option<ChannelId>) {
-        (
-            TeamId::parse(team).ok(),
-            ChannelId::parse(self.channel.id.as_str()).ok(),
-        )
+    /// The channel, typed; None for text of another shape, which names no circle.
+    fn channel(&self) -> Option<ChannelId> {
+        ChannelId::parse(self.channel.id.as_str()).ok()
+    }
+
+    /// The message's author, typed; None when Slack named none, or text of another shape (it
+    /// would only be shown, as a mention).
+    fn author(&self) -> Option<UserId> {
+        self.message
+            .user
+            .as_deref()
+            .and_then(|user| UserId::parse(user).ok())
     }
 }
 
@@ -101,11 +107,11 @@ impl InboxHandler for OpenFormHandler {
             return Ok(());
         }
         let team_id = job_team(job)?;
-        let team = team_id.as_str();
-        let user = action.user.id.as_str();
+        let user = UserId::parse(action.user.id.as_str())
+            .map_err(|err| HandlerError::permanent(format!("message action: {err}")))?;
         let (found, audience) = tokio::join!(
-            self.find(team, &action),
-            audience_of(&self.access, &team_id, user)
+            self.find(&team_id, &action),
+            audience_of(&self.access, &team_id, &user)
         );
         let Some(Found {
             mut prefill,
@@ -116,7 +122,7 @@ impl InboxHandler for OpenFormHandler {
             return self.explain_not_a_circle(&action).await;
         };
         if let Some(insight) = &captured
-            && !may_edit(insight, user, audience)
+            && !may_edit(insight, &user, audience)
         {
             return self.explain_already_captured(&action, insight.number).await;
         }
@@ -124,10 +130,10 @@ impl InboxHandler for OpenFormHandler {
             prefill.details = InsightDetails::default();
         }
         let context = FormContext {
-            team_id: team.to_owned(),
-            channel_id: action.channel.id.clone(),
+            team_id: team_id.clone(),
+            channel_id: prefill.channel_id.clone(),
             message_ts: action.message.ts.clone(),
-            user_id: user.to_owned(),
+            user_id: user,
             issued_at: self.clock.now_secs(),
             product_fields: audience == Audience::Product,
         };
@@ -140,13 +146,13 @@ impl InboxHandler for OpenFormHandler {
         match self.open(&team_id, &action.trigger_id, form).await {
             Ok(()) => {}
             Err(SlackError::Api { code, .. }) if TRIGGER_GONE.contains(&code.as_str()) => {
-                tracing::info!(%team, code, "the shortcut's trigger expired before the form opened");
+                tracing::info!(team = %team_id, code, "the shortcut's trigger expired before the form opened");
                 self.apologize_for_the_delay(&action).await;
                 return Ok(());
             }
             Err(err) => return Err(err.into()),
         }
-        self.remember_message(team, &action).await;
+        self.remember_message(&team_id, &action).await;
         Ok(())
     }
 }
@@ -155,20 +161,14 @@ impl OpenFormHandler {
     /// What the form starts with, the workspace's tags and the message's insight, or None
     /// outside a circle. Reads only: nothing is written before the modal is open, the
     /// trigger is short-lived.
-    async fn find(&self, team: &str, action: &MessageAction) -> Result<Option<Found>, HandlerError> {
-        let prefill = Prefill {
-            channel_id: action.channel.id.clone(),
-            author_id: action.message.user.clone(),
-            text: action.message.text.clone(),
-            ..Prefill::default()
-        };
-        // Ids of another shape name no circle.
-        let (Some(team_id), Some(channel)) = action.ids(team) else {
+    async fn find(&self, team: &TeamId, action: &MessageAction) -> Result<Option<Found>, HandlerError> {
+        let Some(channel) = action.channel() else {
             return Ok(None);
         };
-        let ts = action.message.ts.clone();
+        let prefill = Prefill::message(channel, action.author(), action.message.text.clone());
+        let (team_id, ts) = (team.clone(), action.message.ts.clone());
         let found = store::transaction(self.store.as_ref(), move |tx| {
-            Box::pin(async move { find_in(tx, &team_id, &channel, &ts, prefill).await })
+            Box::pin(async move { find_in(tx, &team_id, &ts, prefill).await })
         })
         .await?;
         Ok(found)
@@ -237,19 +237,15 @@ impl OpenFormHandler {
 
     /// Caches the message (author, thread) for the capture on submit. Best effort: the modal is
     /// open, so failing the job here would only retry with a spent trigger.
-    async fn remember_message(&self, team: &str, action: &MessageAction) {
-        let (Some(team_id), Some(channel_id)) = action.ids(team) else {
+    async fn remember_message(&self, team: &TeamId, action: &MessageAction) {
+        let Some(channel_id) = action.channel() else {
             return;
         };
         let message = CachedMessage {
-            team_id,
+            team_id: team.clone(),
             channel_id,
             ts: action.message.ts.clone(),
-            user_id: action
-                .message
-                .user
-                .as_deref()
-                .and_then(|user| UserId::parse(user).ok()),
+            user_id: action.author(),
             text: action.message.text.clone(),
             thread_ts: action.message.thread_ts.clone(),
             user_team_id: events::author_team(
@@ -276,7 +272,6 @@ impl OpenFormHandler {
 async fn find_in(
     tx: &mut dyn InsightTx,
     team: &TeamId,
-    channel: &ChannelId,
     ts: &str,
     mut prefill: Prefill,
 ) -> StoreResult<Option<Found>> {
@@ -284,9 +279,10 @@ async fn find_in(
     if !context.circles.contains(&prefill.channel_id) {
         return Ok(None);
     }
+    let channel = prefill.channel_id.clone();
     let message = MessageRef {
         team_id: team,
-        channel_id: channel,
+        channel_id: &channel,
         ts,
     };
     let captured = match tx.insight_by_message(message).await? {

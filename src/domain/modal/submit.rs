@@ -15,7 +15,6 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
 use crate::domain::capture::service::{self, TeamContext, follow_merges};
 use crate::domain::settings::DomainSettings;
-use crate::ids::{ChannelId, TeamId};
 use crate::inbox::{HandlerError, InboxHandler, Job, ViewRejection, ViewSubmissionCheck};
 use crate::secret::Secret;
 use crate::store::{
@@ -97,9 +96,8 @@ impl ViewSubmissionCheck for SubmissionCheck {
                 tracing::info!(%team_id, error = %err, "refused a capture form");
                 refuse(EXPIRED)
             })?;
-        let (team_id, channel) = context.ids().map_err(|_| refuse(EXPIRED))?;
         let unavailable = |err: crate::store::StoreError| ViewRejection::Unavailable(err.to_string());
-        let (team, insight) = team_and_insight(&self.store, &team_id, &channel, &context)
+        let (team, insight) = team_and_insight(&self.store, &context)
             .await
             .map_err(unavailable)?;
         if !team.circles.contains(&context.channel_id) {
@@ -139,23 +137,24 @@ impl SaveFormHandler {
     /// Whether the submitter counts as a product user for this save. Slack is asked only when
     /// it matters: the form carries product fields, or someone else's insight stands for the
     /// message. Asked before the saving transaction opens, never inside it.
-    async fn audience(
-        &self,
-        team_id: &TeamId,
-        channel: &ChannelId,
-        context: &FormContext,
-    ) -> Result<Audience, HandlerError> {
-        let (_, insight) = team_and_insight(&self.store, team_id, channel, context).await?;
+    async fn audience(&self, context: &FormContext) -> Result<Audience, HandlerError> {
+        let (_, insight) = team_and_insight(&self.store, context).await?;
         let someone_elses =
-            insight.is_some_and(|insight| insight.author_id.as_deref() != Some(context.user_id.as_str()));
+            insight.is_some_and(|insight| insight.author_id.as_ref() != Some(&context.user_id));
         if !(context.product_fields || someone_elses) {
             return Ok(Audience::Member);
         }
-        Ok(if self.access.is_product_user(team_id, &context.user_id).await? {
-            Audience::Product
-        } else {
-            Audience::Member
-        })
+        Ok(
+            if self
+                .access
+                .is_product_user(&context.team_id, &context.user_id)
+                .await?
+            {
+                Audience::Product
+            } else {
+                Audience::Member
+            },
+        )
     }
 }
 
@@ -173,16 +172,13 @@ impl InboxHandler for SaveFormHandler {
         let context = submission
             .context(team_id, &self.settings.signing_key, received_secs)
             .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
-        let (team_id, channel) = context
-            .ids()
-            .map_err(|err| HandlerError::permanent(format!("capture form refused: {err}")))?;
-        let audience = self.audience(&team_id, &channel, &context).await?;
+        let audience = self.audience(&context).await?;
         let now = self.clock.now_millis();
         store::transaction_with(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                let team = TeamContext::load(tx, &team_id).await?;
+                let team = TeamContext::load(tx, &context.team_id).await?;
                 if !team.circles.contains(&context.channel_id) {
-                    tracing::info!(%team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
+                    tracing::info!(team_id = %context.team_id, channel = %context.channel_id, "capture form for a channel that stopped being a circle; not saved");
                     return Ok(());
                 }
                 // The workspace's tags may have changed since the check; a refused form stays
@@ -198,7 +194,7 @@ impl InboxHandler for SaveFormHandler {
                         errors.keys().cloned().collect::<Vec<_>>().join(", ")
                     ))
                 })?;
-                save(tx, &team, &channel, &context, &form, audience, now).await?;
+                save(tx, &team, &context, &form, audience, now).await?;
                 Ok(())
             })
         })
@@ -210,18 +206,16 @@ impl InboxHandler for SaveFormHandler {
 /// in a transaction of their own.
 async fn team_and_insight(
     store: &SharedStore,
-    team_id: &TeamId,
-    channel: &ChannelId,
     context: &FormContext,
 ) -> StoreResult<(TeamContext, Option<Insight>)> {
-    let (team_id, channel, ts) = (team_id.clone(), channel.clone(), context.message_ts.clone());
+    let context = context.clone();
     store::transaction(store.as_ref(), move |tx| {
         Box::pin(async move {
-            let team = TeamContext::load(tx, &team_id).await?;
+            let team = TeamContext::load(tx, &context.team_id).await?;
             let message = MessageRef {
-                team_id: &team_id,
-                channel_id: &channel,
-                ts: &ts,
+                team_id: &context.team_id,
+                channel_id: &context.channel_id,
+                ts: &context.message_ts,
             };
             let insight = live_insight(tx, message).await?;
             Ok((team, insight))
@@ -243,7 +237,6 @@ async fn live_insight(tx: &mut dyn InsightTx, message: MessageRef<'_>) -> StoreR
 async fn save(
     tx: &mut dyn InsightTx,
     team: &TeamContext,
-    channel: &ChannelId,
     context: &FormContext,
     form: &FeedbackForm,
     audience: Audience,
@@ -251,7 +244,7 @@ async fn save(
 ) -> StoreResult<()> {
     let message = MessageRef {
         team_id: &team.team_id,
-        channel_id: channel,
+        channel_id: &context.channel_id,
         ts: &context.message_ts,
     };
     if let Some(insight) = live_insight(tx, message).await?

@@ -6,6 +6,7 @@ use slack_morphism::prelude::*;
 
 use super::CALLBACK_ID;
 use super::form::{MAX_DETAIL_CHARS, SENTIMENTS};
+use crate::ids::{ChannelId, UserId};
 use crate::store::InsightDetails;
 
 pub const TEXT_BLOCK: &str = "text";
@@ -19,15 +20,29 @@ const INPUT_ACTION: &str = "input";
 const MAX_OPTIONS: usize = 100;
 
 /// What the form starts with: the message, or the insight already capturing it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefill {
-    pub channel_id: String,
-    pub author_id: Option<String>,
+    pub channel_id: ChannelId,
+    pub author_id: Option<UserId>,
     /// The insight's number when the message is already captured.
     pub number: Option<i64>,
     pub text: String,
     pub tags: Vec<String>,
     pub details: InsightDetails,
+}
+
+impl Prefill {
+    /// What the shortcut's message says, before any insight capturing it is looked up.
+    pub fn message(channel_id: ChannelId, author_id: Option<UserId>, text: String) -> Self {
+        Self {
+            channel_id,
+            author_id,
+            number: None,
+            text,
+            tags: Vec::new(),
+            details: InsightDetails::default(),
+        }
+    }
 }
 
 /// Who a form is for: members see the text and tags; product users also the product-only
@@ -189,6 +204,10 @@ fn option(value: &str, label: &str) -> SlackBlockChoiceItem<SlackBlockPlainTextO
 mod tests {
     use super::*;
 
+    fn blank() -> Prefill {
+        Prefill::message(ChannelId::parse("C1").unwrap(), None, String::new())
+    }
+
     fn tags(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|n| (*n).to_owned()).collect()
     }
@@ -196,8 +215,8 @@ mod tests {
     #[test]
     fn the_form_is_prefilled_and_offers_only_workspace_tags() {
         let prefill = Prefill {
-            channel_id: "C1".into(),
-            author_id: Some("U1".into()),
+            channel_id: ChannelId::parse("C1").unwrap(),
+            author_id: Some(UserId::parse("U1").unwrap()),
             number: Some(7),
             text: "It jams".into(),
             tags: vec!["bug".into(), "retired".into()],
@@ -245,7 +264,7 @@ mod tests {
     #[test]
     fn a_workspace_without_tags_gets_no_tags_field() {
         let view = serde_json::to_value(capture_form(
-            &Prefill::default(),
+            &blank(),
             &BTreeSet::new(),
             Audience::Product,
             String::new(),
@@ -276,7 +295,7 @@ mod tests {
                 sentiment: Some("negative".into()),
                 customer_company: Some("Glow & Co".into()),
             },
-            ..Prefill::default()
+            ..blank()
         };
         let member = serde_json::to_value(capture_form(
             &prefill,
@@ -311,7 +330,7 @@ mod tests {
         let many: BTreeSet<String> = (0..150).map(|n| format!("tag{n:03}")).collect();
         let prefill = Prefill {
             tags: vec!["tag149".into(), "tag120".into(), "gone".into()],
-            ..Prefill::default()
+            ..blank()
         };
         let view =
             serde_json::to_value(capture_form(&prefill, &many, Audience::Member, String::new())).unwrap();

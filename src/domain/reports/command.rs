@@ -36,7 +36,7 @@ impl InboxHandler for ReportCommand {
         // Before reading the request: even "not a circle" would tell a customer something.
         if !self
             .access
-            .is_product_user(&command.team_id, command.user_id.as_str())
+            .is_product_user(&command.team_id, &command.user_id)
             .await?
         {
             return command.reply(&self.slack, REFUSAL).await;

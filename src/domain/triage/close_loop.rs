@@ -16,6 +16,7 @@ use crate::clock::Millis;
 use crate::domain::job_team;
 use crate::domain::settings::LoopTexts;
 use crate::domain::workspaces::Workspaces;
+use crate::ids::UserId;
 use crate::inbox::{HandlerError, InboxHandler, Job, NewInboxItem};
 use crate::store::{Insight, InsightStatus, InsightTx, StoreResult};
 
@@ -63,7 +64,7 @@ pub(super) async fn queue(
             "channel": thread.channel_id,
             // A captured thread reply (a prompt's answer) is answered in its thread.
             "thread_ts": thread.thread_ts.as_deref().unwrap_or(&thread.message_ts),
-            "text": with_mentions(text, thread.author_id.as_deref(), &voters),
+            "text": with_mentions(text, thread.author_id.as_ref(), &voters),
         });
         tx.enqueue(&NewInboxItem::task(
             target.team_id.as_str(),
@@ -87,10 +88,10 @@ fn loop_text(texts: &LoopTexts, status: InsightStatus) -> Option<&str> {
 }
 
 /// `text`, then a mention of the author and of each voter, once each, the author first.
-fn with_mentions(text: &str, author: Option<&str>, voters: &[String]) -> String {
-    let mut people: Vec<&str> = author.into_iter().collect();
+fn with_mentions(text: &str, author: Option<&UserId>, voters: &[UserId]) -> String {
+    let mut people: Vec<&UserId> = author.into_iter().collect();
     for voter in voters {
-        if !people.contains(&voter.as_str()) {
+        if !people.contains(&voter) {
             people.push(voter);
         }
     }
@@ -130,9 +131,9 @@ mod tests {
 
     #[test]
     fn the_author_comes_first_and_nobody_twice() {
-        let voters = ["U0BEN".to_owned(), "U0MAYA".to_owned(), "U0ANA".to_owned()];
+        let voters = ["U0BEN", "U0MAYA", "U0ANA"].map(|user| UserId::parse(user).unwrap());
         assert_eq!(
-            with_mentions("Shipped!", Some("U0MAYA"), &voters),
+            with_mentions("Shipped!", Some(&voters[1]), &voters),
             "Shipped!\n<@U0MAYA> <@U0BEN> <@U0ANA>"
         );
         assert_eq!(with_mentions("Planned.", None, &[]), "Planned.");

@@ -23,10 +23,7 @@ impl InboxHandler for MergeCommand {
             let (from, into) = parse_args(&command.args())?;
             self.0.merge(&command.team_id, from, into).await
         };
-        let answer = self
-            .0
-            .answer(&command.team_id, command.user_id.as_str(), work)
-            .await?;
+        let answer = self.0.answer(&command.team_id, &command.user_id, work).await?;
         command.reply(&self.0.slack, &answer).await
     }
 }

@@ -19,7 +19,7 @@ use super::access::ProductAccess;
 use super::settings::DomainSettings;
 use crate::clock::SharedClock;
 use crate::domain::Services;
-use crate::ids::TeamId;
+use crate::ids::{TeamId, UserId};
 use crate::inbox::{HandlerError, HandlerRegistry, InboxKind};
 use crate::slack::SlackApi;
 use crate::store::{Insight, InsightTx, SharedStore, StoreError};
@@ -75,7 +75,7 @@ impl Triage {
     async fn answer(
         &self,
         team: &TeamId,
-        user: &str,
+        user: &UserId,
         work: impl Future<Output = Result<String, TriageError>>,
     ) -> Result<String, HandlerError> {
         if !self.access.is_product_user(team, user).await? {

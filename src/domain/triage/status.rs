@@ -37,10 +37,7 @@ impl InboxHandler for StatusCommand {
                 .set_status(&command.team_id, &command.user_id, reference, status)
                 .await
         };
-        let answer = self
-            .0
-            .answer(&command.team_id, command.user_id.as_str(), work)
-            .await?;
+        let answer = self.0.answer(&command.team_id, &command.user_id, work).await?;
         command.reply(&self.0.slack, &answer).await
     }
 }
@@ -94,7 +91,7 @@ impl InboxHandler for StatusButton {
                 let (reference, status) = (parse_reference(reference)?, parse_status(status)?);
                 self.0.set_status(&team, &user, reference, status).await
             };
-            let answer = self.0.answer(&team, &payload.user.id, work).await?;
+            let answer = self.0.answer(&team, &user, work).await?;
             if let Some(response_url) = &payload.response_url {
                 // Ephemeral and not replacing: the message with the buttons stays as it is.
                 let message = serde_json::json!({

@@ -138,22 +138,22 @@ pub(super) async fn remove_vote<T: TxConnection>(
     Ok(removed)
 }
 
-pub(super) async fn voters<T: TxConnection>(tx: &mut SqlTx<T>, id: i64) -> StoreResult<Vec<String>> {
-    let rows: Vec<(String,)> = tx
+pub(super) async fn voters<T: TxConnection>(tx: &mut SqlTx<T>, id: i64) -> StoreResult<Vec<UserId>> {
+    let rows: Vec<(Lenient<UserId>,)> = tx
         .fetch_all(
             Statement::new("SELECT DISTINCT user_id FROM votes WHERE insight_id = $1 ORDER BY user_id")
                 .bind(id),
         )
         .await?;
-    Ok(rows.into_iter().map(|(user,)| user).collect())
+    Ok(rows.into_iter().filter_map(|(Lenient(user),)| user).collect())
 }
 
 pub(super) async fn voters_on<T: TxConnection>(
     tx: &mut SqlTx<T>,
     id: i64,
     m: MessageRef<'_>,
-) -> StoreResult<Vec<String>> {
-    let rows: Vec<(String,)> = tx
+) -> StoreResult<Vec<UserId>> {
+    let rows: Vec<(Lenient<UserId>,)> = tx
         .fetch_all(
             Statement::new(
                 "SELECT DISTINCT user_id FROM votes \
@@ -164,7 +164,7 @@ pub(super) async fn voters_on<T: TxConnection>(
             .bind(m.ts),
         )
         .await?;
-    Ok(rows.into_iter().map(|(user,)| user).collect())
+    Ok(rows.into_iter().filter_map(|(Lenient(user),)| user).collect())
 }
 
 pub(super) async fn add_reply<T: TxConnection>(
@@ -181,7 +181,7 @@ pub(super) async fn add_reply<T: TxConnection>(
             .bind(id)
             .bind(&reply.channel_id)
             .bind(&reply.ts)
-            .bind(&reply.user_id)
+            .bind(reply.user_id.as_ref())
             .bind(&reply.text),
         )
         .await?;

@@ -125,18 +125,23 @@ pub(super) async fn set_reaction<T: TxConnection>(
 pub(super) async fn reactions_on<T: TxConnection>(
     tx: &mut SqlTx<T>,
     m: MessageRef<'_>,
-) -> StoreResult<Vec<(UserId, String)>> {
-    tx.fetch_all(
-        Statement::new(
-            "SELECT user_id, emoji FROM reactions \
+) -> StoreResult<Vec<Reaction>> {
+    let rows: Vec<(Lenient<UserId>, String)> = tx
+        .fetch_all(
+            Statement::new(
+                "SELECT user_id, emoji FROM reactions \
                  WHERE team_id = $1 AND channel_id = $2 AND message_ts = $3 AND present \
                  ORDER BY user_id, emoji",
+            )
+            .bind(m.team_id)
+            .bind(m.channel_id)
+            .bind(m.ts),
         )
-        .bind(m.team_id)
-        .bind(m.channel_id)
-        .bind(m.ts),
-    )
-    .await
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(Lenient(user), emoji)| user.map(|user_id| Reaction { user_id, emoji }))
+        .collect())
 }
 
 pub(super) async fn has_reaction<T: TxConnection>(

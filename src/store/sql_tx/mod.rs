@@ -18,11 +18,11 @@ use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::StoreResult;
 use super::insights::{
-    Activity, ActivityKind, CachedMessage, EmojiOverride, INSIGHT_COLUMNS, Insight, InsightDetails,
-    InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
-    NewInsight, NewRule, Person, ReactionChange, Reply, Rule, TagSource, day_of,
+    Activity, ActivityKind, CachedMessage, CircleCount, EmojiOverride, INSIGHT_COLUMNS, Insight,
+    InsightDetails, InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange,
+    MessageRef, Named, NewInsight, NewRule, Person, Reaction, ReactionChange, Reply, Rule, TagSource, day_of,
 };
-use super::sql::{Dialect, Executor, FromRow, PerDialect, Statement, in_list};
+use super::sql::{Dialect, Executor, FromRow, Lenient, PerDialect, Statement, in_list};
 use super::sqlite_direct::DirectTransaction;
 use crate::clock::Millis;
 use crate::ids::{ChannelId, TeamId, UserId};
@@ -259,7 +259,7 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         messages::set_reaction(self, c).await
     }
 
-    async fn reactions_on(&mut self, m: MessageRef<'_>) -> StoreResult<Vec<(UserId, String)>> {
+    async fn reactions_on(&mut self, m: MessageRef<'_>) -> StoreResult<Vec<Reaction>> {
         messages::reactions_on(self, m).await
     }
 
@@ -339,11 +339,11 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         engagement::remove_vote(self, user_id, on).await
     }
 
-    async fn voters(&mut self, id: i64) -> StoreResult<Vec<String>> {
+    async fn voters(&mut self, id: i64) -> StoreResult<Vec<UserId>> {
         engagement::voters(self, id).await
     }
 
-    async fn voters_on(&mut self, id: i64, m: MessageRef<'_>) -> StoreResult<Vec<String>> {
+    async fn voters_on(&mut self, id: i64, m: MessageRef<'_>) -> StoreResult<Vec<UserId>> {
         engagement::voters_on(self, id, m).await
     }
 
@@ -410,11 +410,11 @@ impl<T: TxConnection> InsightTx for SqlTx<T> {
         workspace::remove_rule(self, team_id, number).await
     }
 
-    async fn circle_channels(&mut self, team_id: &TeamId) -> StoreResult<Vec<String>> {
+    async fn circle_channels(&mut self, team_id: &TeamId) -> StoreResult<Vec<ChannelId>> {
         workspace::circle_channels(self, team_id).await
     }
 
-    async fn insight_counts(&mut self, team_id: &TeamId) -> StoreResult<Vec<(String, i64)>> {
+    async fn insight_counts(&mut self, team_id: &TeamId) -> StoreResult<Vec<CircleCount>> {
         workspace::insight_counts(self, team_id).await
     }
 

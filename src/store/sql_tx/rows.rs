@@ -2,7 +2,7 @@
 //! statements that select them.
 
 use crate::store::StoreResult;
-use crate::store::insights::{CachedMessage, EmojiOverride, Insight, Reply, Rule};
+use crate::store::insights::{CachedMessage, CircleCount, EmojiOverride, Insight, Reply, Rule};
 use crate::store::sql::{Columns, FromRow, Row};
 
 /// Columns: [`INSIGHT_COLUMNS`](super::insights::INSIGHT_COLUMNS).
@@ -16,7 +16,7 @@ impl FromRow for Insight {
             channel_id: columns.take()?,
             message_ts: columns.take()?,
             thread_ts: columns.take()?,
-            author_id: columns.take()?,
+            author_id: columns.lenient()?,
             author_team_id: columns.take()?,
             text: columns.take()?,
             text_version: columns.take()?,
@@ -41,7 +41,7 @@ impl FromRow for CachedMessage {
             team_id: columns.take()?,
             channel_id: columns.take()?,
             ts: columns.take()?,
-            user_id: columns.take()?,
+            user_id: columns.lenient()?,
             text: columns.take()?,
             thread_ts: columns.take()?,
             user_team_id: columns.take()?,
@@ -56,8 +56,19 @@ impl FromRow for Reply {
         Ok(Self {
             channel_id: columns.take()?,
             ts: columns.take()?,
-            user_id: columns.take()?,
+            user_id: columns.lenient()?,
             text: columns.take()?,
+        })
+    }
+}
+
+/// Columns: channel_id, count.
+impl FromRow for CircleCount {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut columns = Columns::new(row);
+        Ok(Self {
+            channel_id: columns.take()?,
+            insights: columns.take()?,
         })
     }
 }

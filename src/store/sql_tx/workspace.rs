@@ -85,8 +85,8 @@ pub(super) async fn remove_rule<T: TxConnection>(
 pub(super) async fn circle_channels<T: TxConnection>(
     tx: &mut SqlTx<T>,
     team_id: &TeamId,
-) -> StoreResult<Vec<String>> {
-    let rows: Vec<(String,)> = tx
+) -> StoreResult<Vec<ChannelId>> {
+    let rows: Vec<(ChannelId,)> = tx
         .fetch_all(
             Statement::new(
                 "SELECT channel_id FROM circles WHERE team_id = $1 AND active ORDER BY channel_id",
@@ -100,7 +100,7 @@ pub(super) async fn circle_channels<T: TxConnection>(
 pub(super) async fn insight_counts<T: TxConnection>(
     tx: &mut SqlTx<T>,
     team_id: &TeamId,
-) -> StoreResult<Vec<(String, i64)>> {
+) -> StoreResult<Vec<CircleCount>> {
     tx.fetch_all(
         Statement::new(
             "SELECT channel_id, COUNT(*) FROM insights \

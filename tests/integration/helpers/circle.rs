@@ -135,7 +135,13 @@ pub async fn captured(app: &TestApp, channel: &str, ts: &str) -> Option<Captured
     let insight = tx.insight_by_message(at).await.unwrap()?;
     Some(Captured {
         tags: tx.tags(insight.id).await.unwrap(),
-        voters: tx.voters(insight.id).await.unwrap(),
+        voters: tx
+            .voters(insight.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(circlet::ids::UserId::into_string)
+            .collect(),
         replies: tx
             .replies(insight.id)
             .await
