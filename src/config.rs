@@ -19,9 +19,9 @@ mod installs;
 mod socket;
 
 pub use installs::InstallSettings;
+use installs::parse_installs;
 pub use socket::SocketConfig;
 use socket::{derive_key, parse_socket};
-use installs::parse_installs;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://circlet.db";
@@ -184,7 +184,6 @@ pub struct Config {
     pub sweep_every: Option<Duration>,
 }
 
-
 /// Written out so the database password is hidden too (secrets already are, by [`Secret`]).
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -329,7 +328,6 @@ impl Config {
         Ok(Secret::new(derive_key(app_token)))
     }
 }
-
 
 pub(super) fn missing(key: &'static str) -> ConfigError {
     ConfigError::Missing { key, hint: hint(key) }

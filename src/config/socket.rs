@@ -22,7 +22,9 @@ pub(super) fn derive_key(app_token: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-pub(super) fn parse_socket(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SocketConfig>, ConfigError> {
+pub(super) fn parse_socket(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SocketConfig>, ConfigError> {
     let connections = parse_number(get, "CIRCLET_SOCKET_CONNECTIONS", 1, 10)?.unwrap_or(2) as usize;
     let Some(app_token) = get("SLACK_APP_TOKEN") else {
         return Ok(None);

@@ -327,7 +327,14 @@ async fn circlet_backfill_recovers_from_the_command_line_and_says_what() {
     };
     store.set_circle(&change).await.unwrap();
     store.close().await;
-    fake.seed_message(CIRCLE, in_history(&ts(120), "Missed while down", &[("bulb", &[FAN]), ("+1", &[OTHER])]));
+    fake.seed_message(
+        CIRCLE,
+        in_history(
+            &ts(120),
+            "Missed while down",
+            &[("bulb", &[FAN]), ("+1", &[OTHER])],
+        ),
+    );
     let env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), db.url.clone()),
         ("SLACK_BOT_TOKEN".into(), "xoxb-test-token".into()),
@@ -344,12 +351,21 @@ async fn circlet_backfill_recovers_from_the_command_line_and_says_what() {
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     let out = crate::cli::stdout(&done);
     assert!(
-        out.contains("Backfill done: 1 message, 0 replies, 0 edits, 1 tag reaction and 1 vote recovered from 1 circle."),
+        out.contains(
+            "Backfill done: 1 message, 0 replies, 0 edits, 1 tag reaction and 1 vote recovered from 1 circle."
+        ),
         "{out}"
     );
     let again = run(vec!["backfill", "--since", "2026-01-01"]).await.unwrap();
-    assert!(crate::cli::stdout(&again).contains("Backfill done: 0 messages"), "{}", crate::cli::stdout(&again));
+    assert!(
+        crate::cli::stdout(&again).contains("Backfill done: 0 messages"),
+        "{}",
+        crate::cli::stdout(&again)
+    );
     let wrong = run(vec!["backfill", "--channel", "C0NOPE"]).await.unwrap();
     assert!(!wrong.status.success());
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("C0NOPE is not a circle"), "{wrong:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("C0NOPE is not a circle"),
+        "{wrong:?}"
+    );
 }
