@@ -8,9 +8,9 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use super::runner::{RunStatement, Runner};
-use super::sql::{Columns, Executor, FromRow, Row, Statement};
+use super::sql::{Columns, Executor, FromRow, Row, Statement, Value};
 use crate::clock::Millis;
-use crate::ids::{TeamId, UserId};
+use crate::ids::{ChannelId, TeamId, UserId};
 
 /// One installation of Circlet: a workspace, or an organization for an org-wide install. The
 /// tokens are sealed text (`crate::token_cipher`); the store never holds them in clear.
@@ -20,13 +20,15 @@ pub struct Installation {
     /// install.
     pub team_id: TeamId,
     pub team_name: Option<String>,
-    pub enterprise_id: Option<String>,
+    /// Read leniently (see [`super::sql::Lenient`]): stored as the grant said, unchecked.
+    pub enterprise_id: Option<TeamId>,
     pub is_enterprise_install: bool,
     pub app_id: String,
     pub bot_user_id: UserId,
     /// The bot scopes granted, comma-separated as Slack sends them.
     pub scopes: String,
-    pub installer_user_id: Option<String>,
+    /// Read leniently (see [`super::sql::Lenient`]): stored as the grant said, unchecked.
+    pub installer_user_id: Option<UserId>,
     pub bot_token: String,
     pub refresh_token: Option<String>,
     pub token_expires_at: Option<Millis>,
@@ -49,14 +51,14 @@ impl Installation {
 pub struct WorkspaceSettings {
     /// User ids (comma-separated) or one user-group id, as `CIRCLET_PRODUCT_USERS` takes them.
     pub product_users: Option<String>,
-    pub digest_channel: Option<String>,
+    pub digest_channel: Option<ChannelId>,
 }
 
 /// A setting being changed, and by whom.
 #[derive(Debug, Clone, Copy)]
 pub enum SettingChange<'a> {
     ProductUsers(Option<&'a str>),
-    DigestChannel(Option<&'a str>),
+    DigestChannel(Option<&'a ChannelId>),
 }
 
 /// How many rows of a removed workspace each table held.
@@ -185,12 +187,12 @@ impl FromRow for Installation {
         Ok(Installation {
             team_id: c.take()?,
             team_name: c.take()?,
-            enterprise_id: c.take()?,
+            enterprise_id: c.lenient()?,
             is_enterprise_install: c.take()?,
             app_id: c.take()?,
             bot_user_id: c.take()?,
             scopes: c.take()?,
-            installer_user_id: c.take()?,
+            installer_user_id: c.lenient()?,
             bot_token: c.take()?,
             refresh_token: c.take()?,
             token_expires_at: c.take()?,
@@ -238,12 +240,12 @@ impl<R: Runner> WorkspaceStore for SqlWorkspaces<R> {
         ))
         .bind(&i.team_id)
         .bind(i.team_name.as_deref())
-        .bind(i.enterprise_id.as_deref())
+        .bind(i.enterprise_id.as_ref())
         .bind(i.is_enterprise_install)
         .bind(i.app_id.as_str())
         .bind(&i.bot_user_id)
         .bind(i.scopes.as_str())
-        .bind(i.installer_user_id.as_deref())
+        .bind(i.installer_user_id.as_ref())
         .bind(i.bot_token.as_str())
         .bind(i.refresh_token.as_deref())
         .bind(i.token_expires_at)
@@ -369,8 +371,8 @@ impl<R: Runner> WorkspaceStore for SqlWorkspaces<R> {
         at: Millis,
     ) -> StoreResult<()> {
         let (column, value) = match change {
-            SettingChange::ProductUsers(users) => ("product_users", users),
-            SettingChange::DigestChannel(channel) => ("digest_channel", channel),
+            SettingChange::ProductUsers(users) => ("product_users", Value::from(users)),
+            SettingChange::DigestChannel(channel) => ("digest_channel", Value::from(channel)),
         };
         let statement = Statement::new(format!(
             "INSERT INTO workspace_settings (team_id, {column}, updated_by, updated_at) VALUES ($1, $2, $3, $4) \

@@ -65,10 +65,10 @@ on_both_backends! {
 
         let stored = installation(&app, GLOW).await.expect("stored");
         assert_eq!(stored.team_name.as_deref(), Some("Team T0GLOW"));
-        assert_eq!((stored.enterprise_id.as_deref(), stored.is_enterprise_install), (None, false));
+        assert_eq!((stored.enterprise_id.as_ref().map(|id| id.as_str()), stored.is_enterprise_install), (None, false));
         assert_eq!(stored.app_id, "A0CIRCLET");
         assert_eq!(stored.bot_user_id.as_str(), "U0GLOWBOT");
-        assert_eq!(stored.installer_user_id.as_deref(), Some("U0ADMIN"));
+        assert_eq!(stored.installer_user_id.as_ref().map(|id| id.as_str()), Some("U0ADMIN"));
         assert_eq!(stored.scopes, "channels:history,chat:write,commands,reactions:read,reactions:write");
         assert!(!stored.bot_token.contains("xoxb"), "sealed");
         assert_eq!(stored_token(&app, GLOW).await, "xoxb-glow-1");
@@ -168,7 +168,7 @@ on_both_backends! {
         );
         let stored = installation(&app, "E0ORG").await.expect("keyed by the enterprise");
         assert_eq!(
-            (stored.enterprise_id.as_deref(), stored.is_enterprise_install, stored.team_name.as_deref()),
+            (stored.enterprise_id.as_ref().map(|id| id.as_str()), stored.is_enterprise_install, stored.team_name.as_deref()),
             (Some("E0ORG"), true, Some("Org E0ORG"))
         );
         assert_eq!(stored_token(&app, "E0ORG").await, "xoxb-org");

@@ -16,7 +16,7 @@ fn installation(team_id: &str, sealed_token: &str) -> Installation {
         app_id: "A0CIRCLET".into(),
         bot_user_id: user("U0BOT").clone(),
         scopes: "channels:history,chat:write".into(),
-        installer_user_id: Some("U0ADMIN".into()),
+        installer_user_id: Some(user("U0ADMIN").clone()),
         bot_token: sealed_token.into(),
         refresh_token: Some("sealed-refresh-1".into()),
         token_expires_at: Some(50_000),
@@ -127,12 +127,12 @@ on_both_backends! {
             .await
             .unwrap();
         workspaces
-            .change_setting(home, SettingChange::DigestChannel(Some("C0DIGEST")), user("U0ADMIN"), 2)
+            .change_setting(home, SettingChange::DigestChannel(Some(channel("C0DIGEST"))), user("U0ADMIN"), 2)
             .await
             .unwrap();
         let settings = workspaces.settings(home).await.unwrap();
         assert_eq!(settings.product_users.as_deref(), Some("U0A,U0B"));
-        assert_eq!(settings.digest_channel.as_deref(), Some("C0DIGEST"));
+        assert_eq!(settings.digest_channel.as_ref(), Some(channel("C0DIGEST")));
         assert_eq!(workspaces.settings(other).await.unwrap(), WorkspaceSettings::default());
         workspaces
             .change_setting(home, SettingChange::DigestChannel(None), user("U0ADMIN"), 3)
@@ -158,7 +158,7 @@ on_both_backends! {
             store.insert_inbox(&[inbox_item(team_id, &format!("Ev{team_id}"))]).await.unwrap();
             store
                 .workspaces()
-                .change_setting(team(team_id), SettingChange::DigestChannel(Some("C0D")), user("U0PM"), 1)
+                .change_setting(team(team_id), SettingChange::DigestChannel(Some(channel("C0D"))), user("U0PM"), 1)
                 .await
                 .unwrap();
         }

@@ -105,7 +105,7 @@ impl InboxHandler for DigestCommand {
                     .await
             }
             Ok(DigestAction::Channel(channel)) => {
-                let change = SettingChange::DigestChannel(Some(channel.as_str()));
+                let change = SettingChange::DigestChannel(Some(&channel));
                 self.store
                     .workspaces()
                     .change_setting(&command.team_id, change, &command.user_id, now)

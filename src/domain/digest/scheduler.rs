@@ -125,16 +125,20 @@ impl DigestScheduler {
     }
 
     /// Where the workspace's digest goes: the channel set with `/feedback digest channel`, else
-    /// `CIRCLET_DIGEST_CHANNEL` (single-workspace mode). Both were read as channel ids where
-    /// they were set; text of another shape names no channel to post to.
+    /// `CIRCLET_DIGEST_CHANNEL` (single-workspace mode). The configuration checked the shape of
+    /// the latter at start-up; text of another shape names no channel to post to.
     async fn digest_channel(&self, team: &TeamId) -> StoreResult<Option<ChannelId>> {
-        let set = self.store.workspaces().settings(team).await?.digest_channel;
-        Ok(set
-            .or_else(|| self.settings.digest_channel.clone())
+        if let Some(set) = self.store.workspaces().settings(team).await?.digest_channel {
+            return Ok(Some(set));
+        }
+        Ok(self
+            .settings
+            .digest_channel
+            .as_deref()
             .and_then(|text| match ChannelId::parse(text) {
                 Ok(channel) => Some(channel),
                 Err(err) => {
-                    tracing::warn!(team_id = %team, error = %err, "the digest channel is no channel id; no digest");
+                    tracing::warn!(team_id = %team, error = %err, "CIRCLET_DIGEST_CHANNEL is no channel id; no digest");
                     None
                 }
             }))

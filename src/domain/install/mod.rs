@@ -180,7 +180,7 @@ impl Installs {
         }
         tracing::info!(
             team_id = %team.as_str(),
-            enterprise_id = installation.enterprise_id.as_deref().unwrap_or(""),
+            enterprise_id = installation.enterprise_id.as_ref().map_or("", TeamId::as_str),
             org_wide = installation.is_enterprise_install,
             app_id = %installation.app_id,
             scopes = %installation.scopes,
@@ -229,12 +229,12 @@ impl Installs {
         let cipher = &self.app.cipher;
         Ok(Installation {
             team_name: name,
-            enterprise_id: grant.enterprise.map(|e| e.id),
+            enterprise_id: grant.enterprise.and_then(|e| TeamId::parse(e.id).ok()),
             is_enterprise_install: grant.is_enterprise_install,
             app_id,
             bot_user_id,
             scopes: grant.scope,
-            installer_user_id: grant.authed_user_id,
+            installer_user_id: grant.authed_user_id.and_then(|id| UserId::parse(id).ok()),
             bot_token: cipher.seal(team_id.as_str(), &grant.access_token),
             refresh_token: grant
                 .refresh_token

@@ -71,11 +71,12 @@ impl<Id: SlackId + TryFrom<String, Error = IdError>> Column for Option<Id> {
     }
 }
 
-/// A member id in a column that took payload text unchecked before ids were typed (an
-/// insight's author, a voter, a prompt's author): text of another shape reads as no id, and
-/// is logged, rather than failing the read. Such an id only names someone in a mention, and
-/// one odd row must not stop a whole export, report or digest. Team and channel ids key their
-/// rows and stay strict.
+/// An id in a column that took text unchecked before ids were typed: a member's (an
+/// insight's author, a voter, a reaction's or a prompt's author, whoever changed a circle) or
+/// what an OAuth grant named (the installer, the organization). Text of another shape reads as
+/// no id, and is logged, rather than failing the read: such an id only names someone, and one
+/// odd row must not stop a whole export, report, digest or capture. The team and channel ids
+/// that key rows were checked before they were stored, and read strictly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lenient<Id>(pub Option<Id>);
 
