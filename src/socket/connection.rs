@@ -69,7 +69,9 @@ impl Ended {
 /// Connects to `url` and waits for Slack's `hello`.
 pub(super) async fn connect(url: &Secret, hello_timeout: Duration) -> Result<Socket, ConnectError> {
     let opened = async {
-        let (mut socket, _) = tokio_tungstenite::connect_async(url.expose())
+        // Without TCP_NODELAY an ack written while the previous one is unacknowledged waits
+        // for Slack's delayed TCP ACK (40 ms on Linux) unless an envelope happens to carry it.
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url.expose(), None, true)
             .await
             // The error may quote the URL, whose ticket is a credential: name the kind only.
             .map_err(|err| ConnectError::Connect(error_kind(&err).to_owned()))?;
@@ -211,5 +213,26 @@ async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(due) => tokio::time::sleep_until(due).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use circlet_testkit::fake_socket_mode::FakeSocketMode;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_sends_small_frames_at_once() {
+        let fake = FakeSocketMode::start().await.unwrap();
+        let url = Secret::new(fake.connection_url());
+        let socket = connect(&url, Duration::from_secs(5)).await.unwrap();
+        let MaybeTlsStream::Plain(tcp) = socket.get_ref() else {
+            panic!("a ws:// URL is plain TCP")
+        };
+        assert!(
+            tcp.nodelay().unwrap(),
+            "TCP_NODELAY: an ack must not wait for the TCP ACK of the one before"
+        );
     }
 }
