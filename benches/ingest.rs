@@ -30,15 +30,14 @@ use circlet::ingress::body::read_capped;
 use circlet::ingress::signature::SignatureVerifier;
 use circlet::secret::Secret;
 use circlet::server::ServerSettings;
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 /// The allocator `circlet serve` runs with (src/main.rs).
 mod load;
 
 use load::{
-    EventIds, POSTGRES_ADMIN_URL, closed_loop, drop_postgres, fresh_postgres, fsynced_write_rate, noop_app,
-    open_loop, percentile, presign,
+    EventIds, POSTGRES_ADMIN_URL, closed_loop, drop_postgres, fresh_postgres, fsynced_write_rate, mean_batch,
+    noop_app, open_loop, percentile, presign, settle,
 };
 
 #[global_allocator]
@@ -120,19 +119,6 @@ async fn start_circlet(database_url: &str) -> (App, SocketAddr) {
     let app = noop_app(SECRET, database_url, &[]).await;
     let addr = app.local_addr();
     (app, addr)
-}
-
-/// Mean of the writer's batch-size histogram, from the metrics text.
-fn mean_batch(metrics: &str) -> f64 {
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().last())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    value("circlet_ingest_batch_rows_sum") / value("circlet_ingest_batch_rows_count").max(1.0)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -361,28 +347,6 @@ async fn bench_backend(
     );
     shutdown.cancel();
     let _ = server.await;
-}
-
-/// Lets the disk catch up before a latency measurement, so that an open loop measures 500
-/// events/s and not the write-back of the closed-loop rounds or the drain before it: hundreds of
-/// megabytes that PostgreSQL holds until its next checkpoint and the kernel flushes 30 s after
-/// they were written. A workspace sending 500 events/s never builds that backlog.
-/// `CIRCLET_BENCH_NO_SETTLE=1` skips it, to compare.
-async fn settle(database_url: &str) {
-    if std::env::var("CIRCLET_BENCH_NO_SETTLE").is_ok() {
-        return;
-    }
-    if database_url.starts_with("postgres") {
-        let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
-            .await
-            .expect("admin connection");
-        sqlx::query("CHECKPOINT")
-            .execute(&mut admin)
-            .await
-            .expect("checkpoint");
-    }
-    // `sync` blocks until the kernel's dirty pages are on the disk.
-    let _ = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await;
 }
 
 fn main() {

@@ -369,6 +369,13 @@ impl circlet::inbox::InboxHandler for NoOp {
 /// Circlet on `database_url` and a loopback port, signing secret `secret`, `reaction_added`
 /// handled by [`NoOp`], no background workers; `env` adds or overrides settings.
 pub async fn noop_app(secret: &str, database_url: &str, env: &[(&str, &str)]) -> circlet::app::App {
+    noop_builder(secret, database_url, env)
+        .build()
+        .await
+        .expect("app")
+}
+
+fn noop_builder(secret: &str, database_url: &str, env: &[(&str, &str)]) -> circlet::app::AppBuilder {
     let base = [
         ("SLACK_SIGNING_SECRET", secret),
         ("DATABASE_URL", database_url),
@@ -391,9 +398,60 @@ pub async fn noop_app(secret: &str, database_url: &str, env: &[(&str, &str)]) ->
                 Arc::new(NoOp),
             )
         })
+}
+
+/// [`noop_app`] receiving Slack's deliveries over Socket Mode only (an app-level token, no
+/// signing secret), `apps.connections.open` asked of the fake Slack at `slack_api_url`.
+pub async fn socket_app(
+    database_url: &str,
+    slack_api_url: &str,
+    settings: circlet::socket::SocketSettings,
+) -> circlet::app::App {
+    // An empty signing secret is none: the HTTP event routes are off, as in a socket-only deploy.
+    let env = [
+        ("SLACK_APP_TOKEN", "xapp-1-bench"),
+        ("SLACK_API_URL", slack_api_url),
+    ];
+    noop_builder("", database_url, &env)
+        .socket_settings(settings)
         .build()
         .await
         .expect("app")
+}
+
+/// Lets the disk catch up before a latency measurement, so that an open loop measures its own
+/// rate and not the write-back of the closed-loop rounds before it: hundreds of megabytes that
+/// PostgreSQL holds until its next checkpoint and the kernel flushes 30 s after they were
+/// written. A workspace sending 500 events/s never builds that backlog.
+/// `CIRCLET_BENCH_NO_SETTLE=1` skips it, to compare.
+pub async fn settle(database_url: &str) {
+    if std::env::var("CIRCLET_BENCH_NO_SETTLE").is_ok() {
+        return;
+    }
+    if database_url.starts_with("postgres") {
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(POSTGRES_ADMIN_URL)
+            .await
+            .expect("admin connection");
+        sqlx::query("CHECKPOINT")
+            .execute(&mut admin)
+            .await
+            .expect("checkpoint");
+    }
+    // `sync` blocks until the kernel's dirty pages are on the disk.
+    let _ = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await;
+}
+
+/// Mean of the inbox writer's batch-size histogram, from the metrics text.
+pub fn mean_batch(metrics: &str) -> f64 {
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    value("circlet_ingest_batch_rows_sum") / value("circlet_ingest_batch_rows_count").max(1.0)
 }
 
 /// The PostgreSQL server the benches create their databases on.
