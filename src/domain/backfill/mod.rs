@@ -164,7 +164,7 @@ impl Backfill {
             .await?
             .into_iter()
             .filter(|circle| circle.active)
-            .filter_map(|circle| ChannelId::parse(circle.channel_id).ok())
+            .map(|circle| circle.channel_id)
             .collect();
         let circles = match &request.channel {
             Some(channel) if !circles.contains(channel) => {

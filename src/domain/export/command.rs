@@ -140,7 +140,7 @@ impl ExportCommand {
             for team in &covered {
                 circles.extend(self.store.circles(team).await?);
             }
-            if !circles.iter().any(|c| c.channel_id == channel.as_str()) {
+            if !circles.iter().any(|c| &c.channel_id == channel) {
                 return Ok(format!(
                     "<#{channel}> is not a circle, so there is nothing to export from it. Usage: `{EXPORT_USAGE}`"
                 ));
