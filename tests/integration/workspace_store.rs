@@ -7,7 +7,7 @@ use crate::helpers::ids::{channel, team, user};
 use crate::helpers::{Backend, TestDb};
 use crate::on_both_backends;
 
-fn installation(team_id: &str, sealed_token: &str) -> Installation {
+pub fn installation(team_id: &str, sealed_token: &str) -> Installation {
     Installation {
         team_id: team(team_id).clone(),
         team_name: Some("Glow Beauty".into()),
