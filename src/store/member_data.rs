@@ -243,94 +243,85 @@ in_column_order!(PromptRecord {
 /// Of an insight of this workspace.
 const OF_INSIGHT: &str = "JOIN insights i ON i.id = x.insight_id AND i.team_id = $1";
 
+/// Reads sections of one member's data: each query reads workspace `$1`, member `$2`.
+struct Sections<'a, C> {
+    c: &'a mut C,
+    team: &'a TeamId,
+    user: &'a UserId,
+}
+
+impl<C: Executor> Sections<'_, C> {
+    async fn rows<T: FromRow>(&mut self, sql: &str) -> StoreResult<Vec<T>> {
+        let statement = Statement::new(sql.to_owned()).bind(self.team).bind(self.user);
+        self.c.fetch_all(&statement).await
+    }
+}
+
 /// Reads every section for member `$2` of workspace `$1`.
 pub(super) async fn read<C: Executor>(c: &mut C, team: &TeamId, user: &UserId) -> StoreResult<MemberData> {
-    let of_member = |sql: String| Statement::new(sql).bind(team).bind(user);
-    let mut insights: Vec<AuthoredInsight> = c
-        .fetch_all(&of_member(
-            "SELECT i.id, i.number, i.channel_id, i.message_ts, i.thread_ts, i.text, i.status, i.tags, i.source, \
-             i.created_at, i.updated_at, i.deleted, (SELECT m.number FROM insights m WHERE m.id = i.merged_into) \
-             FROM insights i WHERE i.team_id = $1 AND i.author_id = $2 ORDER BY i.number"
-                .to_owned(),
-        ))
-        .await?;
-    let revisions: Vec<RevisionRecord> = c
-        .fetch_all(&of_member(format!(
+    let mut sections = Sections { c, team, user };
+    let mut insights: Vec<AuthoredInsight> = sections.rows("SELECT i.id, i.number, i.channel_id, i.message_ts, i.thread_ts, i.text, i.status, i.tags, i.source, \
+         i.created_at, i.updated_at, i.deleted, (SELECT m.number FROM insights m WHERE m.id = i.merged_into) \
+         FROM insights i WHERE i.team_id = $1 AND i.author_id = $2 ORDER BY i.number",
+    )
+    .await?;
+    let revisions: Vec<RevisionRecord> = sections
+        .rows(&format!(
             "SELECT x.insight_id, x.text, x.replaced_at FROM insight_revisions x {OF_INSIGHT} \
              WHERE i.author_id = $2 ORDER BY x.id"
-        )))
+        ))
         .await?;
     for revision in revisions {
         if let Some(insight) = insights.iter_mut().find(|i| i.id == revision.insight_id) {
             insight.revisions.push(revision);
         }
     }
+    let person: Vec<PersonRecord> = sections
+        .rows("SELECT name, user_team_id, updated_at FROM people WHERE team_id = $1 AND user_id = $2")
+        .await?;
     Ok(MemberData {
-        person: c
-            .fetch_optional(&of_member(
-                "SELECT name, user_team_id, updated_at FROM people WHERE team_id = $1 AND user_id = $2".to_owned(),
-            ))
-            .await?,
+        person: person.into_iter().next(),
         insights,
-        replies: c
-            .fetch_all(&of_member(format!(
+        replies: sections.rows(&format!(
                 "SELECT i.number, x.channel_id, x.ts, x.text FROM replies x {OF_INSIGHT} \
                  WHERE x.user_id = $2 ORDER BY x.ts"
-            )))
-            .await?,
-        votes: c
-            .fetch_all(&of_member(format!(
+            ),
+        )
+        .await?,
+        votes: sections.rows(&format!(
                 "SELECT i.number, x.channel_id, x.message_ts FROM votes x {OF_INSIGHT} \
                  WHERE x.user_id = $2 ORDER BY i.number, x.message_ts"
-            )))
-            .await?,
-        reactions: c
-            .fetch_all(&of_member(
-                "SELECT r.channel_id, r.message_ts, r.emoji, r.present, (SELECT i.number FROM insights i \
-                 WHERE i.team_id = r.team_id AND i.channel_id = r.channel_id AND i.message_ts = r.message_ts) \
-                 FROM reactions r WHERE r.team_id = $1 AND r.user_id = $2 ORDER BY r.message_ts, r.emoji"
-                    .to_owned(),
-            ))
-            .await?,
-        activity: c
-            .fetch_all(&of_member(
-                "SELECT channel_id, day, posts, replies, reactions FROM member_activity \
-                 WHERE team_id = $1 AND user_id = $2 ORDER BY day, channel_id"
-                    .to_owned(),
-            ))
-            .await?,
-        circles: c
-            .fetch_all(&of_member(
-                "SELECT channel_id, joined_at, left_at FROM circle_members WHERE team_id = $1 AND user_id = $2 \
-                 ORDER BY channel_id"
-                    .to_owned(),
-            ))
-            .await?,
-        cached_messages: c
-            .fetch_all(&of_member(
-                "SELECT channel_id, ts, thread_ts, text FROM messages WHERE team_id = $1 AND user_id = $2 ORDER BY ts"
-                    .to_owned(),
-            ))
-            .await?,
-        status_changes: c
-            .fetch_all(&of_member(format!(
+            ),
+        )
+        .await?,
+        reactions: sections.rows("SELECT r.channel_id, r.message_ts, r.emoji, r.present, (SELECT i.number FROM insights i \
+             WHERE i.team_id = r.team_id AND i.channel_id = r.channel_id AND i.message_ts = r.message_ts) \
+             FROM reactions r WHERE r.team_id = $1 AND r.user_id = $2 ORDER BY r.message_ts, r.emoji",
+        )
+        .await?,
+        activity: sections.rows("SELECT channel_id, day, posts, replies, reactions FROM member_activity \
+             WHERE team_id = $1 AND user_id = $2 ORDER BY day, channel_id",
+        )
+        .await?,
+        circles: sections.rows("SELECT channel_id, joined_at, left_at FROM circle_members WHERE team_id = $1 AND user_id = $2 \
+             ORDER BY channel_id",
+        )
+        .await?,
+        cached_messages: sections.rows("SELECT channel_id, ts, thread_ts, text FROM messages WHERE team_id = $1 AND user_id = $2 ORDER BY ts",
+        )
+        .await?,
+        status_changes: sections.rows(&format!(
                 "SELECT i.number, x.status, x.changed_at FROM status_changes x {OF_INSIGHT} \
                  WHERE x.changed_by = $2 ORDER BY x.id"
-            )))
-            .await?,
-        rules: c
-            .fetch_all(&of_member(
-                "SELECT number, phrase, tag, created_at FROM rules WHERE team_id = $1 AND created_by = $2 \
-                 ORDER BY number"
-                    .to_owned(),
-            ))
-            .await?,
-        prompts: c
-            .fetch_all(&of_member(
-                "SELECT number, question, created_at FROM prompts WHERE team_id = $1 AND created_by = $2 \
-                 ORDER BY number"
-                    .to_owned(),
-            ))
-            .await?,
+            ),
+        )
+        .await?,
+        rules: sections.rows("SELECT number, phrase, tag, created_at FROM rules WHERE team_id = $1 AND created_by = $2 ORDER BY number",
+        )
+        .await?,
+        prompts: sections.rows("SELECT number, question, created_at FROM prompts WHERE team_id = $1 AND created_by = $2 \
+             ORDER BY number",
+        )
+        .await?,
     })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::insights::INSIGHT_CHILDREN;
 use super::runner::{RunStatement, Runner};
 use super::sql::{Columns, Executor, FromRow, Row, Statement, in_list};
 use super::workspaces::{Purged, delete_workspace_rows};
@@ -74,16 +75,6 @@ pub trait PrivacyStore: Send + Sync {
     /// Everything held about one member in one workspace, their own words only.
     async fn member_data(&self, team_id: &TeamId, user_id: &UserId) -> StoreResult<MemberData>;
 }
-
-/// Tables whose rows belong to an insight, deleted before it.
-const INSIGHT_CHILDREN: &[&str] = &[
-    "insight_revisions",
-    "insight_tags",
-    "insight_sources",
-    "votes",
-    "replies",
-    "status_changes",
-];
 
 /// Whether a workspace's purge is due: uninstalled through "Add to Slack" at or before `$2`,
 /// or (single-workspace mode) recorded so with no active installation since.

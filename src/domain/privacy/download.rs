@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::DateTime;
-use serde::Deserialize;
 use slack_morphism::prelude::*;
 
 use crate::clock::SharedClock;
+use crate::domain::block_actions::BlockActions;
 use crate::domain::dm_file::{DmFile, send_by_dm};
 use crate::domain::job_team;
 use crate::domain::workspaces::Workspaces;
@@ -28,23 +28,6 @@ pub fn download_block() -> SlackBlock {
     SlackActionsBlock::new(vec![button.into()])
         .with_block_id("download_my_data".into())
         .into()
-}
-
-#[derive(Deserialize)]
-struct BlockActions {
-    user: Clicker,
-    #[serde(default)]
-    actions: Vec<Action>,
-}
-
-#[derive(Deserialize)]
-struct Clicker {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct Action {
-    action_id: String,
 }
 
 /// The file: who and when, then every section of [`MemberData`].
@@ -67,14 +50,12 @@ pub struct DownloadButton {
 #[async_trait]
 impl InboxHandler for DownloadButton {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
-        let payload: BlockActions = serde_json::from_str(&job.row.payload)
-            .map_err(|err| HandlerError::permanent(format!("unreadable block_actions: {err}")))?;
+        let payload = BlockActions::read(job)?;
         if !payload.actions.iter().any(|a| a.action_id == DOWNLOAD_ACTION) {
             return Ok(());
         }
         let team = job_team(job)?;
-        let user = UserId::parse(payload.user.id.as_str())
-            .map_err(|err| HandlerError::permanent(format!("block_actions: {err}")))?;
+        let user = payload.user()?;
         let data = self.store.privacy().member_data(&team, &user).await?;
         self.send(&team, &user, &data).await
     }

@@ -87,7 +87,7 @@ fn fixed(table: &str, column: &str) -> Option<&'static str> {
 }
 
 /// Writes one row of workspace `team` into every table that names a workspace: every text
-/// column holds the team id (so [`crate::workspace_store::rows_naming`] finds the row and
+/// column holds the team id (so [`rows_naming`] finds the row and
 /// unique columns stay unique per workspace), every number 1, an insight column the workspace's
 /// own insight. Returns the tables filled.
 pub async fn fill_every_table(db: &TestDb, team: &str) -> Vec<String> {
@@ -129,4 +129,31 @@ pub async fn fill_every_table(db: &TestDb, team: &str) -> Vec<String> {
         filled.push(table);
     }
     filled
+}
+
+/// Every `table.column` holding a value that contains `needle`, found from the catalog (so a
+/// table added later is searched too). PostgreSQL's text columns only: a number never holds an
+/// id.
+pub async fn rows_naming(db: &TestDb, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (table, columns) in tables(db).await {
+        for column in columns {
+            let name = &column.name;
+            let sql = match (db.backend, column.kind) {
+                (Backend::Sqlite, _) => {
+                    format!(
+                        "SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{name}\" AS TEXT) LIKE '%{needle}%'"
+                    )
+                }
+                (Backend::Postgres, Kind::Text) => {
+                    format!("SELECT COUNT(*) FROM \"{table}\" WHERE \"{name}\"::text LIKE '%{needle}%'")
+                }
+                (Backend::Postgres, _) => continue,
+            };
+            if db.query_i64(&sql).await > 0 {
+                found.push(format!("{table}.{name}"));
+            }
+        }
+    }
+    found
 }

@@ -7,10 +7,9 @@ use serde_json::json;
 use super::{DAY_SECS, app_at, run_privacy};
 use crate::helpers::circle::{self, TEAM};
 use crate::helpers::ids::team;
-use crate::helpers::schema::{fill_every_table, names_a_workspace, tables};
+use crate::helpers::schema::{fill_every_table, names_a_workspace, rows_naming, tables};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
-use crate::workspace_store::rows_naming;
 
 on_both_backends! {
     /// A table added later with a workspace or insight column fails this until it is purged too.
