@@ -76,3 +76,45 @@ on_both_backends! {
         assert!(body.contains("\"insights_deleted\":1"), "{body}");
     }
 }
+
+/// Creates an insight on the message `ts` of the test circle.
+async fn insight_at(tx: &mut dyn circlet::store::InsightTx, ts: &str) -> i64 {
+    use circlet::store::{InsightSource, MessageRef, NewInsight};
+    let message = MessageRef {
+        team_id: crate::helpers::ids::team(circle::TEAM),
+        channel_id: crate::helpers::ids::channel(CIRCLE),
+        ts,
+    };
+    let new = NewInsight {
+        message,
+        thread_ts: None,
+        author_id: Some(crate::helpers::ids::user("U0MAYA")),
+        author_team_id: None,
+        text: Some("an idea"),
+        text_version: 0,
+        source: InsightSource::Reaction,
+        at: 1_000,
+    };
+    tx.create_insight(&new).await.unwrap().id
+}
+
+on_both_backends! {
+    /// A merge moved the merged insight's votes and replies into its target: a shell merged into
+    /// an expired insight goes with it, and an expired shell goes alone.
+    async fn merged_insights_expire_with_their_target(db: TestDb) {
+        let store = db.store().await;
+        let mut tx = store.begin().await.unwrap();
+        let (old_target, recent_shell) = (insight_at(tx.as_mut(), "1000.000001").await, insight_at(tx.as_mut(), "9000.000001").await);
+        let (old_shell, recent_target) = (insight_at(tx.as_mut(), "1000.000002").await, insight_at(tx.as_mut(), "9000.000002").await);
+        tx.merge(recent_shell, old_target, 2_000).await.unwrap();
+        tx.merge(old_shell, recent_target, 2_000).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let deleted = store.privacy().expire_insights(5_000_000).await.unwrap();
+        assert_eq!(deleted, 3);
+        let left = db.query_i64("SELECT COUNT(*) FROM insights").await;
+        assert_eq!(left, 1);
+        let kept = db.query_i64("SELECT id FROM insights").await;
+        assert_eq!(kept, recent_target);
+    }
+}
