@@ -10,16 +10,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::domain::digest::Schedule;
-use crate::domain::settings::{DomainSettings, LoopTexts, ProductUsers, QuietWeek};
+use crate::domain::settings::{DomainSettings, LoopTexts, ProductUsers, QuietWeek, Retention};
 use crate::inbox::WorkerSettings;
 use crate::secret::Secret;
 
 mod database_url;
 mod installs;
+mod privacy;
 mod socket;
 
 pub use installs::InstallSettings;
 use installs::parse_installs;
+use privacy::parse_retention;
 pub use socket::SocketConfig;
 use socket::{derive_key, parse_socket};
 
@@ -45,6 +47,14 @@ const KEYS: &[(&str, &str)] = &[
     (
         "CIRCLET_SWEEP_MINUTES",
         "minutes between sweeps of the circles' history for missed events, 0 to 1440 (0: only at start and on demand)",
+    ),
+    (
+        "CIRCLET_RETENTION_DAYS",
+        "days insights are kept before they are deleted with everything attached, 1 to 36500 (unset: kept)",
+    ),
+    (
+        "CIRCLET_UNINSTALL_RETENTION_DAYS",
+        "days an uninstalled workspace's data is kept before it is purged, 0 to 36500 (0: at once)",
     ),
     (
         "CIRCLET_SOCKET_CONNECTIONS",
@@ -182,6 +192,8 @@ pub struct Config {
     pub socket: Option<SocketConfig>,
     /// How often circles' history is swept for missed events; None: only at start and on demand.
     pub sweep_every: Option<Duration>,
+    /// How long insights and uninstalled workspaces' data are kept.
+    pub retention: Retention,
 }
 
 /// Written out so the database password is hidden too (secrets already are, by [`Secret`]).
@@ -208,6 +220,7 @@ impl fmt::Debug for Config {
             .field("installs", &self.installs)
             .field("socket", &self.socket)
             .field("sweep_every", &self.sweep_every)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -248,6 +261,7 @@ impl Config {
         let socket = parse_socket(&get)?;
         let sweep_minutes = parse_number(&get, "CIRCLET_SWEEP_MINUTES", 0, 1440)?.unwrap_or(10);
         Ok(Config {
+            retention: parse_retention(&get)?,
             socket,
             sweep_every: (sweep_minutes > 0).then(|| Duration::from_secs(sweep_minutes * 60)),
             signing_secret: get("SLACK_SIGNING_SECRET").map(Secret::new),
@@ -297,6 +311,7 @@ impl Config {
             digest_channel: self.digest_channel.clone().filter(|_| self.installs.is_none()),
             schedule: self.digest_schedule,
             quiet_week: self.quiet_week,
+            retention: self.retention,
         }
     }
 

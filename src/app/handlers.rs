@@ -8,6 +8,8 @@ use crate::domain::backfill::task::{SWEEP_TASK, SweepHandler};
 use crate::domain::circles::{CircleCommand, MembershipHandler};
 use crate::domain::directory::{self, CircleLoadHandler, PersonHandler};
 use crate::domain::export::command::ExportCommand;
+use crate::domain::privacy::download::DownloadButton;
+use crate::domain::privacy::task::{PRIVACY_TASK, PrivacyHandler};
 use crate::domain::settings_command::SettingsCommand;
 use crate::domain::uninstall::{UNINSTALL_EVENTS, UninstallHandler};
 use crate::inbox::{HandlerRegistry, InboxKind};
@@ -86,10 +88,17 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
             clock: services.clock.clone(),
         }),
     );
+    let privacy = Arc::new(services.privacy());
     let uninstall = Arc::new(UninstallHandler {
         workspaces: services.workspaces.clone(),
+        privacy: privacy.clone(),
         clock: services.clock.clone(),
     });
+    registry.register(
+        InboxKind::Task,
+        PRIVACY_TASK,
+        Arc::new(PrivacyHandler { privacy }),
+    );
     for event in UNINSTALL_EVENTS {
         registry.register(InboxKind::Event, *event, uninstall.clone());
     }
@@ -105,6 +114,15 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
             store: services.store.clone(),
             workspaces: services.workspaces.clone(),
             access: services.access.clone(),
+            clock: services.clock.clone(),
+        }),
+    );
+    registry.register_also(
+        InboxKind::Interaction,
+        "block_actions",
+        Arc::new(DownloadButton {
+            store: services.store.clone(),
+            workspaces: services.workspaces.clone(),
             clock: services.clock.clone(),
         }),
     );

@@ -28,6 +28,7 @@ use crate::domain::backfill::Backfill;
 use crate::domain::backfill::task::keep_sweeping;
 use crate::domain::install::rotation::REFRESH_EVERY;
 use crate::domain::install::{Installs, OAuthApp};
+use crate::domain::privacy::task::keep_private;
 use crate::domain::settings::ProductUsers;
 use crate::domain::workspaces::Workspaces;
 use crate::inbox::{HandlerRegistry, InboxWriter, TeamGate, Worker, WorkerSettings};
@@ -495,6 +496,7 @@ impl App {
         }
         if scheduler {
             worker_tasks.spawn(services.digest_scheduler().run(shutdown.clone()));
+            worker_tasks.spawn(keep_private(Arc::new(services.privacy()), shutdown.clone()));
             worker_tasks.spawn(keep_sweeping(
                 services.backfill.clone(),
                 sweep_every,

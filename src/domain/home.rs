@@ -1,6 +1,7 @@
 //! App Home (`app_home_opened` → `views.publish`): every member sees their own captured
 //! feedback with its status and votes; the product team also sees this week's figures and the
-//! newest insights. A member never sees anyone else's feedback here.
+//! newest insights. A member never sees anyone else's feedback here. Everyone gets the
+//! "Download my data" button (`domain::privacy::download`).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use crate::clock::SharedClock;
 use crate::domain::access::ProductAccess;
 use crate::domain::digest::message::{Message, Section, escape};
 use crate::domain::job_team;
+use crate::domain::privacy::download::download_block;
 use crate::domain::reports::words::{cut, plural};
 use crate::domain::reports::{self, ReportRequest};
 use crate::domain::workspaces::Workspaces;
@@ -106,7 +108,9 @@ impl InboxHandler for HomeHandler {
             sections,
             fallback: String::new(),
         };
-        self.publish(&team_id, &user, home.blocks()).await?;
+        let mut blocks = home.blocks();
+        blocks.push(download_block());
+        self.publish(&team_id, &user, blocks).await?;
         Ok(())
     }
 }

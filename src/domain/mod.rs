@@ -3,17 +3,20 @@
 
 pub mod access;
 pub mod backfill;
+pub mod block_actions;
 pub mod bot;
 pub mod capture;
 pub mod circles;
 pub mod digest;
 pub mod directory;
+pub mod dm_file;
 pub mod export;
 pub mod feedback_command;
 pub mod home;
 pub mod install;
 pub mod links;
 pub mod modal;
+pub mod privacy;
 pub mod reports;
 mod services;
 pub mod settings;

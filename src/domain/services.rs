@@ -33,6 +33,16 @@ pub struct Services {
 }
 
 impl Services {
+    /// Retention and uninstall purges over these services.
+    pub fn privacy(&self) -> crate::domain::privacy::Privacy {
+        crate::domain::privacy::Privacy {
+            store: self.store.clone(),
+            workspaces: self.workspaces.clone(),
+            clock: self.clock.clone(),
+            retention: self.settings.retention,
+        }
+    }
+
     /// The weekly digest's scheduler over these services.
     pub fn digest_scheduler(&self) -> DigestScheduler {
         DigestScheduler {

@@ -18,6 +18,27 @@ pub struct DomainSettings {
     pub schedule: Schedule,
     /// What a circle with nothing to recap gets.
     pub quiet_week: QuietWeek,
+    /// How long insights and uninstalled workspaces' data are kept.
+    pub retention: Retention,
+}
+
+/// How long data is kept (ARCHITECTURE §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Insights whose message is older than this many days are deleted with everything
+    /// attached; None: kept.
+    pub insight_days: Option<u32>,
+    /// An uninstalled workspace's rows are purged this many days after; 0: at once.
+    pub uninstall_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            insight_days: None,
+            uninstall_days: 30,
+        }
+    }
 }
 
 /// What Circlet says in a captured message's thread when its status changes (close the loop).

@@ -1,7 +1,8 @@
 //! `app_uninstalled`, and `tokens_revoked` naming the bot: the installation stops at once. No
 //! call is made with its token from then on, its queued work is dropped, and its later
-//! requests are refused without storing anything (ARCHITECTURE §9). Its data stays until it is
-//! purged (`circlet workspaces remove`).
+//! requests are refused without storing anything (ARCHITECTURE §9). Its data is purged after
+//! `CIRCLET_UNINSTALL_RETENTION_DAYS` (at once with 0) by the daily privacy run, in either
+//! mode, or at once by `circlet workspaces remove`.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::job_team;
+use super::privacy::Privacy;
 use super::workspaces::Workspaces;
 use crate::clock::SharedClock;
 use crate::inbox::{HandlerError, InboxHandler, Job};
@@ -38,6 +40,7 @@ struct Tokens {
 
 pub struct UninstallHandler {
     pub workspaces: Arc<Workspaces>,
+    pub privacy: Arc<Privacy>,
     pub clock: SharedClock,
 }
 
@@ -52,18 +55,14 @@ impl InboxHandler for UninstallHandler {
             return Ok(());
         }
         let team = job_team(job)?;
+        let now = self.clock.now_millis();
         if !self.workspaces.is_multi() {
             tracing::warn!(team_id = %team.as_str(), event = %event.kind,
                 "Circlet was uninstalled from its workspace; SLACK_BOT_TOKEN no longer works");
-            return Ok(());
-        }
-        if self
-            .workspaces
-            .uninstalled(&team, self.clock.now_millis())
-            .await?
-        {
+        } else if self.workspaces.uninstalled(&team, now).await? {
             tracing::info!(team_id = %team.as_str(), event = %event.kind, "workspace uninstalled: its work stops");
         }
+        self.privacy.uninstalled(&team, now).await?;
         Ok(())
     }
 }

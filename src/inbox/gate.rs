@@ -3,7 +3,17 @@
 
 use async_trait::async_trait;
 
-use super::HandlerError;
+use super::{HandlerError, InboxKind, InboxRow};
+
+/// The workspace of a task that belongs to no single workspace (the daily privacy run, which
+/// also purges workspaces no longer installed). Only tasks Circlet queues itself carry it: no
+/// Slack request is ever stored under it, so the gate is not asked about it.
+pub const EVERY_WORKSPACE: &str = "*";
+
+/// Whether the row is one of Circlet's own tasks for every workspace.
+pub(super) fn is_deployment_task(row: &InboxRow) -> bool {
+    row.kind == InboxKind::Task && row.team_id == EVERY_WORKSPACE
+}
 
 /// Decides whether a workspace (`team_id`, or `enterprise_id` for org-wide installs) is one this
 /// Circlet serves. Ingress asks [`TeamGate::admits_now`] (never waits); workers ask

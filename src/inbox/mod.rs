@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use backoff::Backoff;
-pub use gate::{AnyTeam, TeamGate};
+pub use gate::{AnyTeam, EVERY_WORKSPACE, TeamGate};
 pub use registry::{HandlerError, HandlerRegistry, InboxHandler, Job};
 pub use registry::{ViewRejection, ViewSubmissionCheck};
 pub use store::{Claim, InboxAppender, InboxStore, Requeue, Settlement};

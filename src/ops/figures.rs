@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::clock::{Millis, SharedClock};
 use crate::inbox::InboxState;
 use crate::metrics::Metrics;
-use crate::store::{FailedPost, SharedStore, SweepMark};
+use crate::store::{FailedPost, PrivacyRun, SharedStore, SweepMark};
 
 /// How often the figures are read at most, by default.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
@@ -31,6 +31,8 @@ pub struct Figures {
     pub refused_posts: Vec<FailedPost>,
     /// Each workspace's last history sweep (backfill).
     pub sweeps: Vec<WorkspaceSweep>,
+    /// The last daily privacy run (retention and uninstall purges).
+    pub privacy_run: Option<PrivacyRun>,
 }
 
 /// How current one workspace's backfill is.
@@ -137,7 +139,11 @@ impl OpsFigures {
         );
         let mut refused_posts = Vec::new();
         let mut sweeps = Vec::new();
+        let mut privacy_run = None;
         if database_reachable {
+            if let Ok(Ok(run)) = tokio::time::timeout(PROBE_TIMEOUT, store.privacy().last_run()).await {
+                privacy_run = run;
+            }
             if let Ok(Ok(marks)) = tokio::time::timeout(PROBE_TIMEOUT, store.sweep_marks(None)).await {
                 sweeps = workspace_sweeps(&marks, self.clock.now_millis());
             }
@@ -159,6 +165,7 @@ impl OpsFigures {
             database_reachable,
             refused_posts,
             sweeps,
+            privacy_run,
         }
     }
 }

@@ -98,6 +98,14 @@ async fn ready(State(state): State<OpsState>) -> Response {
             .collect();
         body["backfill"] = serde_json::Value::Array(sweeps);
     }
+    if let Some(run) = &figures.privacy_run {
+        let time = |millis: i64| chrono::DateTime::from_timestamp_millis(millis).map(|t| t.to_rfc3339());
+        body["privacy"] = serde_json::json!({
+            "last_run": time(run.finished_at),
+            "insights_deleted": run.insights_deleted,
+            "workspaces_purged": run.workspaces_purged,
+        });
+    }
     let failing = refresh_failures(state.installs.as_deref());
     if !failing.is_empty() {
         body["token_refresh_failing"] = serde_json::Value::Array(failing);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::digest_queries::SqlDigests;
+use super::privacy::{PrivacyStore, SqlPrivacy};
 use super::reads::SqlReads;
 use super::runner::Runner;
 use super::sql::{Executor, Statement};
@@ -134,6 +135,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     fn workspaces(&self) -> Arc<dyn WorkspaceStore> {
         Arc::new(SqlWorkspaces::new(self.engine.clone()))
+    }
+
+    fn privacy(&self) -> Arc<dyn PrivacyStore> {
+        Arc::new(SqlPrivacy::new(self.engine.clone()))
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

@@ -271,6 +271,16 @@ pub const TAG_SEPARATOR: &str = ";";
 /// Earlier texts an insight keeps: edits by members must not grow storage without bound.
 pub const MAX_REVISIONS: i64 = 10;
 
+/// The tables whose rows belong to one insight (by `insight_id`), deleted before it.
+pub(crate) const INSIGHT_CHILDREN: &[&str] = &[
+    "insight_revisions",
+    "insight_tags",
+    "insight_sources",
+    "votes",
+    "replies",
+    "status_changes",
+];
+
 /// The UTC day (days since the Unix epoch) of a time in milliseconds.
 pub fn day_of(at: Millis) -> i64 {
     at.div_euclid(86_400_000)

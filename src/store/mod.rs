@@ -9,8 +9,10 @@ mod engine;
 mod export_queries;
 mod inbox;
 pub mod insights;
+pub mod member_data;
 mod postgres;
 mod postgres_runner;
+pub mod privacy;
 pub mod reads;
 mod report_queries;
 mod runner;
@@ -42,6 +44,7 @@ pub use insights::{
     NewInsight, NewRule, Person, Reaction, ReactionChange, Reply, Rule, TAG_SEPARATOR, TagSource, day_of,
 };
 pub use postgres::PostgresStore;
+pub use privacy::{MemberData, PrivacyRun, PrivacyStore};
 pub use reads::{
     Breakdown, CircleEngagement, Contributor, ExportPages, InsightFilter, InsightReads, InsightRow,
     InsightRowStream, Window,
@@ -136,6 +139,9 @@ pub trait Store: InboxStore + Send + Sync + 'static {
 
     /// Installations, links, per-workspace settings and "Add to Slack" states.
     fn workspaces(&self) -> Arc<dyn WorkspaceStore>;
+
+    /// Retention, uninstall purges and what is held about a member (ARCHITECTURE §13).
+    fn privacy(&self) -> Arc<dyn PrivacyStore>;
 
     /// Drops cached messages seen before `before`, except those an insight was made from, in
     /// slices of [`PRUNE_SLICE`] rows.

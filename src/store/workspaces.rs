@@ -130,7 +130,8 @@ pub struct RotatedTokens {
 }
 
 /// Every table a workspace's rows live in, by the column that names the workspace; the
-/// children of `insights` go with it by cascade or are listed before it.
+/// children of `insights` are listed before it. A schema test fails when a table with a
+/// workspace or insight column is missing here.
 pub(super) const WORKSPACE_TABLES: &[(&str, &str)] = &[
     (
         "insight_revisions",
@@ -171,11 +172,33 @@ pub(super) const WORKSPACE_TABLES: &[(&str, &str)] = &[
     ("prompt_posts", "team_id = $1"),
     ("prompts", "team_id = $1"),
     ("scheduled_posts", "team_id = $1"),
+    ("sweep_marks", "team_id = $1"),
+    ("uninstalls", "team_id = $1"),
     ("api_tokens", "team_id = $1"),
     ("inbox", "team_id = $1"),
     ("workspace_settings", "team_id = $1"),
     ("installations", "team_id = $1"),
 ];
+
+/// The tables [`WorkspaceStore::purge_workspace`] deletes from, in order.
+pub fn purged_tables() -> impl Iterator<Item = &'static str> {
+    WORKSPACE_TABLES.iter().map(|(table, _)| *table)
+}
+
+/// Deletes every row of the workspace in every table, in the caller's transaction.
+pub(super) async fn delete_workspace_rows<C: Executor>(c: &mut C, team: &TeamId) -> StoreResult<Purged> {
+    let mut purged = Purged::default();
+    for (table, condition) in WORKSPACE_TABLES {
+        let statement = Statement::new(format!("DELETE FROM {table} WHERE {condition}")).bind(team);
+        purged.tables.push((table, c.execute(&statement).await?));
+    }
+    // Links into the removed workspace go with it.
+    c.execute(
+        &Statement::new("UPDATE installations SET home_team_id = NULL WHERE home_team_id = $1").bind(team),
+    )
+    .await?;
+    Ok(purged)
+}
 
 const INSTALLATION_COLUMNS: &str = "team_id, team_name, enterprise_id, is_enterprise_install, app_id, bot_user_id, \
      scopes, installer_user_id, bot_token, refresh_token, token_expires_at, installed_at, updated_at, \
@@ -334,25 +357,7 @@ impl<R: Runner> WorkspaceStore for SqlWorkspaces<R> {
     async fn purge_workspace(&self, team_id: &TeamId) -> StoreResult<Purged> {
         let team = team_id.clone();
         self.runner
-            .write(move |c| {
-                Box::pin(async move {
-                    let mut purged = Purged::default();
-                    for (table, condition) in WORKSPACE_TABLES {
-                        let statement =
-                            Statement::new(format!("DELETE FROM {table} WHERE {condition}")).bind(&team);
-                        purged.tables.push((table, c.execute(&statement).await?));
-                    }
-                    // Links into the removed workspace go with it.
-                    c.execute(
-                        &Statement::new(
-                            "UPDATE installations SET home_team_id = NULL WHERE home_team_id = $1",
-                        )
-                        .bind(&team),
-                    )
-                    .await?;
-                    Ok(purged)
-                })
-            })
+            .write(move |c| Box::pin(async move { delete_workspace_rows(c, &team).await }))
             .await
     }
 

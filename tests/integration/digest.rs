@@ -611,6 +611,10 @@ async fn app_home_shows_members_their_own_feedback_and_the_team_the_week() {
         !view.contains("This week"),
         "no product figures for a member: {view}"
     );
+    assert!(
+        view.contains("\"action_id\":\"download_my_data\""),
+        "every member can download their data: {view}"
+    );
 
     clock.set_secs(nov(17, 12, 5));
     deliver(&app, &[opened(PM, "EvHome2")]).await;

@@ -24,6 +24,7 @@ mod modal;
 mod openapi;
 mod ops;
 mod outage;
+mod privacy;
 mod replicas;
 mod report;
 mod reporting_store;

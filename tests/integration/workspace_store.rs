@@ -4,10 +4,10 @@ use circlet::inbox::{InboxKind, InboxState, NewInboxItem};
 use circlet::store::{CircleChange, Installation, RotatedTokens, SettingChange, WorkspaceSettings};
 
 use crate::helpers::ids::{channel, team, user};
-use crate::helpers::{Backend, TestDb};
+pub use crate::helpers::schema::rows_naming;
 use crate::on_both_backends;
 
-fn installation(team_id: &str, sealed_token: &str) -> Installation {
+pub fn installation(team_id: &str, sealed_token: &str) -> Installation {
     Installation {
         team_id: team(team_id).clone(),
         team_name: Some("Glow Beauty".into()),
@@ -172,49 +172,4 @@ on_both_backends! {
         let stay = store.workspaces().installation(team("T0STAY")).await.unwrap().unwrap();
         assert_eq!(stay.home_team_id, None, "a link into the removed workspace goes with it");
     }
-}
-
-/// Every `table.column` holding a text value that contains `needle`, found from the catalog
-/// (so a table added later is searched too).
-pub async fn rows_naming(db: &TestDb, needle: &str) -> Vec<String> {
-    let columns: Vec<(String, String)> = match db.backend {
-        Backend::Sqlite => {
-            use sqlx::Connection;
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query_as(
-                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-        }
-        Backend::Postgres => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query_as(
-                "SELECT table_name::text, column_name::text FROM information_schema.columns \
-                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%' \
-                 AND data_type IN ('text', 'character varying')",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-        }
-    };
-    let mut found = Vec::new();
-    for (table, column) in columns {
-        let sql = match db.backend {
-            Backend::Sqlite => {
-                format!("SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE '%{needle}%'")
-            }
-            Backend::Postgres => {
-                format!("SELECT COUNT(*) FROM \"{table}\" WHERE \"{column}\"::text LIKE '%{needle}%'")
-            }
-        };
-        if db.query_i64(&sql).await > 0 {
-            found.push(format!("{table}.{column}"));
-        }
-    }
-    found
 }

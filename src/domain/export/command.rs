@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::DateTime;
-use slack_morphism::prelude::*;
 
 use super::ExportFormat;
 use super::filter::{FilterError, FilterInput, parse_status, parse_tag};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::access::ProductAccess;
+use crate::domain::dm_file::{DmFile, send_by_dm};
 use crate::domain::links;
 use crate::domain::slash::{SlashCommand, channel};
 use crate::domain::workspaces::Workspaces;
@@ -207,31 +207,13 @@ impl ExportCommand {
         rows: usize,
     ) -> Result<(), HandlerError> {
         let slack = self.workspaces.slack(team).await?;
-        let ask = &SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_owned(), length as usize);
-        let target = slack
-            .call("files.getUploadURLExternal", |s| async move {
-                s.get_upload_url_external(ask).await
-            })
-            .await?;
-        slack
-            .upload_file(target.upload_url.0.as_ref(), path, length)
-            .await?;
-        let open = &SlackApiConversationsOpenRequest::new().with_users(vec![user.as_str().to_owned().into()]);
-        let dm = slack
-            .call("conversations.open", |s| async move {
-                s.conversations_open(open).await
-            })
-            .await?;
-        let complete = &SlackApiFilesCompleteUploadExternalRequest::new(vec![
-            SlackApiFilesComplete::new(target.file_id.clone()).with_title(filename.to_owned()),
-        ])
-        .with_channel_id(dm.channel.id.clone())
-        .with_initial_comment(format!("Here is your Circlet export: {rows} insights."));
-        slack
-            .call("files.completeUploadExternal", |s| async move {
-                s.files_complete_upload_external(complete).await
-            })
-            .await?;
+        let file = DmFile {
+            filename,
+            path,
+            length,
+            comment: format!("Here is your Circlet export: {rows} insights."),
+        };
+        send_by_dm(&slack, user, file).await?;
         Ok(())
     }
 }

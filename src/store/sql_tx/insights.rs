@@ -159,14 +159,7 @@ pub(super) async fn mark_deleted<T: TxConnection>(tx: &mut SqlTx<T>, id: i64, at
 }
 
 pub(super) async fn discard_insight<T: TxConnection>(tx: &mut SqlTx<T>, id: i64) -> StoreResult<()> {
-    for table in [
-        "insight_revisions",
-        "insight_tags",
-        "insight_sources",
-        "votes",
-        "replies",
-        "status_changes",
-    ] {
+    for table in crate::store::insights::INSIGHT_CHILDREN {
         tx.execute(Statement::new(format!("DELETE FROM {table} WHERE insight_id = $1")).bind(id))
             .await?;
     }

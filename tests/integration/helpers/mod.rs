@@ -8,6 +8,7 @@ pub mod insights;
 pub mod install;
 pub mod metrics;
 pub mod samples;
+pub mod schema;
 pub mod serve;
 
 pub use app::{APP_TOKEN, SECRET, TestApp};
