@@ -127,6 +127,23 @@ impl HandlerRegistry {
         self.handlers.insert((kind, event_type.into()), handler);
     }
 
+    /// Adds `handler` for (kind, type) beside any handler already there: each row goes to both,
+    /// in the order they were added. For rows several services share, such as `block_actions`,
+    /// where each acts on its own buttons and leaves the rest.
+    pub fn register_also(
+        &mut self,
+        kind: InboxKind,
+        event_type: impl Into<String>,
+        handler: Arc<dyn InboxHandler>,
+    ) {
+        let key = (kind, event_type.into());
+        let handler = match self.handlers.remove(&key) {
+            Some(first) => Arc::new(Both(first, handler)),
+            None => handler,
+        };
+        self.handlers.insert(key, handler);
+    }
+
     pub fn with(
         mut self,
         kind: InboxKind,
@@ -171,6 +188,18 @@ impl HandlerRegistry {
     }
 }
 
+/// Two handlers of the same rows, run one after the other. A row one of them fails is run
+/// again by both, so each must be idempotent (as every handler is).
+struct Both(Arc<dyn InboxHandler>, Arc<dyn InboxHandler>);
+
+#[async_trait]
+impl InboxHandler for Both {
+    async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
+        self.0.handle(job).await?;
+        self.1.handle(job).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +228,31 @@ mod tests {
         assert!(job(2, None).is_retry(), "claimed again after its lease lapsed");
         // `circlet inbox retry` resets attempts to 0 (claimed: 1) and keeps the error.
         assert!(job(1, Some("Slack unavailable for chat.postMessage: timed out")).is_retry());
+    }
+
+    /// Counts the rows it saw.
+    struct Counting(std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl InboxHandler for Counting {
+        async fn handle(&self, _job: &Job) -> Result<(), HandlerError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn handlers_registered_also_each_see_every_row() {
+        let (first, second) = (
+            Arc::new(Counting(Default::default())),
+            Arc::new(Counting(Default::default())),
+        );
+        let mut registry = HandlerRegistry::new();
+        registry.register_also(InboxKind::Interaction, "block_actions", first.clone());
+        registry.register_also(InboxKind::Interaction, "block_actions", second.clone());
+        let handler = registry.get(InboxKind::Interaction, "block_actions").unwrap();
+        handler.handle(&job(1, None)).await.unwrap();
+        let seen = |c: &Counting| c.0.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!((seen(&first), seen(&second)), (1, 1));
     }
 }

@@ -7,6 +7,7 @@ pub mod digest;
 mod digest_queries;
 mod engine;
 mod export_queries;
+pub mod forget;
 mod inbox;
 pub mod insights;
 mod postgres;
@@ -36,6 +37,7 @@ pub use digest::{
     Voter,
 };
 pub use engine::SqlStore;
+pub use forget::{ForgetMember, ForgetStore, Forgotten, MemberState};
 pub use insights::{
     Activity, ActivityKind, CachedMessage, CircleCount, EmojiOverride, Insight, InsightDetails,
     InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
@@ -136,6 +138,9 @@ pub trait Store: InboxStore + Send + Sync + 'static {
 
     /// Installations, links, per-workspace settings and "Add to Slack" states.
     fn workspaces(&self) -> Arc<dyn WorkspaceStore>;
+
+    /// Forgetting members (ARCHITECTURE §13).
+    fn forgetting(&self) -> Arc<dyn ForgetStore>;
 
     /// Drops cached messages seen before `before`, except those an insight was made from, in
     /// slices of [`PRUNE_SLICE`] rows.

@@ -39,6 +39,7 @@ pub(super) fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connec
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     connection.pragma_update(None, "journal_size_limit", super::sqlite::JOURNAL_SIZE_LIMIT)?;
+    connection.pragma_update(None, "secure_delete", super::sqlite::SECURE_DELETE)?;
     Ok(connection)
 }
 

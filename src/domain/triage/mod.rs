@@ -29,7 +29,7 @@ pub const REFUSAL: &str =
     "Sorry, only the product team and workspace admins can change an insight's status or merge insights.";
 
 /// Registers `/feedback status`, `/feedback merge`, the status buttons and the close-the-loop
-/// task. The status buttons take every `block_actions` row and ignore other actions.
+/// task. The status buttons see every `block_actions` row and ignore other actions.
 pub fn register(services: &Services, registry: &mut HandlerRegistry) {
     let triage = Triage {
         store: services.store.clone(),
@@ -47,7 +47,7 @@ pub fn register(services: &Services, registry: &mut HandlerRegistry) {
         "merge",
         Arc::new(merge::MergeCommand(triage.clone())),
     );
-    registry.register(
+    registry.register_also(
         InboxKind::Interaction,
         "block_actions",
         Arc::new(status::StatusButton(triage.clone())),

@@ -169,6 +169,12 @@ pub async fn feedback_in(app: &TestApp, team: &str, user: &str, text: &str) -> S
 /// (`team_id`, and for an org-wide install `enterprise_id` and `is_enterprise_install`), as
 /// [`feedback_in`] does.
 pub async fn feedback_form(app: &TestApp, installation: &[(&str, &str)], user: &str, text: &str) -> String {
+    let reply = feedback_reply(app, installation, user, text).await;
+    reply["text"].as_str().unwrap().to_owned()
+}
+
+/// Like [`feedback_form`], the whole ephemeral answer (its blocks too).
+pub async fn feedback_reply(app: &TestApp, installation: &[(&str, &str)], user: &str, text: &str) -> Value {
     let response_id = uuid::Uuid::new_v4().simple().to_string();
     let response_url = app.fake.response_url(&response_id);
     let trigger = uuid::Uuid::new_v4().to_string();
@@ -194,7 +200,7 @@ pub async fn feedback_form(app: &TestApp, installation: &[(&str, &str)], user: &
     app.worker.drain().await.unwrap();
     let reply = answered(app, &response_id).unwrap_or_else(|| panic!("no answer to `/feedback {text}`"));
     assert_eq!(reply["response_type"], "ephemeral");
-    reply["text"].as_str().unwrap().to_owned()
+    reply
 }
 
 /// What was posted to the response URL `response_id`, if anything.

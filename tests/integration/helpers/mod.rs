@@ -9,6 +9,7 @@ pub mod install;
 pub mod metrics;
 pub mod samples;
 pub mod serve;
+pub mod traces;
 
 pub use app::{APP_TOKEN, SECRET, TestApp};
 pub use db::{Backend, TestDb};
