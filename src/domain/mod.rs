@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod backfill;
+pub mod block_actions;
 pub mod bot;
 pub mod capture;
 pub mod circles;

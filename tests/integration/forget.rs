@@ -8,7 +8,7 @@ use circlet::store::{ForgetMember, Forgotten, Membership, MembershipChange, Sett
 use serde_json::{Value, json};
 
 use crate::helpers::circle::{
-    CIRCLE, TEAM, captured, deliver, edit, feedback, feedback_reply, make_circle, message, reaction,
+    CIRCLE, TEAM, captured, click, deliver, edit, feedback, feedback_reply, make_circle, message, reaction,
 };
 use crate::helpers::ids::{channel, team, user};
 use crate::helpers::{TestApp, TestDb, traces};
@@ -141,24 +141,8 @@ pub(crate) async fn ask_to_forget(app: &TestApp, as_user: &str, member: &str) ->
 
 /// A click on the "Forget" button with `value` by `clicker`; the ephemeral answer.
 pub(crate) async fn click_forget(app: &TestApp, clicker: &str, value: &str) -> String {
-    let response_id = uuid::Uuid::new_v4().simple().to_string();
-    let payload = json!({
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "circle"},
-        "user": {"id": clicker, "username": "someone", "team_id": TEAM},
-        "api_app_id": "A0CIRCLET",
-        "trigger_id": uuid::Uuid::new_v4().to_string(),
-        "container": {"type": "message", "message_ts": "1700009999.000100", "channel_id": "C0OPS", "is_ephemeral": true},
-        "response_url": app.fake.response_url(&response_id),
-        "actions": [{
-            "action_id": "forget_member", "block_id": "forget", "value": value, "type": "button",
-            "text": {"type": "plain_text", "text": "Forget"}, "action_ts": "1700009999.123456",
-        }],
-    });
-    let answer = app.sender.interaction(&payload).await.unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    app.worker.drain().await.unwrap();
-    let reply = crate::helpers::circle::answered(app, &response_id).expect("an answer to the click");
+    let reply = click(app, clicker, "forget_member", value, true).await;
+    let reply = reply.expect("an answer to the click");
     reply["text"].as_str().unwrap().to_owned()
 }
 

@@ -5,11 +5,11 @@
 //! Other actions are left alone: they belong to whatever else renders buttons.
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::grant::{ForgetGrant, GrantError};
 use super::{CANCEL_ACTION, CONFIRM_ACTION, Forgetting, REFUSAL, outcome_text};
+use crate::domain::block_actions::BlockActions;
 use crate::domain::job_team;
 use crate::ids::{TeamId, UserId};
 use crate::inbox::{HandlerError, InboxHandler, Job};
@@ -21,30 +21,10 @@ const DONE_PREFIX: &str = "done:";
 
 pub(super) struct ForgetButton(pub(super) Forgetting);
 
-#[derive(Deserialize)]
-struct BlockActions {
-    user: Clicker,
-    response_url: Option<String>,
-    #[serde(default)]
-    actions: Vec<Action>,
-}
-
-#[derive(Deserialize)]
-struct Clicker {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct Action {
-    action_id: String,
-    value: Option<String>,
-}
-
 #[async_trait]
 impl InboxHandler for ForgetButton {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
-        let payload: BlockActions = serde_json::from_str(&job.row.payload)
-            .map_err(|err| HandlerError::permanent(format!("unreadable block_actions: {err}")))?;
+        let payload = BlockActions::read(job)?;
         let Some(action) = payload
             .actions
             .iter()
@@ -53,8 +33,7 @@ impl InboxHandler for ForgetButton {
             return Ok(());
         };
         let team = job_team(job)?;
-        let clicker = UserId::parse(payload.user.id.as_str())
-            .map_err(|err| HandlerError::permanent(format!("block_actions: {err}")))?;
+        let clicker = payload.user()?;
         let value = action.value.as_deref().unwrap_or_default();
         let answer = if action.action_id == CANCEL_ACTION {
             "Nothing was forgotten.".to_owned()

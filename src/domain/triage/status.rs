@@ -1,10 +1,10 @@
 //! Changing an insight's status, by `/feedback status ID STATUS` or a status button.
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use super::errors::{InsightRef, parse_reference, parse_status};
 use super::{Triage, TriageError, close_loop, live_insight, merge_target};
+use crate::domain::block_actions::BlockActions;
 use crate::domain::job_team;
 use crate::domain::slash::SlashCommand;
 use crate::ids::{TeamId, UserId};
@@ -54,35 +54,14 @@ pub fn parse_args(args: &[&str]) -> Result<(InsightRef, InsightStatus), TriageEr
 /// whatever else renders buttons.
 pub(super) struct StatusButton(pub(super) Triage);
 
-#[derive(Deserialize)]
-struct BlockActions {
-    user: Clicker,
-    response_url: Option<String>,
-    #[serde(default)]
-    actions: Vec<Action>,
-}
-
-#[derive(Deserialize)]
-struct Clicker {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct Action {
-    action_id: String,
-    value: Option<String>,
-}
-
 #[async_trait]
 impl InboxHandler for StatusButton {
     async fn handle(&self, job: &Job) -> Result<(), HandlerError> {
-        let payload: BlockActions = serde_json::from_str(&job.row.payload)
-            .map_err(|err| HandlerError::permanent(format!("unreadable block_actions: {err}")))?;
+        let payload = BlockActions::read(job)?;
         let clicks = payload.actions.iter().filter(|a| is_status_action(&a.action_id));
         for click in clicks {
             let team = job_team(job)?;
-            let user = UserId::parse(payload.user.id.as_str())
-                .map_err(|err| HandlerError::permanent(format!("block_actions: {err}")))?;
+            let user = payload.user()?;
             let work = async {
                 let value = click.value.as_deref().unwrap_or_default();
                 let Some((reference, status)) = value.split_once(':') else {
