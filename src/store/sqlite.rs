@@ -48,7 +48,8 @@ pub struct SqliteEngine {
 /// back to this much instead of keeping its peak size.
 pub(super) const JOURNAL_SIZE_LIMIT: &str = "33554432";
 
-/// `PRAGMA secure_delete` on every connection (see `store::forget`).
+/// `PRAGMA secure_delete` on every connection that deletes rows, and the readers (see
+/// `store::forget`).
 pub(super) const SECURE_DELETE: &str = "ON";
 
 /// How long without a commit before the WAL file is truncated to nothing.
