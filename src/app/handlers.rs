@@ -107,6 +107,7 @@ pub fn default_handlers(services: &Services) -> HandlerRegistry {
     crate::domain::modal::register(services, &mut registry);
     crate::domain::reports::register(services, &mut registry);
     crate::domain::digest::register(services, &mut registry);
+    crate::domain::forget::register(services, &mut registry);
     registry.register(
         InboxKind::Event,
         crate::domain::home::HOME_EVENT,

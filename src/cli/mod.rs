@@ -3,6 +3,7 @@
 mod backfill;
 mod digest;
 mod export;
+mod forget;
 mod token;
 mod workspaces;
 
@@ -65,6 +66,9 @@ pub enum Command {
     },
     /// Read circles' history from Slack and apply what was missed (after an outage).
     Backfill(backfill::BackfillArgs),
+    /// Remove everything held about members (their messages, replies, votes, tags given,
+    /// activity and names); insights they wrote keep their counts under a pseudonym.
+    Forget(forget::ForgetArgs),
     /// Installed workspaces and the links between them (multi-workspace mode).
     Workspaces {
         #[command(subcommand)]
@@ -138,6 +142,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Digest(args) => digest::run(config, args).await,
         Command::Workspaces { command } => workspaces::run(config, command).await,
         Command::Backfill(args) => backfill::run(config, args).await,
+        Command::Forget(args) => forget::run(config, args).await,
         Command::Demo | Command::Keygen => Ok(()),
     }
 }

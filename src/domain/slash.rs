@@ -127,6 +127,16 @@ pub fn channel_id(word: &str) -> Option<&str> {
     looks_like_id.then_some(id)
 }
 
+/// A member as the command text gives them: Slack's escaped mention `<@U123|name>` (or
+/// `<@U123>`), or a bare user id.
+pub fn member(word: &str) -> Option<UserId> {
+    let id = match word.strip_prefix("<@").and_then(|rest| rest.strip_suffix('>')) {
+        Some(mention) => mention.split('|').next().unwrap_or_default(),
+        None => word,
+    };
+    UserId::parse(id).ok()
+}
+
 /// A channel the command text names, typed (see [`channel_id`]).
 pub fn channel(word: &str) -> Option<ChannelId> {
     channel_id(word).and_then(|id| ChannelId::parse(id).ok())

@@ -25,6 +25,7 @@ pub const SUBSCRIBED_EVENTS: &[&str] = &[
     "reaction_added",
     "reaction_removed",
     "tokens_revoked",
+    "user_change",
 ];
 
 /// Only the fields routing needs. Everything else is stored verbatim and parsed by the

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::digest_queries::SqlDigests;
+use super::forget::{ForgetStore, SqlForget};
 use super::privacy::{PrivacyStore, SqlPrivacy};
 use super::reads::SqlReads;
 use super::runner::Runner;
@@ -36,6 +37,13 @@ pub trait Engine: Runner {
     /// Periodic upkeep off the request path.
     async fn maintain(&self) -> StoreResult<()> {
         Ok(())
+    }
+
+    /// Makes sure rows deleted so far are gone from the database's files too, not only from its
+    /// tables (after a forget); whether it got all the way. Nothing to do unless the engine
+    /// keeps old page images around.
+    async fn erase_freed(&self) -> StoreResult<bool> {
+        Ok(true)
     }
 
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>>;
@@ -139,6 +147,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     fn privacy(&self) -> Arc<dyn PrivacyStore> {
         Arc::new(SqlPrivacy::new(self.engine.clone()))
+    }
+
+    fn forgetting(&self) -> Arc<dyn ForgetStore> {
+        Arc::new(SqlForget::new(self.engine.clone()))
     }
 
     async fn prune_messages(&self, before: Millis) -> StoreResult<u64> {

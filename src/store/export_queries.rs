@@ -38,7 +38,8 @@ type Cursor = (TeamId, i64);
 fn page_statement(filter: &InsightFilter, cursor: Option<&Cursor>, rows: usize) -> Statement {
     let mut statement = Statement::new(
         "SELECT i.number, i.created_at, i.team_id, i.channel_id, CAST(NULL AS TEXT) AS channel_name, \
-         i.message_ts, i.thread_ts, i.author_id, CAST(NULL AS TEXT) AS author_name, i.text, i.tags, \
+         i.message_ts, i.thread_ts, i.author_id, \
+         CASE WHEN i.author_id LIKE 'member-%' THEN i.author_id END AS author_name, i.text, i.tags, \
          i.vote_count AS votes, i.reply_count AS replies, i.status, i.source, \
          CAST(NULL AS TEXT) AS workspace_url, COALESCE(i.author_team_id, i.team_id) AS author_team_id \
          FROM insights i WHERE 1 = 1",
@@ -119,12 +120,14 @@ impl Names {
                 .get(team)
                 .and_then(|channels| channels.get(row.channel_id.as_str()))
                 .cloned();
-            row.author_name = row.author_id.as_ref().and_then(|author| {
-                self.people
+            // A forgotten member's insights have no author id: their pseudonym is the name read.
+            if let Some(author) = &row.author_id {
+                row.author_name = self
+                    .people
                     .get(team)
                     .and_then(|people| people.get(author.as_str()))
-                    .cloned()
-            });
+                    .cloned();
+            }
             row.workspace_url = self.workspaces.get(team).cloned();
         }
     }

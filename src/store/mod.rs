@@ -7,6 +7,7 @@ pub mod digest;
 mod digest_queries;
 mod engine;
 mod export_queries;
+pub mod forget;
 mod inbox;
 pub mod insights;
 pub mod member_data;
@@ -38,6 +39,7 @@ pub use digest::{
     Voter,
 };
 pub use engine::SqlStore;
+pub use forget::{ForgetMember, ForgetStore, Forgotten, MemberState};
 pub use insights::{
     Activity, ActivityKind, CachedMessage, CircleCount, EmojiOverride, Insight, InsightDetails,
     InsightSource, InsightStatus, InsightTx, MAX_REVISIONS, Membership, MembershipChange, MessageRef, Named,
@@ -142,6 +144,9 @@ pub trait Store: InboxStore + Send + Sync + 'static {
 
     /// Retention, uninstall purges and what is held about a member (ARCHITECTURE §13).
     fn privacy(&self) -> Arc<dyn PrivacyStore>;
+
+    /// Forgetting members (ARCHITECTURE §13).
+    fn forgetting(&self) -> Arc<dyn ForgetStore>;
 
     /// Drops cached messages seen before `before`, except those an insight was made from, in
     /// slices of [`PRUNE_SLICE`] rows.

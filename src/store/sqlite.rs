@@ -48,6 +48,10 @@ pub struct SqliteEngine {
 /// back to this much instead of keeping its peak size.
 pub(super) const JOURNAL_SIZE_LIMIT: &str = "33554432";
 
+/// `PRAGMA secure_delete` on every connection that deletes rows, and the readers (see
+/// `store::forget`).
+pub(super) const SECURE_DELETE: &str = "ON";
+
 /// How long without a commit before the WAL file is truncated to nothing.
 pub const TRUNCATE_IDLE_AFTER: Duration = Duration::from_secs(30);
 
@@ -65,6 +69,9 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT)
+            // Deleted content is overwritten with zeros, not only unlinked: a forgotten member's
+            // words must leave the file (ARCHITECTURE §13).
+            .pragma("secure_delete", SECURE_DELETE)
             // 16 MiB of page cache (negative means KiB), so the inbox indexes stay in memory.
             .pragma("cache_size", "-16384");
         let pool = |connections| {
@@ -167,6 +174,13 @@ impl Engine for SqliteEngine {
             self.checkpoints.truncate().await?;
         }
         Ok(())
+    }
+
+    /// With `secure_delete`, deleted rows are zeroed in the pages that held them; the WAL may
+    /// still hold older images of those pages, so it is copied back and truncated to nothing.
+    async fn erase_freed(&self) -> StoreResult<bool> {
+        let _turn = self.turns.for_others().await?;
+        self.checkpoints.truncate().await
     }
 
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>> {

@@ -82,10 +82,10 @@ impl Checkpoints {
         since >= idle && !self.truncated.load(Ordering::Acquire)
     }
 
-    /// Copies the whole WAL back and truncates it to nothing, on a blocking thread. Call it in
-    /// a write turn, so no commit of this process runs meanwhile; readers that keep the WAL in
-    /// use make it return unfinished, and the next idle moment tries again.
-    pub(super) async fn truncate(self: &Arc<Self>) -> StoreResult<()> {
+    /// Copies the whole WAL back and truncates it to nothing, on a blocking thread; whether it
+    /// did. Call it in a write turn, so no commit of this process runs meanwhile; readers that
+    /// keep the WAL in use make it return unfinished, and the next idle moment tries again.
+    pub(super) async fn truncate(self: &Arc<Self>) -> StoreResult<bool> {
         let checkpoints = self.clone();
         let truncated = tokio::task::spawn_blocking(move || {
             let connection = checkpoints
@@ -101,7 +101,7 @@ impl Checkpoints {
         if truncated {
             self.truncated.store(true, Ordering::Release);
         }
-        Ok(())
+        Ok(truncated)
     }
 
     /// Copies what it can of the WAL without waiting for or blocking anyone (upkeep), on a

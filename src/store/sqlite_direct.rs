@@ -47,6 +47,10 @@ pub(super) fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connec
 pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<SharedConnection> {
     let connection = connect(path, busy_timeout)?;
     connection.pragma_update(None, "foreign_keys", true)?;
+    // Zeroes what it deletes (see `store::forget`). Only connections that delete rows: the
+    // checkpoint connections (`connect` alone) copy pages as they are, and with it set their
+    // WAL restarts changed (the WAL-reuse test in store_suite measured it).
+    connection.pragma_update(None, "secure_delete", super::sqlite::SECURE_DELETE)?;
     // 16 MiB of page cache (negative means KiB), like the sqlx connections.
     connection.pragma_update(None, "cache_size", -16384)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);

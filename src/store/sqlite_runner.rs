@@ -108,6 +108,8 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
     )?;
     connection.busy_timeout(busy_timeout)?;
+    // Readers delete nothing, but every connection says the same (`store::forget`).
+    connection.pragma_update(None, "secure_delete", super::sqlite::SECURE_DELETE)?;
     // The page cache of the other connections (16 MiB): reports read the same index pages
     // again and again.
     connection.pragma_update(None, "cache_size", -16384)?;

@@ -43,6 +43,7 @@ fn every_command_has_help() {
         vec!["token", "create", "--help"],
         vec!["token", "list", "--help"],
         vec!["token", "revoke", "--help"],
+        vec!["forget", "--help"],
     ] {
         let output = circlet(&args, &[]);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));

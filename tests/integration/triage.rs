@@ -12,9 +12,9 @@ use circlet::store::{
     Insight, InsightSource, InsightStatus, InsightTx, MessageRef, NewInsight, Reply, SharedStore, TagSource,
 };
 use circlet_testkit::fake_slack::Fault;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::circle::{answered, feedback};
+use crate::helpers::circle::{click, feedback};
 use crate::helpers::{TestApp, TestDb};
 use crate::on_both_backends;
 
@@ -194,38 +194,6 @@ async fn app_on(db: TestDb) -> TestApp {
         .env("CIRCLET_PRODUCT_USERS", PM)
         .start()
         .await
-}
-
-/// Clicks a button with `action_id` and `value` as `user`; returns what was answered through
-/// the payload's response URL (None when the payload has none or nothing was answered).
-async fn click(
-    app: &TestApp,
-    user: &str,
-    action_id: &str,
-    value: &str,
-    with_response_url: bool,
-) -> Option<Value> {
-    let response_id = uuid::Uuid::new_v4().simple().to_string();
-    let mut payload = json!({
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "circle"},
-        "user": {"id": user, "username": "someone", "team_id": TEAM},
-        "api_app_id": "A0CIRCLET",
-        "trigger_id": uuid::Uuid::new_v4().to_string(),
-        "container": {"type": "message", "message_ts": "1700009999.000100", "channel_id": "C0OPS", "is_ephemeral": false},
-        "channel": {"id": "C0OPS", "name": "product"},
-        "actions": [{
-            "action_id": action_id, "block_id": "triage", "value": value, "type": "button",
-            "text": {"type": "plain_text", "text": "Shipped"}, "action_ts": "1700009999.123456",
-        }],
-    });
-    if with_response_url {
-        payload["response_url"] = json!(app.fake.response_url(&response_id));
-    }
-    let answer = app.sender.interaction(&payload).await.unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    app.worker.drain().await.unwrap();
-    answered(app, &response_id)
 }
 
 /// Circlet's replies in the thread under `ts`.

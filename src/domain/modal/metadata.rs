@@ -2,10 +2,10 @@
 //! a submission cannot be pointed at another message, workspace or user, and dated so an old
 //! form cannot be replayed.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
+use crate::domain::seal::HmacSha256;
 use crate::ids::{ChannelId, TeamId, UserId};
 use crate::secret::Secret;
 
@@ -16,8 +16,6 @@ pub const CLOCK_SKEW_SECS: i64 = 300;
 /// Keeps these signatures apart from anything else signed with the same secret (Slack's own
 /// request signatures use it too).
 const PURPOSE: &[u8] = b"circlet/capture-modal/v1";
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
@@ -99,24 +97,17 @@ impl FormContext {
     }
 
     fn mac(&self, key: &Secret) -> HmacSha256 {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key.expose().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(PURPOSE);
         let issued_at = self.issued_at.to_string();
         let product_fields = if self.product_fields { "product" } else { "member" };
-        // Each field is length-prefixed, so no two different contexts sign the same bytes.
-        for field in [
+        let fields = [
             self.team_id.as_str(),
             self.channel_id.as_str(),
             self.message_ts.as_str(),
             self.user_id.as_str(),
             issued_at.as_str(),
             product_fields,
-        ] {
-            mac.update(&(field.len() as u64).to_be_bytes());
-            mac.update(field.as_bytes());
-        }
-        mac
+        ];
+        crate::domain::seal::mac(key, PURPOSE, &fields)
     }
 }
 

@@ -82,11 +82,17 @@ pub struct Lenient<Id>(pub Option<Id>);
 
 impl<Id: SlackId + TryFrom<String, Error = IdError>> Column for Lenient<Id> {
     fn read(row: &dyn Row, index: usize) -> StoreResult<Self> {
-        Ok(Lenient(row.text(index)?.and_then(|text| match Id::try_from(text) {
-            Ok(id) => Some(id),
-            Err(err) => {
-                tracing::warn!(column = index, error = %err, "a stored id of another shape reads as none");
-                None
+        Ok(Lenient(row.text(index)?.and_then(|text| {
+            // A forgotten member's insights name a pseudonym on purpose: no id, nothing odd.
+            if crate::store::forget::is_pseudonym(&text) {
+                return None;
+            }
+            match Id::try_from(text) {
+                Ok(id) => Some(id),
+                Err(err) => {
+                    tracing::warn!(column = index, error = %err, "a stored id of another shape reads as none");
+                    None
+                }
             }
         })))
     }

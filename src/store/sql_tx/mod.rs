@@ -97,7 +97,8 @@ const TAG_LIST: PerDialect = PerDialect {
         WHERE insight_id = insights.id), '')",
 };
 
-const COUNTS: &str = "vote_count = \
+/// An insight's vote and reply counts, from its rows (`forget` refreshes them too).
+pub(in crate::store) const COUNTS: &str = "vote_count = \
     (SELECT COUNT(DISTINCT user_id) FROM votes WHERE insight_id = insights.id), \
     reply_count = (SELECT COUNT(*) FROM replies WHERE insight_id = insights.id)";
 

@@ -169,6 +169,12 @@ pub async fn feedback_in(app: &TestApp, team: &str, user: &str, text: &str) -> S
 /// (`team_id`, and for an org-wide install `enterprise_id` and `is_enterprise_install`), as
 /// [`feedback_in`] does.
 pub async fn feedback_form(app: &TestApp, installation: &[(&str, &str)], user: &str, text: &str) -> String {
+    let reply = feedback_reply(app, installation, user, text).await;
+    reply["text"].as_str().unwrap().to_owned()
+}
+
+/// Like [`feedback_form`], the whole ephemeral answer (its blocks too).
+pub async fn feedback_reply(app: &TestApp, installation: &[(&str, &str)], user: &str, text: &str) -> Value {
     let response_id = uuid::Uuid::new_v4().simple().to_string();
     let response_url = app.fake.response_url(&response_id);
     let trigger = uuid::Uuid::new_v4().to_string();
@@ -194,7 +200,7 @@ pub async fn feedback_form(app: &TestApp, installation: &[(&str, &str)], user: &
     app.worker.drain().await.unwrap();
     let reply = answered(app, &response_id).unwrap_or_else(|| panic!("no answer to `/feedback {text}`"));
     assert_eq!(reply["response_type"], "ephemeral");
-    reply["text"].as_str().unwrap().to_owned()
+    reply
 }
 
 /// What was posted to the response URL `response_id`, if anything.
@@ -205,4 +211,36 @@ pub fn answered(app: &TestApp, response_id: &str) -> Option<Value> {
         .rev()
         .find(|call| call.params["response_id"] == response_id)
         .map(|call| call.params)
+}
+
+/// Clicks a button with `action_id` and `value` as `user`; returns what was answered through
+/// the payload's response URL (None when the payload has none or nothing was answered).
+pub async fn click(
+    app: &TestApp,
+    user: &str,
+    action_id: &str,
+    value: &str,
+    with_response_url: bool,
+) -> Option<Value> {
+    let response_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut payload = json!({
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "circle"},
+        "user": {"id": user, "username": "someone", "team_id": TEAM},
+        "api_app_id": "A0CIRCLET",
+        "trigger_id": uuid::Uuid::new_v4().to_string(),
+        "container": {"type": "message", "message_ts": "1700009999.000100", "channel_id": "C0OPS", "is_ephemeral": false},
+        "channel": {"id": "C0OPS", "name": "product"},
+        "actions": [{
+            "action_id": action_id, "block_id": "triage", "value": value, "type": "button",
+            "text": {"type": "plain_text", "text": "Shipped"}, "action_ts": "1700009999.123456",
+        }],
+    });
+    if with_response_url {
+        payload["response_url"] = json!(app.fake.response_url(&response_id));
+    }
+    let answer = app.sender.interaction(&payload).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.worker.drain().await.unwrap();
+    answered(app, &response_id)
 }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod samples;
 pub mod schema;
 pub mod serve;
+pub mod traces;
 
 pub use app::{APP_TOKEN, SECRET, TestApp};
 pub use db::{Backend, TestDb};

@@ -1,0 +1,280 @@
+//! Forgetting a member (ARCHITECTURE §13) after a realistic history: nothing of them is left in
+//! the database files or tables, their insights keep their counts under a stable pseudonym, and
+//! Slack's `user_change` for a forgotten member does the same by itself.
+
+use circlet::ids::UserId;
+use circlet::store::forget::REMOVED_TEXT;
+use circlet::store::{ForgetMember, Forgotten, Membership, MembershipChange, SettingChange};
+use serde_json::{Value, json};
+
+use crate::helpers::circle::{
+    CIRCLE, TEAM, captured, click, deliver, edit, feedback, feedback_reply, make_circle, message, reaction,
+};
+use crate::helpers::ids::{channel, team, user};
+use crate::helpers::{TestApp, TestDb, traces};
+use crate::on_both_backends;
+
+pub(crate) const MAYA: &str = "U0MAYA";
+pub(crate) const OMAR: &str = "U0OMAR";
+/// A product user (CIRCLET_PRODUCT_USERS).
+pub(crate) const PM: &str = "U0PM";
+const SECOND: &str = "C0SECOND";
+const MAYA_NAME: &str = "Maya Kowalska";
+const MAYA_HANDLE: &str = "mayakowalska";
+
+const TS_A: &str = "1700000100.000100";
+const TS_B: &str = "1700000105.000100";
+const TS_C: &str = "1700000107.000100";
+/// Every text Maya wrote: messages, an edit, a reply.
+const MAYA_TEXTS: &[&str] = &[
+    "Velvet lipstick shades fade by noon",
+    "Velvet lipstick shades fade before lunch, every single day",
+    "Checkout freezes when I add the travel kit",
+    "Magnolia refills matter to me too",
+    "Greetings from rainy Gdansk, circle",
+];
+
+/// An app whose product team is [`PM`], with two circles.
+pub(crate) async fn app(db: TestDb) -> TestApp {
+    let app = TestApp::builder(db)
+        .env("CIRCLET_PRODUCT_USERS", PM)
+        .start()
+        .await;
+    make_circle(&app, CIRCLE).await;
+    make_circle(&app, SECOND).await;
+    app.fake.set_user(json!({
+        "id": MAYA, "name": MAYA_HANDLE, "real_name": MAYA_NAME,
+        "profile": {"real_name": MAYA_NAME, "display_name": MAYA_HANDLE},
+    }));
+    app
+}
+
+/// Maya's history: insight A she wrote (edited, voted and replied to by Omar), insight B she
+/// wrote and tagged herself (voted by Omar), insight C by Omar that she tagged, voted and replied
+/// to, a message of hers nobody captured, a circle she was seen in, and settings she changed.
+pub(crate) async fn history(app: &TestApp) {
+    deliver(
+        app,
+        &[
+            message(MAYA, CIRCLE, TS_A, MAYA_TEXTS[0], None),
+            reaction(true, OMAR, "bulb", CIRCLE, TS_A, MAYA, 101),
+            her_edit(MAYA_TEXTS[1], 102),
+            reaction(true, OMAR, "+1", CIRCLE, TS_A, MAYA, 103),
+            message(
+                OMAR,
+                CIRCLE,
+                "1700000104.000100",
+                "Same here, needs a fix",
+                Some(TS_A),
+            ),
+            message(MAYA, SECOND, TS_B, MAYA_TEXTS[2], None),
+            reaction(true, MAYA, "bug", SECOND, TS_B, MAYA, 106),
+            reaction(true, OMAR, "+1", SECOND, TS_B, MAYA, 106),
+            message(OMAR, CIRCLE, TS_C, "Magnolia refills please", None),
+            reaction(true, MAYA, "bulb", CIRCLE, TS_C, OMAR, 108),
+            reaction(true, MAYA, "+1", CIRCLE, TS_C, OMAR, 109),
+            message(MAYA, CIRCLE, "1700000110.000100", MAYA_TEXTS[3], Some(TS_C)),
+            message(MAYA, CIRCLE, "1700000111.000100", MAYA_TEXTS[4], None),
+        ],
+    )
+    .await;
+    let mut tx = app.store.begin().await.unwrap();
+    tx.set_membership(&Membership {
+        team_id: team(TEAM),
+        channel_id: channel(CIRCLE),
+        user_id: user(MAYA),
+        change: MembershipChange::Joined,
+        at: 1_000,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let settings = app.store.workspaces();
+    let both = format!("{PM},{MAYA}");
+    settings
+        .change_setting(
+            team(TEAM),
+            SettingChange::ProductUsers(Some(&both)),
+            user(MAYA),
+            1_000,
+        )
+        .await
+        .unwrap();
+}
+
+/// Maya's edit of her message A, as Slack sends it: naming her, with her earlier text.
+fn her_edit(text: &str, at: u32) -> Value {
+    let mut event = edit(CIRCLE, TS_A, text, at);
+    event["event"]["message"]["user"] = json!(MAYA);
+    event["event"]["previous_message"]["user"] = json!(MAYA);
+    event["event"]["previous_message"]["text"] = json!(MAYA_TEXTS[0]);
+    event
+}
+
+/// Every needle that would name Maya or repeat her words.
+fn maya_needles() -> Vec<&'static str> {
+    let mut needles = vec![MAYA, MAYA_NAME, MAYA_HANDLE];
+    needles.extend(MAYA_TEXTS);
+    needles
+}
+
+pub(crate) async fn forget(app: &TestApp, member: &str) -> Forgotten {
+    let member = UserId::parse(member).unwrap();
+    let request = ForgetMember {
+        team_id: team(TEAM),
+        user_id: &member,
+        at: 2_000,
+        inbox_row: None,
+    };
+    app.store.forgetting().forget_member(&request).await.unwrap()
+}
+
+/// The ephemeral confirmation `/feedback forget` answered `as_user` with, and its button's value.
+pub(crate) async fn ask_to_forget(app: &TestApp, as_user: &str, member: &str) -> (String, Option<String>) {
+    let text = format!("forget <@{member}|someone>");
+    let reply = feedback_reply(app, &[("team_id", TEAM)], as_user, &text).await;
+    let button = reply["blocks"][1]["elements"][0]["value"]
+        .as_str()
+        .map(str::to_owned);
+    (reply["text"].as_str().unwrap().to_owned(), button)
+}
+
+/// A click on the "Forget" button with `value` by `clicker`; the ephemeral answer.
+pub(crate) async fn click_forget(app: &TestApp, clicker: &str, value: &str) -> String {
+    let reply = click(app, clicker, "forget_member", value, true).await;
+    let reply = reply.expect("an answer to the click");
+    reply["text"].as_str().unwrap().to_owned()
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    db.query_i64(sql).await
+}
+
+/// The vote and reply counts stored on the insight of message `ts` (what reports read).
+async fn stored_counts(db: &TestDb, ts: &str) -> (i64, i64) {
+    let of = |column: &str| format!("SELECT {column} FROM insights WHERE message_ts = '{ts}'");
+    (
+        count(db, &of("vote_count")).await,
+        count(db, &of("reply_count")).await,
+    )
+}
+
+on_both_backends! {
+    async fn a_forgotten_member_leaves_no_trace_in_the_database(db: TestDb) {
+        let handle = db.handle();
+        let app = app(db).await;
+        history(&app).await;
+        assert!(count(&handle, "SELECT COUNT(*) FROM people WHERE user_id = 'U0MAYA'").await > 0, "her name was learned");
+        assert!(!traces::find(&handle, &maya_needles()).await.is_empty(), "the scan finds her before");
+
+        let (confirm, button) = ask_to_forget(&app, PM, MAYA).await;
+        assert!(confirm.starts_with("Forget <@U0MAYA>?"), "{confirm}");
+        let answer = click_forget(&app, PM, &button.expect("a Forget button")).await;
+        assert!(answer.starts_with("Forgot <@U0MAYA>:"), "{answer}");
+        assert!(answer.contains("votes deleted: 1"), "{answer}");
+
+        let left = traces::find(&handle, &maya_needles()).await;
+        assert!(left.is_empty(), "traces of the member remain: {left:#?}");
+        for theirs in ["Same here, needs a fix", "Magnolia refills please"] {
+            assert!(!traces::find(&handle, &[theirs]).await.is_empty(), "others' words stay: {theirs}");
+        }
+    }
+}
+
+on_both_backends! {
+    async fn their_insights_keep_their_counts_under_a_pseudonym_stable_per_member(db: TestDb) {
+        let handle = db.handle();
+        let app = app(db).await;
+        history(&app).await;
+        let first = forget(&app, MAYA).await;
+        assert!(!first.again);
+        assert!(first.pseudonym.starts_with("member-"), "{}", first.pseudonym);
+
+        let a = captured(&app, CIRCLE, TS_A).await.unwrap();
+        assert_eq!(a.insight.text.as_deref(), Some(REMOVED_TEXT));
+        assert_eq!(a.insight.author_id, None, "no Slack id is left as the author");
+        assert_eq!(stored_counts(&handle, TS_A).await, (1, 1), "Omar's vote and reply count");
+        assert_eq!((a.voters, a.replies.len()), (vec![OMAR.to_owned()], 1));
+        assert_eq!(a.tags, ["idea"]);
+        assert!(!a.revisions.is_empty() && a.revisions.iter().all(|r| r == REMOVED_TEXT), "{:?}", a.revisions);
+        let b = captured(&app, SECOND, TS_B).await.unwrap();
+        assert_eq!(b.tags, ["bug"], "the tag she gave her own insight stays on it");
+        assert_eq!(stored_counts(&handle, TS_B).await, (1, 0));
+        let c = captured(&app, CIRCLE, TS_C).await.unwrap();
+        assert_eq!((c.voters, c.replies), (Vec::<String>::new(), Vec::<String>::new()), "her vote and reply on Omar's insight go");
+        assert_eq!(stored_counts(&handle, TS_C).await, (0, 0));
+        assert_eq!(c.tags, ["idea"], "the tag stays on the insight");
+
+        // She comes back, writes again and is forgotten again: one pseudonym for all her insights.
+        deliver(&app, &[
+            message(MAYA, CIRCLE, "1700000120.000100", "Back with one more idea", None),
+            reaction(true, OMAR, "bulb", CIRCLE, "1700000120.000100", MAYA, 121),
+        ]).await;
+        let second = forget(&app, MAYA).await;
+        assert!(second.again);
+        assert_eq!(second.pseudonym, first.pseudonym);
+        let authors = format!("SELECT COUNT(*) FROM insights WHERE author_id = '{}'", first.pseudonym);
+        assert_eq!(count(&handle, &authors).await, 3);
+        assert_eq!(count(&handle, "SELECT COUNT(*) FROM forgotten_members").await, 1, "one hash per member");
+
+        let third = forget(&app, MAYA).await;
+        assert_eq!((third.again, third.rows()), (true, 0), "a third forget finds nothing more");
+        let omar = forget(&app, OMAR).await;
+        assert_ne!(omar.pseudonym, first.pseudonym, "another member, another pseudonym");
+    }
+}
+
+/// `user_change` for `member` with `is_forgotten` as given.
+fn user_change(member: &str, is_forgotten: bool, event_id: &str) -> Value {
+    let mut envelope = crate::helpers::samples::json("events", "message_plain__boltpy.json");
+    envelope["event_id"] = json!(event_id);
+    envelope["team_id"] = json!(TEAM);
+    if let Some(authorization) = envelope["authorizations"].get_mut(0) {
+        authorization["team_id"] = json!(TEAM);
+    }
+    envelope["event"] = json!({
+        "type": "user_change",
+        "user": {
+            "id": member, "team_id": TEAM, "name": MAYA_HANDLE, "real_name": MAYA_NAME,
+            "deleted": is_forgotten, "is_forgotten": is_forgotten,
+            "profile": {"real_name": MAYA_NAME, "display_name": MAYA_HANDLE},
+        },
+        "event_ts": "1700000200.000100",
+    });
+    envelope
+}
+
+on_both_backends! {
+    async fn slack_forgetting_a_member_makes_circlet_forget_them_too(db: TestDb) {
+        let handle = db.handle();
+        let app = app(db).await;
+        history(&app).await;
+        deliver(&app, &[user_change(MAYA, false, "EvProfileChange")]).await;
+        assert!(captured(&app, CIRCLE, TS_A).await.unwrap().insight.author_id.is_some(), "a profile change forgets nothing");
+
+        deliver(&app, &[user_change(MAYA, true, "EvForgotten")]).await;
+        let a = captured(&app, CIRCLE, TS_A).await.unwrap();
+        assert_eq!(a.insight.text.as_deref(), Some(REMOVED_TEXT));
+        let left = traces::find(&handle, &maya_needles()).await;
+        assert!(left.is_empty(), "traces of the member remain: {left:#?}");
+        // Delivered again (Slack retries), it is harmless.
+        deliver(&app, &[user_change(MAYA, true, "EvForgottenAgain")]).await;
+        assert_eq!(count(&handle, "SELECT COUNT(*) FROM forgotten_members").await, 1);
+        assert_eq!(count(&handle, "SELECT COUNT(*) FROM inbox WHERE state = 'dead'").await, 0);
+    }
+}
+
+on_both_backends! {
+    async fn unknown_and_already_forgotten_members_are_answered_clearly(db: TestDb) {
+        let app = app(db).await;
+        history(&app).await;
+        let answer = feedback(&app, PM, "forget <@U0NOBODY>").await;
+        assert_eq!(answer, "Circlet holds nothing about <@U0NOBODY> in this workspace.");
+        forget(&app, MAYA).await;
+        let (answer, button) = ask_to_forget(&app, PM, MAYA).await;
+        assert_eq!(answer, "<@U0MAYA> was already forgotten: Circlet holds nothing more about them.");
+        assert_eq!(button, None);
+        let usage = feedback(&app, PM, "forget").await;
+        assert!(usage.contains("/feedback forget @member"), "{usage}");
+    }
+}
