@@ -136,6 +136,13 @@ pub(crate) async fn ask_to_forget(app: &TestApp, as_user: &str, member: &str) ->
     let button = reply["blocks"][1]["elements"][0]["value"]
         .as_str()
         .map(str::to_owned);
+    if button.is_some() {
+        // A plain-text label would show a mention as its raw `<@U…>`.
+        assert_eq!(
+            reply["blocks"][1]["elements"][0]["text"]["text"],
+            "Forget this member"
+        );
+    }
     (reply["text"].as_str().unwrap().to_owned(), button)
 }
 
@@ -276,5 +283,24 @@ on_both_backends! {
         assert_eq!(button, None);
         let usage = feedback(&app, PM, "forget").await;
         assert!(usage.contains("/feedback forget @member"), "{usage}");
+    }
+}
+
+on_both_backends! {
+    async fn a_late_slack_retry_of_a_handled_delivery_does_not_bring_them_back(db: TestDb) {
+        let app = app(db).await;
+        let posted = message(MAYA, CIRCLE, TS_C, MAYA_TEXTS[2], None);
+        deliver(&app, std::slice::from_ref(&posted)).await;
+        let theirs = format!("SELECT COUNT(*) FROM messages WHERE user_id = '{MAYA}'");
+        assert_eq!(count(&app.db, &theirs).await, 1);
+
+        forget(&app, MAYA).await;
+        assert_eq!(count(&app.db, &theirs).await, 0);
+        // The handled row stays, emptied: its event id still recognises Slack's retry.
+        let kept = "SELECT COUNT(*) FROM inbox WHERE event_type = 'message' AND payload = '{}'";
+        assert_eq!(count(&app.db, kept).await, 1);
+
+        deliver(&app, &[posted]).await;
+        assert_eq!(count(&app.db, &theirs).await, 0, "the retry is not applied again");
     }
 }

@@ -56,11 +56,7 @@ impl InboxHandler for ForgetCommand {
                 let value = grant.seal(&forgetting.settings.signing_key);
                 let text = confirmation_text(&member);
                 return command
-                    .reply_blocks(
-                        &forgetting.slack,
-                        &text,
-                        confirmation_blocks(&text, &member, &value),
-                    )
+                    .reply_blocks(&forgetting.slack, &text, confirmation_blocks(&text, &value))
                     .await;
             }
         };
@@ -77,7 +73,7 @@ fn confirmation_text(member: &UserId) -> String {
 }
 
 /// The question, a danger "Forget" button carrying the sealed grant, and "Cancel".
-fn confirmation_blocks(text: &str, member: &UserId, grant: &str) -> Value {
+fn confirmation_blocks(text: &str, grant: &str) -> Value {
     json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {"type": "actions", "elements": [
@@ -85,7 +81,8 @@ fn confirmation_blocks(text: &str, member: &UserId, grant: &str) -> Value {
                 "type": "button",
                 "action_id": CONFIRM_ACTION,
                 "style": "danger",
-                "text": {"type": "plain_text", "text": format!("Forget <@{member}>")},
+                // Plain text shows a mention as its raw `<@U…>`; the question above names them.
+                "text": {"type": "plain_text", "text": "Forget this member"},
                 "value": grant,
             },
             {

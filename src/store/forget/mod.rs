@@ -25,7 +25,8 @@
 //! | `rules`, `prompts` | `created_by` = them | NULL; the phrase or question is the product team's text, kept |
 //! | `workspace_settings` | `updated_by` = them; their id in `product_users` | NULL; removed from the list |
 //! | `installations` | `installer_user_id` = them | NULL |
-//! | `inbox`, finished rows (`done`, `dead`) | `payload`, `event_id` or `last_error` containing their id | deleted: a finished row is only kept for deduplication and inspection |
+//! | `inbox`, finished rows (`done`, `dead`) | `event_id` containing their id | deleted |
+//! | `inbox`, finished rows (`done`, `dead`) | `payload` or `last_error` containing their id | emptied (`payload` `{}`, no error): the row stays so that Slack's late retry of a delivery already handled is recognised by its event id and not applied again (a dead row emptied can no longer be retried) |
 //! | `inbox`, the row that asked for this forget (button click, `user_change`) | `payload` | replaced by a stub naming only the pseudonym (see [`ForgetMember::inbox_row`]) |
 //! | `inbox`, unfinished rows of others | — | kept: their work must still run |
 //! | `forgotten_members` | new row | (workspace, keyed hash): the only trace, to recognise the member again |

@@ -119,8 +119,16 @@ fn changes() -> Vec<(&'static str, String)> {
     changes.push((
         "finished inbox rows deleted",
         "DELETE FROM inbox WHERE team_id = $1 AND state IN ('done', 'dead') \
-         AND (payload LIKE '%' || $2 || '%' OR event_id LIKE '%' || $2 || '%' \
-              OR last_error LIKE '%' || $2 || '%')"
+         AND event_id LIKE '%' || $2 || '%'"
+            .to_owned(),
+    ));
+    // The row stays, emptied, so that Slack's retry of a delivery already handled is still
+    // recognised by its event id (which names no member) and not applied again.
+    changes.push((
+        "finished inbox rows emptied",
+        "UPDATE inbox SET payload = '{}', last_error = NULL \
+         WHERE team_id = $1 AND state IN ('done', 'dead') \
+         AND (payload LIKE '%' || $2 || '%' OR last_error LIKE '%' || $2 || '%')"
             .to_owned(),
     ));
     changes
