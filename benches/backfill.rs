@@ -104,8 +104,8 @@ fn history_message(i: usize, n: usize, now_secs: i64) -> Value {
         "text": format!("Feedback {i}: the serum pump could be smoother, and the refill packs are hard to open"),
     });
     let mut reactions = Vec::new();
-    if i % 10 == 0 {
-        let emoji = if i % 20 == 0 { "bulb" } else { "bug" };
+    if i.is_multiple_of(10) {
+        let emoji = if i.is_multiple_of(20) { "bulb" } else { "bug" };
         reactions.push(json!({"name": emoji, "users": [author(i + 7)], "count": 1}));
     }
     if i % 20 == 5 {
