@@ -35,29 +35,22 @@ pub struct MemberData {
     pub prompts: Vec<PromptRecord>,
 }
 
-/// Implements [`FromRow`] reading the fields in order.
-macro_rules! in_column_order {
-    ($name:ident { $($field:ident),* $(,)? }) => {
-        impl FromRow for $name {
-            fn from_row(row: &dyn Row) -> StoreResult<Self> {
-                let mut c = Columns::new(row);
-                Ok($name { $($field: c.take()?),* })
-            }
-        }
-    };
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PersonRecord {
     pub name: String,
     pub user_team_id: Option<String>,
     pub updated_at: i64,
 }
-in_column_order!(PersonRecord {
-    name,
-    user_team_id,
-    updated_at
-});
+impl FromRow for PersonRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(PersonRecord {
+            name: c.take()?,
+            user_team_id: c.take()?,
+            updated_at: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthoredInsight {
@@ -109,11 +102,16 @@ pub struct RevisionRecord {
     pub text: String,
     pub replaced_at: i64,
 }
-in_column_order!(RevisionRecord {
-    insight_id,
-    text,
-    replaced_at
-});
+impl FromRow for RevisionRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(RevisionRecord {
+            insight_id: c.take()?,
+            text: c.take()?,
+            replaced_at: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplyRecord {
@@ -122,12 +120,17 @@ pub struct ReplyRecord {
     pub ts: String,
     pub text: String,
 }
-in_column_order!(ReplyRecord {
-    insight_number,
-    channel_id,
-    ts,
-    text
-});
+impl FromRow for ReplyRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(ReplyRecord {
+            insight_number: c.take()?,
+            channel_id: c.take()?,
+            ts: c.take()?,
+            text: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VoteRecord {
@@ -135,11 +138,16 @@ pub struct VoteRecord {
     pub channel_id: String,
     pub message_ts: String,
 }
-in_column_order!(VoteRecord {
-    insight_number,
-    channel_id,
-    message_ts
-});
+impl FromRow for VoteRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(VoteRecord {
+            insight_number: c.take()?,
+            channel_id: c.take()?,
+            message_ts: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReactionRecord {
@@ -151,13 +159,18 @@ pub struct ReactionRecord {
     /// The insight of that message, when it was captured.
     pub insight_number: Option<i64>,
 }
-in_column_order!(ReactionRecord {
-    channel_id,
-    message_ts,
-    emoji,
-    present,
-    insight_number
-});
+impl FromRow for ReactionRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(ReactionRecord {
+            channel_id: c.take()?,
+            message_ts: c.take()?,
+            emoji: c.take()?,
+            present: c.take()?,
+            insight_number: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActivityRecord {
@@ -168,13 +181,18 @@ pub struct ActivityRecord {
     pub replies: i64,
     pub reactions: i64,
 }
-in_column_order!(ActivityRecord {
-    channel_id,
-    day,
-    posts,
-    replies,
-    reactions
-});
+impl FromRow for ActivityRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(ActivityRecord {
+            channel_id: c.take()?,
+            day: c.take()?,
+            posts: c.take()?,
+            replies: c.take()?,
+            reactions: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CircleRecord {
@@ -182,11 +200,16 @@ pub struct CircleRecord {
     pub joined_at: Option<i64>,
     pub left_at: Option<i64>,
 }
-in_column_order!(CircleRecord {
-    channel_id,
-    joined_at,
-    left_at
-});
+impl FromRow for CircleRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(CircleRecord {
+            channel_id: c.take()?,
+            joined_at: c.take()?,
+            left_at: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageRecord {
@@ -195,12 +218,17 @@ pub struct MessageRecord {
     pub thread_ts: Option<String>,
     pub text: String,
 }
-in_column_order!(MessageRecord {
-    channel_id,
-    ts,
-    thread_ts,
-    text
-});
+impl FromRow for MessageRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(MessageRecord {
+            channel_id: c.take()?,
+            ts: c.take()?,
+            thread_ts: c.take()?,
+            text: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusRecord {
@@ -208,11 +236,16 @@ pub struct StatusRecord {
     pub status: String,
     pub changed_at: i64,
 }
-in_column_order!(StatusRecord {
-    insight_number,
-    status,
-    changed_at
-});
+impl FromRow for StatusRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(StatusRecord {
+            insight_number: c.take()?,
+            status: c.take()?,
+            changed_at: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleRecord {
@@ -221,12 +254,17 @@ pub struct RuleRecord {
     pub tag: String,
     pub created_at: i64,
 }
-in_column_order!(RuleRecord {
-    number,
-    phrase,
-    tag,
-    created_at
-});
+impl FromRow for RuleRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(RuleRecord {
+            number: c.take()?,
+            phrase: c.take()?,
+            tag: c.take()?,
+            created_at: c.take()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PromptRecord {
@@ -234,11 +272,16 @@ pub struct PromptRecord {
     pub question: String,
     pub created_at: i64,
 }
-in_column_order!(PromptRecord {
-    number,
-    question,
-    created_at
-});
+impl FromRow for PromptRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let mut c = Columns::new(row);
+        Ok(PromptRecord {
+            number: c.take()?,
+            question: c.take()?,
+            created_at: c.take()?,
+        })
+    }
+}
 
 /// Of an insight of this workspace.
 const OF_INSIGHT: &str = "JOIN insights i ON i.id = x.insight_id AND i.team_id = $1";
