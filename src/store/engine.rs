@@ -46,6 +46,13 @@ pub trait Engine: Runner {
         Ok(true)
     }
 
+    /// Whether one writer at a time writes, every other waiting: then a long write is cut
+    /// into short transactions, so the inbox writer's commits, which acknowledgements wait
+    /// on, get in between.
+    fn one_writer(&self) -> bool {
+        false
+    }
+
     async fn inbox_appender(&self) -> StoreResult<Box<dyn InboxAppender>>;
 
     async fn begin(&self) -> StoreResult<Box<dyn InsightTx>>;

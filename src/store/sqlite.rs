@@ -146,6 +146,10 @@ impl Engine for SqliteEngine {
         Backend::Sqlite
     }
 
+    fn one_writer(&self) -> bool {
+        true
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
         Ok(())
@@ -178,7 +182,10 @@ impl Engine for SqliteEngine {
 
     /// With `secure_delete`, deleted rows are zeroed in the pages that held them; the WAL may
     /// still hold older images of those pages, so it is copied back and truncated to nothing.
+    /// Copied first beside the writers, so that the truncation, which keeps them waiting, has
+    /// only the last few commits left to copy.
     async fn erase_freed(&self) -> StoreResult<bool> {
+        self.checkpoints.copy_passively().await?;
         let _turn = self.turns.for_others().await?;
         self.checkpoints.truncate().await
     }

@@ -3,15 +3,18 @@
 //! Slack's `user_change` for a forgotten member does the same by itself.
 
 use circlet::ids::UserId;
+use circlet::inbox::InboxWriter;
+use circlet::metrics::Metrics;
 use circlet::store::forget::REMOVED_TEXT;
 use circlet::store::{ForgetMember, Forgotten, Membership, MembershipChange, SettingChange};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::helpers::circle::{
     CIRCLE, TEAM, captured, click, deliver, edit, feedback, feedback_reply, make_circle, message, reaction,
 };
 use crate::helpers::ids::{channel, team, user};
-use crate::helpers::{TestApp, TestDb, traces};
+use crate::helpers::{Backend, TestApp, TestDb, traces};
 use crate::on_both_backends;
 
 pub(crate) const MAYA: &str = "U0MAYA";
@@ -302,5 +305,168 @@ on_both_backends! {
 
         deliver(&app, &[posted]).await;
         assert_eq!(count(&app.db, &theirs).await, 0, "the retry is not applied again");
+    }
+}
+
+/// Makes deleting from `people`, which a forget does in its last turn, fail.
+fn fail_at_the_last_turn(backend: Backend) -> Vec<String> {
+    match backend {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER cut_short BEFORE DELETE ON people BEGIN SELECT RAISE(ABORT, 'cut short'); END"
+                .to_owned(),
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION cut_short() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'cut short'; END $$"
+                .to_owned(),
+            "CREATE TRIGGER cut_short BEFORE DELETE ON people FOR EACH ROW EXECUTE FUNCTION cut_short()"
+                .to_owned(),
+        ],
+    }
+}
+
+on_both_backends! {
+    async fn a_forget_cut_short_keeps_counts_true_and_forgetting_again_finishes_it(db: TestDb) {
+        let handle = db.handle();
+        let backend = db.backend;
+        let app = app(db).await;
+        history(&app).await;
+        handle.execute(&fail_at_the_last_turn(backend)).await;
+        let request = ForgetMember { team_id: team(TEAM), user_id: user(MAYA), at: 2_000, inbox_row: None };
+        assert!(app.store.forgetting().forget_member(&request).await.is_err());
+
+        // What ran before the failure stays, and agrees with itself: her vote and reply on
+        // Omar's insight are gone and its counts say so.
+        let hers = |table: &str| format!("SELECT COUNT(*) FROM {table} WHERE user_id = '{MAYA}'");
+        assert_eq!(count(&handle, &hers("votes")).await, 0);
+        assert_eq!(stored_counts(&handle, TS_C).await, (0, 0));
+        assert_eq!(count(&handle, &hers("people")).await, 1, "her name goes in the failed last turn");
+        assert_eq!(count(&handle, "SELECT COUNT(*) FROM forgotten_members").await, 1, "recorded first");
+
+        let drop = match backend {
+            Backend::Sqlite => "DROP TRIGGER cut_short",
+            Backend::Postgres => "DROP TRIGGER cut_short ON people",
+        };
+        handle.execute(&[drop.to_owned()]).await;
+        let finished = forget(&app, MAYA).await;
+        assert!(finished.again);
+        assert!(finished.summary().contains(&"names deleted: 1".to_owned()), "{:?}", finished.summary());
+        let left = traces::find(&handle, &maya_needles()).await;
+        assert!(left.is_empty(), "traces of the member remain: {left:#?}");
+        assert_eq!(stored_counts(&handle, TS_A).await, (1, 1), "Omar's vote and reply on her insight count");
+    }
+}
+
+/// On SQLite, where one writer writes at a time, a forget is cut into short transactions, so
+/// events go on being stored (and acknowledged) while a long one runs, not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_events_are_stored_between_the_turns_of_a_long_forget() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    seed_busy_member(&store, 1_500).await;
+    let (writer, writer_task) = InboxWriter::spawn(store.clone(), Arc::new(Notify::new()), Metrics::new());
+    let done = Arc::new(AtomicBool::new(false));
+    let stream = {
+        let (writer, done) = (writer.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut stored = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                let id = format!("EvDuringForget{:06}", stored.len());
+                writer
+                    .write(crate::inbox_writer::event(id))
+                    .await
+                    .expect("stored");
+                stored.push(Instant::now());
+            }
+            stored
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let request = ForgetMember {
+        team_id: team(TEAM),
+        user_id: user(MAYA),
+        at: 2_000,
+        inbox_row: None,
+    };
+    let started = Instant::now();
+    let forgotten = store.forgetting().forget_member(&request).await.expect("forget");
+    let ended = Instant::now();
+    done.store(true, Ordering::Release);
+    let stored = stream.await.expect("stream");
+    assert!(forgotten.rows() >= 4 * 1_500, "{:?}", forgotten.changes);
+
+    // The longest the stream waited for the writer while the forget ran.
+    let mut marks: Vec<Instant> = stored
+        .into_iter()
+        .filter(|at| *at > started && *at < ended)
+        .collect();
+    let during = marks.len();
+    marks.insert(0, started);
+    marks.push(ended);
+    let longest = marks
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default();
+    let took = ended - started;
+    assert!(
+        during >= 10 && longest * 4 < took,
+        "{during} events stored during a forget of {took:?}; the longest wait {longest:?}"
+    );
+    drop(writer);
+    writer_task.await.expect("writer");
+}
+
+/// Maya with `n` insights of her own (edited, voted and replied to by others) and a vote and a
+/// reply on each of `n` insights of others, across two circles.
+async fn seed_busy_member(store: &circlet::store::SharedStore, n: usize) {
+    use circlet::store::{InsightSource, MessageRef, NewInsight, Reply};
+    let maya = user(MAYA).clone();
+    let omar = user(OMAR).clone();
+    for start in (0..n).step_by(250) {
+        let mut tx = store.begin().await.unwrap();
+        for i in start..(start + 250).min(n) {
+            let circle = channel(if i % 2 == 0 { CIRCLE } else { SECOND }).clone();
+            for (kind, author, other) in [(1, &maya, &omar), (2, &omar, &maya)] {
+                let ts = format!("17{kind}0000000.{i:06}");
+                let at = MessageRef {
+                    team_id: team(TEAM),
+                    channel_id: &circle,
+                    ts: &ts,
+                };
+                let text = format!("Insight {i} by {author}: the travel kit zipper sticks");
+                let insight = tx
+                    .create_insight(&NewInsight {
+                        message: at,
+                        thread_ts: None,
+                        author_id: Some(author),
+                        author_team_id: Some(team(TEAM)),
+                        text: Some(&text),
+                        text_version: 1,
+                        source: InsightSource::Reaction,
+                        at: 1_000,
+                    })
+                    .await
+                    .unwrap();
+                tx.add_vote(insight.id, other, at).await.unwrap();
+                let reply = Reply {
+                    channel_id: circle.clone(),
+                    ts: format!("{ts}1"),
+                    user_id: Some(other.clone()),
+                    text: format!("Reply {i} by {other}: same here"),
+                };
+                tx.add_reply(insight.id, &reply).await.unwrap();
+                if kind == 1 {
+                    tx.set_text(insight.id, &format!("{text}, edited"), 2, 2_000)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().await.unwrap();
     }
 }

@@ -18,7 +18,7 @@ use crate::helpers::metrics::sample;
 use crate::on_both_backends;
 
 /// About the size of a real `reaction_added` delivery.
-fn event(event_id: String) -> NewInboxItem {
+pub(crate) fn event(event_id: String) -> NewInboxItem {
     NewInboxItem {
         team_id: "T0WRITER".into(),
         payload: format!(

@@ -1,5 +1,6 @@
 //! Forgetting one member of a workspace (ARCHITECTURE §13): everything Circlet holds about them
-//! goes, in one transaction, written once for both backends. What happens to each table:
+//! goes, written once for both backends, in short write transactions where the engine has one
+//! writer (see `statements`). What happens to each table:
 //!
 //! | table | column(s) | on forget |
 //! |---|---|---|
@@ -43,6 +44,7 @@ mod statements;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 
 pub use pseudonym::{PSEUDONYM_PREFIX, is_pseudonym};
 
@@ -83,6 +85,16 @@ pub struct Forgotten {
 }
 
 impl Forgotten {
+    /// Adds each change's rows to its name's (several changes may share one).
+    fn add_all(&mut self, counts: statements::Counts) {
+        for (what, rows) in counts {
+            match self.changes.iter_mut().find(|(name, _)| *name == what) {
+                Some((_, total)) => *total += rows,
+                None => self.changes.push((what, rows)),
+            }
+        }
+    }
+
     /// Rows deleted or rewritten in all.
     pub fn rows(&self) -> u64 {
         self.changes.iter().map(|(_, rows)| rows).sum()
@@ -114,9 +126,10 @@ pub trait ForgetStore: Send + Sync {
     /// Whether anything is held about `user` in `team`, or they were forgotten.
     async fn member_state(&self, team: &TeamId, user: &UserId) -> StoreResult<MemberState>;
 
-    /// Removes everything held about one member of one workspace, in one transaction (see the
-    /// table above), then makes sure deleted data leaves the database files. Forgetting again
-    /// changes nothing more and says so.
+    /// Removes everything held about one member of one workspace (see the table above), then
+    /// makes sure deleted data leaves the database files. The member is recorded as forgotten
+    /// first; the rest may take several transactions, and a forget cut short between two is
+    /// finished by forgetting again. Forgetting again changes nothing more and says so.
     async fn forget_member(&self, member: &ForgetMember<'_>) -> StoreResult<Forgotten>;
 
     /// The workspaces holding anything about `user` (names, messages, insights, reactions,
@@ -135,14 +148,89 @@ impl<E> SqlForget<E> {
     }
 }
 
+impl<E: Engine> SqlForget<E> {
+    /// One write transaction of a forget.
+    async fn turn<T, F>(&self, forgetting: &Arc<statements::Forgetting>, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut E::Conn, Arc<statements::Forgetting>) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let forgetting = Arc::clone(forgetting);
+        self.engine.write(move |c| work(c, forgetting)).await
+    }
+
+    /// The rowid windows a scanned table is walked in: one turn of
+    /// [`statements::ROWS_PER_TURN`] rows each, or, unless `in_turns`, the whole table at once.
+    async fn rowid_windows(&self, table: &str, in_turns: bool) -> StoreResult<Vec<Option<(i64, i64)>>> {
+        if !in_turns {
+            return Ok(vec![None]);
+        }
+        let (before_first, last): (Option<i64>, Option<i64>) =
+            self.engine.read_one(statements::rowid_bounds(table)).await?;
+        let (Some(mut after), Some(last)) = (before_first, last) else {
+            return Ok(Vec::new());
+        };
+        let mut windows = Vec::new();
+        while after < last {
+            let upto = after.saturating_add(statements::ROWS_PER_TURN).min(last);
+            windows.push(Some((after, upto)));
+            after = upto;
+        }
+        Ok(windows)
+    }
+}
+
 #[async_trait]
 impl<E: Engine> ForgetStore for SqlForget<E> {
     async fn forget_member(&self, member: &ForgetMember<'_>) -> StoreResult<Forgotten> {
-        let request = statements::Request::new(member);
-        let forgotten = self
-            .engine
-            .write(move |c| Box::pin(async move { statements::forget(c, &request).await }))
+        let (pseudonym, again) = {
+            let starting = Arc::new(statements::Forgetting::new(member));
+            self.turn(&starting, |c, f| {
+                Box::pin(async move { statements::begin(c, &f).await })
+            })
+            .await?
+        };
+        let forgetting = Arc::new(statements::Forgetting::new(member).with_pseudonym(&pseudonym));
+        let mut forgotten = Forgotten {
+            pseudonym,
+            again,
+            changes: statements::change_names()
+                .into_iter()
+                .map(|what| (what, 0))
+                .collect(),
+        };
+        let in_turns = self.engine.one_writer();
+        let mut after = in_turns.then_some(0);
+        loop {
+            let (last, counts) = self
+                .turn(&forgetting, move |c, f| {
+                    Box::pin(async move { statements::attached(c, &f, after).await })
+                })
+                .await?;
+            forgotten.add_all(counts);
+            match last {
+                Some(last) if in_turns => after = Some(last),
+                _ => break,
+            }
+        }
+        for table in statements::scanned_tables() {
+            for rowids in self.rowid_windows(table, in_turns).await? {
+                let counts = self
+                    .turn(&forgetting, move |c, f| {
+                        Box::pin(async move { statements::scanned(c, &f, table, rowids).await })
+                    })
+                    .await?;
+                forgotten.add_all(counts);
+            }
+        }
+        let counts = self
+            .turn(&forgetting, |c, f| {
+                Box::pin(async move { statements::finish(c, &f).await })
+            })
             .await?;
+        forgotten.add_all(counts);
         if !self.engine.erase_freed().await? {
             tracing::warn!(
                 "the WAL still holds pages of the forget: readers kept it; upkeep truncates it when idle"

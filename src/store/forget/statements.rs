@@ -1,108 +1,267 @@
-//! The statements of a forget, in the order they run inside its one transaction.
+//! The statements of a forget, and the turns they run in. On an engine with one writer
+//! (SQLite) a forget is cut into many short write transactions, so that the inbox writer's
+//! commits, which Slack's acknowledgements wait on, get in between: the workspace's insights
+//! are walked by id, [`INSIGHTS_PER_TURN`] at a time, with everything attached to them, and the
+//! tables found by scanning (cached messages, reactions, the inbox) by rowid,
+//! [`ROWS_PER_TURN`] at a time. Elsewhere (PostgreSQL, whose writers do not wait for each
+//! other) each part runs whole. Every change stops matching a row once it changed it, so a
+//! forget cut short (a crash, a failed turn) is finished by running it again.
 
 use super::pseudonym::{member_hash, new_key, pseudonym};
-use super::{ForgetMember, Forgotten, MemberState, PSEUDONYM_SLOT, REMOVED_TEXT};
+use super::{ForgetMember, MemberState, PSEUDONYM_SLOT, REMOVED_TEXT};
 use crate::clock::Millis;
 use crate::ids::{TeamId, UserId};
 use crate::store::StoreResult;
-use crate::store::sql::{Executor, Statement, in_list};
+use crate::store::sql::{Dialect, Executor, Statement, in_list};
 use crate::store::sql_tx::COUNTS;
 
-/// A forget's inputs, owned, to move into the transaction's work.
-pub(super) struct Request {
-    team: TeamId,
-    user: UserId,
-    at: Millis,
-    inbox_row: Option<(i64, String)>,
+/// Insights of the workspace per turn, with their revisions, votes, replies and status
+/// changes: a turn takes a millisecond or two.
+pub(super) const INSIGHTS_PER_TURN: i64 = 100;
+
+/// Rows of a scanned table looked at per turn.
+pub(super) const ROWS_PER_TURN: i64 = 500;
+
+/// A forget under way, owned, to move into each turn's work.
+pub(super) struct Forgetting {
+    pub(super) team: TeamId,
+    pub(super) user: UserId,
+    pub(super) at: Millis,
+    /// Empty until the first turn made it.
+    pub(super) pseudonym: String,
+    pub(super) inbox_row: Option<(i64, String)>,
 }
 
-impl Request {
+impl Forgetting {
     pub(super) fn new(member: &ForgetMember<'_>) -> Self {
         Self {
             team: member.team_id.clone(),
             user: member.user_id.clone(),
             at: member.at,
+            pseudonym: String::new(),
             inbox_row: member.inbox_row.clone(),
         }
     }
+
+    pub(super) fn with_pseudonym(self, pseudonym: &str) -> Self {
+        Self {
+            pseudonym: pseudonym.to_owned(),
+            ..self
+        }
+    }
+
+    /// `sql` with `$1` team, `$2` member, `$3` pseudonym and `$4` the removed text bound.
+    fn statement(&self, sql: String) -> Statement {
+        Statement::new(sql)
+            .bind(&self.team)
+            .bind(&self.user)
+            .bind(self.pseudonym.as_str())
+            .bind(REMOVED_TEXT)
+    }
 }
 
-/// Their insights, by `$1` (team) and `$2` (member).
-const THEIR_INSIGHTS: &str = "SELECT id FROM insights WHERE team_id = $1 AND author_id = $2";
-/// The workspace's insights, by `$1`.
-const TEAM_INSIGHTS: &str = "SELECT id FROM insights WHERE team_id = $1";
+/// Rows changed per change, named for [`super::Forgotten::changes`].
+pub(super) type Counts = Vec<(&'static str, u64)>;
 
-/// Statements that take `$1` team, `$2` member, `$3` pseudonym, `$4` the removed text, each
-/// named for [`Forgotten::changes`]. Authored insights are rewritten before anything that
-/// matches texts by id, so their texts are not matched twice.
-fn changes() -> Vec<(&'static str, String)> {
+/// Which rows of a change one statement takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// All of them.
+    All,
+    /// A turn's share: for a change attached to insights, those in the id list bound as `$5`;
+    /// for a scanned table, rowids `$5 < rowid <= $6`.
+    Turn,
+}
+
+/// Where a change's rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Attached to the workspace's insights by this column.
+    Attached(&'static str),
+    /// Anywhere in the table: found by a scan.
+    Scanned,
+    /// A few rows at most (a member's names, memberships, settings).
+    Few,
+}
+
+/// One change of a forget. Its statement takes `$1` team, `$2` member, `$3` pseudonym, `$4`
+/// the removed text, and the turn's share as [`Scope::Turn`] says.
+pub(super) struct Change {
+    what: &'static str,
+    table: &'static str,
+    kind: Kind,
+    /// The `SET` clause; `None` deletes the rows.
+    set: Option<String>,
+    /// Which rows, besides the scope (which alone limits an attached change to the
+    /// workspace: a condition on the team would make SQLite walk the team's index in every
+    /// turn). A changed row must stop matching.
+    condition: String,
+    /// The rows are votes or replies: their insights' counts are refreshed in the same
+    /// transaction, so no reader ever sees a count that disagrees with the rows.
+    recounts: bool,
+}
+
+impl Change {
+    fn delete(what: &'static str, table: &'static str, kind: Kind, condition: String) -> Self {
+        Self {
+            what,
+            table,
+            kind,
+            set: None,
+            condition,
+            recounts: false,
+        }
+    }
+
+    fn update(what: &'static str, table: &'static str, kind: Kind, set: &str, condition: String) -> Self {
+        Self {
+            set: Some(set.to_owned()),
+            ..Self::delete(what, table, kind, condition)
+        }
+    }
+
+    fn recounting(self) -> Self {
+        Self {
+            recounts: true,
+            ..self
+        }
+    }
+
+    /// The statement changing the rows in `scope`; with `RETURNING insight_id` when it
+    /// recounts. A turn's share of a scanned table is read by rowid alone (SQLite's `NOT
+    /// INDEXED`): an index on the team would walk all of its rows in every turn.
+    fn sql(&self, scope: Scope, dialect: Dialect) -> String {
+        let (mut table, condition) = (self.table.to_owned(), &self.condition);
+        let share = match (self.kind, scope) {
+            (Kind::Attached(column), Scope::All) => Some(format!(
+                "{column} IN (SELECT id FROM insights WHERE team_id = $1)"
+            )),
+            (Kind::Attached(column), Scope::Turn) => Some(in_list(dialect, column, "$5")),
+            (Kind::Scanned, Scope::Turn) => {
+                table.push_str(" NOT INDEXED");
+                Some("rowid > $5 AND rowid <= $6".to_owned())
+            }
+            (Kind::Scanned | Kind::Few, _) => None,
+        };
+        let action = match &self.set {
+            Some(set) => format!("UPDATE {table} SET {set}"),
+            None => format!("DELETE FROM {table}"),
+        };
+        let rows = match share {
+            Some(share) => format!("{share} AND {condition}"),
+            None => condition.clone(),
+        };
+        let returning = if self.recounts {
+            " RETURNING insight_id"
+        } else {
+            ""
+        };
+        format!("{action} WHERE {rows}{returning}")
+    }
+}
+
+/// Every change of a forget, in the order they run: first those attached to insights, then
+/// the scanned tables, then the few. Within an insight's share, earlier texts of the member's
+/// insights go while the insights still name them as author, and authored insights are
+/// rewritten before anything that matches texts by id, so their texts are not matched twice.
+fn changes() -> Vec<Change> {
+    use Kind::{Attached, Few, Scanned};
     // Others' texts that name the member by id: the id becomes the pseudonym.
-    let renamed = |table: &str, scope: &str| {
-        format!(
-            "UPDATE {table} SET text = REPLACE(text, $2, $3) WHERE {scope} AND text LIKE '%' || $2 || '%'"
+    let renamed = |what, table, kind, scope: &str| {
+        Change::update(
+            what,
+            table,
+            kind,
+            "text = REPLACE(text, $2, $3)",
+            format!("{scope}text LIKE '%' || $2 || '%'"),
         )
     };
-    let in_team = format!("insight_id IN ({TEAM_INSIGHTS})");
+    let theirs = || "team_id = $1 AND user_id = $2".to_owned();
     let mut changes = vec![
-        (
+        Change::update(
             "earlier texts of their insights removed",
-            format!(
-                "UPDATE insight_revisions SET text = $4 WHERE insight_id IN ({THEIR_INSIGHTS}) AND text <> $4"
-            ),
-        ),
-        (
-            "insights they authored pseudonymised",
-            "UPDATE insights SET text = $4, author_id = $3, customer_company = NULL \
-             WHERE team_id = $1 AND author_id = $2"
+            "insight_revisions",
+            Attached("insight_id"),
+            "text = $4",
+            "text <> $4 AND EXISTS (SELECT 1 FROM insights i \
+             WHERE i.id = insight_revisions.insight_id AND i.author_id = $2)"
                 .to_owned(),
         ),
-        (
+        Change::update(
+            "insights they authored pseudonymised",
+            "insights",
+            Attached("id"),
+            "text = $4, author_id = $3, customer_company = NULL",
+            "author_id = $2".to_owned(),
+        ),
+        Change::delete(
             "votes deleted",
-            format!("DELETE FROM votes WHERE user_id = $2 AND {in_team}"),
-        ),
-        (
+            "votes",
+            Attached("insight_id"),
+            "user_id = $2".to_owned(),
+        )
+        .recounting(),
+        Change::delete(
             "replies deleted",
-            format!("DELETE FROM replies WHERE user_id = $2 AND {in_team}"),
-        ),
-        (
+            "replies",
+            Attached("insight_id"),
+            "user_id = $2".to_owned(),
+        )
+        .recounting(),
+        Change::update(
             "status changes unattributed",
-            format!("UPDATE status_changes SET changed_by = NULL WHERE changed_by = $2 AND {in_team}"),
+            "status_changes",
+            Attached("insight_id"),
+            "changed_by = NULL",
+            "changed_by = $2".to_owned(),
         ),
-    ];
-    for table in [
-        "messages",
-        "reactions",
-        "member_activity",
-        "circle_members",
-        "people",
-    ] {
-        let what = match table {
-            "messages" => "cached messages deleted",
-            "reactions" => "reactions (tags and votes given) deleted",
-            "member_activity" => "activity days deleted",
-            "circle_members" => "circle memberships deleted",
-            _ => "names deleted",
-        };
-        changes.push((
-            what,
-            format!("DELETE FROM {table} WHERE team_id = $1 AND user_id = $2"),
-        ));
-    }
-    changes.extend([
-        (
-            "others' insights naming them",
-            renamed("insights", "team_id = $1"),
-        ),
-        (
+        renamed("others' insights naming them", "insights", Attached("id"), ""),
+        renamed(
             "others' earlier texts naming them",
-            renamed("insight_revisions", &in_team),
+            "insight_revisions",
+            Attached("insight_id"),
+            "",
         ),
-        ("others' replies naming them", renamed("replies", &in_team)),
-        (
+        renamed(
+            "others' replies naming them",
+            "replies",
+            Attached("insight_id"),
+            "",
+        ),
+        Change::delete("cached messages deleted", "messages", Scanned, theirs()),
+        Change::delete(
+            "reactions (tags and votes given) deleted",
+            "reactions",
+            Scanned,
+            theirs(),
+        ),
+        renamed(
             "others' cached messages naming them",
-            renamed("messages", "team_id = $1"),
+            "messages",
+            Scanned,
+            "team_id = $1 AND ",
         ),
-    ]);
+        Change::delete(
+            "finished inbox rows deleted",
+            "inbox",
+            Scanned,
+            "team_id = $1 AND state IN ('done', 'dead') AND event_id LIKE '%' || $2 || '%'".to_owned(),
+        ),
+        // The row stays, emptied, so that Slack's retry of a delivery already handled is still
+        // recognised by its event id (which names no member) and not applied again.
+        Change::update(
+            "finished inbox rows emptied",
+            "inbox",
+            Scanned,
+            "payload = '{}', last_error = NULL",
+            "team_id = $1 AND state IN ('done', 'dead') \
+             AND (payload LIKE '%' || $2 || '%' OR last_error LIKE '%' || $2 || '%')"
+                .to_owned(),
+        ),
+        Change::delete("activity days deleted", "member_activity", Few, theirs()),
+        Change::delete("circle memberships deleted", "circle_members", Few, theirs()),
+        Change::delete("names deleted", "people", Few, theirs()),
+    ];
     for (table, column) in [
         ("circles", "changed_by"),
         ("emoji_tags", "changed_by"),
@@ -111,27 +270,160 @@ fn changes() -> Vec<(&'static str, String)> {
         ("workspace_settings", "updated_by"),
         ("installations", "installer_user_id"),
     ] {
-        changes.push((
+        changes.push(Change::update(
             "settings unattributed",
-            format!("UPDATE {table} SET {column} = NULL WHERE team_id = $1 AND {column} = $2"),
+            table,
+            Few,
+            &format!("{column} = NULL"),
+            format!("team_id = $1 AND {column} = $2"),
         ));
     }
-    changes.push((
-        "finished inbox rows deleted",
-        "DELETE FROM inbox WHERE team_id = $1 AND state IN ('done', 'dead') \
-         AND event_id LIKE '%' || $2 || '%'"
-            .to_owned(),
-    ));
-    // The row stays, emptied, so that Slack's retry of a delivery already handled is still
-    // recognised by its event id (which names no member) and not applied again.
-    changes.push((
-        "finished inbox rows emptied",
-        "UPDATE inbox SET payload = '{}', last_error = NULL \
-         WHERE team_id = $1 AND state IN ('done', 'dead') \
-         AND (payload LIKE '%' || $2 || '%' OR last_error LIKE '%' || $2 || '%')"
-            .to_owned(),
-    ));
     changes
+}
+
+/// Every change's name, in order, each once, for a [`super::Forgotten`] that lists them all.
+pub(super) fn change_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for change in changes() {
+        if !names.contains(&change.what) {
+            names.push(change.what);
+        }
+    }
+    names
+}
+
+/// The scanned tables, each once.
+pub(super) fn scanned_tables() -> Vec<&'static str> {
+    let mut tables: Vec<&'static str> = Vec::new();
+    for change in changes() {
+        if change.kind == Kind::Scanned && !tables.contains(&change.table) {
+            tables.push(change.table);
+        }
+    }
+    tables
+}
+
+/// The first turn: the workspace's key (made now if it has none), and the member recorded as
+/// forgotten before anything goes, so that a forget cut short is known to have begun. Their
+/// pseudonym, and whether they were forgotten before.
+pub(super) async fn begin<E: Executor>(c: &mut E, forgetting: &Forgetting) -> StoreResult<(String, bool)> {
+    let (team, user) = (&forgetting.team, &forgetting.user);
+    let key = workspace_key(c, team, forgetting.at).await?;
+    let hash = member_hash(&key, team, user);
+    let again = remember(c, team, &hash, forgetting.at).await?;
+    Ok((pseudonym(&hash), again))
+}
+
+/// Runs the changes attached to insights: on all of the workspace's insights, or on the
+/// next [`INSIGHTS_PER_TURN`] after id `after` (SQLite only: they are found by rowid, which
+/// walks no index of the team). The last insight id taken, if any.
+pub(super) async fn attached<E: Executor>(
+    c: &mut E,
+    forgetting: &Forgetting,
+    after: Option<i64>,
+) -> StoreResult<(Option<i64>, Counts)> {
+    let (scope, share) = match after {
+        None => (Scope::All, None),
+        Some(after) => {
+            let ids: Vec<i64> = c
+                .fetch_all(
+                    &Statement::new("SELECT id FROM insights NOT INDEXED WHERE id > $2 AND team_id = $1 ORDER BY id LIMIT $3")
+                        .bind(&forgetting.team)
+                        .bind(after)
+                        .bind(INSIGHTS_PER_TURN),
+                )
+                .await?;
+            if ids.is_empty() {
+                return Ok((None, Vec::new()));
+            }
+            (Scope::Turn, Some(ids))
+        }
+    };
+    let mut counts = Vec::new();
+    let mut touched: Vec<i64> = Vec::new();
+    for change in changes()
+        .iter()
+        .filter(|change| matches!(change.kind, Kind::Attached(_)))
+    {
+        let mut statement = forgetting.statement(change.sql(scope, c.dialect()));
+        if let Some(ids) = &share {
+            statement = statement.bind(ids.clone());
+        }
+        let rows = if change.recounts {
+            let insights: Vec<i64> = c.fetch_all(&statement).await?;
+            let rows = insights.len() as u64;
+            touched.extend(insights);
+            rows
+        } else {
+            c.execute(&statement).await?
+        };
+        counts.push((change.what, rows));
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    refresh_counts(c, touched).await?;
+    let last = share.and_then(|ids| ids.last().copied());
+    Ok((last, counts))
+}
+
+/// Runs the changes of scanned table `table`: on all of its rows, or on rowids
+/// `after < rowid <= upto`.
+pub(super) async fn scanned<E: Executor>(
+    c: &mut E,
+    forgetting: &Forgetting,
+    table: &'static str,
+    rowids: Option<(i64, i64)>,
+) -> StoreResult<Counts> {
+    let mut counts = Vec::new();
+    for change in changes()
+        .iter()
+        .filter(|change| change.kind == Kind::Scanned && change.table == table)
+    {
+        let rows = match rowids {
+            None => {
+                c.execute(&forgetting.statement(change.sql(Scope::All, c.dialect())))
+                    .await?
+            }
+            Some((after, upto)) => {
+                let statement = forgetting
+                    .statement(change.sql(Scope::Turn, c.dialect()))
+                    .bind(after)
+                    .bind(upto);
+                c.execute(&statement).await?
+            }
+        };
+        counts.push((change.what, rows));
+    }
+    Ok(counts)
+}
+
+/// The rowids of `table` a turn-by-turn scan walks: just before the first, and the last.
+pub(super) fn rowid_bounds(table: &str) -> Statement {
+    Statement::new(format!("SELECT MIN(rowid) - 1, MAX(rowid) FROM {table}"))
+}
+
+/// The last turn: the few rows (names, memberships, activity, settings), the product-user
+/// list, and the inbox row this forget runs for.
+pub(super) async fn finish<E: Executor>(c: &mut E, forgetting: &Forgetting) -> StoreResult<Counts> {
+    let mut counts = Vec::new();
+    for change in changes().iter().filter(|change| change.kind == Kind::Few) {
+        let rows = c
+            .execute(&forgetting.statement(change.sql(Scope::All, c.dialect())))
+            .await?;
+        counts.push((change.what, rows));
+    }
+    let product_users = drop_product_user(c, &forgetting.team, &forgetting.user).await?;
+    counts.push(("settings unattributed", product_users));
+    if let Some((id, payload)) = &forgetting.inbox_row {
+        let payload = payload.replace(PSEUDONYM_SLOT, &forgetting.pseudonym);
+        c.execute(
+            &Statement::new("UPDATE inbox SET payload = $2 WHERE id = $1")
+                .bind(*id)
+                .bind(payload),
+        )
+        .await?;
+    }
+    Ok(counts)
 }
 
 /// Every workspace holding anything about `$1`.
@@ -172,50 +464,6 @@ pub(super) async fn member_state<E: Executor>(
     })
 }
 
-/// Runs a whole forget on `c`, which is in a write transaction.
-pub(super) async fn forget<E: Executor>(c: &mut E, request: &Request) -> StoreResult<Forgotten> {
-    let (team, user) = (&request.team, &request.user);
-    let key = workspace_key(c, team, request.at).await?;
-    let hash = member_hash(&key, team, user);
-    let pseudonym = pseudonym(&hash);
-    let touched = insights_touched(c, team, user).await?;
-    let mut forgotten = Forgotten {
-        pseudonym: pseudonym.clone(),
-        again: remember(c, team, &hash, request.at).await?,
-        changes: Vec::new(),
-    };
-    for (what, sql) in changes() {
-        let statement = Statement::new(sql)
-            .bind(team)
-            .bind(user)
-            .bind(pseudonym.as_str())
-            .bind(REMOVED_TEXT);
-        let rows = c.execute(&statement).await?;
-        add(&mut forgotten, what, rows);
-    }
-    let product_users = drop_product_user(c, team, user).await?;
-    add(&mut forgotten, "settings unattributed", product_users);
-    refresh_counts(c, touched).await?;
-    if let Some((id, payload)) = &request.inbox_row {
-        let payload = payload.replace(PSEUDONYM_SLOT, &pseudonym);
-        c.execute(
-            &Statement::new("UPDATE inbox SET payload = $2 WHERE id = $1")
-                .bind(*id)
-                .bind(payload),
-        )
-        .await?;
-    }
-    Ok(forgotten)
-}
-
-/// Adds `rows` to the change `what` (several statements may share one name).
-fn add(forgotten: &mut Forgotten, what: &'static str, rows: u64) {
-    match forgotten.changes.iter_mut().find(|(name, _)| *name == what) {
-        Some((_, total)) => *total += rows,
-        None => forgotten.changes.push((what, rows)),
-    }
-}
-
 /// The workspace's key, made now if it has none.
 async fn workspace_key<E: Executor>(c: &mut E, team: &TeamId, at: Millis) -> StoreResult<String> {
     c.execute(
@@ -246,17 +494,6 @@ async fn remember<E: Executor>(c: &mut E, team: &TeamId, hash: &str, at: Millis)
         )
         .await?;
     Ok(added == 0)
-}
-
-/// Insights whose counts lose the member's votes or replies.
-async fn insights_touched<E: Executor>(c: &mut E, team: &TeamId, user: &UserId) -> StoreResult<Vec<i64>> {
-    let statement = Statement::new(format!(
-        "SELECT insight_id FROM votes WHERE user_id = $2 AND insight_id IN ({TEAM_INSIGHTS}) \
-         UNION SELECT insight_id FROM replies WHERE user_id = $2 AND insight_id IN ({TEAM_INSIGHTS})"
-    ))
-    .bind(team)
-    .bind(user);
-    c.fetch_all(&statement).await
 }
 
 async fn refresh_counts<E: Executor>(c: &mut E, insights: Vec<i64>) -> StoreResult<()> {
