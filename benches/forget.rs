@@ -9,7 +9,7 @@
 //! once, so with a revision, and voted on by others), as many of their replies and votes on
 //! others' insights, and as many insights of others. Signed events then arrive over HTTP at
 //! 500/s (open loop) while, a little into the run, the member is forgotten; the forget's time
-//! (its one transaction, and on SQLite the WAL truncation after it) and the acknowledgements'
+//! (all its transactions, and on SQLite the WAL truncation after them) and the acknowledgements'
 //! latency are reported. Targets: forget < 2 s, acknowledgement p99 ≤ 5 ms.
 
 /// The allocator `circlet serve` runs with (src/main.rs).

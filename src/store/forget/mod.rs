@@ -69,7 +69,8 @@ pub struct ForgetMember<'a> {
     pub at: Millis,
     /// The inbox row this forget runs for, if any, and the payload it keeps instead of the one
     /// it was stored with (which names the member), with [`PSEUDONYM_SLOT`] standing for the
-    /// pseudonym: rewritten in the same transaction, so a retry of the row finds the forget done.
+    /// pseudonym: rewritten in the forget's last transaction, so a retry of the row after that
+    /// finds the forget done, and one before it finishes the forget.
     pub inbox_row: Option<(i64, String)>,
 }
 
