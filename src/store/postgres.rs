@@ -63,6 +63,14 @@ impl Runner for PostgresEngine {
     {
         self.runner.write(work).await
     }
+
+    async fn write_step<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.runner.write_step(work).await
+    }
 }
 
 #[async_trait]

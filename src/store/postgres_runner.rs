@@ -42,4 +42,20 @@ impl Runner for PostgresRunner {
         tx.commit().await?;
         Ok(written)
     }
+
+    /// `synchronous_commit = off` for the one transaction: its commit returns before the WAL
+    /// reaches the disk, and the next ordinary commit's flush covers it too.
+    async fn write_step<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        let written = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
 }

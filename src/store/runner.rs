@@ -26,6 +26,16 @@ pub trait Runner: Send + Sync + 'static {
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Self::Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static;
+
+    /// Runs `work` as one step of long work cut into many write transactions, like
+    /// [`write`](Self::write) except that its commit does not wait for the disk to have it:
+    /// a crash of the machine (not of the process) may lose the step, until the work's last
+    /// transaction, an ordinary [`write`](Self::write), makes it and every step before it
+    /// durable. A step's flush cost far more than its statements (docs/BENCHMARKS.md).
+    async fn write_step<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Self::Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static;
 }
 
 /// One statement run on its own, the common case: a read, or a write in a transaction of its

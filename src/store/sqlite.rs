@@ -138,6 +138,14 @@ impl Runner for SqliteEngine {
     {
         self.runner.write(work).await
     }
+
+    async fn write_step<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.runner.write_step(work).await
+    }
 }
 
 #[async_trait]
@@ -183,9 +191,10 @@ impl Engine for SqliteEngine {
     /// With `secure_delete`, deleted rows are zeroed in the pages that held them; the WAL may
     /// still hold older images of those pages, so it is copied back and truncated to nothing.
     /// Copied first beside the writers, so that the truncation, which keeps them waiting, has
-    /// only the last few commits left to copy.
+    /// only the last few commits left to copy (after a long forget the WAL holds tens of
+    /// megabytes: copied in the truncation's turn, it held acknowledgements for ~300 ms).
     async fn erase_freed(&self) -> StoreResult<bool> {
-        self.checkpoints.copy_passively().await?;
+        self.checkpoints.copy_until_nearly_caught_up(50).await?;
         let _turn = self.turns.for_others().await?;
         self.checkpoints.truncate().await
     }

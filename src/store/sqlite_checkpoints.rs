@@ -120,6 +120,50 @@ impl Checkpoints {
         Ok(())
     }
 
+    /// Copies the whole WAL back now, on the calling (blocking) thread: for a writer that
+    /// holds the write turn, so that nothing appends meanwhile and the next commit starts the
+    /// WAL over. Under a steady stream of commits the WAL is otherwise never copied whole, and
+    /// a long run of writes leaves a WAL of hundreds of megabytes.
+    pub(super) fn copy_in_turn(&self) -> rusqlite::Result<()> {
+        let connection = self
+            .upkeep
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    }
+
+    /// Copies the WAL back without blocking anyone until what is left is a few commits' worth
+    /// (or `tries` copies were made), on a blocking thread: so that a truncation after it,
+    /// which keeps every writer waiting, has little left to copy. A copy finds the WAL busy
+    /// while a background one runs; it then waits a moment and tries again.
+    pub(super) async fn copy_until_nearly_caught_up(self: &Arc<Self>, tries: u32) -> StoreResult<()> {
+        /// Frames left that a truncation copies in about a millisecond.
+        const FEW_FRAMES: i64 = 64;
+        for _ in 0..tries {
+            let checkpoints = self.clone();
+            let (busy, frames, copied) = tokio::task::spawn_blocking(move || {
+                let connection = checkpoints
+                    .upkeep
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+            })
+            .await
+            .map_err(|_| super::StoreError::WriteAborted)??;
+            if busy == 0 && frames - copied <= FEW_FRAMES {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
     pub(super) fn writer_committed(&self, rows: usize) {
         self.committed();
         self.writer_commits.fetch_add(1, Ordering::Relaxed);

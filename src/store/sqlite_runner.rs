@@ -2,7 +2,7 @@
 //! readers, both on blocking threads.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,12 +21,17 @@ use super::{StoreError, StoreResult};
 /// Read connections: WAL lets them read while the writer writes.
 const READERS: usize = 4;
 
+/// Write steps between two copies of the whole WAL in a step's turn.
+const STEPS_PER_COPY: u32 = 8;
+
 pub(super) struct SqliteRunner {
     turns: WriteTurns,
     direct: SharedConnection,
     checkpoints: Arc<Checkpoints>,
     readers: Readers,
     closed: AtomicBool,
+    /// Write steps committed, for copying the WAL whole every [`STEPS_PER_COPY`].
+    steps: Arc<AtomicU32>,
 }
 
 impl SqliteRunner {
@@ -43,6 +48,7 @@ impl SqliteRunner {
             checkpoints,
             readers: Readers::new(path, busy_timeout),
             closed: AtomicBool::new(false),
+            steps: Arc::default(),
         }
     }
 
@@ -149,25 +155,76 @@ impl Runner for SqliteRunner {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
+        self.write_synced(Sync::Flushed, work).await
+    }
+
+    /// `synchronous=NORMAL` for the one commit: in WAL mode the commit then appends to the WAL
+    /// without an fsync, and the next `FULL` commit's fsync of the WAL covers it too.
+    async fn write_step<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.write_synced(Sync::Deferred, work).await
+    }
+}
+
+/// Whether a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Flushed,
+    Deferred,
+}
+
+impl SqliteRunner {
+    async fn write_synced<T, F>(&self, sync: Sync, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
         self.open()?;
         let turn = self.turns.for_others().await?;
         let mut connection = self.direct.clone().lock_owned().await;
         let runtime = tokio::runtime::Handle::current();
+        let checkpoints = self.checkpoints.clone();
+        let steps = self.steps.clone();
         let written = tokio::task::spawn_blocking(move || {
-            connection.execute_batch("BEGIN IMMEDIATE")?;
-            let written = runtime.block_on(work(&mut connection));
-            let ended = sqlite_direct::end_transaction(&mut connection, written);
+            if sync == Sync::Deferred {
+                connection.execute_batch("PRAGMA synchronous = NORMAL")?;
+            }
+            let written = match connection.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => {
+                    let written = runtime.block_on(work(&mut connection));
+                    sqlite_direct::end_transaction(&mut connection, written)
+                }
+                Err(err) => Err(err.into()),
+            };
+            // Back before the turn ends: every other commit on this connection waits for the disk.
+            let restored = match sync {
+                Sync::Deferred => connection.execute_batch("PRAGMA synchronous = FULL"),
+                Sync::Flushed => Ok(()),
+            };
+            // Steps come many back to back, with the inbox writer's commits between them, so the
+            // WAL is never copied whole and would grow through all of them (to ~130 MB for a
+            // large forget, which then took ~130 ms to truncate while every writer waited). Every
+            // few steps it is copied whole while no one can append, so the next commit starts
+            // it over. Not after every step: each copy costs two fsyncs (~15 ms here).
+            let copy_due = sync == Sync::Deferred
+                && written.is_ok()
+                && steps.fetch_add(1, Ordering::Relaxed).is_multiple_of(STEPS_PER_COPY);
+            if copy_due && let Err(err) = checkpoints.copy_in_turn() {
+                tracing::warn!(error = %err, "WAL checkpoint after a write step failed; upkeep copies it later");
+            }
             drop(turn);
-            ended
+            restored?;
+            written
         })
         .await
         .map_err(|_| StoreError::WriteAborted)?;
         self.checkpoints.others_committed();
         written
     }
-}
 
-impl SqliteRunner {
     fn permits(&self) -> &Semaphore {
         &self.readers.permits
     }

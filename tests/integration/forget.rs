@@ -367,7 +367,7 @@ async fn sqlite_events_are_stored_between_the_turns_of_a_long_forget() {
 
     let db = TestDb::new(Backend::Sqlite).await;
     let store = db.store().await;
-    seed_busy_member(&store, 1_500).await;
+    seed_busy_member(&store, 3_000).await;
     let (writer, writer_task) = InboxWriter::spawn(store.clone(), Arc::new(Notify::new()), Metrics::new());
     let done = Arc::new(AtomicBool::new(false));
     let stream = {
@@ -397,7 +397,7 @@ async fn sqlite_events_are_stored_between_the_turns_of_a_long_forget() {
     let ended = Instant::now();
     done.store(true, Ordering::Release);
     let stored = stream.await.expect("stream");
-    assert!(forgotten.rows() >= 4 * 1_500, "{:?}", forgotten.changes);
+    assert!(forgotten.rows() >= 4 * 3_000, "{:?}", forgotten.changes);
 
     // The longest the stream waited for the writer while the forget ran.
     let mut marks: Vec<Instant> = stored

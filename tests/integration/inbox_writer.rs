@@ -4,7 +4,7 @@
 //! coming.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use circlet::inbox::{InboxKind, InboxWriter, NewInboxItem};
@@ -48,21 +48,27 @@ on_both_backends! {
         let store = db.store().await;
         let (writer, writer_task) = InboxWriter::spawn(store.clone(), Arc::new(Notify::new()), Metrics::new());
         let stop = Arc::new(AtomicBool::new(false));
+        let stored = Arc::new(AtomicU64::new(0));
         // Enough concurrent senders that the writer's queue is hardly ever empty.
         let senders: Vec<_> = (0..96)
             .map(|lane| {
-                let (writer, stop) = (writer.clone(), stop.clone());
+                let (writer, stop, stored) = (writer.clone(), stop.clone(), stored.clone());
                 tokio::spawn(async move {
                     let mut sent = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         writer.write(event(format!("EvStream{lane:03}x{sent:06}"))).await.expect("stored");
                         sent += 1;
+                        stored.fetch_add(1, Ordering::Relaxed);
                     }
                     sent
                 })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Well into the stream, however slowly a loaded machine runs it.
+        let into = Instant::now();
+        while stored.load(Ordering::Relaxed) < 1_000 && into.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
 
         let started = Instant::now();
         let change = circle_on("C0CIRCLE");

@@ -150,8 +150,14 @@ impl<E> SqlForget<E> {
 }
 
 impl<E: Engine> SqlForget<E> {
-    /// One write transaction of a forget.
-    async fn turn<T, F>(&self, forgetting: &Arc<statements::Forgetting>, work: F) -> StoreResult<T>
+    /// One write transaction of a forget: a step ([`super::runner::Runner::write_step`])
+    /// unless it is the last, whose commit makes every step before it durable.
+    async fn turn<T, F>(
+        &self,
+        forgetting: &Arc<statements::Forgetting>,
+        last: bool,
+        work: F,
+    ) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut E::Conn, Arc<statements::Forgetting>) -> BoxFuture<'c, StoreResult<T>>
@@ -159,7 +165,11 @@ impl<E: Engine> SqlForget<E> {
             + 'static,
     {
         let forgetting = Arc::clone(forgetting);
-        self.engine.write(move |c| work(c, forgetting)).await
+        if last {
+            self.engine.write(move |c| work(c, forgetting)).await
+        } else {
+            self.engine.write_step(move |c| work(c, forgetting)).await
+        }
     }
 
     /// The rowid windows a scanned table is walked in: one turn of
@@ -188,7 +198,7 @@ impl<E: Engine> ForgetStore for SqlForget<E> {
     async fn forget_member(&self, member: &ForgetMember<'_>) -> StoreResult<Forgotten> {
         let (pseudonym, again) = {
             let starting = Arc::new(statements::Forgetting::new(member));
-            self.turn(&starting, |c, f| {
+            self.turn(&starting, false, |c, f| {
                 Box::pin(async move { statements::begin(c, &f).await })
             })
             .await?
@@ -206,7 +216,7 @@ impl<E: Engine> ForgetStore for SqlForget<E> {
         let mut after = in_turns.then_some(0);
         loop {
             let (last, counts) = self
-                .turn(&forgetting, move |c, f| {
+                .turn(&forgetting, false, move |c, f| {
                     Box::pin(async move { statements::attached(c, &f, after).await })
                 })
                 .await?;
@@ -219,7 +229,7 @@ impl<E: Engine> ForgetStore for SqlForget<E> {
         for table in statements::scanned_tables() {
             for rowids in self.rowid_windows(table, in_turns).await? {
                 let counts = self
-                    .turn(&forgetting, move |c, f| {
+                    .turn(&forgetting, false, move |c, f| {
                         Box::pin(async move { statements::scanned(c, &f, table, rowids).await })
                     })
                     .await?;
@@ -227,7 +237,7 @@ impl<E: Engine> ForgetStore for SqlForget<E> {
             }
         }
         let counts = self
-            .turn(&forgetting, |c, f| {
+            .turn(&forgetting, true, |c, f| {
                 Box::pin(async move { statements::finish(c, &f).await })
             })
             .await?;

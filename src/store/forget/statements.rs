@@ -16,8 +16,11 @@ use crate::store::sql::{Dialect, Executor, Statement, in_list};
 use crate::store::sql_tx::COUNTS;
 
 /// Insights of the workspace per turn, with their revisions, votes, replies and status
-/// changes: a turn takes a millisecond or two.
-pub(super) const INSIGHTS_PER_TURN: i64 = 100;
+/// changes. Each turn costs a commit and a wait for the inbox writer besides its statements,
+/// so fewer, larger turns finish sooner and smaller ones hold acknowledgements for less: 400
+/// keeps a forget of 10,000 insights, replies and votes under 2 s here, each turn ~15 ms
+/// (docs/BENCHMARKS.md, "Forgetting a member").
+pub(super) const INSIGHTS_PER_TURN: i64 = 400;
 
 /// Rows of a scanned table looked at per turn.
 pub(super) const ROWS_PER_TURN: i64 = 500;
