@@ -68,7 +68,7 @@ pub(super) type Counts = Vec<(&'static str, u64)>;
 
 /// Which rows of a change one statement takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scope {
+enum Scope {
     /// All of them.
     All,
     /// A turn's share: for a change attached to insights, those in the id list bound as `$5`;
